@@ -1,0 +1,3 @@
+from otamodel.cli import main
+
+main()
