@@ -1,6 +1,6 @@
 """The ``otamodel`` command.
 
-Subcommands live in sibling modules (``formats``, ``patch``, ``model``, ``check``);
+Subcommands live in sibling modules (``records``, ``crypto``, ``patch``, ``model``, ``check``);
 each registers itself on :data:`main`. Errors are one line on stderr with exit 2
 (bad input) unless a command documents another code.
 """
@@ -39,7 +39,7 @@ def main() -> None:
 def _register() -> None:
     import importlib
 
-    for name in ("formats", "patch", "model", "check"):
+    for name in ("records", "crypto", "patch", "model", "check"):
         try:
             importlib.import_module(f"otamodel.cli.{name}")
         except ModuleNotFoundError as exc:  # a command family not written yet
