@@ -1,0 +1,267 @@
+"""``otamodel keygen | sign | verify | hex2bin | hexmerge``: the image tools.
+
+These replace Harmony's ``ecdsaSign.py`` and ``hex2bin.py`` plus the unified-image merge.
+Output files are written atomically, so a failed command never leaves a half-written file.
+Exit status: 0 success, 1 ``verify`` found the signature invalid, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from otamodel._io import write_atomic
+from otamodel.cli import main
+from otamodel.errors import HexFileError
+from otamodel.formats.digest import sha256_file
+from otamodel.formats.hexfile import DEFAULT_SIZE, DEFAULT_START, hex_to_bin, merge_hex
+from otamodel.formats.signature import (
+    generate_private_key_pem,
+    public_key_pem,
+    sign_digest,
+    verify_digest,
+)
+
+__all__ = ["hex2bin", "hexmerge", "keygen", "sign", "verify"]
+
+EXIT_INVALID = 1
+
+_PUBLIC_MODE = 0o644
+
+
+def _hex_number(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """Read ``-s``/``-z`` like hex2bin.py: a hex number, with or without ``0x`` (TOOL-13)."""
+    text = value.strip()
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a hex number", ctx, param) from None
+
+
+def _read_hex(path: str) -> str:
+    # latin-1 never fails, so a stray non-ASCII byte is reported with its line by the parser.
+    return Path(path).read_bytes().decode("latin-1")
+
+
+def _read_key(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def _passphrase(value: str | None) -> bytes | None:
+    return None if value is None else value.encode("utf-8")
+
+
+def _public_path(key_path: Path) -> Path:
+    return key_path.with_suffix(".pub")
+
+
+@main.command()
+@click.argument("out", metavar="OUT.key", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite existing key files.")
+@click.option(
+    "--pub/--no-pub",
+    default=True,
+    show_default=True,
+    help="Also write the public key next to the private key, with the suffix .pub.",
+)
+def keygen(out: str, force: bool, pub: bool) -> None:
+    """Generate a P-256 signing key.
+
+    OUT.key gets the private key as unencrypted SEC1 PEM, as `openssl ecparam -genkey -name
+    prime256v1 -noout` writes it (readable only by the owner); OUT.pub, unless --no-pub, the
+    public key as `openssl ec -pubout` writes it. Existing files are refused unless --force.
+    \f
+    Rules: TOOL-20, TOOL-22.
+    """
+    key_path = Path(out)
+    pub_path = _public_path(key_path)
+    if pub and pub_path == key_path:
+        raise click.UsageError(f"{out}: the key file must not end in .pub")
+    targets = [key_path, pub_path] if pub else [key_path]
+    existing = [str(path) for path in targets if path.exists()]
+    if existing and not force:
+        click.echo(f"error: {', '.join(existing)} exists (use --force to overwrite)", err=True)
+        sys.exit(2)
+    private_pem = generate_private_key_pem()
+    write_atomic(key_path, private_pem)
+    click.echo(f"wrote {key_path}", err=True)
+    if pub:
+        write_atomic(pub_path, public_key_pem(private_pem))
+        os.chmod(pub_path, _PUBLIC_MODE)
+        click.echo(f"wrote {pub_path}", err=True)
+
+
+@main.command()
+@click.option(
+    "-k",
+    "--key",
+    "key",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="PEM private key.",
+)
+@click.option("-p", "--passphrase", default=None, help="Passphrase of an encrypted key.")
+@click.option("--deterministic", is_flag=True, help="RFC 6979 signature (same input, same output).")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+def sign(key: str, passphrase: str | None, deterministic: bool, file: str) -> None:
+    """Print the base64 raw r||s ECDSA P-256 signature of FILE.
+
+    The signature covers the SHA-256 of the whole file, as ecdsaSign.py makes it; paste it into
+    the manifest's Signature field.
+    \f
+    Rules: TOOL-1, TOOL-2, TOOL-9, TOOL-21.
+    """
+    signature = sign_digest(
+        sha256_file(file),
+        _read_key(key),
+        deterministic=deterministic,
+        password=_passphrase(passphrase),
+    )
+    click.echo(signature)
+
+
+@main.command()
+@click.option(
+    "-k",
+    "--key",
+    "key",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="PEM public or private key.",
+)
+@click.option(
+    "-s",
+    "--signature",
+    "signature",
+    required=True,
+    help="Base64 raw r||s signature (88 characters).",
+)
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+def verify(key: str, signature: str, file: str) -> None:
+    """Check a signature of FILE: exit 0 if valid, 1 if invalid, 2 if malformed.
+
+    \f
+    Rules: TOOL-5, TOOL-21.
+    """
+    key_pem = _read_key(key)
+    ok = verify_digest(sha256_file(file), signature.strip(), key_pem)
+    click.echo("valid" if ok else "invalid")
+    if not ok:
+        sys.exit(EXIT_INVALID)
+
+
+@main.command()
+@click.option(
+    "-i",
+    "--input",
+    "input_hex",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Intel HEX input.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    help="Output .bin [default: the input name with .bin].",
+)
+@click.option(
+    "-s",
+    "--start",
+    "start",
+    callback=_hex_number,
+    default=f"{DEFAULT_START:#x}",
+    show_default=True,
+    help="Window start address (hex).",
+)
+@click.option(
+    "-z",
+    "--size",
+    "size",
+    callback=_hex_number,
+    default=f"{DEFAULT_SIZE:#x}",
+    show_default=True,
+    help="Window (slot) size (hex).",
+)
+@click.option("--factory", is_flag=True, help="Factory image: full window, byte 0 set to 0xF8.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead.")
+def hex2bin(
+    *,
+    input_hex: str,
+    output: str | None,
+    start: int,
+    size: int,
+    factory: bool,
+    as_json: bool,
+) -> None:
+    """Convert Intel HEX to an OTA .bin as hex2bin.py does.
+
+    Prints "Digest":"<sha256>" ready for the manifest. Data records not wholly inside the
+    window are left out and counted on stderr.
+    \f
+    Rules: TOOL-13, TOOL-17, TOOL-22.
+    """
+    out_path = Path(output) if output else Path(input_hex).with_suffix(".bin")
+    if out_path.resolve() == Path(input_hex).resolve():
+        raise HexFileError(f"output {out_path} would overwrite the input")
+    result = hex_to_bin(_read_hex(input_hex), start=start, size=size, factory=factory)
+    write_atomic(out_path, result.data)
+    if as_json:
+        summary = {
+            "input": input_hex,
+            "output": str(out_path),
+            "start": result.start,
+            "end": result.start + len(result.data),
+            "size": len(result.data),
+            "factory": result.factory,
+            "digest": result.digest_hex,
+            "placed_records": result.placed,
+            "dropped_records": [
+                {"line": rec.line, "address": rec.address, "length": rec.length}
+                for rec in result.dropped
+            ],
+        }
+        click.echo(json.dumps(summary, indent=2))
+        return
+    if result.dropped:
+        first = result.dropped[0]
+        click.echo(
+            f"note: {len(result.dropped)} data record(s) outside "
+            f"[{result.start:#010x}, {result.end:#010x}) left out "
+            f"(first at line {first.line}, address {first.address:#010x})",
+            err=True,
+        )
+    click.echo(
+        f"generated {out_path} ({result.start:08X} ~ {result.start + len(result.data):08X}, "
+        f"{len(result.data)} bytes)",
+        err=True,
+    )
+    click.echo(result.digest_line)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Unified Intel HEX output.",
+)
+def hexmerge(inputs: tuple[str, ...], output: str) -> None:
+    """Merge bootloader and application HEX files into one unified HEX.
+
+    Overlapping records must hold identical data; the first differing address is an error.
+    \f
+    Rules: TOOL-18, TOOL-22.
+    """
+    texts = [_read_hex(path) for path in inputs]
+    merged = merge_hex(*texts, names=list(inputs))
+    write_atomic(output, merged)
+    click.echo(f"wrote {output}", err=True)
