@@ -1,1 +1,54 @@
-"""otamodel.env."""
+"""The world around the device: server releases, network, attacker, power (ENV-*)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from otamodel.env._actions import TICK, enabled_actions, step
+from otamodel.env._scenario import MANIFEST_URL, Release, Scenario, build_scenario, load_scenario_file
+from otamodel.errors import ScenarioError
+from otamodel.model import World, make_initial_world
+
+
+def get_scenario_names() -> list[str]:
+    """The named scenarios shipped with otamodel."""
+    folder = resources.files("otamodel") / "scenarios"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def get_scenario(name: str) -> Scenario:
+    """A named scenario, or a path to a TOML/JSON description."""
+    import tomllib
+
+    if name.endswith((".toml", ".json")):
+        return load_scenario_file(name)
+    folder = resources.files("otamodel") / "scenarios"
+    item = folder / f"{name}.toml"
+    if not item.is_file():
+        known = ", ".join(get_scenario_names())
+        raise ScenarioError(f"unknown scenario {name!r} (known: {known})")
+    spec = tomllib.loads(item.read_text(encoding="utf-8"))
+    spec.setdefault("name", name)
+    return build_scenario(spec)
+
+
+def initial_world(scenario: Scenario | str) -> World:
+    """The world a programmer leaves (DEV-5), with the scenario's fault budgets."""
+    if isinstance(scenario, str):
+        scenario = get_scenario(scenario)
+    return make_initial_world(scenario, scenario.budget)
+
+
+__all__ = [
+    "MANIFEST_URL",
+    "TICK",
+    "Release",
+    "Scenario",
+    "build_scenario",
+    "enabled_actions",
+    "get_scenario",
+    "get_scenario_names",
+    "initial_world",
+    "load_scenario_file",
+    "step",
+]

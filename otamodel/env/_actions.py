@@ -1,0 +1,75 @@
+"""Which inputs the environment may give in a world (ENV-3), and the shared ``step`` with
+fault budgets."""
+
+from __future__ import annotations
+
+import attrs
+
+from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tearable
+from otamodel.model import step as device_step
+from otamodel.model._enums import CoreTask, SvcState
+
+TICK = Action("tick")
+
+
+def _budget_key(action: Action) -> str | None:
+    if action.kind in ("power_cut", "power_cut_torn"):
+        return "power_cut"
+    if action.kind in ("transfer_fail", "corrupt", "publish", "ctrl", "crash", "factory_sign", "net_down"):
+        return action.kind
+    return None
+
+
+def enabled_actions(world: World) -> list[Action]:
+    """ENV-3: the device's own progress (``tick``) first, then every input the scenario's
+    budgets still allow, in a fixed order (shortest traces are deterministic)."""
+    ctx = world.scenario
+    out: list[Action] = []
+    if world.pending or world.phase is not Phase.HUNG:
+        out.append(TICK)
+    budget = dict(world.budget)
+    if budget.get("power_cut", 0) > 0:
+        out.append(Action("power_cut"))
+        if ctx.tears and world.pending and is_tearable(world.pending[0]):
+            out.append(Action("power_cut_torn"))
+    if world.phase is Phase.APP and not world.pending:
+        svc = world.service
+        if svc.rtcc_armed and not svc.timer_trigger and svc.state is SvcState.WAIT_FOR_OTA_TIMER_TRIGGER:
+            out.append(Action("timer"))
+        if budget.get("ctrl", 0) > 0 and svc.state is SvcState.STATE_IDLE:
+            out.extend(Action("ctrl", name) for name in ctx.user_actions)
+        if budget.get("crash", 0) > 0 and world.core.task in (CoreTask.INIT, CoreTask.SET_IMAGE_STATUS) and world.core.param_version == 0 or (
+            budget.get("crash", 0) > 0 and world.core.task is CoreTask.INIT
+        ):
+            out.append(Action("crash"))
+        if budget.get("factory_sign", 0) > 0 and ctx.config.secure_boot:
+            out.append(Action("factory_sign"))
+    if world.net.open:
+        if budget.get("transfer_fail", 0) > 0:
+            out.append(Action("transfer_fail"))
+        if budget.get("corrupt", 0) > 0 and world.core.task is CoreTask.DOWNLOAD_IMAGE:
+            out.append(Action("corrupt"))
+    if budget.get("net_down", 0) > 0 and world.network_up:
+        out.append(Action("net_down"))
+    if not world.network_up:
+        out.append(Action("net_up"))
+    if budget.get("publish", 0) > 0:
+        out.extend(Action("publish", str(i)) for i in range(ctx.release_count) if i != world.published)
+    return out
+
+
+def step(world: World, action: Action) -> StepResult:
+    """The shared transition function with budgets: the device's ``step`` and, when an
+    input is accepted, one unit of its budget spent."""
+    result = device_step(world, action)
+    if result.is_refused:
+        return result
+    key = _budget_key(action)
+    if key is not None and world.get_budget(key) > 0:
+        return attrs.evolve(result, world=result.world.spend(key))
+    if key is not None and key in dict(world.budget):
+        return attrs.evolve(result, world=world, refusal=f"the {key} budget is spent")
+    return result
+
+
+__all__ = ["FAULT_KINDS", "TICK", "enabled_actions", "step"]

@@ -1,0 +1,390 @@
+"""The OTA bootloader machine, ``Bootloader_Tasks`` (research note §5.4)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+
+import attrs
+
+from otamodel.formats import bootctl, otadb, signature
+from otamodel.formats import manifest as mf
+from otamodel.model._enums import BlTask
+from otamodel.model._machine import MachineSpec, Transition
+from otamodel.model._physics import (
+    FlashErase,
+    FsClose,
+    FsCreate,
+    FsDelete,
+    FsFormat,
+    FsMkdir,
+    FsWrite,
+    PersistentOp,
+    get_page_program_ops,
+)
+from otamodel.model._state import World
+from otamodel.model._storage import (
+    BOOT_ADDR,
+    DB_NAME,
+    FACTORY_DIGEST_FILE,
+    FACTORY_FILE,
+    FACTORY_SIGN_FILE,
+    enqueue,
+    get_bootctl,
+    get_db_save_ops,
+    get_fs_view,
+    set_boot,
+)
+
+B = BlTask
+VALID, DOWNLOADED, DISABLED = 0xF8, 0xFE, 0xF0
+
+
+def _header_with(data: bytes, **fields: int) -> bytes:
+    header = attrs.evolve(bootctl.unpack(data[: bootctl.HEADER_SIZE]), **fields)
+    return header.pack() + data[bootctl.HEADER_SIZE :]
+
+
+# ------------------------------------------------------------------ INIT (BL-1)
+
+
+def is_debug_type(w: World) -> bool:
+    return get_bootctl(w).type == bootctl.ImageType.DEBUG
+
+
+def is_factory_valid(w: World) -> bool:
+    header = get_bootctl(w)
+    return header.type == bootctl.ImageType.FACTORY_RESET and header.status == VALID
+
+
+def is_factory_first_boot(w: World) -> bool:
+    header = get_bootctl(w)
+    return header.type == bootctl.ImageType.FACTORY_RESET and header.status != VALID
+
+
+def process_first_boot(w: World) -> World:
+    """BL-2: FACTORY_RESET type without F8 is the first boot: format the disk next."""
+    return set_boot(w, file_state="FORMAT_DISK", sub="")
+
+
+# ------------------------------------------------------------------ first-boot backup (BL-3)
+
+
+def process_backup(w: World) -> World:
+    """BL-3: format, mkdir, create ``factory_reset.bin``, copy the slot (page 0 forced to
+    F8/FACTORY_RESET/boot address), write boot control WITHOUT erase from the last page read
+    with the three fields set, close, digest file (secure), software reset."""
+    state = w.boot.file_state
+    if state == "FORMAT_DISK":
+        return set_boot(enqueue(w, [FsFormat()]), file_state="CREATE_DIR")
+    if state == "CREATE_DIR":
+        return set_boot(enqueue(w, [FsMkdir()]), file_state="OPEN_FILE")
+    geometry = w.scenario.geometry
+    pages = w.flash.pages
+    first = _header_with(pages[0], status=VALID, type=bootctl.ImageType.FACTORY_RESET, boot_addr=BOOT_ADDR)
+    chunks = [first, *pages[1:]]
+    ops: list[PersistentOp] = [FsCreate(FACTORY_FILE)]
+    ops.extend(FsWrite(FACTORY_FILE, i * geometry.page_size, c) for i, c in enumerate(chunks))
+    last = _header_with(pages[-1], status=VALID, type=bootctl.ImageType.FACTORY_RESET, boot_addr=BOOT_ADDR)
+    ops.extend(get_page_program_ops(0, last, geometry))
+    ops.append(FsClose(FACTORY_FILE))
+    if w.scenario.config.secure_boot:
+        digest = hashlib.sha256(b"".join(chunks)).digest()
+        ops.extend([FsCreate(FACTORY_DIGEST_FILE), FsWrite(FACTORY_DIGEST_FILE, 0, digest), FsClose(FACTORY_DIGEST_FILE)])
+    w = enqueue(w, ops)
+    return set_boot(w, file_state="RESET")
+
+
+def is_backup_done(w: World) -> bool:
+    return w.boot.file_state == "RESET"
+
+
+# ------------------------------------------------------------------ CHECK_IMAGE (BL-4)
+
+
+def get_check_decision(w: World) -> tuple[str, dict[str, object]]:
+    """BL-4: blank first 16 bytes → factory; no DB → factory; otherwise jump iff boot
+    control is F8 and the row (bootloader lookup, uint8 cast) is F8 with the same version."""
+    page = w.flash.pages[0]
+    if bootctl.is_blank_prefix(page):
+        return "select", {"factory_reset": True, "db": None}
+    header = get_bootctl(w)
+    result, db = otadb.load(get_fs_view(w).get(DB_NAME))
+    if result == 1 or db is None:
+        return "select", {"factory_reset": True, "database_found": False, "db": None}
+    rows = db.rows
+    row = otadb.get_image_row(db, header.version, bootloader=True)
+    changes: dict[str, object] = {"factory_reset": False, "database_found": True, "db": rows, "selected_row": row}
+    if row < 0:
+        return "select", changes
+    status = otadb.get_field_value(db, row, 1)
+    version = otadb.get_field_value_32bit(db, row, 2)
+    if status is None or version is None:
+        return "select", changes
+    if header.status == VALID and version == header.version and status == VALID:
+        return "jump", changes
+    return "select", changes
+
+
+def is_check_jump(w: World) -> bool:
+    return get_check_decision(w)[0] == "jump"
+
+
+def process_check(w: World) -> World:
+    """BL-4: record the statics the decision leaves."""
+    return set_boot(w, **get_check_decision(w)[1], sub="S_PARSE_DB")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ SELECT_IMAGE (BL-5..BL-8)
+
+
+def _db(w: World) -> otadb.ImageDatabase | None:
+    return otadb.ImageDatabase(rows=w.boot.db) if w.boot.db is not None else None
+
+
+def get_select(w: World) -> tuple[str, World]:
+    """BL-5..BL-8: one call of ``Bootloader_Task_SelectImage``: ('more'|'error'|'success', world)."""
+    boot = w.boot
+    fs = get_fs_view(w)
+    secure = w.scenario.config.secure_boot
+    if boot.factory_reset:
+        if not boot.file_opened:
+            # BL-5: the factory prologue reads sign/digest files (secure) and opens the backup.
+            changes: dict[str, object] = {}
+            if secure:
+                sign = fs.get(FACTORY_SIGN_FILE)
+                if sign is not None:
+                    changes["signature_str"] = sign[:100]
+                digest = fs.get(FACTORY_DIGEST_FILE)
+                if digest is not None:
+                    changes["digest_str"] = digest[:32]
+            if boot.file_state == "ERROR" or not fs.is_present(FACTORY_FILE):
+                return "more", set_boot(w, file_state="ERROR", **changes)  # type: ignore[arg-type]
+            return "more", set_boot(w, file_opened=True, file_name=FACTORY_FILE, **changes)  # type: ignore[arg-type]
+        # BL-5: the DB is deleted on every call of the factory path.
+        w = enqueue(w, [FsDelete(DB_NAME)])
+        data = fs.get(FACTORY_FILE)
+        if boot.file_state == "CLOSED" or not data:
+            return "error", w  # BL-7: EOF (empty file or closed handle) is an ERROR
+        first = data[: w.scenario.geometry.chunk]
+        header = first[: bootctl.HEADER_SIZE]
+        w = set_boot(w, img=header, boot_ctl=first, file_name=FACTORY_FILE)
+        if bootctl.unpack(header).status != VALID:
+            return "error", w
+        return "success", w
+    db = _db(w)
+    if db is None:
+        return "error", w
+    selected, best, status_seen = -1, 0, bootctl.unpack(boot.img).status
+    total = otadb.get_total_imgs(db)
+    for i in range(total):
+        version = otadb.get_field_value_32bit(db, i, 2)
+        if version is None:
+            # BL-6: an unreadable version: ERROR, and a 1-row DB switches to the factory path.
+            return "error", set_boot(w, factory_reset=total == 1 or boot.factory_reset)
+        if best < version:
+            status = otadb.get_field_value(db, i, 1)
+            if status is None:
+                return "error", w
+            status_seen = status
+            if status in (DOWNLOADED, VALID):
+                selected, best = i, version
+    img = _header_with(boot.img, status=status_seen, version=best)[: bootctl.HEADER_SIZE]
+    if selected < 0:
+        return "more", set_boot(w, img=img, selected_row=-1, factory_reset=True)
+    name = otadb.get_field_string(db, selected, 0)
+    digest = otadb.get_field_string(db, selected, 4, limit=65)
+    if name is None or digest is None:
+        return "error", set_boot(w, img=img, selected_row=selected)
+    changes = {"img": img, "selected_row": selected, "digest_str": digest.encode()}
+    if secure:
+        sign = fs.get(mf.get_sign_file_name(name))
+        if sign is not None:
+            changes["signature_str"] = sign[:100]
+    if not fs.is_present(name):
+        # BL-8: an image that cannot be opened sends the next call to the factory path.
+        return "more", set_boot(w, factory_reset=True, **changes)  # type: ignore[arg-type]
+    data = fs.get(name) or b""
+    first = data[: w.scenario.geometry.chunk]
+    return "success", set_boot(w, new_image=True, file_name=name, boot_ctl=first, **changes)  # type: ignore[arg-type]
+
+
+def is_select_success(w: World) -> bool:
+    return get_select(w)[0] == "success"
+
+
+def process_select(w: World) -> World:
+    """BL-5..BL-8: run one call; ERROR keeps the task (no retry counter)."""
+    return get_select(w)[1]
+
+
+# ------------------------------------------------------------------ PROGRAM_IMAGE (BL-9)
+
+
+def process_program(w: World) -> World:
+    """BL-9: erase the whole slot (boot control first), program the body 4 KB at a time from
+    the file, then the boot-control page last (new image: ``param.img`` as PRODUCTION with the
+    status S_PARSE_DB left; factory: the file's first 4 KB)."""
+    boot = w.boot
+    geometry = w.scenario.geometry
+    chunk = geometry.chunk
+    data = get_fs_view(w).get(boot.file_name) or b""
+    secure = w.scenario.config.secure_boot
+    if boot.new_image or secure:
+        copy_len = len(data)
+        img = _header_with(boot.img, sz=len(data))[: bootctl.HEADER_SIZE]
+    else:
+        copy_len = geometry.slot_size
+        img = boot.img
+    ops: list[PersistentOp] = [FlashErase(p) for p in range(geometry.slot_pages)]
+    buffer = boot.boot_ctl.ljust(chunk, b"\x00")
+    offset = chunk
+    while offset < copy_len and offset < geometry.slot_size:
+        piece = data[offset : offset + chunk]
+        buffer = piece + buffer[len(piece) :]  # a short read leaves the previous chunk's tail
+        ops.extend(get_page_program_ops(offset // chunk, buffer, geometry))
+        offset += chunk
+    if boot.new_image:
+        header = attrs.evolve(
+            bootctl.unpack(img), type=bootctl.ImageType.PRODUCTION, boot_addr=BOOT_ADDR
+        )
+        page = (header.pack() + buffer[bootctl.HEADER_SIZE :])[:chunk]
+    else:
+        page = data[:chunk].ljust(chunk, b"\xff")
+    ops.extend(get_page_program_ops(0, page, geometry))
+    w = enqueue(w, ops)
+    ghost = attrs.evolve(w.ghost, verified_body=None)
+    w = attrs.evolve(w, ghost=ghost)
+    file_state = "CLOSED" if boot.factory_reset else boot.file_state
+    return set_boot(w, img=img, copy_len=copy_len, file_state=file_state)
+
+
+# ------------------------------------------------------------------ VERIFY_IMAGE (BL-10)
+
+
+def get_expected_digest(w: World) -> bytes:
+    """BL-10: ``formulate_digest``: raw bytes for the secure factory path, else hex pairs."""
+    boot = w.boot
+    if boot.factory_reset and w.scenario.config.secure_boot:
+        return boot.digest_str[:32].ljust(32, b"\x00")
+    return mf.get_digest_bytes(boot.digest_str.decode("latin-1"))
+
+
+def is_signature_ok(w: World, digest: bytes) -> bool:
+    """BL-11: base64 → r‖s (32+32, whatever the decoded length) → ECDSA P-256 over the
+    expected digest with the compiled-in public key."""
+    text = w.boot.signature_str.split(b"\x00")[0]
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    key = w.scenario.public_key_pem
+    if key is None or len(raw) < 64:
+        return False
+    return signature.verify_digest(digest, signature.encode_signature(raw[:64]), key)
+
+
+def get_flash_digest(w: World) -> bytes:
+    """BL-12: SHA-256 of ``sz`` bytes: the first 4 KB from the RAM copy, the rest from flash."""
+    boot = w.boot
+    size = bootctl.unpack(boot.img).sz
+    slot = b"".join(w.flash.pages)
+    chunk = w.scenario.geometry.chunk
+    data = (boot.boot_ctl[:chunk] + slot[chunk:])[:size]
+    return hashlib.sha256(data).digest()
+
+
+def is_verify_ok(w: World) -> bool:
+    """BL-10: non-secure factory path skips verification; otherwise signature then digest."""
+    secure = w.scenario.config.secure_boot
+    if w.boot.factory_reset and not secure:
+        return True
+    expected = get_expected_digest(w)
+    if secure and not is_signature_ok(w, expected):
+        return False
+    return get_flash_digest(w) == expected
+
+
+def process_verified(w: World) -> World:
+    """BL-10: remember (ghost) which slot content passed."""
+    if w.boot.factory_reset and not w.scenario.config.secure_boot:
+        return w
+    return attrs.evolve(w, ghost=attrs.evolve(w.ghost, verified_body=get_slot_body_digest(w)))
+
+
+def get_slot_body_digest(w: World) -> bytes:
+    slot = b"".join(w.flash.pages)
+    return hashlib.sha256(slot[w.scenario.geometry.chunk :]).digest()
+
+
+# ------------------------------------------------------------------ SET_IMAGE_STATUS / INVALIDATE
+
+
+def process_set_status(w: World) -> World:
+    """BL-13: read the page, ``status &= 0xFC``, copy ``param.img`` over the header, program
+    WITHOUT erase (FE→FC, F8→F8, F0→F0)."""
+    img = bootctl.unpack(w.boot.img)
+    img = attrs.evolve(img, status=img.status & 0xFC)
+    page = img.pack() + w.flash.pages[0][bootctl.HEADER_SIZE :]
+    w = enqueue(w, get_page_program_ops(0, page, w.scenario.geometry))
+    return set_boot(w, img=img.pack())
+
+
+def process_invalidate(w: World) -> World:
+    """BL-14: F0 into ``selected_row`` of the in-memory DB, delete that row, save the DB."""
+    img = _header_with(w.boot.img, status=DISABLED)[: bootctl.HEADER_SIZE]
+    w = set_boot(w, img=img, sub="")
+    db = _db(w)
+    if db is None:
+        return w
+    row = w.boot.selected_row
+    if 0 <= row < len(db.rows):
+        db = otadb.remove_row(otadb.set_status(db, row, "f0"), row)
+    w = enqueue(w, get_db_save_ops(w, db))
+    return set_boot(w, db=db.rows)
+
+
+def process_jump(w: World) -> World:
+    """BL-15: jump to ``boot_addr`` as stored (handled by the device: it starts the app)."""
+    return w
+
+
+T = Transition
+BOOTLOADER_TRANSITIONS: tuple[Transition, ...] = (
+    T(B.INIT, "tick", B.JUMP_TO_APP, is_debug_type),
+    T(B.INIT, "tick", B.JUMP_TO_APP, is_factory_valid),
+    T(B.INIT, "tick", B.FACTORY_RESET, is_factory_first_boot, process_first_boot),
+    T(B.INIT, "tick", B.CHECK_IMAGE),
+    T(B.FACTORY_RESET, "tick", None, is_backup_done, label="reset"),
+    T(B.FACTORY_RESET, "tick", None, None, process_backup),
+    T(B.CHECK_IMAGE, "tick", B.JUMP_TO_APP, is_check_jump, process_check),
+    T(B.CHECK_IMAGE, "tick", B.SELECT_IMAGE, None, process_check),
+    T(B.SELECT_IMAGE, "tick", B.PROGRAM_IMAGE, is_select_success, process_select),
+    T(B.SELECT_IMAGE, "tick", None, None, process_select),
+    T(B.PROGRAM_IMAGE, "tick", B.VERIFY_IMAGE, None, process_program),
+    T(B.VERIFY_IMAGE, "tick", B.SET_IMAGE_STATUS, is_verify_ok, process_verified),
+    T(B.VERIFY_IMAGE, "tick", B.INVALIDATE_IMAGE),
+    T(B.SET_IMAGE_STATUS, "tick", B.JUMP_TO_APP, None, process_set_status),
+    T(B.INVALIDATE_IMAGE, "tick", B.SELECT_IMAGE, None, process_invalidate),
+    T(B.JUMP_TO_APP, "tick", None, None, process_jump, label="jump"),
+)
+
+
+def _get_state(w: World) -> BlTask:
+    return w.boot.task
+
+
+def _set_state(w: World, state: object) -> World:
+    assert isinstance(state, BlTask)
+    return set_boot(w, task=state)
+
+
+BOOTLOADER = MachineSpec(
+    name="bootloader",
+    states=BlTask,
+    initial=B.INIT,
+    transitions=BOOTLOADER_TRANSITIONS,
+    get_state=_get_state,
+    set_state=_set_state,
+)

@@ -1,0 +1,87 @@
+"""Build configuration (the MCC options of §6), geometry and code variants."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+
+class Variant(enum.Enum):
+    """Which code the model follows where releases differ."""
+
+    V3_9_1 = "harmony-3.9.1"
+    V3_9_0 = "harmony-3.9.0"
+
+    @classmethod
+    def from_name(cls, name: str) -> Variant:
+        for member in cls:
+            if member.value == name or member.name == name:
+                return member
+        known = ", ".join(m.value for m in cls)
+        raise ValueError(f"unknown variant {name!r} (known: {known})")
+
+
+class Scheduler(enum.Enum):
+    """How the generated task loop interleaves ``SYS_OTA_Tasks`` and ``OTA_Tasks``."""
+
+    FREERTOS = "freertos"  # service step, then one core step (the demo app)
+    BARE_METAL = "bare-metal"  # core step, service step, core step per super loop
+
+
+class TearMode(enum.Enum):
+    """What a power cut in the middle of an internal-flash row program leaves."""
+
+    WORD = "word"  # all-or-nothing per 32-bit word: a prefix of the words is programmed
+    BITS = "bits"  # any subset of the cleared bits: the model takes every other byte
+
+
+@attrs.frozen
+class Geometry:
+    """Flash geometry. ``REAL_GEOMETRY`` is the device; small ones keep checking finite.
+
+    ``slot_pages`` counts the boot-control page (page 0 of the slot) and the application
+    pages; ``chunk`` is the transfer/FS chunk (4096 on the device, one page here).
+    """
+
+    page_size: int = 4096
+    row_size: int = 1024
+    slot_pages: int = 0xDF
+    header_size: int = 256
+
+    @property
+    def chunk(self) -> int:
+        return self.page_size
+
+    @property
+    def slot_size(self) -> int:
+        return self.page_size * self.slot_pages
+
+    @property
+    def rows_per_page(self) -> int:
+        return self.page_size // self.row_size
+
+
+REAL_GEOMETRY = Geometry()
+SMALL_GEOMETRY = Geometry(page_size=256, row_size=128, slot_pages=3)
+
+
+@attrs.frozen
+class Config:
+    """MCC options (defaults as generated) that do not differ between images of one product.
+
+    The application version is per image (it is compiled in) and so lives in the image.
+    """
+
+    autoreset: bool = True
+    auto_update: bool = True
+    periodic: bool = True
+    interval: int = 60
+    num_imgs: int = 2
+    secure_boot: bool = False
+    patch: bool = False
+    tls: bool = False
+    fs_enabled: bool = True
+    scheduler: Scheduler = Scheduler.FREERTOS
+    tear_mode: TearMode = TearMode.WORD
+    variant: Variant = Variant.V3_9_1

@@ -1,0 +1,322 @@
+"""The device as a whole: inputs (actions), the scheduler, persistent operations, resets,
+the jump into the application, and the one ``step`` everything shares."""
+
+from __future__ import annotations
+
+import hashlib
+
+import attrs
+
+from otamodel.model._bootloader import BOOTLOADER, get_slot_body_digest
+from otamodel.model._config import Scheduler
+from otamodel.model._core import CORE
+from otamodel.model._enums import BlTask, CoreTask, Phase, SvcState
+from otamodel.model._machine import Fired, MachineSpec, Transition, fire
+from otamodel.model._physics import (
+    FlashErase,
+    FlashProgram,
+    PersistentOp,
+    apply_flash_erase,
+    apply_flash_program,
+    apply_fs,
+    is_tearable,
+)
+from otamodel.model._service import SERVICE
+from otamodel.model._state import Bootloader, Core, Flash, Fs, Ghost, Service, Transfer, World
+from otamodel.model._storage import BOOT_ADDR, get_bootctl, set_service
+
+MACHINES: dict[str, MachineSpec] = {"service": SERVICE, "core": CORE, "bootloader": BOOTLOADER}
+
+CTRL_MESSAGES = ("update_check", "initiate_ota", "system_reset", "factory_reset", "rollback")
+
+
+@attrs.frozen(order=True)
+class Action:
+    """One input to the world. ``kind`` is one of :data:`ACTION_KINDS`; ``arg`` qualifies it."""
+
+    kind: str
+    arg: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}({self.arg})" if self.arg else self.kind
+
+    @classmethod
+    def parse(cls, text: str) -> Action:
+        text = text.strip()
+        if text.endswith(")") and "(" in text:
+            kind, arg = text[:-1].split("(", 1)
+            return cls(kind, arg)
+        return cls(text)
+
+
+ACTION_KINDS = (
+    "tick",
+    "power_cut",
+    "power_cut_torn",
+    "timer",
+    "net_down",
+    "net_up",
+    "transfer_fail",
+    "corrupt",
+    "publish",
+    "ctrl",
+    "factory_sign",
+    "crash",
+)
+FAULT_KINDS = frozenset(
+    {"power_cut", "power_cut_torn", "net_down", "transfer_fail", "corrupt", "publish", "crash"}
+)
+
+
+@attrs.frozen
+class StepResult:
+    """The outcome of :func:`step`: the new world and what happened, or a refusal."""
+
+    world: World
+    action: Action
+    transition: str | None = None
+    refusal: str | None = None
+    notes: tuple[str, ...] = ()
+    ops: tuple[str, ...] = ()
+
+    @property
+    def is_refused(self) -> bool:
+        return self.refusal is not None
+
+
+# ------------------------------------------------------------------ resets and the jump
+
+
+def process_reset(world: World, why: str) -> World:
+    """DEV-1: any reset or power cut clears every volatile variable and runs the bootloader."""
+    return World(
+        flash=world.flash,
+        fs=world.fs,
+        phase=Phase.BOOTLOADER,
+        published=world.published,
+        network_up=world.network_up,
+        budget=world.budget,
+        ghost=world.ghost,
+        scenario=world.scenario,
+        notes=(*world.notes, why),
+    )
+
+
+def process_jump(world: World) -> World:
+    """DEV-2: jump to the stored ``boot_addr``; the CPU runs whatever the slot holds. A known
+    application starts its service and core; anything else hangs (no watchdog)."""
+    ctx = world.scenario
+    slot = b"".join(world.flash.pages)
+    header = get_bootctl(world)
+    image = ctx.identify(slot) if header.boot_addr == BOOT_ADDR else None
+    ghost = world.ghost
+    verified = ghost.verified_body is not None and ghost.verified_body == get_slot_body_digest(world)
+    ok = image is not None and (image.factory or verified)
+    witnesses = set(ghost.witnesses)
+    if image is not None:
+        programmed_now = world.boot.copy_len > 0
+        if programmed_now and world.boot.factory_reset:
+            witnesses.add("factory-restore")
+        if programmed_now and not image.factory and world.boot.new_image:
+            witnesses.add("patch-update" if "patch-entry" in ghost.witnesses else "full-update")
+        if ghost.last_version and image.version < ghost.last_version and "rollback-done" in ghost.witnesses:
+            witnesses.add("rollback")
+    ghost = attrs.evolve(
+        ghost,
+        last_jump_ok=ok,
+        witnesses=frozenset(witnesses),
+        last_version=image.version if image is not None else ghost.last_version,
+    )
+    world = attrs.evolve(world, ghost=ghost)
+    if image is None:
+        return attrs.evolve(world, phase=Phase.HUNG, running=None, notes=(*world.notes, "jump: not an application"))
+    note = f"jump: running {image.describe()}"
+    return attrs.evolve(
+        world,
+        phase=Phase.APP,
+        running=image,
+        service=Service(),
+        core=Core(),
+        boot=Bootloader(task=BlTask.JUMP_TO_APP),
+        net=Transfer(),
+        sched=0,
+        notes=(*world.notes, note),
+    )
+
+
+# ------------------------------------------------------------------ persistent operations
+
+
+def apply_op(world: World, op: PersistentOp, *, torn: bool = False) -> World:
+    """FS-1..FS-6: perform one persistent operation (whole, or torn by a power cut)."""
+    ctx = world.scenario
+    if isinstance(op, FlashErase):
+        return attrs.evolve(world, flash=apply_flash_erase(world.flash, op, ctx.geometry, torn=torn))
+    if isinstance(op, FlashProgram):
+        flash = apply_flash_program(world.flash, op, ctx.geometry, torn=torn, tear_mode=ctx.config.tear_mode)
+        return attrs.evolve(world, flash=flash)
+    return attrs.evolve(world, fs=apply_fs(world.fs, op, torn=torn))
+
+
+# ------------------------------------------------------------------ the scheduler
+
+
+def get_schedule(world: World) -> tuple[str, ...]:
+    """DEV-3: FreeRTOS: service then core; bare metal: core, service, core per super loop."""
+    if world.scenario.config.scheduler is Scheduler.BARE_METAL:
+        return ("core", "service", "core")
+    return ("service", "core")
+
+
+def get_next_machine(world: World) -> MachineSpec:
+    if world.phase is Phase.BOOTLOADER:
+        return BOOTLOADER
+    schedule = get_schedule(world)
+    return MACHINES[schedule[world.sched % len(schedule)]]
+
+
+def _tick(world: World) -> StepResult:
+    action = Action("tick")
+    if world.pending:
+        op = world.pending[0]
+        new = apply_op(attrs.evolve(world, pending=world.pending[1:]), op)
+        return StepResult(new, action, transition=op.describe(), ops=(op.describe(),))
+    if world.phase is Phase.HUNG:
+        return StepResult(world, action, refusal="the CPU is running code that is not an application")
+    spec = get_next_machine(world)
+    fired: Fired = fire(spec, world, "tick")
+    if fired.transition is None:
+        return StepResult(world, action, refusal=fired.refusal)
+    new = fired.world
+    row: Transition = fired.transition
+    if world.phase is Phase.APP:
+        new = attrs.evolve(new, sched=(world.sched + 1) % len(get_schedule(world)))
+    if row.label == "reset":
+        new = process_reset(new, "software reset")
+    elif row.label == "jump":
+        new = process_jump(new)
+    return StepResult(new, action, transition=f"{spec.name}: {row.get_name()}", notes=new.notes)
+
+
+def step(world: World, action: Action) -> StepResult:
+    """DEV-4: the one transition function. Total: a refused action returns a reason."""
+    world = attrs.evolve(world, notes=()) if world.notes else world
+    kind = action.kind
+    if kind == "tick":
+        return _tick(world)
+    if kind in ("power_cut", "power_cut_torn"):
+        torn = kind == "power_cut_torn"
+        if torn and not (world.pending and is_tearable(world.pending[0])):
+            return StepResult(world, action, refusal="no operation in progress to tear")
+        ops: tuple[str, ...] = ()
+        if torn:
+            op = world.pending[0]
+            world = apply_op(world, op, torn=True)
+            ops = (f"{op.describe()} (torn)",)
+        new = process_reset(world, "power cut")
+        return StepResult(new, action, transition="power cut", notes=new.notes, ops=ops)
+    if kind == "crash":
+        if world.phase is not Phase.APP:
+            return StepResult(world, action, refusal="no application is running")
+        new = process_reset(world, "application crash")
+        return StepResult(new, action, transition="crash", notes=new.notes)
+    if kind == "timer":
+        if world.phase is not Phase.APP or not world.service.rtcc_armed:
+            return StepResult(world, action, refusal="the RTCC alarm is not armed")
+        return StepResult(set_service(world, timer_trigger=True), action, transition="RTCC alarm")
+    if kind in ("net_down", "net_up"):
+        up = kind == "net_up"
+        return StepResult(attrs.evolve(world, network_up=up), action, transition=kind)
+    if kind in ("transfer_fail", "corrupt"):
+        if not world.net.open:
+            return StepResult(world, action, refusal="no transfer in progress")
+        field = "failed" if kind == "transfer_fail" else "corrupt"
+        return StepResult(attrs.evolve(world, net=attrs.evolve(world.net, **{field: True})), action, transition=kind)
+    if kind == "publish":
+        try:
+            index = int(action.arg)
+        except ValueError:
+            return StepResult(world, action, refusal=f"bad release index {action.arg!r}")
+        if not 0 <= index < world.scenario.release_count:
+            return StepResult(world, action, refusal=f"no release {index}")
+        return StepResult(attrs.evolve(world, published=index), action, transition=f"server publishes release {index}")
+    if kind == "ctrl":
+        if world.phase is not Phase.APP:
+            return StepResult(world, action, refusal="no application is running")
+        if action.arg not in CTRL_MESSAGES:
+            return StepResult(world, action, refusal=f"unknown control message {action.arg!r}")
+        fired = fire(SERVICE, world, f"ctrl_{action.arg}")
+        if fired.transition is None:
+            return StepResult(world, action, refusal=fired.refusal)
+        return StepResult(fired.world, action, transition=f"service: {fired.transition.get_name()}")
+    if kind == "factory_sign":
+        return _factory_sign(world, action)
+    return StepResult(world, action, refusal=f"unknown action {kind!r}")
+
+
+def _factory_sign(world: World, action: Action) -> StepResult:
+    """SVC-41: ``sysota set factory sign <b64>`` writes ``factory_image_sign.txt`` (secure builds)."""
+    from otamodel.model._physics import get_file_write_ops
+    from otamodel.model._storage import FACTORY_SIGN_FILE, enqueue
+
+    if world.phase is not Phase.APP or not world.scenario.config.secure_boot:
+        return StepResult(world, action, refusal="Secure OTA is not enabled")
+    text = world.scenario.factory_signature.encode()
+    new = enqueue(world, get_file_write_ops(FACTORY_SIGN_FILE, [(0, text)]))
+    return StepResult(new, action, transition="console: sysota set factory sign")
+
+
+def make_initial_world(ctx: object, budget: tuple[tuple[str, int], ...]) -> World:
+    """DEV-5: what the programmer leaves: the unified image in internal flash (boot control
+    = compiled-in default: FACTORY_RESET, status FF, version 1), empty external flash."""
+    from otamodel.formats import bootctl
+
+    geometry = ctx.geometry  # type: ignore[attr-defined]
+    factory = ctx.factory  # type: ignore[attr-defined]
+    data = factory.data.ljust(geometry.slot_size, b"\xff")
+    size = geometry.page_size
+    page0 = bootctl.get_default_page()[:size]
+    pages = (page0, *(data[i : i + size] for i in range(size, geometry.slot_size, size)))
+    ghost = Ghost()
+    return World(
+        flash=Flash(pages=pages), fs=Fs(), phase=Phase.BOOTLOADER, budget=budget, ghost=ghost, scenario=ctx
+    )
+
+
+def get_state_summary(world: World) -> str:
+    """A one-line summary: phase, machine states, pending operations, boot control."""
+    header = get_bootctl(world)
+    parts = [world.phase.value]
+    if world.phase is Phase.BOOTLOADER:
+        parts.append(f"bl={world.boot.task.name}")
+    elif world.phase is Phase.APP:
+        parts.append(f"app=v{world.running.version}")
+        parts.append(f"svc={world.service.state.name}")
+        parts.append(f"core={world.core.task.name}")
+    if world.pending:
+        parts.append(f"pending={len(world.pending)}")
+    parts.append(f"bootctl={header.status:02X}/t{header.type}/v{header.version}")
+    return " ".join(parts)
+
+
+def get_fingerprint(world: World) -> str:
+    """A short stable digest of a world (for traces)."""
+    h = hashlib.sha256()
+    h.update(repr((world.flash, world.fs, world.phase, world.service, world.core, world.boot)).encode())
+    return h.hexdigest()[:16]
+
+
+__all__ = [
+    "ACTION_KINDS",
+    "CTRL_MESSAGES",
+    "FAULT_KINDS",
+    "MACHINES",
+    "Action",
+    "CoreTask",
+    "StepResult",
+    "SvcState",
+    "make_initial_world",
+    "process_jump",
+    "process_reset",
+    "step",
+]

@@ -1,0 +1,183 @@
+"""Persistent operations and the physics of the two media.
+
+Every effect of the machines that touches storage is a sequence of these operations; the
+device performs them one per step so a power cut can fall between any two, or tear one.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import attrs
+
+from otamodel.model._config import Geometry, TearMode
+from otamodel.model._state import Flash, Fs
+
+
+@attrs.frozen
+class FlashErase:
+    """Erase one page of the slot to 0xFF."""
+
+    page: int
+
+    def describe(self) -> str:
+        return f"NVM erase page {self.page}"
+
+
+@attrs.frozen
+class FlashProgram:
+    """Program one row of one page (NOR: only clears bits)."""
+
+    page: int
+    row: int
+    data: bytes
+
+    def describe(self) -> str:
+        return f"NVM program page {self.page} row {self.row}"
+
+
+@attrs.frozen
+class FsCreate:
+    """Open with WRITE/WRITE_PLUS: create the file or truncate it to 0 bytes."""
+
+    name: str
+
+    def describe(self) -> str:
+        return f"FS create/truncate {self.name}"
+
+
+@attrs.frozen
+class FsWrite:
+    """One write call of ``data`` at ``offset`` (the file grows as needed)."""
+
+    name: str
+    offset: int
+    data: bytes
+
+    def describe(self) -> str:
+        return f"FS write {self.name} @{self.offset} ({len(self.data)} B)"
+
+
+@attrs.frozen
+class FsClose:
+    """Close a file handle (no content change in this model's FAT semantics)."""
+
+    name: str
+
+    def describe(self) -> str:
+        return f"FS close {self.name}"
+
+
+@attrs.frozen
+class FsDelete:
+    """Delete a file (a missing file is a no-op failure)."""
+
+    name: str
+
+    def describe(self) -> str:
+        return f"FS delete {self.name}"
+
+
+@attrs.frozen
+class FsFormat:
+    """Format the volume: every file and directory is gone."""
+
+    def describe(self) -> str:
+        return "FS format"
+
+
+@attrs.frozen
+class FsMkdir:
+    """Create the ``ota`` directory."""
+
+    def describe(self) -> str:
+        return "FS mkdir ota"
+
+
+PersistentOp = Union[FlashErase, FlashProgram, FsCreate, FsWrite, FsClose, FsDelete, FsFormat, FsMkdir]
+
+
+def is_tearable(op: PersistentOp) -> bool:
+    """A power cut can leave ``op`` half done (FS-3, FS-4, FS-6)."""
+    return isinstance(op, FlashErase | FlashProgram | FsWrite)
+
+
+def apply_flash_erase(flash: Flash, op: FlashErase, geometry: Geometry, *, torn: bool) -> Flash:
+    """FS-2: erase sets the page to 0xFF; torn, only the first half of the page is erased."""
+    old = flash.pages[op.page]
+    size = geometry.page_size
+    new = b"\xff" * size if not torn else b"\xff" * (size // 2) + old[size // 2 :]
+    return attrs.evolve(flash, pages=_replace(flash.pages, op.page, new))
+
+
+def apply_flash_program(
+    flash: Flash, op: FlashProgram, geometry: Geometry, *, torn: bool, tear_mode: TearMode
+) -> Flash:
+    """FS-1 / FS-3: a row program ANDs the data into the row and records set-over-cleared bits.
+
+    Torn in ``WORD`` mode the first half of the row's 32-bit words are programmed; in
+    ``BITS`` mode only every other byte takes its cleared bits.
+    """
+    page = flash.pages[op.page]
+    start = op.row * geometry.row_size
+    old = page[start : start + len(op.data)]
+    data = op.data
+    if torn:
+        if tear_mode is TearMode.WORD:
+            cut = (len(data) // 8) * 4
+            data = data[:cut] + b"\xff" * (len(data) - cut)
+        else:
+            data = bytes(b if i % 2 == 0 else 0xFF for i, b in enumerate(data))
+    over = int.from_bytes(data, "big") & ~int.from_bytes(old, "big")
+    written = (int.from_bytes(old, "big") & int.from_bytes(data, "big")).to_bytes(len(old), "big")
+    new_page = page[:start] + written + page[start + len(written) :]
+    return Flash(
+        pages=_replace(flash.pages, op.page, new_page),
+        overprograms=flash.overprograms + (1 if over else 0),
+    )
+
+
+def apply_fs(fs: Fs, op: PersistentOp, *, torn: bool) -> Fs:
+    """FS-5 / FS-6: external FS operations; a torn write keeps a prefix of its data."""
+    if isinstance(op, FsFormat):
+        return Fs(formatted=True, has_dir=False, files=())
+    if isinstance(op, FsMkdir):
+        return attrs.evolve(fs, has_dir=True)
+    if not fs.has_dir:
+        return fs  # every path is under ota/: without the directory the call fails
+    if isinstance(op, FsCreate):
+        return fs.with_file(op.name, b"")
+    if isinstance(op, FsDelete):
+        return fs.without(op.name)
+    if isinstance(op, FsWrite):
+        old = fs.get(op.name)
+        if old is None:
+            return fs
+        data = op.data[: len(op.data) // 2] if torn else op.data
+        if len(old) < op.offset:
+            old = old + b"\x00" * (op.offset - len(old))
+        new = old[: op.offset] + data + old[op.offset + len(data) :]
+        return fs.with_file(op.name, new)
+    return fs  # FsClose
+
+
+def _replace(pages: tuple[bytes, ...], index: int, page: bytes) -> tuple[bytes, ...]:
+    return (*pages[:index], page, *pages[index + 1 :])
+
+
+def get_page_program_ops(page_index: int, data: bytes, geometry: Geometry) -> list[PersistentOp]:
+    """A page write as the code does it: one program per row (four 1 KB rows on the device)."""
+    data = data[: geometry.page_size].ljust(geometry.page_size, b"\xff")
+    size = geometry.row_size
+    return [
+        FlashProgram(page_index, row, data[row * size : (row + 1) * size])
+        for row in range(geometry.rows_per_page)
+    ]
+
+
+def get_file_write_ops(name: str, chunks: list[tuple[int, bytes]]) -> list[PersistentOp]:
+    """Create/truncate, the writes, then close."""
+    ops: list[PersistentOp] = [FsCreate(name)]
+    ops.extend(FsWrite(name, offset, data) for offset, data in chunks)
+    ops.append(FsClose(name))
+    return ops

@@ -1,0 +1,201 @@
+"""Frozen, hashable device state.
+
+``World`` = persistent storage (internal flash, external FS) + volatile RAM (service,
+core, bootloader, the queue of persistent operations being performed) + the network
+side the device sees + ghost variables that only properties read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from otamodel.model._enums import BlTask, CheckState, CoreResult, CoreTask, Phase, SvcState, SvcStatus
+
+# ---------------------------------------------------------------------------- persistent
+
+
+@attrs.frozen(cache_hash=True)
+class Flash:
+    """Internal flash pages of the application slot; page 0 is the boot-control page."""
+
+    pages: tuple[bytes, ...]
+    # Count of row programs that needed to set bits over cleared ones (physics violations).
+    overprograms: int = 0
+
+
+@attrs.frozen(cache_hash=True)
+class Fs:
+    """The external FAT file system under ``/mnt/myDrive1`` (names relative to ``ota/``)."""
+
+    formatted: bool = False
+    has_dir: bool = False
+    files: tuple[tuple[str, bytes], ...] = ()
+
+    def get(self, name: str) -> bytes | None:
+        for fname, data in self.files:
+            if fname == name:
+                return data
+        return None
+
+    def is_present(self, name: str) -> bool:
+        return any(fname == name for fname, _ in self.files)
+
+    def with_file(self, name: str, data: bytes) -> Fs:
+        rest = tuple(item for item in self.files if item[0] != name)
+        return attrs.evolve(self, files=tuple(sorted((*rest, (name, data)))))
+
+    def without(self, name: str) -> Fs:
+        return attrs.evolve(self, files=tuple(item for item in self.files if item[0] != name))
+
+
+# ---------------------------------------------------------------------------- volatile
+
+
+@attrs.frozen
+class OtaParams:
+    """``OTA_PARAMS`` (service copy and core copy have the same shape)."""
+
+    url: str = ""
+    version: int = 0
+    digest: str = ""  # serv_app_digest_string (64-char strncpy view)
+    signature: str = ""
+    signature_verification: bool = False
+    patch_request: bool = False
+    patch_base_version: int = 0
+    base_digest: str = ""
+    patch_digest: str = ""
+    target_digest: str = ""
+    delete_img_version: int = 0
+
+
+@attrs.frozen
+class Service:
+    """``sys_otaData`` plus the file-scope ``ota_params`` and the RTCC."""
+
+    state: SvcState = SvcState.REGWIFISRVCALLBCK
+    check: CheckState = CheckState.CNCT_TO_SRVR
+    status: SvcStatus = SvcStatus.IDLE
+    dev_cnctd_to_nw: bool = False
+    update_check_failed: bool = False
+    fw_in_progress: bool = False
+    check_in_progress: bool = False
+    erase_in_progress: bool = False
+    download_success: bool = False
+    erase_request: bool = False
+    patch_request: bool = False
+    parse_result: bool = False
+    timer_trigger: bool = False
+    rtcc_armed: bool = False
+    registered: bool = False
+    params: OtaParams = OtaParams()
+
+
+@attrs.frozen
+class Core:
+    """The OTA core's ``ota`` structure, task context and statics."""
+
+    task: CoreTask = CoreTask.INIT
+    sub: str = ""
+    result: CoreResult = CoreResult.NONE
+    idle: bool = False
+    callback: bool = False
+    new_downloaded_img: bool = False
+    rollback_initiated: bool = False
+    db_full: bool = False
+    params: OtaParams = OtaParams()
+    param_version: int = 0
+    img_status: int = 0
+    pfm_status: int = 0
+    image_name: str = ""
+    copied: int = 0
+    total: int = 0
+    erase_ver: int = 0
+    patch_source: str = ""
+    selected_row: int = -1
+    row_version: int = 0
+
+
+@attrs.frozen
+class Bootloader:
+    """``Bootloader_Tasks`` context and file statics (one boot)."""
+
+    task: BlTask = BlTask.INIT
+    sub: str = ""
+    factory_reset: bool = True
+    new_image: bool = False
+    selected_row: int = -1
+    database_found: bool = False
+    db: tuple[tuple[str, ...], ...] | None = None
+    digest_str: bytes = b""
+    signature_str: bytes = b""
+    file_state: str = "OPEN_FILE"
+    file_opened: bool = False
+    file_name: str = ""
+    img: bytes = bytes(256)  # param.img (256-byte header image)
+    boot_ctl: bytes = b""  # RAM copy of the file's first sector
+    copy_len: int = 0
+    offset: int = 0
+    verify_flag: int = 0
+
+
+@attrs.frozen
+class Transfer:
+    """The single downloader instance as the device sees it."""
+
+    url: str = ""
+    open: bool = False
+    failed: bool = False  # the next read returns -1
+    corrupt: bool = False  # the next chunk arrives with one byte flipped
+    body: bytes | None = None  # what the server answers for ``url`` (None: error status)
+    content_length: int = 0  # the global field_content_length
+
+
+@attrs.frozen
+class Ghost:
+    """History only the properties read (never read by the device's code)."""
+
+    verified_body: bytes | None = None  # SHA-256 of slot body at the last passing verify
+    max_validated: int = 0  # highest version the app validated (F8) since the last authorised downgrade
+    last_jump_ok: bool = True
+    last_version: int = 0
+    witnesses: frozenset[str] = frozenset()
+
+
+@attrs.frozen(cache_hash=True)
+class World:
+    """Everything the checker explores; ``scenario`` is constant context (not hashed)."""
+
+    flash: Flash
+    fs: Fs
+    phase: Phase = Phase.BOOTLOADER
+    running: Any = None  # AppImage identity while phase is APP, else None
+    service: Service = Service()
+    core: Core = Core()
+    boot: Bootloader = Bootloader()
+    net: Transfer = Transfer()
+    pending: tuple[Any, ...] = ()  # persistent operations still to perform, in order
+    published: int = 0  # index of the release the server publishes
+    network_up: bool = True
+    budget: tuple[tuple[str, int], ...] = ()  # remaining fault budgets
+    ghost: Ghost = Ghost()
+    sched: int = 0  # position in the scheduler's cycle of service/core calls
+    rx_len: int = 0  # the static receive offset of READ_JSON (survives checks, not resets)
+    notes: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
+    scenario: Any = attrs.field(default=None, eq=False, repr=False)
+
+    def note(self, text: str) -> World:
+        return attrs.evolve(self, notes=(*self.notes, text))
+
+    def get_budget(self, name: str) -> int:
+        for key, value in self.budget:
+            if key == name:
+                return value
+        return 0
+
+    def spend(self, name: str) -> World:
+        return attrs.evolve(
+            self,
+            budget=tuple((k, v - 1 if k == name else v) for k, v in self.budget),
+        )

@@ -1,0 +1,92 @@
+"""Helpers shared by the machines: evolving sub-states, queueing persistent operations,
+and the database and boot-control views of storage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from otamodel.formats import bootctl, otadb
+from otamodel.model._physics import FsClose, FsCreate, FsWrite, PersistentOp, get_page_program_ops
+from otamodel.model._state import World
+
+DB_NAME = "image_database.csv"
+FACTORY_FILE = "factory_reset.bin"
+FACTORY_SIGN_FILE = "factory_image_sign.txt"
+FACTORY_DIGEST_FILE = "factory_image_digest.txt"
+BOOT_ADDR = 0xB0021000
+
+
+def set_service(world: World, **changes: Any) -> World:
+    return attrs.evolve(world, service=attrs.evolve(world.service, **changes))
+
+
+def set_core(world: World, **changes: Any) -> World:
+    return attrs.evolve(world, core=attrs.evolve(world.core, **changes))
+
+
+def set_boot(world: World, **changes: Any) -> World:
+    return attrs.evolve(world, boot=attrs.evolve(world.boot, **changes))
+
+
+def set_net(world: World, **changes: Any) -> World:
+    return attrs.evolve(world, net=attrs.evolve(world.net, **changes))
+
+
+def enqueue(world: World, ops: Sequence[PersistentOp]) -> World:
+    """Queue operations; the device performs them one per step before its code runs on."""
+    return attrs.evolve(world, pending=(*world.pending, *ops))
+
+
+def get_fs_view(world: World) -> Any:
+    """The FS as the code will find it once the queued operations are done."""
+    from otamodel.model._physics import apply_fs
+
+    fs = world.fs
+    for op in world.pending:
+        if not op.__class__.__name__.startswith("Flash"):
+            fs = apply_fs(fs, op, torn=False)
+    return fs
+
+
+def load_db(world: World) -> tuple[int, otadb.ImageDatabase | None]:
+    """DB-1: ``csv_load``: 1 when the file cannot be opened, else 0 and the rows."""
+    return otadb.load(get_fs_view(world).get(DB_NAME))
+
+
+def get_db_save_ops(world: World, db: otadb.ImageDatabase) -> list[PersistentOp]:
+    """DB-5: ``csv_save`` = truncate, one write per call at its (uint8) position, close."""
+    ops: list[PersistentOp] = [FsCreate(DB_NAME)]
+    if world.scenario.fs_write_calls:
+        ops.extend(FsWrite(DB_NAME, w.offset, w.data) for w in otadb.serialize_ops(db))
+    else:
+        data = otadb.serialize(db)
+        if data:
+            ops.append(FsWrite(DB_NAME, 0, data))
+    ops.append(FsClose(DB_NAME))
+    return ops
+
+
+def get_bootctl_page(world: World) -> bytes:
+    return world.flash.pages[0]
+
+
+def get_bootctl(world: World) -> bootctl.BootControlHeader:
+    return bootctl.unpack(world.flash.pages[0][: bootctl.HEADER_SIZE])
+
+
+def get_bootctl_write_ops(world: World, page: bytes, *, erase: bool) -> list[PersistentOp]:
+    """BC-w: a 4 KB boot-control write: optionally the page erase, then its row programs."""
+    from otamodel.model._physics import FlashErase
+
+    geometry = world.scenario.geometry
+    ops: list[PersistentOp] = [FlashErase(0)] if erase else []
+    ops.extend(get_page_program_ops(0, page, geometry))
+    return ops
+
+
+def make_page(world: World, header: bootctl.BootControlHeader, rest: bytes) -> bytes:
+    size = world.scenario.geometry.page_size
+    return (header.pack() + rest)[:size].ljust(size, b"\x00")
