@@ -52,3 +52,14 @@ __all__ = [
     "load_scenario_file",
     "step",
 ]
+
+
+def with_variant(scenario: Scenario, variant: str) -> Scenario:
+    """The same scenario built for another code variant."""
+    spec = dict(scenario.source)
+    spec["variant"] = variant
+    spec.setdefault("name", scenario.name)
+    return build_scenario(spec)
+
+
+__all__ += ["with_variant"]

@@ -249,7 +249,8 @@ def process_program(w: World) -> World:
         header = attrs.evolve(
             bootctl.unpack(img), type=bootctl.ImageType.PRODUCTION, boot_addr=BOOT_ADDR
         )
-        page = (header.pack() + buffer[bootctl.HEADER_SIZE :])[:chunk]
+        img = header.pack()
+        page = (img + buffer[bootctl.HEADER_SIZE :])[:chunk]
     else:
         page = data[:chunk].ljust(chunk, b"\xff")
     ops.extend(get_page_program_ops(0, page, geometry))

@@ -318,7 +318,7 @@ def is_user_to_trigger(w: World) -> bool:
 
 def process_software_reset(w: World) -> World:
     """SVC-35: AUTORESET / SYSTEM_RESET perform a software reset (the device reboots)."""
-    return w.note("software reset")
+    return w
 
 
 def process_idle(w: World) -> World:

@@ -1,0 +1,180 @@
+"""The OTA model for the checker: a scenario's worlds, its inputs, and the named OTA
+properties (``docs/spec/properties.md``, PROP-*)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from otamodel.check._model import Property
+from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world, step
+from otamodel.formats import manifest as mf
+from otamodel.formats import otadb
+from otamodel.model import Action, Phase, SvcState, World
+
+RECOVERY_KINDS = frozenset({"tick", "timer", "net_up"})
+
+
+def is_recovery_action(action: Action) -> bool:
+    """Actions that are neither faults nor user choices: the device left alone, power on."""
+    return action.kind in RECOVERY_KINDS
+
+
+def is_jump_valid(world: World) -> bool:
+    """PROP-1 boots-valid-image: every jump ran the factory image or slot content whose
+    SHA-256 passed the bootloader's check (and, with secure boot, its signature check)."""
+    return world.ghost.last_jump_ok
+
+
+def is_running_app(world: World) -> bool:
+    """PROP-2 goal: the CPU runs a known application image."""
+    return world.phase is Phase.APP
+
+
+def is_no_downgrade(world: World) -> bool:
+    """PROP-3 no-unintended-downgrade: the running version is not below the highest version
+    the app validated since the app last asked for a rollback or a factory reset."""
+    if world.phase is not Phase.APP:
+        return True
+    return int(world.running.version) >= world.ghost.max_validated
+
+
+def is_service_ready(world: World) -> bool:
+    """PROP-5 goal: the service sits where a new check can start (IDLE, or waiting for the
+    periodic timer) with no check or download in progress."""
+    if world.phase is not Phase.APP:
+        return False
+    svc = world.service
+    if svc.state is SvcState.STATE_IDLE:
+        return True
+    return svc.state is SvcState.WAIT_FOR_OTA_TIMER_TRIGGER and world.scenario.config.periodic
+
+
+def is_store_consistent(world: World) -> bool:
+    """PROP-6 store-consistency: with no operation in flight, every DB row names an existing
+    file whose SHA-256 is the recorded digest."""
+    if world.pending:
+        return True
+    data = world.fs.get("image_database.csv")
+    if data is None:
+        return True
+    result, db = otadb.load(data)
+    if result != 0 or db is None:
+        return False
+    if db.rows == (("",),):
+        return True
+    for row in range(len(db.rows)):
+        name = otadb.get_field_string(db, row, 0)
+        digest = otadb.get_field_string(db, row, 4)
+        if not name or digest is None:
+            return False
+        content = world.fs.get(name)
+        if content is None or hashlib.sha256(content).digest() != mf.get_digest_bytes(digest):
+            return False
+    return True
+
+
+def is_flash_physical(world: World) -> bool:
+    """PROP-7 flash-physics: no row program ever needed to set a cleared bit."""
+    return world.flash.overprograms == 0
+
+
+def _witness(name: str):  # type: ignore[no-untyped-def]
+    def predicate(world: World) -> bool:
+        return name in world.ghost.witnesses
+
+    predicate.__name__ = f"has_{name.replace('-', '_')}"
+    return predicate
+
+
+def get_release_targets(scenario: Scenario) -> tuple[int, ...]:
+    """For PROP-4: per release, the version that should end up running if it stays published
+    (0 when the release offers nothing the device should install)."""
+    targets = []
+    for release in scenario.releases:
+        doc = mf.parse(release.manifest)
+        entry = doc.entry
+        target = 0
+        if entry is not None and entry.version.kind == "number" and entry.erase_ver.kind in ("absent", "bool"):
+            version = int(entry.version.valueint or 0)
+            url = entry.url.text or ""
+            data = release.get_file(url)
+            digest_ok = data is not None and entry.digest.kind == "string" and (
+                hashlib.sha256(data).digest() == mf.get_digest_bytes(entry.digest.text or "")
+            )
+            sig_ok = True
+            if scenario.config.secure_boot and data is not None:
+                from otamodel.formats import signature
+
+                text = entry.signature.text or ""
+                try:
+                    sig_ok = bool(text) and signature.verify(data, text, scenario.public_key_pem or b"")
+                except ValueError:
+                    sig_ok = False
+            erase = entry.erase_ver.kind == "bool" and bool(entry.erase_ver.boolean)
+            if digest_ok and sig_ok and not erase and 0 < version <= 255:
+                target = version
+            if entry.patch and scenario.config.patch:
+                target = version if 0 < version <= 255 else 0
+        targets.append(target)
+    return tuple(targets)
+
+
+class OtaModel:
+    """A scenario as a checker model (states are :class:`World`, actions :class:`Action`)."""
+
+    def __init__(self, scenario: Scenario | str) -> None:
+        self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
+        self.targets = get_release_targets(self.scenario)
+
+    def init_states(self) -> Sequence[World]:
+        return [initial_world(self.scenario)]
+
+    def actions(self, state: World) -> Iterable[Action]:
+        return enabled_actions(state)
+
+    def next_state(self, state: World, action: Action) -> World | None:
+        result = step(state, action)
+        return None if result.is_refused else result.world
+
+    def format_action(self, action: Action) -> str:
+        return str(action)
+
+    def is_progress_goal(self, world: World) -> bool:
+        """PROP-4 goal: the published release's target (if any) is what runs."""
+        target = self.targets[world.published]
+        if world.phase is not Phase.APP:
+            return False
+        return int(world.running.version) >= target
+
+    def properties(self) -> Sequence[Property[World, Action]]:
+        scenario = self.scenario
+        props: list[Property[World, Action]] = [
+            Property.always("boots-valid-image", is_jump_valid, "every jump runs a verified image or the factory image"),
+            Property.eventually(
+                "no-brick", is_running_app,
+                "from every state, with power on and no further faults, an application runs",
+                edge_filter=is_recovery_action,
+            ),
+            Property.always("no-unintended-downgrade", is_no_downgrade, "the running version never falls below the highest validated one unless the app asked"),
+            Property.eventually(
+                "progress", self.is_progress_goal,
+                "a newer valid release that stays published ends up running once faults stop",
+                edge_filter=is_recovery_action,
+            ),
+            Property.eventually(
+                "no-stuck-service", is_service_ready,
+                "the service can always get back to a state that accepts a new check",
+                edge_filter=is_recovery_action,
+            ),
+            Property.always("store-consistency", is_store_consistent, "every DB row names an existing file with the recorded digest"),
+            Property.always("flash-physics", is_flash_physical, "no program over un-erased bits"),
+            Property.sometimes("full-update", _witness("full-update"), "a full-image update completes and runs"),
+        ]
+        if scenario.config.patch:
+            props.append(Property.sometimes("patch-update", _witness("patch-update"), "a patch update completes and runs"))
+        if "rollback" in scenario.user_actions:
+            props.append(Property.sometimes("rollback", _witness("rollback"), "a rollback to an older version happens"))
+        if "factory_reset" in scenario.user_actions or scenario.budget and dict(scenario.budget).get("power_cut", 0):
+            props.append(Property.sometimes("factory-restore", _witness("factory-restore"), "the bootloader restores the factory image"))
+        return props

@@ -1,0 +1,166 @@
+"""Trace files (JSON) and replay with per-step persistent-state diffs (TRACE-*)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from otamodel._io import write_atomic
+from otamodel.env import Scenario, get_scenario, initial_world, step
+from otamodel.errors import TraceError
+from otamodel.formats import bootctl
+from otamodel.model import Action, StepResult, World, get_state_summary
+
+TRACE_FORMAT = "otamodel-trace/1"
+
+
+@attrs.frozen
+class ReplayStep:
+    """One replayed step: the action, what the model did, and what changed persistently."""
+
+    index: int
+    action: Action
+    result: StepResult
+    summary: str
+    changes: tuple[str, ...]
+
+
+def get_persistent_changes(before: World, after: World) -> list[str]:
+    """TRACE-3: what changed in internal flash and the external FS between two worlds."""
+    out: list[str] = []
+    for i, (a, b) in enumerate(zip(before.flash.pages, after.flash.pages, strict=True)):
+        if a != b:
+            if i == 0:
+                h = bootctl.unpack(b[: bootctl.HEADER_SIZE])
+                out.append(
+                    f"NVM boot control: status {h.status:02X} type {h.type} version {h.version} "
+                    f"boot_addr {h.boot_addr:08X}"
+                )
+            else:
+                erased = b == b"\xff" * len(b)
+                out.append(f"NVM page {i}: {'erased' if erased else 'programmed'}")
+    if after.flash.overprograms != before.flash.overprograms:
+        out.append("NVM: a program set bits over cleared ones")
+    fa, fb = dict(before.fs.files), dict(after.fs.files)
+    if before.fs.formatted != after.fs.formatted or before.fs.has_dir != after.fs.has_dir:
+        out.append(f"FS: formatted={after.fs.formatted} ota/={after.fs.has_dir}")
+    for name in sorted(set(fa) | set(fb)):
+        if name not in fb:
+            out.append(f"FS {name}: deleted")
+        elif name not in fa:
+            out.append(f"FS {name}: created ({len(fb[name])} B)")
+        elif fa[name] != fb[name]:
+            if name.endswith(".csv"):
+                out.append(f"FS {name}: {fb[name].decode('latin-1')!r}")
+            else:
+                out.append(f"FS {name}: {len(fb[name])} B")
+    return out
+
+
+def replay(scenario: Scenario, actions: Sequence[Action]) -> tuple[list[ReplayStep], str | None]:
+    """TRACE-2: re-execute ``actions`` from the initial world; the second value names the
+    first step that was refused (the trace no longer reproduces), or is None."""
+    world = initial_world(scenario)
+    steps: list[ReplayStep] = []
+    for index, action in enumerate(actions, 1):
+        result = step(world, action)
+        if result.is_refused:
+            return steps, f"step {index} ({action}) is refused: {result.refusal}"
+        changes = tuple(get_persistent_changes(world, result.world))
+        steps.append(ReplayStep(index, action, result, get_state_summary(result.world), changes))
+        world = result.world
+    return steps, None
+
+
+def write_trace(
+    path: str | Path,
+    *,
+    scenario: Scenario,
+    property_name: str,
+    verdict: str,
+    actions: Sequence[Action],
+) -> None:
+    """TRACE-1: write a trace file (scenario description, variant, property, actions, and a
+    per-step summary) atomically."""
+    steps, problem = replay(scenario, actions)
+    if problem is not None:
+        raise TraceError(f"refusing to write a trace that does not replay: {problem}")
+    doc = {
+        "format": TRACE_FORMAT,
+        "scenario": scenario.name,
+        "scenario_source": dict(scenario.source),
+        "variant": scenario.config.variant.value,
+        "property": property_name,
+        "verdict": verdict,
+        "actions": [str(a) for a in actions],
+        "steps": [
+            {"action": str(s.action), "transition": s.result.transition, "state": s.summary, "changes": list(s.changes)}
+            for s in steps
+        ],
+    }
+    write_atomic(path, json.dumps(doc, indent=1) + "\n")
+
+
+@attrs.frozen
+class TraceFile:
+    scenario: Scenario
+    property_name: str
+    verdict: str
+    actions: tuple[Action, ...]
+    recorded: tuple[dict[str, Any], ...]
+
+
+def read_trace(path: str | Path) -> TraceFile:
+    """TRACE-4: read and validate a trace file; problems are a TraceError naming the field."""
+    from otamodel.env import build_scenario
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TraceError(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TraceError(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise TraceError("a trace is a JSON object", where="$")
+    if doc.get("format") != TRACE_FORMAT:
+        raise TraceError(f"format must be {TRACE_FORMAT!r}", where="$.format")
+    actions = doc.get("actions")
+    if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+        raise TraceError("actions must be a list of strings", where="$.actions")
+    source = doc.get("scenario_source")
+    name = doc.get("scenario")
+    if isinstance(source, dict) and source:
+        scenario = build_scenario(source)
+    elif isinstance(name, str):
+        scenario = get_scenario(name)
+    else:
+        raise TraceError("scenario missing", where="$.scenario")
+    steps = doc.get("steps", [])
+    if not isinstance(steps, list):
+        raise TraceError("steps must be a list", where="$.steps")
+    return TraceFile(
+        scenario=scenario,
+        property_name=str(doc.get("property", "")),
+        verdict=str(doc.get("verdict", "")),
+        actions=tuple(Action.parse(a) for a in actions),
+        recorded=tuple(s for s in steps if isinstance(s, dict)),
+    )
+
+
+def get_mermaid_sequence(steps: Sequence[ReplayStep]) -> str:
+    """TRACE-5: a Mermaid sequence diagram of a replay (environment, device, storage)."""
+    lines = ["sequenceDiagram", "    participant Env", "    participant Device", "    participant Storage"]
+    for s in steps:
+        if s.action.kind != "tick":
+            lines.append(f"    Env->>Device: {s.action}")
+        elif s.result.transition and not s.result.ops:
+            lines.append(f"    Note over Device: {s.result.transition.replace(';', ',')}")
+        for note in s.result.notes:
+            lines.append(f"    Note over Device: {note.replace(';', ',')}")
+        for change in s.changes:
+            lines.append(f"    Device->>Storage: {change.replace(';', ',')}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,116 @@
+"""``otamodel simulate`` and ``otamodel diagram``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from otamodel._io import write_atomic
+from otamodel.cli import main
+from otamodel.errors import ScenarioError, TraceError
+
+
+@main.command()
+@click.option("--scenario", "scenario_name", default="default", show_default=True, help="Scenario name or TOML/JSON file.")
+@click.option("--actions", "actions_file", type=click.Path(dir_okay=False), help="File with one action per line (default: tick until quiet).")
+@click.option("--steps", default=400, show_default=True, type=click.IntRange(1, 100_000), help="Steps when no action file is given.")
+def simulate(scenario_name: str, actions_file: str | None, steps: int) -> None:
+    """Print a step-by-step timeline of a scenario (states, callbacks, persistent writes)."""
+    from otamodel.check._tracefile import replay
+    from otamodel.env import TICK, enabled_actions, get_scenario, initial_world, step
+    from otamodel.model import Action
+
+    scenario = get_scenario(scenario_name)
+    if actions_file is not None:
+        try:
+            lines = Path(actions_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise TraceError(f"cannot read {actions_file}: {exc.strerror}") from None
+        actions = []
+        for number, line in enumerate(lines, 1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            action = Action.parse(text)
+            from otamodel.model import ACTION_KINDS
+
+            if action.kind not in ACTION_KINDS:
+                raise TraceError(f"unknown action {action.kind!r}", where=f"{actions_file}:{number}")
+            actions.append(action)
+    else:
+        world = initial_world(scenario)
+        actions = []
+        for _ in range(steps):
+            if TICK not in enabled_actions(world):
+                if any(a.kind == "timer" for a in enabled_actions(world)):
+                    action = next(a for a in enabled_actions(world) if a.kind == "timer")
+                else:
+                    break
+            else:
+                action = TICK
+            result = step(world, action)
+            if result.is_refused:
+                timer = [a for a in enabled_actions(world) if a.kind == "timer"]
+                if not timer:
+                    break
+                action = timer[0]
+                result = step(world, action)
+            actions.append(action)
+            world = result.world
+            if _is_quiet(world):
+                break
+    replayed, problem = replay(scenario, actions)
+    click.echo(f"scenario {scenario.name} ({scenario.config.variant.value}): {scenario.description}")
+    for s in replayed:
+        click.echo(f"{s.index:4d} {s.action!s:<18} {s.result.transition or ''}")
+        for note in s.result.notes:
+            click.echo(f"{'':23}· {note}")
+        for change in s.changes:
+            click.echo(f"{'':23}» {change}")
+        click.echo(f"{'':23}  [{s.summary}]")
+    if problem is not None:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
+
+
+def _is_quiet(world: object) -> bool:
+    from otamodel.model import Phase, SvcState, World
+
+    assert isinstance(world, World)
+    if world.phase is not Phase.APP or world.pending:
+        return False
+    if world.service.state is not SvcState.WAIT_FOR_OTA_TIMER_TRIGGER and world.service.state is not SvcState.STATE_IDLE:
+        return False
+    return world.running is not None and world.running.version >= max(
+        (i.version for i in world.scenario.images), default=0
+    ) and world.core.task.name == "IDLE"
+
+
+@main.command()
+@click.argument("machine", type=click.Choice(["service", "core", "bootloader"]))
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+def diagram(machine: str, fmt: str, output: str | None) -> None:
+    """Draw a machine's transition table (generated from the same table ``step`` uses)."""
+    from otamodel.model import MACHINES, get_dot, get_mermaid
+
+    spec = MACHINES[machine]
+    if fmt == "mermaid":
+        text: str | bytes = get_mermaid(spec)
+    else:
+        text = get_dot(spec)
+        if fmt == "svg":
+            dot = shutil.which("dot")
+            if dot is None:
+                raise ScenarioError("--format svg needs Graphviz's 'dot' (apt-get install graphviz)")
+            text = subprocess.run([dot, "-Tsvg"], input=text.encode(), capture_output=True, check=True).stdout
+    if output:
+        write_atomic(output, text)
+    elif isinstance(text, bytes):
+        sys.stdout.buffer.write(text)
+    else:
+        click.echo(text, nl=False)
