@@ -156,9 +156,11 @@ def build_scenario(spec: Mapping[str, Any]) -> Scenario:
         geometry = Geometry(
             page_size=_as_int(geo, "page_size", 256, "geometry"),
             row_size=_as_int(geo, "row_size", 128, "geometry"),
-            slot_pages=_as_int(geo, "slot_pages", 3, "geometry"),
+            slot_pages=_as_int(geo, "slot_pages", 4, "geometry"),
         )
-    body_pages = geometry.slot_pages - 1
+    # The application never reaches the slot's last page (the linker stops 4 KB short), so
+    # images have at most ``slot_pages - 2`` pages after the boot-control placeholder.
+    body_pages = geometry.slot_pages - 2
     factory_version = _as_int(spec, "factory_version", 1, name)
     factory = make_image(geometry, factory_version, "factory", body_pages, factory=True)
     images: dict[int, AppImage] = {}
@@ -216,9 +218,9 @@ def _build_release(
     version = _as_int(rel, "version", 2, where)
     kind = str(rel.get("kind", "full"))
     label = str(rel.get("label", f"app_v{version}"))
-    pages = _as_int(rel, "pages", geometry.slot_pages - 1, where)
-    if not 1 <= pages <= geometry.slot_pages - 1:
-        raise ScenarioError(f"pages must be 1..{geometry.slot_pages - 1}", where=f"{where}.pages")
+    pages = _as_int(rel, "pages", geometry.slot_pages - 2, where)
+    if not 1 <= pages <= geometry.slot_pages - 2:
+        raise ScenarioError(f"pages must be 1..{geometry.slot_pages - 2}", where=f"{where}.pages")
     image = images.get(version) or make_image(geometry, version & 0xFF, label, pages)
     images.setdefault(version, image)
     url = str(rel.get("url", f"{SERVER}/{label}.bin"))

@@ -63,7 +63,7 @@ class Geometry:
 
 
 REAL_GEOMETRY = Geometry()
-SMALL_GEOMETRY = Geometry(page_size=256, row_size=128, slot_pages=3)
+SMALL_GEOMETRY = Geometry(page_size=256, row_size=128, slot_pages=4)
 
 
 @attrs.frozen
