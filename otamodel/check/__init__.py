@@ -1,1 +1,43 @@
-"""otamodel.check."""
+"""otamodel.check: a generic explicit-state model checker (knows nothing about OTA).
+
+Semantics: ``docs/spec/checker.md``. Usage::
+
+    report = check(model, max_depth=30)
+    for line in report.get_summary_lines():
+        print(line)
+"""
+
+from __future__ import annotations
+
+from otamodel.check._checker import check
+from otamodel.check._model import (
+    BoundedModel,
+    Model,
+    Property,
+    PropertyKind,
+    get_action_label,
+)
+from otamodel.check._report import (
+    CheckReport,
+    ProgressInfo,
+    PropertyResult,
+    StopReason,
+    Verdict,
+)
+from otamodel.check._trace import Trace, replay_trace
+
+__all__ = [
+    "BoundedModel",
+    "CheckReport",
+    "Model",
+    "ProgressInfo",
+    "Property",
+    "PropertyKind",
+    "PropertyResult",
+    "StopReason",
+    "Trace",
+    "Verdict",
+    "check",
+    "get_action_label",
+    "replay_trace",
+]

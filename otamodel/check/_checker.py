@@ -1,0 +1,141 @@
+"""The entry point: :func:`check` explores a model and judges its properties.
+
+The rules are in ``docs/spec/checker.md``; each function names the rule it implements.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from otamodel.check._liveness import ReverseGraph, find_trap
+from otamodel.check._model import A, Model, Property, PropertyKind, S
+from otamodel.check._report import CheckReport, PropertyResult, StopReason, Verdict
+from otamodel.check._search import Exploration, Plan, ProgressHook, explore
+from otamodel.check._trace import Trace
+from otamodel.errors import ModelDefinitionError
+
+
+def check(
+    model: Model[S, A],
+    *,
+    max_depth: int | None = None,
+    max_states: int | None = None,
+    time_limit: float | None = None,
+    stop_on_violation: bool = False,
+    workers: int = 1,
+    progress: ProgressHook | None = None,
+    progress_interval: float = 0.5,
+) -> CheckReport[S, A]:
+    """Explore ``model`` breadth-first and return a verdict for each of its properties.
+
+    * ``max_depth``: states at this depth are discovered and checked but not expanded.
+    * ``max_states``: stop before storing more than this many unique states.
+    * ``time_limit``: seconds of wall time before the search stops.
+    * ``stop_on_violation``: stop at the first violated ``always`` property (CHK-9) instead of
+      continuing until every property has its verdict.
+    * ``workers``: processes expanding each BFS level (CHK-14); the results are the same.
+    * ``progress``: called about every ``progress_interval`` seconds and once at the end (CHK-12).
+
+    Any bound that cuts the search short makes verdicts that need the whole graph
+    ``BOUNDED`` (CHK-10).
+    """
+    if max_depth is not None and max_depth < 0:
+        raise ValueError("max_depth must be >= 0")
+    if max_states is not None and max_states < 1:
+        raise ValueError("max_states must be >= 1")
+    if workers < 1:
+        raise ValueError("workers must be >= 1")
+    properties = tuple(model.properties())
+    names = [prop.name for prop in properties]
+    if len(set(names)) != len(names):
+        raise ModelDefinitionError(f"property names must be unique: {names}")
+    plan = Plan(properties)
+    started = time.perf_counter()
+    deadline = None if time_limit is None else started + time_limit
+    options: dict[str, Any] = {
+        "max_depth": max_depth,
+        "max_states": max_states,
+        "deadline": deadline,
+        "stop_on_violation": stop_on_violation,
+        "progress": progress,
+        "progress_interval": progress_interval,
+        "started": started,
+    }
+    if workers == 1:
+        exploration = explore(model, plan, **options)
+    else:
+        from otamodel.check._parallel import explore_parallel
+
+        exploration = explore_parallel(model, plan, workers=workers, **options)
+    results = get_results(exploration, properties)
+    seconds = time.perf_counter() - started
+    report: CheckReport[S, A] = CheckReport(
+        unique_states=exploration.count,
+        transitions=exploration.transitions,
+        max_depth=len(exploration.level_starts) - 1,
+        seconds=seconds,
+        stop_reason=exploration.stop_reason,
+        is_complete=exploration.is_complete,
+        results=results,
+        pruned=exploration.pruned,
+        workers=workers,
+    )
+    if progress is not None:
+        from otamodel.check._report import ProgressInfo
+
+        progress(
+            ProgressInfo(
+                report.unique_states,
+                report.transitions,
+                len(exploration.unexpanded),
+                report.max_depth,
+                seconds,
+                is_final=True,
+            )
+        )
+    return report
+
+
+def get_trace(exploration: Exploration, index: int) -> Trace[Any, Any]:
+    """The shortest trace from an initial state to state ``index`` (CHK-8)."""
+    path = exploration.get_path(index)
+    states = exploration.fetch_states(path)
+    table = exploration.action_table
+    actions = exploration.parent_actions
+    steps = tuple((table[actions[k]], state) for k, state in zip(path[1:], states[1:]))
+    return Trace(states[0], steps)
+
+
+def get_results(
+    exploration: Exploration, properties: tuple[Property[S, A], ...]
+) -> tuple[PropertyResult[S, A], ...]:
+    """One verdict per property, in the model's order (CHK-4, CHK-5, CHK-6, CHK-10)."""
+    complete = exploration.is_complete
+    reverse: ReverseGraph | None = None
+    results: list[PropertyResult[S, A]] = []
+    for position, prop in enumerate(properties):
+        hit = exploration.first_hits[position]
+        if prop.kind is PropertyKind.EVENTUALLY:
+            if reverse is None:
+                reverse = ReverseGraph(exploration)
+            hit = find_trap(exploration, reverse, exploration.goal_bits[position], prop.edge_filter)
+        verdict = get_verdict(prop.kind, found=hit >= 0, is_complete=complete)
+        trace = get_trace(exploration, hit) if hit >= 0 else None
+        results.append(PropertyResult(prop.name, prop.kind, verdict, trace, prop.description))
+    return tuple(results)
+
+
+def get_verdict(kind: PropertyKind, *, found: bool, is_complete: bool) -> Verdict:
+    """The verdict table (CHK-11): a counterexample or witness is final in any search;
+    its absence is final only in a complete one, else ``BOUNDED``."""
+    if kind is PropertyKind.SOMETIMES:
+        if found:
+            return Verdict.WITNESSED
+        return Verdict.NO_WITNESS if is_complete else Verdict.BOUNDED
+    if found:
+        return Verdict.VIOLATED
+    return Verdict.HOLDS if is_complete else Verdict.BOUNDED
+
+
+__all__ = ["StopReason", "check", "get_results", "get_trace", "get_verdict"]

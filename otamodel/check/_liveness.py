@@ -1,0 +1,64 @@
+"""``eventually`` properties: backward reachability from goal states over the recorded edges."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable
+from itertools import accumulate
+from typing import Any
+
+from otamodel.check._search import Exploration
+
+
+class ReverseGraph:
+    """The explored edges grouped by target: ``sources[offsets[v]:offsets[v + 1]]`` are the
+    states with an edge into ``v`` and ``actions[...]`` the interned actions of those edges."""
+
+    def __init__(self, exploration: Exploration) -> None:
+        edge_src = exploration.edge_src
+        targets = exploration.edge_dst
+        edge_actions = exploration.edge_act
+        assert edge_src is not None and targets is not None and edge_actions is not None
+        order = sorted(range(len(targets)), key=targets.__getitem__)
+        self.sources = array("i", [edge_src[edge] for edge in order])
+        self.actions = array("i", [edge_actions[edge] for edge in order])
+        in_degree = [0] * (exploration.count + 1)
+        for target in targets:
+            in_degree[target + 1] += 1
+        self.offsets = list(accumulate(in_degree))
+
+
+def find_trap(
+    exploration: Exploration,
+    reverse: ReverseGraph,
+    goal_bits: bytearray,
+    edge_filter: Callable[[Any], bool] | None,
+) -> int:
+    """The lowest-indexed (so shallowest, CHK-8) state from which no goal state can be
+    reached over edges passing ``edge_filter``, or ``-1`` if there is none (CHK-6, CHK-7).
+
+    States that were not expanded, or lost a successor to ``within_boundary``, might still
+    reach a goal outside the explored graph, so they count as able to (CHK-10): a reported
+    trap is a real one even in a bounded search.
+    """
+    can_reach = bytearray(exploration.count)
+    stack = [state for state, bit in enumerate(goal_bits) if bit]
+    stack.extend(exploration.unexpanded)
+    stack.extend(exploration.open_states)
+    for state in stack:
+        can_reach[state] = 1
+    table = exploration.action_table
+    allowed = bytes(1 if edge_filter is None or edge_filter(a) else 0 for a in table)
+    offsets = reverse.offsets
+    sources = reverse.sources
+    actions = reverse.actions
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        target = pop()
+        for edge in range(offsets[target], offsets[target + 1]):
+            source = sources[edge]
+            if not can_reach[source] and allowed[actions[edge]]:
+                can_reach[source] = 1
+                push(source)
+    return can_reach.find(0)
