@@ -13,11 +13,17 @@ from otamodel.formats import otadb
 from otamodel.model import Action, Phase, SvcState, World
 
 RECOVERY_KINDS = frozenset({"tick", "timer", "net_up"})
+USER_CHECKS = frozenset({"update_check", "initiate_ota"})
 
 
 def is_recovery_action(action: Action) -> bool:
     """Actions that are neither faults nor user choices: the device left alone, power on."""
     return action.kind in RECOVERY_KINDS
+
+
+def is_progress_action(action: Action) -> bool:
+    """For PROP-4: recovery actions plus the user asking for an update (not a fault)."""
+    return is_recovery_action(action) or (action.kind == "ctrl" and action.arg in USER_CHECKS)
 
 
 def is_jump_valid(world: World) -> bool:
@@ -160,7 +166,7 @@ class OtaModel:
             Property.eventually(
                 "progress", self.is_progress_goal,
                 "a newer valid release that stays published ends up running once faults stop",
-                edge_filter=is_recovery_action,
+                edge_filter=is_progress_action,
             ),
             Property.eventually(
                 "no-stuck-service", is_service_ready,

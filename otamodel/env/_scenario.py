@@ -172,7 +172,8 @@ def build_scenario(spec: Mapping[str, Any]) -> Scenario:
     for index, rel in enumerate(rel_specs):
         releases.append(_build_release(rel, index, geometry, config, images, factory, key_scalar))
     if not releases:
-        releases.append(Release("nothing", mf.make_manifest(version=factory_version, url=f"{SERVER}/none.bin", digest="0" * 64), ()))
+        empty = mf.make_manifest(version=factory_version, url=f"{SERVER}/none.bin", digest="0" * 64)
+        releases.append(Release("nothing", empty, ()))
     budget_spec = spec.get("budget", {})
     if not isinstance(budget_spec, Mapping):
         raise ScenarioError("budget must be a table", where="budget")
@@ -266,11 +267,12 @@ def _build_release(
         )
     elif kind != "full":
         raise ScenarioError(f"unknown release kind {kind!r} (full, patch, erase)", where=f"{where}.kind")
+    if "erase_ver" in rel:
+        extra["erase_ver"] = rel["erase_ver"]
     manifest = mf.make_manifest(
         version=_as_int(rel, "claimed_version", version, where),
         url=url,
         digest=digest,
-        erase_ver=rel.get("erase_ver"),
         patches=tuple(patches),
         **extra,
     )

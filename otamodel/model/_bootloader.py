@@ -255,8 +255,6 @@ def process_program(w: World) -> World:
         page = data[:chunk].ljust(chunk, b"\xff")
     ops.extend(get_page_program_ops(0, page, geometry))
     w = enqueue(w, ops)
-    ghost = attrs.evolve(w.ghost, verified_body=None)
-    w = attrs.evolve(w, ghost=ghost)
     file_state = "CLOSED" if boot.factory_reset else boot.file_state
     return set_boot(w, img=img, copy_len=copy_len, file_state=file_state)
 
@@ -311,7 +309,8 @@ def process_verified(w: World) -> World:
     """BL-10: remember (ghost) which slot content passed."""
     if w.boot.factory_reset and not w.scenario.config.secure_boot:
         return w
-    return attrs.evolve(w, ghost=attrs.evolve(w.ghost, verified_body=get_slot_body_digest(w)))
+    verified = w.ghost.verified | {get_slot_body_digest(w)}
+    return attrs.evolve(w, ghost=attrs.evolve(w.ghost, verified=frozenset(verified)))
 
 
 def get_slot_body_digest(w: World) -> bytes:

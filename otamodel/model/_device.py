@@ -110,7 +110,7 @@ def process_jump(world: World) -> World:
     header = get_bootctl(world)
     image = ctx.identify(slot) if header.boot_addr == BOOT_ADDR else None
     ghost = world.ghost
-    verified = ghost.verified_body is not None and ghost.verified_body == get_slot_body_digest(world)
+    verified = get_slot_body_digest(world) in ghost.verified
     ok = image is not None and (image.factory or verified)
     witnesses = set(ghost.witnesses)
     if image is not None:

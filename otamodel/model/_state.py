@@ -156,7 +156,7 @@ class Transfer:
 class Ghost:
     """History only the properties read (never read by the device's code)."""
 
-    verified_body: bytes | None = None  # SHA-256 of slot body at the last passing verify
+    verified: frozenset[bytes] = frozenset()  # SHA-256 of every slot body a bootloader check passed
     max_validated: int = 0  # highest version the app validated (F8) since the last authorised downgrade
     last_jump_ok: bool = True
     last_version: int = 0
