@@ -45,20 +45,12 @@ def simulate(scenario_name: str, actions_file: str | None, steps: int) -> None:
         world = initial_world(scenario)
         actions = []
         for _ in range(steps):
-            if TICK not in enabled_actions(world):
-                if any(a.kind == "timer" for a in enabled_actions(world)):
-                    action = next(a for a in enabled_actions(world) if a.kind == "timer")
-                else:
-                    break
-            else:
-                action = TICK
+            enabled = enabled_actions(world)
+            timer = [a for a in enabled if a.kind == "timer"]
+            action = timer[0] if timer else TICK
             result = step(world, action)
             if result.is_refused:
-                timer = [a for a in enabled_actions(world) if a.kind == "timer"]
-                if not timer:
-                    break
-                action = timer[0]
-                result = step(world, action)
+                break
             actions.append(action)
             world = result.world
             if _is_quiet(world):

@@ -1,0 +1,137 @@
+"""Conformance of the ``transitions`` machines with the compiled tables, pinned state
+counts of small scenarios, and the check/replay/simulate/diagram commands."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from otamodel.check import check
+from otamodel.check._ota import OtaModel
+from otamodel.check._tracefile import replay, write_trace
+from otamodel.cli import main
+from otamodel.env import enabled_actions, get_scenario, initial_world, step
+from otamodel.model import MACHINES, Action, Phase, World, build_machine, fire
+from otamodel.model._device import get_next_machine
+from otamodel.model._machine import fire_with_machine
+
+
+def _reachable(name: str, limit: int) -> list[World]:
+    world = initial_world(get_scenario(name))
+    seen = {world}
+    queue = deque([world])
+    out = []
+    while queue and len(out) < limit:
+        w = queue.popleft()
+        out.append(w)
+        for action in enabled_actions(w):
+            result = step(w, action)
+            if not result.is_refused and result.world not in seen:
+                seen.add(result.world)
+                queue.append(result.world)
+    return out
+
+
+@pytest.mark.parametrize("scenario", ["default", "rollback"])
+def test_transitions_machines_agree_with_compiled_tables(scenario: str) -> None:
+    machines = {name: build_machine(spec) for name, spec in MACHINES.items()}
+    checked = 0
+    for world in _reachable(scenario, 1500):
+        if world.pending or world.phase is Phase.HUNG:
+            continue
+        spec = get_next_machine(world)
+        triggers = ["tick"]
+        if world.phase is Phase.APP and spec.name == "service":
+            triggers += [f"ctrl_{m}" for m in ("update_check", "rollback", "factory_reset")]
+        for trigger in triggers:
+            a = fire(spec, world, trigger)
+            b = fire_with_machine(spec, machines[spec.name], world, trigger)
+            assert (a.transition is None) == (b.transition is None)
+            if a.transition is not None:
+                assert a.transition is b.transition
+                assert a.world == b.world
+                checked += 1
+    assert checked > 500
+
+
+# Exact state counts of small scenarios (regression oracles, like stateright's examples).
+PINNED = {"default": 1975, "erase": 3023}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_pinned_state_counts(name: str) -> None:
+    report = check(OtaModel(name))
+    assert report.is_complete
+    assert report.unique_states == PINNED[name]
+
+
+def test_default_verdicts_and_traces_replay(tmp_path: Path) -> None:
+    scenario = get_scenario("default")
+    report = check(OtaModel(scenario))
+    verdicts = {r.name: r.verdict.value for r in report.results}
+    assert verdicts["boots-valid-image"] == "holds"
+    assert verdicts["full-update"] == "witnessed"
+    assert verdicts["no-brick"] == "violated"
+    brick = report.get_result("no-brick")
+    assert brick.trace is not None
+    path = tmp_path / "brick.json"
+    write_trace(path, scenario=scenario, property_name="no-brick", verdict="violated", actions=list(brick.trace.actions))
+    steps, problem = replay(scenario, list(brick.trace.actions))
+    assert problem is None and steps[-1].result.world == brick.trace.last_state
+    result = CliRunner().invoke(main, ["replay", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "power_cut" in result.output
+    result = CliRunner().invoke(main, ["replay", str(path), "--mermaid"])
+    assert result.output.startswith("sequenceDiagram")
+    doc = json.loads(path.read_text())
+    doc["actions"].insert(3, "ctrl(rollback)")
+    path.write_text(json.dumps(doc))
+    result = CliRunner().invoke(main, ["replay", str(path)])
+    assert result.exit_code == 1
+    assert "no longer reproduces" in result.output
+
+
+def test_check_command_exit_codes_and_json(tmp_path: Path) -> None:
+    out = tmp_path / "v.json"
+    traces = tmp_path / "traces"
+    result = CliRunner().invoke(main, ["check", "--scenario", "default", "-q", "--json", str(out), "--traces", str(traces)])
+    assert result.exit_code == 1, result.output
+    doc = json.loads(out.read_text())
+    assert doc["unique_states"] == PINNED["default"]
+    assert any(p.name.endswith("no-brick.json") for p in traces.iterdir())
+    result = CliRunner().invoke(main, ["check", "--scenario", "nope"])
+    assert result.exit_code == 2 and "unknown scenario" in result.output
+    result = CliRunner().invoke(main, ["check", "--variant", "harmony-9"])
+    assert result.exit_code == 2
+
+
+def test_bad_trace_files_are_typed_errors(tmp_path: Path) -> None:
+    for text in ("{", "[]", '{"format": "x"}', '{"format": "otamodel-trace/1", "actions": [1]}'):
+        path = tmp_path / "t.json"
+        path.write_text(text)
+        result = CliRunner().invoke(main, ["replay", str(path)])
+        assert result.exit_code == 2
+        assert result.output.startswith("error: trace")
+
+
+def test_simulate_and_diagram() -> None:
+    result = CliRunner().invoke(main, ["simulate", "--scenario", "default"])
+    assert result.exit_code == 0, result.output
+    assert "app callback: DB_ENTRY_SUCCESS" in result.output
+    assert "jump: running app_v2 (v2)" in result.output
+    for machine in ("service", "core", "bootloader"):
+        result = CliRunner().invoke(main, ["diagram", machine])
+        assert result.exit_code == 0 and result.output.startswith("stateDiagram-v2")
+        result = CliRunner().invoke(main, ["diagram", machine, "--format", "dot"])
+        assert result.output.startswith("digraph")
+
+
+def test_step_is_total() -> None:
+    world = initial_world(get_scenario("default"))
+    for action in (Action("ctrl", "rollback"), Action("timer"), Action("publish", "9"), Action("bogus"), Action("corrupt")):
+        result = step(world, action)
+        assert result.is_refused and result.refusal
