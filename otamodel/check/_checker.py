@@ -68,7 +68,11 @@ def check(
         from otamodel.check._parallel import explore_parallel
 
         exploration = explore_parallel(model, plan, workers=workers, **options)
-    results = get_results(exploration, properties)
+    try:
+        results = get_results(exploration, properties)
+    finally:
+        if exploration.close is not None:
+            exploration.close()
     seconds = time.perf_counter() - started
     report: CheckReport[S, A] = CheckReport(
         unique_states=exploration.count,

@@ -50,6 +50,8 @@ class Exploration:
     edge_src: array[int] | None = None
     edge_dst: array[int] | None = None
     edge_act: array[int] | None = None
+    close: Callable[[], None] | None = None
+    """Releases resources the exploration still holds (worker processes)."""
 
     @property
     def is_complete(self) -> bool:

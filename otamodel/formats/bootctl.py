@@ -3,7 +3,7 @@
 The header is packed little-endian exactly as the C struct lies in memory. Integer fields are
 kept as plain ``int`` so that values outside :class:`ImageStatus`/:class:`ImageType` (a
 half-programmed page, an AND of two headers) still round-trip byte for byte. The page helpers
-model NOR programming, which can only clear bits. Rules: BC-1 … BC-10 in
+model NOR programming, which can only clear bits. Rules: BC-1 … BC-6 in
 ``docs/spec/bootctl.md``.
 """
 
