@@ -109,24 +109,26 @@ def main(argv: list[str] | None = None) -> int:
     if (report.unique_states, report.transitions) != (hand_states, hand_transitions):
         print("MISMATCH between checker and hand-written BFS", file=sys.stderr)
         return 1
-    print(f"2PC with {args.rms} RMs: {report.unique_states:,} states, "
-          f"{report.transitions:,} transitions, depth {report.max_depth}")
+    print(
+        f"2PC with {args.rms} RMs: {report.unique_states:,} states, "
+        f"{report.transitions:,} transitions, depth {report.max_depth}"
+    )
     print(f"hand-written BFS  {hand_seconds:7.3f} s  {hand_states / hand_seconds:10,.0f} states/s")
     print(f"checker           {seconds:7.3f} s  {report.unique_states / seconds:10,.0f} states/s")
     ratio = seconds / hand_seconds
     print(f"ratio checker / hand-written: {ratio:.2f}x (target < 1.5x)")
     if args.workers > 1:
-        par_seconds, par_report = best_of(
-            args.repeats, lambda: check(model, workers=args.workers)
-        )
+        par_seconds, par_report = best_of(args.repeats, lambda: check(model, workers=args.workers))
         same = (par_report.unique_states, par_report.transitions, par_report.results) == (
             report.unique_states,
             report.transitions,
             report.results,
         )
-        print(f"checker x{args.workers}        {par_seconds:7.3f} s  "
-              f"{par_report.unique_states / par_seconds:10,.0f} states/s  "
-              f"speed-up {seconds / par_seconds:.2f}x  identical results: {same}")
+        print(
+            f"checker x{args.workers}        {par_seconds:7.3f} s  "
+            f"{par_report.unique_states / par_seconds:10,.0f} states/s  "
+            f"speed-up {seconds / par_seconds:.2f}x  identical results: {same}"
+        )
     for line in report.get_summary_lines()[1:]:
         print(line)
     return 0 if ratio < 1.5 else 1

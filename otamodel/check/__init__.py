@@ -17,6 +17,7 @@ from otamodel.check._model import (
     PropertyKind,
     get_action_label,
 )
+from otamodel.check._progress import get_progress_text, live_progress
 from otamodel.check._report import (
     CheckReport,
     ProgressInfo,
@@ -24,12 +25,14 @@ from otamodel.check._report import (
     StopReason,
     Verdict,
 )
+from otamodel.check._search import ProgressHook
 from otamodel.check._trace import Trace, replay_trace
 
 __all__ = [
     "BoundedModel",
     "CheckReport",
     "Model",
+    "ProgressHook",
     "ProgressInfo",
     "Property",
     "PropertyKind",
@@ -39,5 +42,7 @@ __all__ = [
     "Verdict",
     "check",
     "get_action_label",
+    "get_progress_text",
+    "live_progress",
     "replay_trace",
 ]

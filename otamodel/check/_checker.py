@@ -10,7 +10,14 @@ from typing import Any
 
 from otamodel.check._liveness import ReverseGraph, find_trap
 from otamodel.check._model import A, Model, Property, PropertyKind, S
-from otamodel.check._report import CheckReport, PropertyResult, StopReason, Verdict
+from otamodel.check._parallel import explore_parallel
+from otamodel.check._report import (
+    CheckReport,
+    ProgressInfo,
+    PropertyResult,
+    StopReason,
+    Verdict,
+)
 from otamodel.check._search import Exploration, Plan, ProgressHook, explore
 from otamodel.check._trace import Trace
 from otamodel.errors import ModelDefinitionError
@@ -65,8 +72,6 @@ def check(
     if workers == 1:
         exploration = explore(model, plan, **options)
     else:
-        from otamodel.check._parallel import explore_parallel
-
         exploration = explore_parallel(model, plan, workers=workers, **options)
     try:
         results = get_results(exploration, properties)
@@ -86,8 +91,6 @@ def check(
         workers=workers,
     )
     if progress is not None:
-        from otamodel.check._report import ProgressInfo
-
         progress(
             ProgressInfo(
                 report.unique_states,
@@ -107,7 +110,7 @@ def get_trace(exploration: Exploration, index: int) -> Trace[Any, Any]:
     states = exploration.fetch_states(path)
     table = exploration.action_table
     actions = exploration.parent_actions
-    steps = tuple((table[actions[k]], state) for k, state in zip(path[1:], states[1:]))
+    steps = tuple((table[actions[k]], state) for k, state in zip(path[1:], states[1:], strict=True))
     return Trace(states[0], steps)
 
 

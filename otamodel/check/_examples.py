@@ -116,7 +116,7 @@ class TwoPhaseCommit:
         abort = ABORT in msgs
         working = RmState.WORKING
         for rm_state, (prepared, rcv, prepare, choose, rcv_commit, rcv_abort) in zip(
-            state.rm_state, self._tables
+            state.rm_state, self._tables, strict=True
         ):
             if tm_init and prepared in msgs:
                 yield rcv
@@ -142,14 +142,14 @@ class TwoPhaseCommit:
             return TpcState(state.rm_state, TmState.ABORTED, state.tm_prepared, msgs)
         if kind is TpcKind.RM_PREPARE:
             msgs = state.msgs | {self._tables[rm][0]}
-            return TpcState(_set(state.rm_state, rm, RmState.PREPARED), state.tm_state,
-                            state.tm_prepared, msgs)
-        if kind is TpcKind.RM_RCV_COMMIT_MSG:
-            new = RmState.COMMITTED
-        else:  # RM_CHOOSE_TO_ABORT, RM_RCV_ABORT_MSG
-            new = RmState.ABORTED
-        return TpcState(_set(state.rm_state, rm, new), state.tm_state, state.tm_prepared,
-                        state.msgs)
+            return TpcState(
+                _set(state.rm_state, rm, RmState.PREPARED), state.tm_state, state.tm_prepared, msgs
+            )
+        # RM_CHOOSE_TO_ABORT and RM_RCV_ABORT_MSG both abort.
+        new = RmState.COMMITTED if kind is TpcKind.RM_RCV_COMMIT_MSG else RmState.ABORTED
+        return TpcState(
+            _set(state.rm_state, rm, new), state.tm_state, state.tm_prepared, state.msgs
+        )
 
     def properties(self) -> Sequence[Property[TpcState, TpcAction]]:
         return [

@@ -10,7 +10,6 @@ import attrs
 
 S = TypeVar("S", bound=Hashable)
 A = TypeVar("A", bound=Hashable)
-S_co = TypeVar("S_co", bound=Hashable, covariant=True)
 
 
 class PropertyKind(enum.Enum):
@@ -22,10 +21,6 @@ class PropertyKind(enum.Enum):
     """Non-triviality: some reachable state satisfies the predicate (CHK-5)."""
     EVENTUALLY = "eventually"
     """Progress: from every reachable state a goal state is still reachable (CHK-6)."""
-
-
-def _accept_all(action: Any) -> bool:
-    return True
 
 
 @attrs.frozen
@@ -112,14 +107,6 @@ class BoundedModel(Model[S, A], Protocol[S, A]):
         ...
 
 
-class ActionFormatter(Protocol[A]):
-    """Anything with the optional ``format_action`` hook."""
-
-    def format_action(self, action: A) -> str:
-        """A human-readable label of ``action``."""
-        ...
-
-
 def get_action_label(model: object, action: object) -> str:
     """``model.format_action(action)`` when the model has the hook, else ``repr(action)``."""
     formatter = getattr(model, "format_action", None)
@@ -136,13 +123,11 @@ def get_boundary(model: object) -> Callable[[Any], bool] | None:
 
 __all__ = [
     "A",
-    "ActionFormatter",
     "BoundedModel",
     "Model",
     "Property",
     "PropertyKind",
     "S",
-    "_accept_all",
     "get_action_label",
     "get_boundary",
 ]

@@ -120,7 +120,7 @@ class _Shard:
                 continue
             ids = array("q")
             ids.frombytes(reply)
-            for (state, _, _), gid in zip(self.sent[owner], ids):
+            for (state, _, _), gid in zip(self.sent[owner], ids, strict=True):
                 cache[state] = gid
             self.sent[owner] = []
         for src, state, aid in self.pending:
@@ -129,7 +129,9 @@ class _Shard:
             self.edge_act.append(aid)
         self.pending = []
 
-    def expand(self, replies: Sequence[bytes | None], time_left: float | None) -> list[bytes | None]:
+    def expand(
+        self, replies: Sequence[bytes | None], time_left: float | None
+    ) -> list[bytes | None]:
         """Expand this worker's share of the frontier (CHK-2, CHK-3)."""
         self.apply_replies(replies)
         workers, me, record = self.workers, self.me, self.record
@@ -280,7 +282,7 @@ class _Pool:
     def __init__(self, model: Model[Any, Any], workers: int) -> None:
         methods = multiprocessing.get_all_start_methods()
         method = "fork" if "fork" in methods else "spawn"
-        context = multiprocessing.get_context(method)
+        context: Any = multiprocessing.get_context(method)
         self.conns: list[Connection] = []
         self.processes: list[Any] = []
         saved_seed = os.environ.get("PYTHONHASHSEED")
@@ -302,7 +304,7 @@ class _Pool:
 
     def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Send one request to each worker, then collect the answers in order."""
-        for conn, request in zip(self.conns, requests):
+        for conn, request in zip(self.conns, requests, strict=True):
             conn.send(request)
         return [self.receive(conn) for conn in self.conns]
 
@@ -440,7 +442,9 @@ def _assemble(
     for w, shard in enumerate(shards):
         local = to_global[w]
         remap = remaps[w]
-        for k, (parent, aid) in enumerate(zip(shard["parents"], shard["parent_actions"])):
+        for k, (parent, aid) in enumerate(
+            zip(shard["parents"], shard["parent_actions"], strict=True)
+        ):
             if parent >= 0:
                 number = local[k]
                 parents[number] = to_number(parent)
@@ -448,7 +452,7 @@ def _assemble(
         for position, hit in enumerate(shard["first_hits"]):
             if hit >= 0 and (first_hits[position] < 0 or local[hit] < first_hits[position]):
                 first_hits[position] = local[hit]
-        for (position, _), bits in zip(plan.goals, shard["goal_bits"]):
+        for (position, _), bits in zip(plan.goals, shard["goal_bits"], strict=True):
             target = goal_bits[position]
             for k, bit in enumerate(bits):
                 if bit:

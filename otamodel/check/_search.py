@@ -143,8 +143,8 @@ def explore(
         if len(states) >= limit:
             stop = StopReason.MAX_STATES
             break
-        j = len(states)
-        index[init] = j
+        k = len(states)
+        index[init] = k
         states.append(init)
         parents.append(-1)
         parent_actions.append(-1)
@@ -152,11 +152,11 @@ def explore(
             bits.append(1 if predicate(init) else 0)
         for position, predicate in sometimes:
             if predicate(init):
-                first_hits[position] = j
+                first_hits[position] = k
                 sometimes = [e for e in sometimes if e[0] != position]
         for position, predicate in always:
             if not predicate(init):
-                first_hits[position] = j
+                first_hits[position] = k
                 always = [e for e in always if e[0] != position]
                 if stop_on_violation:
                     stop = StopReason.FIRST_VIOLATION
@@ -197,7 +197,9 @@ def explore(
                 if progress is not None and now >= next_report:
                     next_report = now + progress_interval
                     progress(
-                        ProgressInfo(len(states), transitions, len(states) - i, depth, now - started)
+                        ProgressInfo(
+                            len(states), transitions, len(states) - i, depth, now - started
+                        )
                     )
             s = states[i]
             for a in actions(s):
@@ -281,7 +283,9 @@ def explore(
         pruned=pruned,
         stop_reason=stop,
         first_hits=first_hits,
-        goal_bits={position: bits for (position, _), (bits, _) in zip(plan.goals, goals)},
+        goal_bits={
+            position: bits for (position, _), (bits, _) in zip(plan.goals, goals, strict=True)
+        },
         open_states=open_states,
         edge_src=edge_src if record else None,
         edge_dst=edge_dst if record else None,
