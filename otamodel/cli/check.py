@@ -123,13 +123,9 @@ def replay(trace_file: str, mermaid: bool) -> None:
         click.echo(get_mermaid_sequence(steps), nl=False)
     else:
         click.echo(f"{trace.scenario.name} · {trace.scenario.config.variant.value} · {trace.property_name} ({trace.verdict})")
-        for s in steps:
-            click.echo(f"{s.index:4d} {s.action!s:<18} {s.result.transition or ''}")
-            for note in s.result.notes:
-                click.echo(f"{'':23}· {note}")
-            for change in s.changes:
-                click.echo(f"{'':23}» {change}")
-            click.echo(f"{'':23}  [{s.summary}]")
+        from otamodel.cli.model import echo_timeline
+
+        echo_timeline(steps)
         if problem is None and len(trace.recorded) == len(steps):
             drift = [i + 1 for i, (rec, s) in enumerate(zip(trace.recorded, steps, strict=True)) if rec.get("state") != s.summary]
             if drift:

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -57,16 +58,21 @@ def simulate(scenario_name: str, actions_file: str | None, steps: int) -> None:
                 break
     replayed, problem = replay(scenario, actions)
     click.echo(f"scenario {scenario.name} ({scenario.config.variant.value}): {scenario.description}")
-    for s in replayed:
+    echo_timeline(replayed)
+    if problem is not None:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
+
+
+def echo_timeline(steps: list[Any]) -> None:
+    """Print replayed steps: action, transition, callbacks/notes, persistent changes, state."""
+    for s in steps:
         click.echo(f"{s.index:4d} {s.action!s:<18} {s.result.transition or ''}")
         for note in s.result.notes:
             click.echo(f"{'':23}· {note}")
         for change in s.changes:
             click.echo(f"{'':23}» {change}")
         click.echo(f"{'':23}  [{s.summary}]")
-    if problem is not None:
-        click.echo(f"error: {problem}", err=True)
-        sys.exit(1)
 
 
 def _is_quiet(world: object) -> bool:
