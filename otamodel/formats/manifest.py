@@ -378,12 +378,12 @@ def make_manifest(
     *,
     erase_ver: object = OMIT,
     signature: object = OMIT,
-    patches: Iterable[PatchSpec | Mapping[str, object]] = (),
+    patches: Iterable[PatchSpec | Mapping[str, object] | object] = (),
 ) -> bytes:
     """MAN-11: a one-element manifest for scenario authors: ``{"ota":[{"Version":…,"URL":…,
     "Digest":…}]}`` plus ``EraseVer``, ``Signature`` and ``Patch`` when given. Any JSON value
-    may be passed (to build wrong types); :data:`OMIT` leaves a key out. Non-ASCII text is
-    written as ``\\u`` escapes, which the device decodes to UTF-8."""
+    may be passed (to build wrong types, also as a ``Patch`` element); :data:`OMIT` leaves a key
+    out. Non-ASCII text is written as ``\\u`` escapes, which the device decodes to UTF-8."""
     entry: dict[str, object] = {}
     for key, value in (
         ("Version", version),
@@ -394,7 +394,10 @@ def make_manifest(
     ):
         if value is not OMIT:
             entry[key] = value
-    patch_list = [p.get_json() if isinstance(p, PatchSpec) else dict(p) for p in patches]
+    patch_list = [
+        p.get_json() if isinstance(p, PatchSpec) else dict(p) if isinstance(p, Mapping) else p
+        for p in patches
+    ]
     if patch_list:
         entry["Patch"] = patch_list
     try:
