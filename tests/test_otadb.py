@@ -214,6 +214,16 @@ def test_field_readers_fail_on_missing_or_long_fields() -> None:
     assert otadb.get_field_value_32bit(db_of(("x", "-1")), 0, 1) == 0xFFFFFFFF
 
 
+def test_get_rows_reads_odd_versions() -> None:
+    rows = otadb.get_rows(db_of(("a", "x", "--1"), ("b", "FE", "-5"), ("c",)))
+    assert [(r.version_written, r.version_read) for r in rows] == [
+        (None, 0),
+        (-5, 0xFFFFFFFB),
+        (None, None),
+    ]
+    assert (rows[0].status, rows[1].status, rows[2].status_text) == (0, 0xFE, None)
+
+
 def test_total_imgs_is_uint8() -> None:
     assert otadb.get_total_imgs(ImageDatabase(tuple(("x",) for _ in range(257)))) == 1
 

@@ -133,7 +133,8 @@ class _Reader:
         return i + 1
 
     def parse(self) -> tuple[Node, int]:
-        i = self.ws(3 if self.s.startswith(_BOM) else 0)
+        # cJSON skips the BOM only when a fourth byte follows it (``can_access_at_index(4)``).
+        i = self.ws(3 if self.s.startswith(_BOM) and self.n > len(_BOM) else 0)
         stack: list[_Frame] = []
         while True:
             node: Node | None

@@ -13,6 +13,7 @@ write position. Rules: DB-1 … DB-21 in ``docs/spec/database.md``.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 
 import attrs
@@ -88,6 +89,7 @@ _NEXT_ROW = 1
 _END = 2
 
 _C_SPACE = " \t\n\v\f\r"
+_DECIMAL = re.compile(r"-?[0-9]+")
 _HEX_DIGITS = "0123456789abcdefABCDEF"
 
 
@@ -443,7 +445,7 @@ def get_rows(db: ImageDatabase) -> tuple[ImageRow, ...]:
     for r in range(len(db.rows)):
         version_text = _field_or_none(db, r, COL_VERSION)
         written: int | None = None
-        if version_text is not None and version_text.lstrip("-").isdecimal():
+        if version_text is not None and _DECIMAL.fullmatch(version_text):
             written = int(version_text)
         status_text = _field_or_none(db, r, COL_STATUS)
         result.append(
