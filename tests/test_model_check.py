@@ -79,7 +79,13 @@ def test_default_verdicts_and_traces_replay(tmp_path: Path) -> None:
     brick = report.get_result("no-brick")
     assert brick.trace is not None
     path = tmp_path / "brick.json"
-    write_trace(path, scenario=scenario, property_name="no-brick", verdict="violated", actions=list(brick.trace.actions))
+    write_trace(
+        path,
+        scenario=scenario,
+        property_name="no-brick",
+        verdict="violated",
+        actions=list(brick.trace.actions),
+    )
     steps, problem = replay(scenario, list(brick.trace.actions))
     assert problem is None and steps[-1].result.world == brick.trace.last_state
     result = CliRunner().invoke(main, ["replay", str(path)])
@@ -98,7 +104,9 @@ def test_default_verdicts_and_traces_replay(tmp_path: Path) -> None:
 def test_check_command_exit_codes_and_json(tmp_path: Path) -> None:
     out = tmp_path / "v.json"
     traces = tmp_path / "traces"
-    result = CliRunner().invoke(main, ["check", "--scenario", "default", "-q", "--json", str(out), "--traces", str(traces)])
+    result = CliRunner().invoke(
+        main, ["check", "--scenario", "default", "-q", "--json", str(out), "--traces", str(traces)]
+    )
     assert result.exit_code == 1, result.output
     doc = json.loads(out.read_text())
     assert doc["unique_states"] == PINNED["default"]
@@ -132,6 +140,12 @@ def test_simulate_and_diagram() -> None:
 
 def test_step_is_total() -> None:
     world = initial_world(get_scenario("default"))
-    for action in (Action("ctrl", "rollback"), Action("timer"), Action("publish", "9"), Action("bogus"), Action("corrupt")):
+    for action in (
+        Action("ctrl", "rollback"),
+        Action("timer"),
+        Action("publish", "9"),
+        Action("bogus"),
+        Action("corrupt"),
+    ):
         result = step(world, action)
         assert result.is_refused and result.refusal

@@ -17,7 +17,11 @@ def _bootctl(world: World) -> bootctl.BootControlHeader:
 
 def _running(version: int):  # type: ignore[no-untyped-def]
     def predicate(world: World) -> bool:
-        return world.phase is Phase.APP and world.running.version == version and world.core.task is CoreTask.IDLE
+        return (
+            world.phase is Phase.APP
+            and world.running.version == version
+            and world.core.task is CoreTask.IDLE
+        )
 
     return predicate
 
@@ -33,7 +37,12 @@ def test_first_boot_backup_and_factory_jump() -> None:
     assert backup is not None
     assert backup[: len(scenario.factory.data)] == scenario.factory.data
     header = _bootctl(world)
-    assert (header.status, header.type, header.version, header.boot_addr) == (0xF8, 3, 1, 0xB0021000)
+    assert (header.status, header.type, header.version, header.boot_addr) == (
+        0xF8,
+        3,
+        1,
+        0xB0021000,
+    )
     assert world.running.factory
 
 
@@ -44,7 +53,11 @@ def test_full_update_callbacks_db_and_bootctl_bytes() -> None:
     v2 = next(i for i in scenario.images if i.version == 2)
     digest = v2.digest.hex()
     # Download to DB entry: the DB row is written with FE, decimal version, 0x01 and the digest.
-    world = run(world, until=lambda w: w.fs.get("image_database.csv") not in (None, b"") and not w.pending, log=log)
+    world = run(
+        world,
+        until=lambda w: w.fs.get("image_database.csv") not in (None, b"") and not w.pending,
+        log=log,
+    )
     assert world.fs.get("image_database.csv") == f"app_v2.bin,FE,2,0x01,{digest}".encode()
     assert world.fs.get("app_v2.bin") == v2.data
     # After the DB entry: boot control erased and written F0 / PRODUCTION / version 2.
@@ -93,11 +106,19 @@ def test_digest_failure_deletes_the_file() -> None:
     scenario = build_scenario({"name": "bad", "releases": [{"version": 2, "digest": "wrong"}]})
     log: list[str] = []
     world = run(initial_world(scenario), until=_running(1), log=log)
-    world = run(world, until=lambda w: "IMAGE_DIGEST_VERIFY_FAILED" in callbacks(log) and not w.pending, log=log)
+    world = run(
+        world,
+        until=lambda w: "IMAGE_DIGEST_VERIFY_FAILED" in callbacks(log) and not w.pending,
+        log=log,
+    )
     assert world.fs.get("app_v2.bin") is None
     assert world.fs.get("image_database.csv") is None
     assert not world.service.fw_in_progress
-    assert callbacks(log)[-3:] == ["DOWNLOAD_SUCCESS", "IMAGE_DIGEST_VERIFY_START", "IMAGE_DIGEST_VERIFY_FAILED"]
+    assert callbacks(log)[-3:] == [
+        "DOWNLOAD_SUCCESS",
+        "IMAGE_DIGEST_VERIFY_START",
+        "IMAGE_DIGEST_VERIFY_FAILED",
+    ]
 
 
 def test_erase_request_is_sticky() -> None:
@@ -133,21 +154,36 @@ def test_patch_update_on_3_9_0_and_not_on_3_9_1() -> None:
         else:
             # v3.9.1 returns from the parse at the base match: OTA_Start sees no patch request
             # and a stale digest, downloads the .patch URL as app_v3.bin, and the check fails.
-            world = run(world, until=lambda w: "IMAGE_DIGEST_VERIFY_FAILED" in callbacks(log), log=log, max_steps=4000)
+            world = run(
+                world,
+                until=lambda w: "IMAGE_DIGEST_VERIFY_FAILED" in callbacks(log),
+                log=log,
+                max_steps=4000,
+            )
             assert world.running.version == 2
 
 
 def test_factory_reset_and_rollback() -> None:
     scenario = get_scenario("rollback")
     log: list[str] = []
-    world = run(initial_world(scenario), until=lambda w: _running(1)(w) and w.service.state is SvcState.STATE_IDLE)
+    world = run(
+        initial_world(scenario),
+        until=lambda w: _running(1)(w) and w.service.state is SvcState.STATE_IDLE,
+    )
     world = apply(world, Action("ctrl", "update_check"), log)
     world = run(world, until=_running(2), log=log, max_steps=4000)
     world = run(world, until=lambda w: w.service.state is SvcState.STATE_IDLE)
     world = apply(world, Action("ctrl", "rollback"), log)
-    world = run(world, until=lambda w: "ROLLBACK_SUCCESS" in callbacks(log) and not w.pending, log=log)
+    world = run(
+        world, until=lambda w: "ROLLBACK_SUCCESS" in callbacks(log) and not w.pending, log=log
+    )
     assert _bootctl(world).status == 0xF0
-    assert world.fs.get("image_database.csv", ) is not None
+    assert (
+        world.fs.get(
+            "image_database.csv",
+        )
+        is not None
+    )
     assert b",f0," in world.fs.get("image_database.csv")  # type: ignore[operator]
     # Rollback needs a reset: system reset is refused (no download), so power-cycle.
     world = apply(world, Action("power_cut"))
@@ -155,18 +191,28 @@ def test_factory_reset_and_rollback() -> None:
     assert "rollback" in world.ghost.witnesses
     world = run(world, until=lambda w: w.service.state is SvcState.STATE_IDLE)
     world = apply(world, Action("ctrl", "factory_reset"), log)
-    world = run(world, until=lambda w: "FACTORY_RESET_SUCCESS" in callbacks(log) and not w.pending, log=log)
+    world = run(
+        world, until=lambda w: "FACTORY_RESET_SUCCESS" in callbacks(log) and not w.pending, log=log
+    )
     assert world.fs.get("image_database.csv") is None
     assert world.flash.pages[0] == b"\xff" * 256
 
 
 def test_signature_failure_with_secure_boot() -> None:
-    spec = {"name": "s", "config": {"secure_boot": True}, "releases": [{"version": 2, "signature": "other-key"}]}
+    spec = {
+        "name": "s",
+        "config": {"secure_boot": True},
+        "releases": [{"version": 2, "signature": "other-key"}],
+    }
     scenario = build_scenario(spec)
     world = run(initial_world(scenario), until=_running(1))
     assert scenario.public_key_pem is not None
     assert world.fs.get("factory_image_sign.txt") is None
-    world = run(world, until=lambda w: w.phase is Phase.BOOTLOADER and w.boot.task.name == "INVALIDATE_IMAGE", max_steps=4000)
+    world = run(
+        world,
+        until=lambda w: w.phase is Phase.BOOTLOADER and w.boot.task.name == "INVALIDATE_IMAGE",
+        max_steps=4000,
+    )
     # The image is refused; the factory path then needs factory_image_sign.txt, which only
     # the console command writes: its check fails too, and SELECT_IMAGE then loops on the
     # closed factory handle for ever (BL-7).
@@ -176,7 +222,11 @@ def test_signature_failure_with_secure_boot() -> None:
     # With the console command done first, the same refusal falls back to the factory image.
     world = run(initial_world(scenario), until=_running(1))
     world = apply(world, Action("factory_sign"))
-    world = run(world, until=lambda w: w.phase is Phase.APP and w.running.version == 1 and w.ghost.witnesses, max_steps=4000)
+    world = run(
+        world,
+        until=lambda w: w.phase is Phase.APP and w.running.version == 1 and w.ghost.witnesses,
+        max_steps=4000,
+    )
     world = run(world, until=lambda w: "factory-restore" in w.ghost.witnesses, max_steps=4000)
     assert world.running.version == 1
 
@@ -197,4 +247,7 @@ def test_store_full_evicts_the_lowest_version() -> None:
     rows = world.fs.get("image_database.csv").split(b"\n")  # type: ignore[union-attr]
     names = [r.split(b",")[0] for r in rows]
     assert names == [b"app_v4.bin", b"app_v3.bin"]  # v2 (lowest) replaced in place
-    assert hashlib.sha256(world.fs.get("app_v4.bin") or b"").digest() == next(i for i in scenario.images if i.version == 4).digest
+    assert (
+        hashlib.sha256(world.fs.get("app_v4.bin") or b"").digest()
+        == next(i for i in scenario.images if i.version == 4).digest
+    )
