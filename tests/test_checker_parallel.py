@@ -1,0 +1,111 @@
+"""``workers=2`` finds the same states, depths, verdicts and trace lengths as one process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from test_checker import (
+    FAULT_EDGES,
+    TRAP_EDGES,
+    DieHardInvariant,
+    GraphModel,
+    SmallJugsOnly,
+    is_not_fault,
+    reach_goal,
+    reach_goal_2,
+)
+
+from otamodel.check import CheckReport, Property, StopReason, Verdict, check
+from otamodel.check._examples import DieHard, TpcAction, TpcState, TwoPhaseCommit
+
+
+def get_summary(report: CheckReport[Any, Any]) -> tuple[object, ...]:
+    return (
+        report.unique_states,
+        report.transitions,
+        report.max_depth,
+        report.stop_reason,
+        report.is_complete,
+        report.pruned,
+        [(r.name, r.verdict, None if r.trace is None else len(r.trace)) for r in report.results],
+    )
+
+
+class TwoPhaseCommitProgress(TwoPhaseCommit):
+    def properties(self) -> Sequence[Property[TpcState, TpcAction]]:
+        return [*super().properties(), Property.eventually("tm decides", is_tm_decided)]
+
+
+def is_tm_decided(state: TpcState) -> bool:
+    return state.tm_state.value != 0
+
+
+def is_two(state: int) -> bool:
+    return state == 2
+
+
+MODELS: dict[str, Any] = {
+    "2pc-3": TwoPhaseCommit(3),
+    "2pc-5+eventually": TwoPhaseCommitProgress(5),
+    "diehard": DieHard(),
+    "diehard-invariant": DieHardInvariant(),
+    "boundary": SmallJugsOnly(),
+    "trap": GraphModel(TRAP_EDGES, (reach_goal(),)),
+    "faults": GraphModel(
+        FAULT_EDGES,
+        (reach_goal_2(), Property.eventually("again", is_two, edge_filter=is_not_fault)),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_parallel_matches_sequential(name: str) -> None:
+    model = MODELS[name]
+    sequential = check(model)
+    parallel = check(model, workers=2)
+    assert parallel.workers == 2
+    assert get_summary(parallel) == get_summary(sequential)
+    for seq, par in zip(sequential.results, parallel.results, strict=True):
+        if seq.trace is not None and par.trace is not None:
+            assert par.trace.states[0] in model.init_states()
+            assert len(par.trace.states) == len(par.trace) + 1
+
+
+def test_parallel_pinned_counts() -> None:
+    assert check(TwoPhaseCommit(5), workers=2).unique_states == 8_832
+
+
+def test_parallel_depth_bound_matches() -> None:
+    sequential = check(TwoPhaseCommit(5), max_depth=6)
+    parallel = check(TwoPhaseCommit(5), max_depth=6, workers=2)
+    assert parallel.stop_reason is StopReason.MAX_DEPTH
+    assert get_summary(parallel) == get_summary(sequential)
+
+
+def test_parallel_witness_is_a_real_trace() -> None:
+    model = DieHard()
+    trace = check(model, workers=2).get_result("big is 4").trace
+    assert trace is not None and len(trace) == 6
+    state = trace.init
+    for action, following in trace:
+        assert model.next_state(state, action) == following
+        state = following
+    assert state.big == 4
+
+
+def test_parallel_time_bound() -> None:
+    report = check(TwoPhaseCommit(5), workers=2, time_limit=0.0)
+    assert report.stop_reason is StopReason.TIME_LIMIT
+    assert report.get_result("consistent").verdict is Verdict.BOUNDED
+
+
+class Exploding(DieHard):
+    def next_state(self, state: object, action: object) -> None:
+        raise ZeroDivisionError("boom")
+
+
+def test_parallel_worker_errors_propagate() -> None:
+    with pytest.raises(ZeroDivisionError, match="boom"):
+        check(Exploding(), workers=2)
