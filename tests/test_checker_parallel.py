@@ -109,3 +109,18 @@ class Exploding(DieHard):
 def test_parallel_worker_errors_propagate() -> None:
     with pytest.raises(ZeroDivisionError, match="boom"):
         check(Exploding(), workers=2)
+
+
+def test_parallel_state_bound_is_checked_per_level() -> None:
+    report = check(TwoPhaseCommit(5), workers=2, max_states=100)
+    assert report.stop_reason is StopReason.MAX_STATES
+    assert 100 <= report.unique_states < 8_832
+    assert report.get_result("consistent").verdict is Verdict.BOUNDED
+
+
+def test_parallel_stop_on_violation() -> None:
+    report = check(DieHardInvariant(), workers=2, stop_on_violation=True)
+    assert report.stop_reason is StopReason.FIRST_VIOLATION
+    result = report.get_result("big is not 4")
+    assert result.verdict is Verdict.VIOLATED
+    assert result.trace is not None and len(result.trace) == 6
