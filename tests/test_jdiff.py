@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import attrs
 import pytest
 
 from otamodel.errors import PatchError
-from otamodel.formats import jdiff
+from otamodel.formats import _jdiff_core, _jdiff_decode, _jdiff_encode, jdiff
 from otamodel.formats.jdiff import Op, OpKind
 
 # Vectors where issue 4 requires encode() to be no larger than jdiff 0.7's patch.
@@ -468,3 +470,37 @@ def test_apply_failure_leaves_no_partial_file(tmp_path: Path) -> None:
 def test_apply_rejects_bad_page_size(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="page_size"):
         jdiff.apply(tmp_path / "a", tmp_path / "b", tmp_path / "c", page_size=0)
+
+
+def test_apply_can_replace_the_old_file(tmp_path: Path) -> None:
+    # The output goes to a separate temporary file, so naming OLD as OUT is safe.
+    old = bytes(range(256)) * 64
+    new = old[4096:] + old[:4096]
+    (tmp_path / "img").write_bytes(old)
+    (tmp_path / "patch").write_bytes(jdiff.encode(old, new))
+    jdiff.apply(tmp_path / "img", tmp_path / "patch", tmp_path / "img", page_size=100)
+    assert (tmp_path / "img").read_bytes() == new
+
+
+def test_buffer_inputs_are_accepted() -> None:
+    old = bytearray(b"0123456789")
+    patch = memoryview(bytes.fromhex("a7a3 03 a7a5 41"))
+    assert jdiff.decode(old, patch) == b"0123A"
+    assert jdiff.decode(memoryview(old), bytearray(patch)) == b"0123A"
+    assert jdiff.decode(old, jdiff.encode(old, bytearray(b"0123A"))) == b"0123A"
+    assert jdiff.is_canonical_07(patch)
+
+
+def test_every_patch_rule_is_cited_by_a_docstring() -> None:
+    repo = Path(__file__).resolve().parent.parent
+    spec = (repo / "docs" / "spec" / "patch.md").read_text()
+    rules = re.findall(r"^- \*\*(PATCH-\d+)\*\* — .+", spec, re.MULTILINE)
+    assert rules == [f"PATCH-{i}" for i in range(1, len(rules) + 1)]
+    cited: set[str] = set()
+    for module in (_jdiff_core, _jdiff_decode, _jdiff_encode, jdiff):
+        tree = ast.parse(Path(str(module.__file__)).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                cited.update(re.findall(r"PATCH-\d+\b", ast.get_docstring(node) or ""))
+    assert set(rules) <= cited
+    assert cited <= set(rules)

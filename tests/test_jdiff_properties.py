@@ -7,7 +7,7 @@ import random
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otamodel.errors import PatchError
@@ -174,9 +174,7 @@ def _outcome(fn: object) -> tuple[str, object]:
         return ("error", (exc.reason, exc.where))
 
 
-@settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=80, deadline=None)
 @given(
     mangled(), st.sampled_from(["07", "085"]), st.booleans(), st.sampled_from([1, 2, 3, 7, 1024])
 )

@@ -89,8 +89,8 @@ class Op:
         }
 
 
-def check_dialect(dialect: str) -> bool:
-    """Validate a dialect name and return True for the 0.8.5 (implicit MOD) dialect."""
+def is_085_dialect(dialect: str) -> bool:
+    """True for the 0.8.5 (implicit MOD) dialect, False for 0.7; ValueError for others."""
     if dialect not in DIALECTS:
         raise ValueError(f"unknown jdiff dialect {dialect!r} (expected '07' or '085')")
     return dialect == "085"
@@ -180,17 +180,20 @@ def write_raw_ops(ops: Iterable[RawOp]) -> bytes:
     eql_data: list[bytes] = []
 
     def close_run() -> None:
+        """Escape and write the current data run."""
         if run:
             out.append(escape_data(b"".join(run)))
             run.clear()
 
     def switch(kind: int) -> None:
+        """Write ``ESC kind`` (after closing the data run) and make it current."""
         nonlocal cur
         close_run()
         out.append(bytes((ESC, kind)))
         cur = kind
 
     def flush_eql(next_kind: int) -> None:
+        """Write the pending equal run as EQL or fold it into MOD data (PATCH-20)."""
         nonlocal eql_len
         if eql_len == 0:
             return
@@ -240,6 +243,7 @@ def write_ops(ops: Iterable[Op], old: bytes | bytearray | memoryview | None = No
     view = memoryview(old) if old is not None else memoryview(b"")
 
     def raw() -> Iterable[RawOp]:
+        """The ops as writer tuples, with the old bytes a short EQL may need."""
         for op in ops:
             if op.kind is OpKind.EQL:
                 start = op.old_offset

@@ -23,8 +23,8 @@ from otamodel.formats._jdiff_core import (
     MOD,
     Op,
     OpKind,
-    check_dialect,
     get_length_size,
+    is_085_dialect,
     parse_length,
 )
 
@@ -242,22 +242,24 @@ def decode(
     old cursor (PATCH-7), reading 0xFF outside the old file in lenient mode (PATCH-8,
     PATCH-9); the output ends where the patch ends (PATCH-1, PATCH-16).
     """
-    is_085 = check_dialect(dialect)
+    is_085 = is_085_dialect(dialect)
     old_view = memoryview(old).cast("B") if not isinstance(old, bytes) else memoryview(old)
     patch_bytes = patch if isinstance(patch, bytes) else bytes(patch)
     old_size = len(old_view)
-    out = bytearray()
+    # Pieces are views into old and the patch; one join copies each byte once.
+    pieces: list[bytes | memoryview] = []
+    add = pieces.append
     for code, length, cursor, _new, _off, chunk in _scan(
         _Pages(patch_bytes), is_085, strict, old_size, max_size
     ):
         if code == _DATA:
-            out += chunk
+            add(chunk)
         elif code == EQL:
             if cursor >= 0 and cursor + length <= old_size:
-                out += old_view[cursor : cursor + length]
+                add(old_view[cursor : cursor + length])
             else:
-                out += _outside_old(old_view, cursor, length)
-    return bytes(out)
+                add(_outside_old(old_view, cursor, length))
+    return b"".join(pieces)
 
 
 def list_ops(
@@ -273,13 +275,14 @@ def list_ops(
     the 64-bit bound, PATCH-6) are skipped. In 0.7 a repeated ``ESC MOD``/``ESC INS``
     does not start a new op (PATCH-12).
     """
-    is_085 = check_dialect(dialect)
+    is_085 = is_085_dialect(dialect)
     patch_bytes = patch if isinstance(patch, bytes) else bytes(patch)
     ops: list[Op] = []
     pending: tuple[int, int, int, int] | None = None  # data op: kind, old, new, patch offset
     chunks: list[bytes] = []
 
     def close() -> None:
+        """Finish the pending MOD/INS op with the data collected so far."""
         if pending is not None:
             kind, old_off, new_off, patch_off = pending
             data = b"".join(chunks)
@@ -344,7 +347,7 @@ def apply(
     output is left and an existing ``out_path`` is untouched. Decoding rules and errors are
     those of :func:`decode`. Returns the size of the new file.
     """
-    is_085 = check_dialect(dialect)
+    is_085 = is_085_dialect(dialect)
     if page_size < 1:
         raise ValueError("page_size must be positive")
     with (

@@ -7,12 +7,12 @@ blocks (a dict keyed by the block bytes, so a hit is an exact match); new is sca
 block hits, each hit is extended backwards and forwards, and the diagonals (old - new
 offsets) of recent matches are probed first with a bulk XOR compare so that small edits
 inside an otherwise equal region cost a few MOD bytes. The ops are then written with the
-0.7 writer rules (PATCH-17 to PATCH-21).
+0.7 writer rules (PATCH-17 to PATCH-22).
 """
 
 from __future__ import annotations
 
-import re
+from typing import Literal
 
 from otamodel.formats._jdiff_core import BKT, DEL, EQL, INS, MOD, RawOp, write_raw_ops
 
@@ -21,7 +21,9 @@ from otamodel.formats._jdiff_core import BKT, DEL, EQL, INS, MOD, RawOp, write_r
 _MIN_DIAGONAL = 6
 # A match on another diagonal also needs a DEL or BKT (3 to 5 more bytes).
 _MIN_JUMP = 12
-# Bytes of new examined per diagonal probe.
+# Bytes of new examined per diagonal probe: the first window is small (matches are
+# usually close), then it doubles up to the largest one.
+_FIRST_WINDOW = 64
 _WINDOW = 4096
 # How many recent diagonals are probed before the block index.
 _RECENT = 4
@@ -32,7 +34,7 @@ _LOOKAHEAD = 64
 # Data bytes that cost about as much as one extra EQL + DEL/BKT pair.
 _SKIP = 8
 
-_ZERO_RUN = re.compile(b"\x00{%d,}|\x00+\\Z" % _MIN_DIAGONAL)
+_ZEROS = bytes(_MIN_DIAGONAL)
 
 
 def _get_block_size(old_size: int) -> int:
@@ -48,9 +50,9 @@ def _build_index(old: bytes, block: int) -> dict[bytes, int]:
     return {old[i : i + block]: i for i in range(last - last % block, -1, -block)}
 
 
-def _xor(a: bytes, b: bytes, order: str) -> int:
+def _xor(a: bytes, b: bytes, order: Literal["little", "big"]) -> int:
     """Bitwise XOR of two equal-length byte strings read as integers."""
-    return int.from_bytes(a, order) ^ int.from_bytes(b, order)  # type: ignore[arg-type]
+    return int.from_bytes(a, order) ^ int.from_bytes(b, order)
 
 
 def _get_prefix_len(new: bytes, j: int, old: bytes, p: int) -> int:
@@ -105,7 +107,11 @@ class _Matcher:
         del self.recent[_RECENT:]
 
     def _probe_diagonals(self, start: int, stop: int) -> tuple[int, int, int] | None:
-        """Earliest run of equal bytes on a recent diagonal within ``new[start:stop]``."""
+        """Earliest run of equal bytes on a recent diagonal within ``new[start:stop]``.
+
+        The window is XORed with old along each diagonal in one big-integer operation; a
+        run of zero bytes in the result is a run of equal bytes.
+        """
         old, new = self.old, self.new
         best: tuple[int, int, int] | None = None
         for delta in self.recent:
@@ -113,23 +119,47 @@ class _Matcher:
             if o < 0 or o >= len(old):
                 continue
             size = min(stop - start, len(old) - o)
-            a = new[start : start + size]
-            b = old[o : o + size]
-            diff = _xor(a, b, "little").to_bytes(size, "little")
-            pos = 0
-            while True:
-                run = _ZERO_RUN.search(diff, pos)
-                if run is None:
-                    break
-                at = start + run.start()
-                if best is not None and at >= best[0]:
-                    break
-                length = _get_prefix_len(new, at, old, at + delta)
-                if length >= _MIN_DIAGONAL:
-                    best = (at, at + delta, length)
-                    break
-                pos = run.end()
+            diff = _xor(new[start : start + size], old[o : o + size], "little").to_bytes(
+                size, "little"
+            )
+            hit = diff.find(_ZEROS)
+            if hit < 0:  # a shorter run at the very end may go on past the window
+                hit = len(diff.rstrip(b"\0"))
+                if hit == size:
+                    continue
+            at = start + hit
+            if best is not None and at >= best[0]:
+                continue
+            length = _get_prefix_len(new, at, old, at + delta)
+            if length >= _MIN_DIAGONAL:
+                best = (at, at + delta, length)
         return best
+
+    def _get_hits(self, start: int, stop: int) -> list[int]:
+        """Positions ``q`` in ``[start, stop)`` where ``new[q:q+block]`` is in the index.
+
+        The membership tests run in C (``map`` over slices, then ``list.index`` to jump
+        from hit to hit), which is several times faster than a Python loop per position.
+        """
+        block = self.block
+        flags = list(
+            map(
+                self.index.__contains__,
+                map(
+                    self.new.__getitem__,
+                    map(slice, range(start, stop), range(start + block, stop + block)),
+                ),
+            )
+        )
+        hits: list[int] = []
+        i = 0
+        try:
+            while True:
+                i = flags.index(True, i)
+                hits.append(start + i)
+                i += 1
+        except ValueError:
+            return hits
 
     def find(self, floor: int) -> tuple[int, int, int] | None:
         """Next match ``(new_start, old_start, length)`` starting at or after ``floor``.
@@ -140,27 +170,42 @@ class _Matcher:
         """
         old, new = self.old, self.new
         block = self.block
-        get = self.index.get
+        index = self.index
         start = floor
         size = len(new)
         last = size - block + 1
+        window = _FIRST_WINDOW
         while start < size:
-            stop = min(start + _WINDOW, size)
+            stop = min(start + window, size)
+            window = min(window * 2, _WINDOW)
             best = self._probe_diagonals(start, stop)
             end = stop if best is None else _get_scan_end(best)
-            q = start
-            while q < min(end, last):
-                p = get(new[q : q + block])
-                if p is not None:
-                    back = _get_suffix_len(new, q, old, p, floor)
-                    length = back + block + _get_prefix_len(new, q + block, old, p + block)
-                    if length >= _MIN_JUMP or (p - q in self.recent and length >= _MIN_DIAGONAL):
-                        cand = (q - back, p - back, length)
-                        if best is None or _is_better(cand, best):
-                            best = cand
-                            end = _get_scan_end(best)
-                        q = max(q, cand[0] + cand[2] - block) if length >= _LONG else q
-                q += 1
+            skip = scanned = start
+            hits: list[int] = []
+            while True:
+                if not hits:  # scan on to the current end (it moves as candidates are found)
+                    limit = min(end, last)
+                    if scanned >= limit:
+                        break
+                    hits = self._get_hits(scanned, limit)
+                    hits.reverse()
+                    scanned = limit
+                    continue
+                q = hits.pop()
+                if q >= end:
+                    break
+                if q < skip:
+                    continue
+                p = index[new[q : q + block]]
+                back = _get_suffix_len(new, q, old, p, floor)
+                length = back + block + _get_prefix_len(new, q + block, old, p + block)
+                if length >= _MIN_JUMP or (p - q in self.recent and length >= _MIN_DIAGONAL):
+                    cand = (q - back, p - back, length)
+                    if best is None or _is_better(cand, best):
+                        best = cand
+                        end = _get_scan_end(best)
+                    if length >= _LONG:  # no better match starts inside a long one
+                        skip = cand[0] + cand[2] - block
             if best is not None:
                 return best
             start = stop
