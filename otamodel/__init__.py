@@ -17,7 +17,41 @@ from otamodel.errors import (
     TraceError,
 )
 
-__all__ = [
+_LAZY = {
+    "Action": "otamodel.model",
+    "World": "otamodel.model",
+    "StepResult": "otamodel.model",
+    "Scenario": "otamodel.env",
+    "build_scenario": "otamodel.env",
+    "enabled_actions": "otamodel.env",
+    "get_scenario": "otamodel.env",
+    "get_scenario_names": "otamodel.env",
+    "initial_world": "otamodel.env",
+    "load_scenario_file": "otamodel.env",
+    "step": "otamodel.env",
+    "check": "otamodel.check",
+    "OtaModel": "otamodel.check._ota",
+    "run": "otamodel.check._tracefile",
+    "replay": "otamodel.check._tracefile",
+    "read_trace": "otamodel.check._tracefile",
+    "write_trace": "otamodel.check._tracefile",
+}
+
+
+def __getattr__(name: str) -> object:
+    """The spec API, imported on first use so ``import otamodel.formats`` stays light."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'otamodel' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [  # noqa: RUF022
+    *_LAZY,
     "BootControlError",
     "DatabaseError",
     "FormatError",

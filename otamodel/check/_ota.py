@@ -46,8 +46,8 @@ def is_no_downgrade(world: World) -> bool:
 
 
 def is_service_ready(world: World) -> bool:
-    """PROP-5 goal: the service sits where a new check can start (IDLE, or waiting for the
-    periodic timer) with no check or download in progress."""
+    """PROP-5 goal: the service sits where a new check can start: STATE_IDLE (control messages
+    are accepted) or, with periodic checking, WAIT_FOR_OTA_TIMER_TRIGGER."""
     if world.phase is not Phase.APP:
         return False
     svc = world.service
@@ -101,12 +101,18 @@ def get_release_targets(scenario: Scenario) -> tuple[int, ...]:
         doc = mf.parse(release.manifest)
         entry = doc.entry
         target = 0
-        if entry is not None and entry.version.kind == "number" and entry.erase_ver.kind in ("absent", "bool"):
+        if (
+            entry is not None
+            and entry.version.kind == "number"
+            and entry.erase_ver.kind in ("absent", "bool")
+        ):
             version = int(entry.version.valueint or 0)
             url = entry.url.text or ""
             data = release.get_file(url)
-            digest_ok = data is not None and entry.digest.kind == "string" and (
-                hashlib.sha256(data).digest() == mf.get_digest_bytes(entry.digest.text or "")
+            digest_ok = (
+                data is not None
+                and entry.digest.kind == "string"
+                and (hashlib.sha256(data).digest() == mf.get_digest_bytes(entry.digest.text or ""))
             )
             sig_ok = True
             if scenario.config.secure_boot and data is not None:
@@ -114,7 +120,9 @@ def get_release_targets(scenario: Scenario) -> tuple[int, ...]:
 
                 text = entry.signature.text or ""
                 try:
-                    sig_ok = bool(text) and signature.verify(data, text, scenario.public_key_pem or b"")
+                    sig_ok = bool(text) and signature.verify(
+                        data, text, scenario.public_key_pem or b""
+                    )
                 except ValueError:
                     sig_ok = False
             erase = entry.erase_ver.kind == "bool" and bool(entry.erase_ver.boolean)
@@ -156,31 +164,64 @@ class OtaModel:
     def properties(self) -> Sequence[Property[World, Action]]:
         scenario = self.scenario
         props: list[Property[World, Action]] = [
-            Property.always("boots-valid-image", is_jump_valid, "every jump runs a verified image or the factory image"),
+            Property.always(
+                "boots-valid-image",
+                is_jump_valid,
+                "every jump runs a verified image or the factory image",
+            ),
             Property.eventually(
-                "no-brick", is_running_app,
+                "no-brick",
+                is_running_app,
                 "from every state, with power on and no further faults, an application runs",
                 edge_filter=is_recovery_action,
             ),
-            Property.always("no-unintended-downgrade", is_no_downgrade, "the running version never falls below the highest validated one unless the app asked"),
+            Property.always(
+                "no-unintended-downgrade",
+                is_no_downgrade,
+                "the running version never falls below the highest validated one unless the app asked",
+            ),
             Property.eventually(
-                "progress", self.is_progress_goal,
+                "progress",
+                self.is_progress_goal,
                 "a newer valid release that stays published ends up running once faults stop",
                 edge_filter=is_progress_action,
             ),
             Property.eventually(
-                "no-stuck-service", is_service_ready,
+                "no-stuck-service",
+                is_service_ready,
                 "the service can always get back to a state that accepts a new check",
                 edge_filter=is_recovery_action,
             ),
-            Property.always("store-consistency", is_store_consistent, "every DB row names an existing file with the recorded digest"),
+            Property.always(
+                "store-consistency",
+                is_store_consistent,
+                "every DB row names an existing file with the recorded digest",
+            ),
             Property.always("flash-physics", is_flash_physical, "no program over un-erased bits"),
-            Property.sometimes("full-update", _witness("full-update"), "a full-image update completes and runs"),
+            Property.sometimes(
+                "full-update", _witness("full-update"), "a full-image update completes and runs"
+            ),
         ]
         if scenario.config.patch:
-            props.append(Property.sometimes("patch-update", _witness("patch-update"), "a patch update completes and runs"))
+            props.append(
+                Property.sometimes(
+                    "patch-update", _witness("patch-update"), "a patch update completes and runs"
+                )
+            )
         if "rollback" in scenario.user_actions:
-            props.append(Property.sometimes("rollback", _witness("rollback"), "a rollback to an older version happens"))
-        if "factory_reset" in scenario.user_actions or scenario.budget and dict(scenario.budget).get("power_cut", 0):
-            props.append(Property.sometimes("factory-restore", _witness("factory-restore"), "the bootloader restores the factory image"))
+            props.append(
+                Property.sometimes(
+                    "rollback", _witness("rollback"), "a rollback to an older version happens"
+                )
+            )
+        if "factory_reset" in scenario.user_actions or (
+            scenario.budget and dict(scenario.budget).get("power_cut", 0)
+        ):
+            props.append(
+                Property.sometimes(
+                    "factory-restore",
+                    _witness("factory-restore"),
+                    "the bootloader restores the factory image",
+                )
+            )
         return props

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from otamodel._io import write_atomic
+from otamodel.check._trace import Trace
 from otamodel.env import Scenario, get_scenario, initial_world, step
 from otamodel.errors import TraceError
 from otamodel.formats import bootctl
@@ -98,7 +99,12 @@ def write_trace(
         "verdict": verdict,
         "actions": [str(a) for a in actions],
         "steps": [
-            {"action": str(s.action), "transition": s.result.transition, "state": s.summary, "changes": list(s.changes)}
+            {
+                "action": str(s.action),
+                "transition": s.result.transition,
+                "state": s.summary,
+                "changes": list(s.changes),
+            }
             for s in steps
         ],
     }
@@ -153,7 +159,12 @@ def read_trace(path: str | Path) -> TraceFile:
 
 def get_mermaid_sequence(steps: Sequence[ReplayStep]) -> str:
     """TRACE-5: a Mermaid sequence diagram of a replay (environment, device, storage)."""
-    lines = ["sequenceDiagram", "    participant Env", "    participant Device", "    participant Storage"]
+    lines = [
+        "sequenceDiagram",
+        "    participant Env",
+        "    participant Device",
+        "    participant Storage",
+    ]
     for s in steps:
         if s.action.kind != "tick":
             lines.append(f"    Env->>Device: {s.action}")
@@ -164,3 +175,17 @@ def get_mermaid_sequence(steps: Sequence[ReplayStep]) -> str:
         for change in s.changes:
             lines.append(f"    Device->>Storage: {change.replace(';', ',')}")
     return "\n".join(lines) + "\n"
+
+
+def run(world: World, actions: Sequence[Action]) -> Trace[World, Action]:
+    """TRACE-7: apply ``actions`` from ``world``; the trace of every state visited. A refused
+    action is a :class:`TraceError` naming the step (``step`` itself never raises)."""
+    init = world
+    steps: list[tuple[Action, World]] = []
+    for index, action in enumerate(actions, 1):
+        result = step(world, action)
+        if result.is_refused:
+            raise TraceError(f"step {index} ({action}) is refused: {result.refusal}")
+        world = result.world
+        steps.append((action, world))
+    return Trace(init=init, steps=tuple(steps))

@@ -5,7 +5,13 @@ from __future__ import annotations
 from importlib import resources
 
 from otamodel.env._actions import TICK, enabled_actions, step
-from otamodel.env._scenario import MANIFEST_URL, Release, Scenario, build_scenario, load_scenario_file
+from otamodel.env._scenario import (
+    MANIFEST_URL,
+    Release,
+    Scenario,
+    build_scenario,
+    load_scenario_file,
+)
 from otamodel.errors import ScenarioError
 from otamodel.model import World, make_initial_world
 

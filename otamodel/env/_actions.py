@@ -15,9 +15,27 @@ TICK = Action("tick")
 def _budget_key(action: Action) -> str | None:
     if action.kind in ("power_cut", "power_cut_torn"):
         return "power_cut"
-    if action.kind in ("transfer_fail", "corrupt", "publish", "ctrl", "crash", "factory_sign", "net_down"):
+    if action.kind in (
+        "transfer_fail",
+        "corrupt",
+        "publish",
+        "ctrl",
+        "crash",
+        "factory_sign",
+        "net_down",
+    ):
         return action.kind
     return None
+
+
+def is_before_validation(world: World) -> bool:
+    """ENV-4: the app can crash before its core has validated the running image at boot."""
+    core = world.core
+    if core.new_downloaded_img or core.rollback_initiated:
+        return False
+    if core.task is CoreTask.INIT:
+        return True
+    return core.task is CoreTask.SET_IMAGE_STATUS and core.sub != "S_DONE"
 
 
 def enabled_actions(world: World) -> list[Action]:
@@ -34,13 +52,15 @@ def enabled_actions(world: World) -> list[Action]:
             out.append(Action("power_cut_torn"))
     if world.phase is Phase.APP and not world.pending:
         svc = world.service
-        if svc.rtcc_armed and not svc.timer_trigger and svc.state is SvcState.WAIT_FOR_OTA_TIMER_TRIGGER:
+        if (
+            svc.rtcc_armed
+            and not svc.timer_trigger
+            and svc.state is SvcState.WAIT_FOR_OTA_TIMER_TRIGGER
+        ):
             out.append(Action("timer"))
         if budget.get("ctrl", 0) > 0 and svc.state is SvcState.STATE_IDLE:
             out.extend(Action("ctrl", name) for name in ctx.user_actions)
-        if budget.get("crash", 0) > 0 and world.core.task in (CoreTask.INIT, CoreTask.SET_IMAGE_STATUS) and world.core.param_version == 0 or (
-            budget.get("crash", 0) > 0 and world.core.task is CoreTask.INIT
-        ):
+        if budget.get("crash", 0) > 0 and is_before_validation(world):
             out.append(Action("crash"))
         if budget.get("factory_sign", 0) > 0 and ctx.config.secure_boot:
             out.append(Action("factory_sign"))
@@ -54,7 +74,9 @@ def enabled_actions(world: World) -> list[Action]:
     if not world.network_up:
         out.append(Action("net_up"))
     if budget.get("publish", 0) > 0:
-        out.extend(Action("publish", str(i)) for i in range(ctx.release_count) if i != world.published)
+        out.extend(
+            Action("publish", str(i)) for i in range(ctx.release_count) if i != world.published
+        )
     return out
 
 

@@ -35,7 +35,16 @@ MANIFEST_URL = f"{SERVER}/ota.json"
 TEST_KEY_SCALAR = 0x6F74616D6F64656C2D746573742D6B6579  # "otamodel-test-key"
 OTHER_KEY_SCALAR = 0x61747461636B6572  # "attacker"
 
-BUDGET_KINDS = ("power_cut", "transfer_fail", "corrupt", "publish", "ctrl", "crash", "factory_sign", "net_down")
+BUDGET_KINDS = (
+    "power_cut",
+    "transfer_fail",
+    "corrupt",
+    "publish",
+    "ctrl",
+    "crash",
+    "factory_sign",
+    "net_down",
+)
 
 
 @attrs.frozen
@@ -123,7 +132,7 @@ def _as_int(spec: Mapping[str, Any], key: str, default: int, where: str) -> int:
 
 
 def build_scenario(spec: Mapping[str, Any]) -> Scenario:
-    """ENV-2: build a scenario from its description (see ``docs/spec/scenarios.md``)."""
+    """ENV-2: build a scenario from its description (rules ENV-1..ENV-4 in ``docs/spec/properties.md``)."""
     if not isinstance(spec, Mapping):
         raise ScenarioError("a scenario is a table/object")
     name = str(spec.get("name", "custom"))
@@ -151,7 +160,9 @@ def build_scenario(spec: Mapping[str, Any]) -> Scenario:
     geometry = SMALL_GEOMETRY
     geo = spec.get("geometry", "small")
     if geo == "real":
-        raise ScenarioError("the real geometry is for Hypothesis suites, not exhaustive checks", where="geometry")
+        raise ScenarioError(
+            "the real geometry is for Hypothesis suites, not exhaustive checks", where="geometry"
+        )
     if isinstance(geo, Mapping):
         geometry = Geometry(
             page_size=_as_int(geo, "page_size", 256, "geometry"),
@@ -179,8 +190,12 @@ def build_scenario(spec: Mapping[str, Any]) -> Scenario:
         raise ScenarioError("budget must be a table", where="budget")
     for key in budget_spec:
         if key not in BUDGET_KINDS:
-            raise ScenarioError(f"unknown budget {key!r} (known: {', '.join(BUDGET_KINDS)})", where="budget")
-    budget = tuple((k, _as_int(budget_spec, k, 0, "budget")) for k in BUDGET_KINDS if k in budget_spec)
+            raise ScenarioError(
+                f"unknown budget {key!r} (known: {', '.join(BUDGET_KINDS)})", where="budget"
+            )
+    budget = tuple(
+        (k, _as_int(budget_spec, k, 0, "budget")) for k in BUDGET_KINDS if k in budget_spec
+    )
     user = spec.get("user_actions", [])
     if not isinstance(user, list):
         raise ScenarioError("user_actions must be a list", where="user_actions")
@@ -250,7 +265,9 @@ def _build_release(
         base_version = _as_int(rel, "base_version", factory.version, where)
         base = images.get(base_version, factory if base_version == factory.version else None)
         if base is None:
-            raise ScenarioError(f"no image with version {base_version} before this release", where=where)
+            raise ScenarioError(
+                f"no image with version {base_version} before this release", where=where
+            )
         base_data = base.data
         patch = jdiff.encode(base_data, image.data)
         patch_url = str(rel.get("patch_url", f"{SERVER}/{label}.patch"))
@@ -266,7 +283,9 @@ def _build_release(
             }
         )
     elif kind != "full":
-        raise ScenarioError(f"unknown release kind {kind!r} (full, patch, erase)", where=f"{where}.kind")
+        raise ScenarioError(
+            f"unknown release kind {kind!r} (full, patch, erase)", where=f"{where}.kind"
+        )
     if "erase_ver" in rel:
         extra["erase_ver"] = rel["erase_ver"]
     manifest = mf.make_manifest(

@@ -24,12 +24,37 @@ from otamodel.model._device import (
     make_initial_world,
     step,
 )
-from otamodel.model._enums import BlTask, CheckState, CoreResult, CoreTask, Phase, SvcState, SvcStatus
-from otamodel.model._machine import MachineSpec, Transition, build_machine, fire, get_dot, get_mermaid
+from otamodel.model._enums import (
+    BlTask,
+    CheckState,
+    CoreResult,
+    CoreTask,
+    Phase,
+    SvcState,
+    SvcStatus,
+)
+from otamodel.model._machine import (
+    MachineSpec,
+    Transition,
+    build_machine,
+    fire,
+    get_dot,
+    get_mermaid,
+)
 from otamodel.model._physics import PersistentOp, is_tearable
 from otamodel.model._product import AppImage, DeviceContext, make_image
 from otamodel.model._service import SERVICE
-from otamodel.model._state import Bootloader, Core, Flash, Fs, Ghost, OtaParams, Service, Transfer, World
+from otamodel.model._state import (
+    Bootloader,
+    Core,
+    Flash,
+    Fs,
+    Ghost,
+    OtaParams,
+    Service,
+    Transfer,
+    World,
+)
 
 __all__ = [
     "ACTION_KINDS",

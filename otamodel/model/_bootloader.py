@@ -8,6 +8,7 @@ import hashlib
 
 import attrs
 
+from otamodel.errors import ManifestError
 from otamodel.formats import bootctl, otadb, signature
 from otamodel.formats import manifest as mf
 from otamodel.model._enums import BlTask
@@ -34,6 +35,7 @@ from otamodel.model._storage import (
     get_bootctl,
     get_db_save_ops,
     get_fs_view,
+    process_exception,
     set_boot,
 )
 
@@ -82,16 +84,26 @@ def process_backup(w: World) -> World:
         return set_boot(enqueue(w, [FsMkdir()]), file_state="OPEN_FILE")
     geometry = w.scenario.geometry
     pages = w.flash.pages
-    first = _header_with(pages[0], status=VALID, type=bootctl.ImageType.FACTORY_RESET, boot_addr=BOOT_ADDR)
+    first = _header_with(
+        pages[0], status=VALID, type=bootctl.ImageType.FACTORY_RESET, boot_addr=BOOT_ADDR
+    )
     chunks = [first, *pages[1:]]
     ops: list[PersistentOp] = [FsCreate(FACTORY_FILE)]
     ops.extend(FsWrite(FACTORY_FILE, i * geometry.page_size, c) for i, c in enumerate(chunks))
-    last = _header_with(pages[-1], status=VALID, type=bootctl.ImageType.FACTORY_RESET, boot_addr=BOOT_ADDR)
+    last = _header_with(
+        pages[-1], status=VALID, type=bootctl.ImageType.FACTORY_RESET, boot_addr=BOOT_ADDR
+    )
     ops.extend(get_page_program_ops(0, last, geometry))
     ops.append(FsClose(FACTORY_FILE))
     if w.scenario.config.secure_boot:
         digest = hashlib.sha256(b"".join(chunks)).digest()
-        ops.extend([FsCreate(FACTORY_DIGEST_FILE), FsWrite(FACTORY_DIGEST_FILE, 0, digest), FsClose(FACTORY_DIGEST_FILE)])
+        ops.extend(
+            [
+                FsCreate(FACTORY_DIGEST_FILE),
+                FsWrite(FACTORY_DIGEST_FILE, 0, digest),
+                FsClose(FACTORY_DIGEST_FILE),
+            ]
+        )
     w = enqueue(w, ops)
     return set_boot(w, file_state="RESET")
 
@@ -115,7 +127,12 @@ def get_check_decision(w: World) -> tuple[str, dict[str, object]]:
         return "select", {"factory_reset": True, "database_found": False, "db": None}
     rows = db.rows
     row = otadb.get_image_row(db, header.version, bootloader=True)
-    changes: dict[str, object] = {"factory_reset": False, "database_found": True, "db": rows, "selected_row": row}
+    changes: dict[str, object] = {
+        "factory_reset": False,
+        "database_found": True,
+        "db": rows,
+        "selected_row": row,
+    }
     if row < 0:
         return "select", changes
     status = otadb.get_field_value(db, row, 1)
@@ -199,7 +216,11 @@ def get_select(w: World) -> tuple[str, World]:
         return "error", set_boot(w, img=img, selected_row=selected)
     changes = {"img": img, "selected_row": selected, "digest_str": digest.encode()}
     if secure:
-        sign = fs.get(mf.get_sign_file_name(name))
+        try:
+            sign_name = mf.get_sign_file_name(name)
+        except ManifestError:
+            return "more", process_exception(w, f"sign file name of {name!r}")
+        sign = fs.get(sign_name)
         if sign is not None:
             changes["signature_str"] = sign[:100]
     if not fs.is_present(name):

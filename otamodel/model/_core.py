@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import attrs
 
+from otamodel.errors import ManifestError
 from otamodel.formats import bootctl, otadb
 from otamodel.formats import manifest as mf
 from otamodel.model._callback import process_core_callback
+from otamodel.model._core_io import (
+    get_cleanup_deletes,
+    process_download_step,
+    process_patch_build,
+    process_verify,
+)
 from otamodel.model._enums import CoreResult, CoreTask
 from otamodel.model._machine import MachineSpec, Transition
 from otamodel.model._state import OtaParams, World
@@ -21,14 +28,9 @@ from otamodel.model._storage import (
     get_fs_view,
     load_db,
     make_page,
+    process_exception,
     set_core,
     set_net,
-)
-from otamodel.model._core_io import (
-    get_cleanup_deletes,
-    process_download_step,
-    process_patch_build,
-    process_verify,
 )
 
 C = CoreTask
@@ -229,7 +231,7 @@ def process_set_status(w: World) -> World:
         status = otadb.get_field_value(db, row, 1)
         version = otadb.get_field_value_32bit(db, row, 2)
         if status is None or version is None:
-            return _finish_set_status(w)
+            return set_core(w, sub="S_DONE")  # CORE-20: a read error ends as ERROR
         if status != core.img_status:
             db = otadb.set_status(db, row, f"{core.img_status:x}")
             w = enqueue(w, get_db_save_ops(w, db))
@@ -249,9 +251,13 @@ def process_set_status(w: World) -> World:
         )
         page = make_page(w, header, b"")
         w = enqueue(w, get_bootctl_write_ops(w, page, erase=True))
-        if core.pfm_status == VALID:
+        if core.pfm_status == VALID and w.running is not None:
+            # Ghost: boot validation marks the *running* build (its compiled version) valid.
             ghost = w.ghost
-            w = attrs.evolve(w, ghost=attrs.evolve(ghost, max_validated=max(ghost.max_validated, version)))
+            running = int(w.running.version)
+            w = attrs.evolve(
+                w, ghost=attrs.evolve(ghost, max_validated=max(ghost.max_validated, running))
+            )
         return set_core(w, sub="S_DONE")
     return _finish_set_status(w)
 
@@ -282,7 +288,9 @@ def process_update_user(w: World) -> World:
     if result not in (R.IMAGE_DOWNLOAD_START, R.PATCH_EVENT_START):
         w = set_net(w, open=False)
     nxt = get_next_task(w)
-    sub = {"DOWNLOAD_IMAGE": "D_INIT", "DATABASE_ENTRY": "", "VERIFY_IMAGE_DIGEST": ""}.get(nxt.name, "")
+    sub = {"DOWNLOAD_IMAGE": "D_INIT", "DATABASE_ENTRY": "", "VERIFY_IMAGE_DIGEST": ""}.get(
+        nxt.name, ""
+    )
     w = set_core(w, task=nxt, sub=sub)
     return process_core_callback(w, result)
 
@@ -319,7 +327,10 @@ def process_db_entry(w: World) -> World:
     if w.scenario.config.secure_boot and core.params.signature_verification:
         from otamodel.model._physics import get_file_write_ops
 
-        sign_name = mf.get_sign_file_name(core.params.url)
+        try:
+            sign_name = mf.get_sign_file_name(core.params.url)
+        except ManifestError:
+            return process_exception(w, f"sign file name of {core.params.url!r}")
         w = enqueue(w, get_file_write_ops(sign_name, [(0, core.params.signature.encode())]))
     return set_core(w, task=C.SET_IMAGE_STATUS, sub="S_INIT", idle=False)
 
@@ -378,7 +389,13 @@ def is_download_done(w: World) -> bool:
 
 T = Transition
 CORE_TRANSITIONS: tuple[Transition, ...] = (
-    T(C.INIT, "tick", C.UPDATE_USER, lambda w: is_fs_mounted(w) and is_factory_type(w), process_init),
+    T(
+        C.INIT,
+        "tick",
+        C.UPDATE_USER,
+        lambda w: is_fs_mounted(w) and is_factory_type(w),
+        process_init,
+    ),
     T(C.INIT, "tick", C.SET_IMAGE_STATUS, is_fs_mounted, process_init),
     T(C.INIT, "tick", None),
     T(C.SET_IMAGE_STATUS, "tick", C.UPDATE_USER, is_set_status_error, process_set_status_error),

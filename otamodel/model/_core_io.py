@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import hashlib
 
-from otamodel.errors import PatchError
+from otamodel.errors import ManifestError, PatchError
 from otamodel.formats import jdiff, otadb
 from otamodel.formats import manifest as mf
 from otamodel.model._callback import process_core_callback
 from otamodel.model._enums import CoreResult, CoreTask
 from otamodel.model._physics import FsClose, FsCreate, FsDelete, FsWrite, PersistentOp
 from otamodel.model._state import World
-from otamodel.model._storage import DB_NAME, FACTORY_FILE, enqueue, get_fs_view, set_core, set_net
+from otamodel.model._storage import (
+    DB_NAME,
+    FACTORY_FILE,
+    enqueue,
+    get_fs_view,
+    process_exception,
+    set_core,
+    set_net,
+)
 
 R = CoreResult
 
@@ -45,9 +53,14 @@ def process_download_step(w: World) -> World:
     chunk = w.scenario.geometry.chunk
     if core.sub == "D_INIT":
         w = process_core_callback(w, R.IMAGE_DOWNLOAD_START)
-        name = mf.get_image_file_name(core.params.url, patch=core.params.patch_request)
+        try:
+            name = mf.get_image_file_name(core.params.url, patch=core.params.patch_request)
+        except ManifestError:
+            return process_exception(w, f"create_image_file on {core.params.url!r}")
         w = enqueue(w, [FsCreate(name)])
-        return set_core(w, sub="D_GET_CONTENT_LENGTH", image_name=name, copied=0, total=0, idle=False)
+        return set_core(
+            w, sub="D_GET_CONTENT_LENGTH", image_name=name, copied=0, total=0, idle=False
+        )
     if core.sub == "D_DONE":
         return set_net(w, open=False)
     net = w.net

@@ -119,7 +119,11 @@ def process_jump(world: World) -> World:
             witnesses.add("factory-restore")
         if programmed_now and not image.factory and world.boot.new_image:
             witnesses.add("patch-update" if "patch-entry" in ghost.witnesses else "full-update")
-        if ghost.last_version and image.version < ghost.last_version and "rollback-done" in ghost.witnesses:
+        if (
+            ghost.last_version
+            and image.version < ghost.last_version
+            and "rollback-done" in ghost.witnesses
+        ):
             witnesses.add("rollback")
     ghost = attrs.evolve(
         ghost,
@@ -129,7 +133,9 @@ def process_jump(world: World) -> World:
     )
     world = attrs.evolve(world, ghost=ghost)
     if image is None:
-        return attrs.evolve(world, phase=Phase.HUNG, running=None, notes=(*world.notes, "jump: not an application"))
+        return attrs.evolve(
+            world, phase=Phase.HUNG, running=None, notes=(*world.notes, "jump: not an application")
+        )
     note = f"jump: running {image.describe()}"
     return attrs.evolve(
         world,
@@ -151,9 +157,13 @@ def apply_op(world: World, op: PersistentOp, *, torn: bool = False) -> World:
     """FS-1..FS-6: perform one persistent operation (whole, or torn by a power cut)."""
     ctx = world.scenario
     if isinstance(op, FlashErase):
-        return attrs.evolve(world, flash=apply_flash_erase(world.flash, op, ctx.geometry, torn=torn))
+        return attrs.evolve(
+            world, flash=apply_flash_erase(world.flash, op, ctx.geometry, torn=torn)
+        )
     if isinstance(op, FlashProgram):
-        flash = apply_flash_program(world.flash, op, ctx.geometry, torn=torn, tear_mode=ctx.config.tear_mode)
+        flash = apply_flash_program(
+            world.flash, op, ctx.geometry, torn=torn, tear_mode=ctx.config.tear_mode
+        )
         return attrs.evolve(world, flash=flash)
     return attrs.evolve(world, fs=apply_fs(world.fs, op, torn=torn))
 
@@ -182,7 +192,9 @@ def _tick(world: World) -> StepResult:
         new = apply_op(attrs.evolve(world, pending=world.pending[1:]), op)
         return StepResult(new, action, transition=op.describe(), ops=(op.describe(),))
     if world.phase is Phase.HUNG:
-        return StepResult(world, action, refusal="the CPU is running code that is not an application")
+        return StepResult(
+            world, action, refusal="the CPU is running code that is not an application"
+        )
     spec = get_next_machine(world)
     fired: Fired = fire(spec, world, "tick")
     if fired.transition is None:
@@ -231,7 +243,11 @@ def step(world: World, action: Action) -> StepResult:
         if not world.net.open:
             return StepResult(world, action, refusal="no transfer in progress")
         field = "failed" if kind == "transfer_fail" else "corrupt"
-        return StepResult(attrs.evolve(world, net=attrs.evolve(world.net, **{field: True})), action, transition=kind)
+        return StepResult(
+            attrs.evolve(world, net=attrs.evolve(world.net, **{field: True})),
+            action,
+            transition=kind,
+        )
     if kind == "publish":
         try:
             index = int(action.arg)
@@ -239,7 +255,11 @@ def step(world: World, action: Action) -> StepResult:
             return StepResult(world, action, refusal=f"bad release index {action.arg!r}")
         if not 0 <= index < world.scenario.release_count:
             return StepResult(world, action, refusal=f"no release {index}")
-        return StepResult(attrs.evolve(world, published=index), action, transition=f"server publishes release {index}")
+        return StepResult(
+            attrs.evolve(world, published=index),
+            action,
+            transition=f"server publishes release {index}",
+        )
     if kind == "ctrl":
         if world.phase is not Phase.APP:
             return StepResult(world, action, refusal="no application is running")
@@ -279,7 +299,12 @@ def make_initial_world(ctx: object, budget: tuple[tuple[str, int], ...]) -> Worl
     pages = (page0, *(data[i : i + size] for i in range(size, geometry.slot_size, size)))
     ghost = Ghost()
     return World(
-        flash=Flash(pages=pages), fs=Fs(), phase=Phase.BOOTLOADER, budget=budget, ghost=ghost, scenario=ctx
+        flash=Flash(pages=pages),
+        fs=Fs(),
+        phase=Phase.BOOTLOADER,
+        budget=budget,
+        ghost=ghost,
+        scenario=ctx,
     )
 
 
@@ -302,7 +327,9 @@ def get_state_summary(world: World) -> str:
 def get_fingerprint(world: World) -> str:
     """A short stable digest of a world (for traces)."""
     h = hashlib.sha256()
-    h.update(repr((world.flash, world.fs, world.phase, world.service, world.core, world.boot)).encode())
+    h.update(
+        repr((world.flash, world.fs, world.phase, world.service, world.core, world.boot)).encode()
+    )
     return h.hexdigest()[:16]
 
 

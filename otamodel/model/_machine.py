@@ -171,7 +171,7 @@ def get_mermaid(spec: MachineSpec) -> str:
 
 def get_dot(spec: MachineSpec) -> str:
     """A Graphviz DOT digraph of ``spec``."""
-    lines = [f'digraph "{spec.name}" {{', "  rankdir=LR;", '  node [shape=box, style=rounded];']
+    lines = [f'digraph "{spec.name}" {{', "  rankdir=LR;", "  node [shape=box, style=rounded];"]
     for state in spec.states:
         lines.append(f'  "{state.name}";')
     for row in spec.transitions:

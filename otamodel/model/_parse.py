@@ -59,7 +59,7 @@ def search_image_version(world: World, version: int, digest: str) -> str | None:
 
 
 def _strncmp64(a: str, b: str) -> int:
-    a, b = a[:64].split("\0")[0], b[:64].split("\0")[0]
+    a, b = a[:64].split("\0", maxsplit=1)[0], b[:64].split("\0", maxsplit=1)[0]
     return 0 if a == b else 1
 
 
@@ -123,7 +123,11 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
                     return done(False, "Patch element without BaseVersion")
                 if not _is_string(item.base_ver_digest):
                     return done(False, "BaseVerDigest is not a string")
-                base = int(item.base_version.valueint or 0) if item.base_version.kind == "number" else 0
+                base = (
+                    int(item.base_version.valueint or 0)
+                    if item.base_version.kind == "number"
+                    else 0
+                )
                 base_digest = item.base_ver_digest.text or ""
                 if search_image_version(world, base, base_digest) is None:
                     continue
@@ -140,7 +144,9 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
                     else:
                         err = True
                     if _is_string(item.target_digest):
-                        params = attrs.evolve(params, target_digest=(item.target_digest.text or "")[:64])
+                        params = attrs.evolve(
+                            params, target_digest=(item.target_digest.text or "")[:64]
+                        )
                     else:
                         err = True
                 else:

@@ -94,7 +94,9 @@ class FsMkdir:
         return "FS mkdir ota"
 
 
-PersistentOp = Union[FlashErase, FlashProgram, FsCreate, FsWrite, FsClose, FsDelete, FsFormat, FsMkdir]
+PersistentOp = Union[
+    FlashErase, FlashProgram, FsCreate, FsWrite, FsClose, FsDelete, FsFormat, FsMkdir
+]
 
 
 def is_tearable(op: PersistentOp) -> bool:

@@ -35,7 +35,9 @@ class AppImage:
         return f"{self.label} (v{self.version})"
 
 
-def make_image(geometry: Geometry, version: int, label: str, pages: int, *, factory: bool = False) -> AppImage:
+def make_image(
+    geometry: Geometry, version: int, label: str, pages: int, *, factory: bool = False
+) -> AppImage:
     """Build a deterministic ``.bin`` of ``pages`` pages after the 4 KB placeholder (TOOL rules).
 
     Page 0 is the compiled-in boot-control page; the body starts with a magic, the version and
@@ -45,7 +47,7 @@ def make_image(geometry: Geometry, version: int, label: str, pages: int, *, fact
     placeholder = bootctl.get_default_page()[: geometry.page_size]
     seed = hashlib.sha256(f"{label}:{version}".encode()).digest()
     body = APP_MAGIC + bytes([version & 0xFF]) + label.encode()[:32].ljust(32, b"\0")
-    fill = (seed * (1 + geometry.page_size * pages // len(seed)))
+    fill = seed * (1 + geometry.page_size * pages // len(seed))
     body = (body + fill)[: geometry.page_size * pages]
     data = placeholder + body
     if factory:

@@ -49,7 +49,9 @@ def run_check_step(world: World) -> CheckStep:
         world = set_service(world, check_in_progress=True)
         url = world.scenario.manifest_url
         if not core.is_url_accepted(url):
-            return CheckStep(set_service(world, update_check_failed=True, check=CheckState.DONE), False, False)
+            return CheckStep(
+                set_service(world, update_check_failed=True, check=CheckState.DONE), False, False
+            )
         world = core.open_downloader(world, url)
         return CheckStep(set_service(world, check=CheckState.READ_JSON), False, False)
     if sub is CheckState.READ_JSON:
@@ -59,13 +61,17 @@ def run_check_step(world: World) -> CheckStep:
         if net.failed or net.body is None or not world.network_up:
             # SVC-11: a negative read closes, flags the failure; rx_len is not reset.
             world = set_net(world, open=False, failed=False)
-            return CheckStep(set_service(world, update_check_failed=True, check=CheckState.DONE), False, False)
+            return CheckStep(
+                set_service(world, update_check_failed=True, check=CheckState.DONE), False, False
+            )
         capacity = JSON_READ_LIMIT - world.rx_len
         if len(net.body) > capacity:
             # SVC-12: the buffer fills; zero-byte reads run the 70000 counter out. rx_len stays.
             world = attrs.evolve(world, rx_len=JSON_READ_LIMIT)
             world = set_net(world, open=False)
-            return CheckStep(set_service(world, update_check_failed=True, check=CheckState.DONE), False, False)
+            return CheckStep(
+                set_service(world, update_check_failed=True, check=CheckState.DONE), False, False
+            )
         world = attrs.evolve(world, rx_len=0)
         return CheckStep(set_service(world, check=CheckState.JSON_CONTENT), False, False)
     if sub is CheckState.JSON_CONTENT:
@@ -75,7 +81,9 @@ def run_check_step(world: World) -> CheckStep:
         except ManifestError:
             # SVC-13: a JSON syntax error is a failed check.
             world = set_net(world, open=False)
-            return CheckStep(set_service(world, update_check_failed=True, check=CheckState.DONE), False, False)
+            return CheckStep(
+                set_service(world, update_check_failed=True, check=CheckState.DONE), False, False
+            )
         out = process_manifest(world, body, get_app_version(world))
         world = world.note(f"manifest: {out.why}")
         world = set_service(
@@ -333,28 +341,76 @@ def process_refused_reset(w: World) -> World:
 
 T = Transition
 SERVICE_TRANSITIONS: tuple[Transition, ...] = (
-    T(S.REGWIFISRVCALLBCK, "tick", S.WAITFOR_NETWORK_CONNECTION, is_network_up, process_register_wifi),
+    T(
+        S.REGWIFISRVCALLBCK,
+        "tick",
+        S.WAITFOR_NETWORK_CONNECTION,
+        is_network_up,
+        process_register_wifi,
+    ),
     T(S.REGWIFISRVCALLBCK, "tick", None),
     T(S.WAITFOR_NETWORK_CONNECTION, "tick", S.WAITFOR_OTAIDLE, is_connected, process_wait_network),
     T(S.WAITFOR_NETWORK_CONNECTION, "tick", None, None, process_wait_network),
     T(S.WAITFOR_OTAIDLE, "tick", S.REGOTACALLBCK, is_core_idle, process_wait_core),
     T(S.WAITFOR_OTAIDLE, "tick", None, None, process_wait_core),
     T(S.REGOTACALLBCK, "tick", S.AUTO_CONFIGURATION_CHECK, None, process_register_callback),
-    T(S.AUTO_CONFIGURATION_CHECK, "tick", S.WAIT_FOR_OTA_TIMER_TRIGGER, is_periodic, process_arm_timer),
+    T(
+        S.AUTO_CONFIGURATION_CHECK,
+        "tick",
+        S.WAIT_FOR_OTA_TIMER_TRIGGER,
+        is_periodic,
+        process_arm_timer,
+    ),
     T(S.AUTO_CONFIGURATION_CHECK, "tick", S.STATE_IDLE),
-    T(S.WAIT_FOR_OTA_TIMER_TRIGGER, "tick", S.AUTO_UPDATE_CHECK, is_timer_triggered, process_timer_start),
+    T(
+        S.WAIT_FOR_OTA_TIMER_TRIGGER,
+        "tick",
+        S.AUTO_UPDATE_CHECK,
+        is_timer_triggered,
+        process_timer_start,
+    ),
     T(S.WAIT_FOR_OTA_TIMER_TRIGGER, "tick", None, None, process_wait_timer),
-    T(S.AUTO_UPDATE_CHECK, "tick", S.WAIT_FOR_OTA_TIMER_TRIGGER, is_check_finished, process_auto_check_done),
+    T(
+        S.AUTO_UPDATE_CHECK,
+        "tick",
+        S.WAIT_FOR_OTA_TIMER_TRIGGER,
+        is_check_finished,
+        process_auto_check_done,
+    ),
     T(S.AUTO_UPDATE_CHECK, "tick", S.UPDATE_USER, is_check_available, process_check_available),
     T(S.AUTO_UPDATE_CHECK, "tick", S.ERASE_IMAGE, is_check_erase, process_check_step),
     T(S.AUTO_UPDATE_CHECK, "tick", None, is_check_allowed, process_check_step),
     T(S.AUTO_UPDATE_CHECK, "tick", None),
-    T(S.SERVER_UPDATE_CHECK, "tick", S.SERVER_UPDATE_CHECK_TRIGGER, None, process_manual_check_start),
-    T(S.SERVER_UPDATE_CHECK_TRIGGER, "tick", S.UPDATE_USER, is_check_available, process_check_available),
+    T(
+        S.SERVER_UPDATE_CHECK,
+        "tick",
+        S.SERVER_UPDATE_CHECK_TRIGGER,
+        None,
+        process_manual_check_start,
+    ),
+    T(
+        S.SERVER_UPDATE_CHECK_TRIGGER,
+        "tick",
+        S.UPDATE_USER,
+        is_check_available,
+        process_check_available,
+    ),
     T(S.SERVER_UPDATE_CHECK_TRIGGER, "tick", S.ERASE_IMAGE, is_check_erase, process_check_step),
-    T(S.SERVER_UPDATE_CHECK_TRIGGER, "tick", S.STATE_IDLE, is_step_then_finished, process_step_and_report),
+    T(
+        S.SERVER_UPDATE_CHECK_TRIGGER,
+        "tick",
+        S.STATE_IDLE,
+        is_step_then_finished,
+        process_step_and_report,
+    ),
     T(S.SERVER_UPDATE_CHECK_TRIGGER, "tick", None, is_check_allowed, process_check_step),
-    T(S.SERVER_UPDATE_CHECK_TRIGGER, "tick", S.STATE_IDLE, is_check_finished, process_server_check_done),
+    T(
+        S.SERVER_UPDATE_CHECK_TRIGGER,
+        "tick",
+        S.STATE_IDLE,
+        is_check_finished,
+        process_server_check_done,
+    ),
     T(S.SERVER_UPDATE_CHECK_TRIGGER, "tick", None),
     T(S.TRIGGER_OTA, "tick", S.UPDATE_USER, is_trigger_failing, process_trigger_failed),
     T(S.TRIGGER_OTA, "tick", None, is_trigger_allowed, process_trigger),

@@ -11,7 +11,15 @@ from typing import Any
 
 import attrs
 
-from otamodel.model._enums import BlTask, CheckState, CoreResult, CoreTask, Phase, SvcState, SvcStatus
+from otamodel.model._enums import (
+    BlTask,
+    CheckState,
+    CoreResult,
+    CoreTask,
+    Phase,
+    SvcState,
+    SvcStatus,
+)
 
 # ---------------------------------------------------------------------------- persistent
 
@@ -157,7 +165,9 @@ class Ghost:
     """History only the properties read (never read by the device's code)."""
 
     verified: frozenset[bytes] = frozenset()  # SHA-256 of every slot body a bootloader check passed
-    max_validated: int = 0  # highest version the app validated (F8) since the last authorised downgrade
+    max_validated: int = (
+        0  # highest version the app validated (F8) since the last authorised downgrade
+    )
     last_jump_ok: bool = True
     last_version: int = 0
     witnesses: frozenset[str] = frozenset()

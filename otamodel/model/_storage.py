@@ -35,6 +35,20 @@ def set_net(world: World, **changes: Any) -> World:
     return attrs.evolve(world, net=attrs.evolve(world.net, **changes))
 
 
+def process_exception(world: World, why: str) -> World:
+    """DEV-6: undefined C behaviour (a write through NULL) raises a CPU exception whose
+    handler spins: the device hangs until the next reset."""
+    from otamodel.model._enums import Phase
+
+    return attrs.evolve(
+        world,
+        phase=Phase.HUNG,
+        running=None,
+        pending=(),
+        notes=(*world.notes, f"CPU exception: {why}"),
+    )
+
+
 def enqueue(world: World, ops: Sequence[PersistentOp]) -> World:
     """Queue operations; the device performs them one per step before its code runs on."""
     return attrs.evolve(world, pending=(*world.pending, *ops))
