@@ -378,7 +378,7 @@ def test_property_kinds() -> None:
 
 def test_every_rule_is_cited_and_every_citation_exists() -> None:
     spec = (REPO / "docs" / "spec" / "checker.md").read_text()
-    rules = set(re.findall(r"^\*\*(CHK-\d+)\*\*", spec, flags=re.MULTILINE))
+    rules = set(re.findall(r"^- \*\*(CHK-\d+)\*\* —", spec, flags=re.MULTILINE))
     assert rules, "no rules found in docs/spec/checker.md"
     sources = "".join(
         path.read_text()
