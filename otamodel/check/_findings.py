@@ -33,6 +33,48 @@ def _describe_trace(result: Any, limit: int = 40) -> list[str]:
     return [f"  - shortest trace ({len(actions)} steps): `{text}`"]
 
 
+def get_fault_story(scenario: Any, actions: Sequence[Any]) -> list[str]:
+    """TRACE-6: what each non-``tick`` input of a trace hit: the persistent operation in
+    flight (for power cuts) or the device state, as short sentences."""
+    from otamodel.env import initial_world, step
+    from otamodel.model import get_state_summary
+
+    world = initial_world(scenario)
+    story: list[str] = []
+    for index, action in enumerate(actions, 1):
+        before = world
+        world = step(world, action).world
+        if action.kind in ("tick", "timer"):
+            continue
+        where = get_state_summary(before)
+        if action.kind.startswith("power_cut") and before.pending:
+            torn = " (tearing it)" if action.kind == "power_cut_torn" else " (before it)"
+            story.append(f"step {index}: {action} at `{before.pending[0].describe()}`{torn}, in `{where}`")
+        else:
+            story.append(f"step {index}: {action} in `{where}`")
+    return story
+
+
+def get_fault_free_future(world: Any, steps: int = 400) -> str:
+    """TRACE-6: where the device goes from ``world`` with no further input but the clock
+    (ticks, and the RTCC alarm when armed): the states it keeps cycling through."""
+    from otamodel.env import enabled_actions, step
+    from otamodel.model import Action, get_state_summary
+
+    seen: list[str] = []
+    for _ in range(steps):
+        timers = [a for a in enabled_actions(world) if a.kind == "timer"]
+        result = step(world, timers[0] if timers else Action("tick"))
+        if result.is_refused:
+            return f"the device stops at `{get_state_summary(world)}` ({result.refusal})"
+        world = result.world
+        label = get_state_summary(world)
+        if label not in seen[-12:]:
+            seen.append(label)
+    tail = list(dict.fromkeys(seen[-6:]))
+    return "left alone it keeps cycling through " + ", ".join(f"`{t}`" for t in tail[-3:])
+
+
 def write_findings(
     output: str,
     *,
@@ -79,16 +121,25 @@ def write_findings(
             lines.append("| --- | --- | --- | --- |")
             for res in report.results:
                 n = len(res.trace) if res.trace is not None else ""
-                lines.append(f"| {res.name} | {res.kind.value} | {res.get_label().split(' at depth')[0]} | {n} |")
+                lines.append(
+                    f"| {res.name} | {res.kind.value} | {res.get_label().split(' at depth')[0]} | {n} |"
+                )
             lines.append("")
             for res in report.results:
                 if not res.is_failing:
                     continue
-                lines.append(f"- **{res.name}** — {EXPLANATIONS.get(res.name, res.description or 'No witness exists in this scenario.')}")
+                lines.append(
+                    f"- **{res.name}** — {EXPLANATIONS.get(res.name, res.description or 'No witness exists in this scenario.')}"
+                )
                 if res.trace is not None:
                     lines.extend(_describe_trace(res))
+                    for sentence in get_fault_story(scenario, list(res.trace.actions)):
+                        lines.append(f"  - {sentence}")
                     steps, _ = replay(scenario, list(res.trace.actions))
                     if steps:
                         lines.append(f"  - last state: `{steps[-1].summary}`")
+                    if res.kind.value == "eventually":
+                        future = get_fault_free_future(res.trace.last_state)
+                        lines.append(f"  - from there, {future}")
             lines.append("")
     write_atomic(output, "\n".join(lines).rstrip() + "\n")
