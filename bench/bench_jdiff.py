@@ -140,7 +140,7 @@ def worker(task: str, args: list[str]) -> dict[str, Any]:
     """Run one measurement in this (sub)process and return its figures."""
     # Imported here so that the parent process stays small (its RSS would be inherited by
     # the forked workers' peak RSS).
-    from otamodel.formats import jdiff  # noqa: PLC0415
+    from otamodel.formats import jdiff
 
     repeat = int(os.environ.get("BENCH_REPEAT", "7"))
     if task == "decode":

@@ -50,7 +50,7 @@ def __getattr__(name: str) -> object:
     return value
 
 
-__all__ = [  # noqa: RUF022
+__all__ = [  # noqa: PLE0604
     *_LAZY,
     "BootControlError",
     "DatabaseError",

@@ -156,7 +156,7 @@ def test_patch_update_on_3_9_0_and_not_on_3_9_1() -> None:
             # and a stale digest, downloads the .patch URL as app_v3.bin, and the check fails.
             world = run(
                 world,
-                until=lambda w: "IMAGE_DIGEST_VERIFY_FAILED" in callbacks(log),
+                until=lambda w, log=log: "IMAGE_DIGEST_VERIFY_FAILED" in callbacks(log),
                 log=log,
                 max_steps=4000,
             )

@@ -70,7 +70,9 @@ def get_range_cited_ids() -> dict[str, set[str]]:
 
 
 def _format(ids: dict[str, list[str]] | dict[str, set[str]]) -> str:
-    return "\n".join(f"  {rule}: {', '.join(sorted(ids[rule]))}" for rule in sorted(ids, key=_sort_key))
+    return "\n".join(
+        f"  {rule}: {', '.join(sorted(ids[rule]))}" for rule in sorted(ids, key=_sort_key)
+    )
 
 
 def test_spec_documents_exist() -> None:
@@ -81,13 +83,17 @@ def test_spec_documents_exist() -> None:
 def test_every_defined_id_is_cited_in_code() -> None:
     cited = {**get_range_cited_ids(), **get_cited_ids()}
     uncited = {rule: files for rule, files in get_defined_ids().items() if rule not in cited}
-    assert not uncited, "rule IDs defined in the spec but cited nowhere in otamodel/:\n" + _format(uncited)
+    assert not uncited, "rule IDs defined in the spec but cited nowhere in otamodel/:\n" + _format(
+        uncited
+    )
 
 
 def test_every_cited_id_is_defined() -> None:
     defined = get_defined_ids()
     undefined = {rule: files for rule, files in get_cited_ids().items() if rule not in defined}
-    assert not undefined, "rule IDs cited in otamodel/ but defined in no docs/spec/*.md:\n" + _format(undefined)
+    assert not undefined, (
+        "rule IDs cited in otamodel/ but defined in no docs/spec/*.md:\n" + _format(undefined)
+    )
 
 
 def test_no_id_is_defined_twice() -> None:
@@ -101,4 +107,14 @@ def test_range_citations_expand() -> None:
     found = {m.group(0) for m in ID_RE.finditer(text)}
     for m in RANGE_RE.finditer(text):
         found.update(f"{m.group(1)}-{n}" for n in range(int(m.group(2)), int(m.group(3)) + 1))
-    assert found == {"SVC-10", "SVC-11", "SVC-12", "CORE-1", "CORE-2", "MAN-1", "MAN-2", "MAN-3", "BL-4"}
+    assert found == {
+        "SVC-10",
+        "SVC-11",
+        "SVC-12",
+        "CORE-1",
+        "CORE-2",
+        "MAN-1",
+        "MAN-2",
+        "MAN-3",
+        "BL-4",
+    }

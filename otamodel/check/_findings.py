@@ -10,13 +10,34 @@ from otamodel._io import write_atomic
 VARIANTS = ("harmony-3.9.1", "harmony-3.9.0")
 
 EXPLANATIONS: dict[str, str] = {
-    "boots-valid-image": "The bootloader jumped into slot content that no verification passed and that is not the factory image.",
-    "no-brick": "The last state of the trace cannot reach a running application by itself: with power on and no further faults the device stays in the bootloader or in code that is not an application.",
-    "no-unintended-downgrade": "An application older than one the app had already validated runs, without a rollback or factory-reset request.",
-    "progress": "A valid newer release stays published, yet from the last state no fault-free path leads to running it.",
-    "no-stuck-service": "From the last state the OTA service can no longer get back to a state that accepts a new update check.",
-    "store-consistency": "With no write in flight, a database row names a missing file or a file whose SHA-256 differs from the recorded digest.",
-    "flash-physics": "A row program needed to set bits that were already cleared (a write over un-erased flash).",
+    "boots-valid-image": (
+        "The bootloader jumped into slot content that no verification passed and that is not "
+        "the factory image."
+    ),
+    "no-brick": (
+        "The last state of the trace cannot reach a running application by itself: with power "
+        "on and no further faults the device stays in the bootloader or in code that is not an "
+        "application."
+    ),
+    "no-unintended-downgrade": (
+        "An application older than one the app had already validated runs, without a rollback "
+        "or factory-reset request."
+    ),
+    "progress": (
+        "A valid newer release stays published, yet from the last state no fault-free path "
+        "leads to running it."
+    ),
+    "no-stuck-service": (
+        "From the last state the OTA service can no longer get back to a state that accepts a "
+        "new update check."
+    ),
+    "store-consistency": (
+        "With no write in flight, a database row names a missing file or a file whose SHA-256 "
+        "differs from the recorded digest."
+    ),
+    "flash-physics": (
+        "A row program needed to set bits that were already cleared (a write over un-erased flash)."
+    ),
 }
 
 
@@ -49,7 +70,8 @@ def get_fault_story(scenario: Any, actions: Sequence[Any]) -> list[str]:
         where = get_state_summary(before)
         if action.kind.startswith("power_cut") and before.pending:
             torn = " (tearing it)" if action.kind == "power_cut_torn" else " (before it)"
-            story.append(f"step {index}: {action} at `{before.pending[0].describe()}`{torn}, in `{where}`")
+            op = before.pending[0].describe()
+            story.append(f"step {index}: {action} at `{op}`{torn}, in `{where}`")
         else:
             story.append(f"step {index}: {action} in `{where}`")
     return story
@@ -114,7 +136,8 @@ def write_findings(
                 lines.append("")
             lines.append(
                 f"{report.unique_states:,} states, {report.transitions:,} transitions, max depth "
-                f"{report.max_depth}, search {'complete' if report.is_complete else 'bounded: ' + report.stop_reason.value}."
+                f"{report.max_depth}, search "
+                + ("complete." if report.is_complete else f"bounded: {report.stop_reason.value}.")
             )
             lines.append("")
             lines.append("| property | kind | verdict | trace |")
@@ -122,14 +145,16 @@ def write_findings(
             for res in report.results:
                 n = len(res.trace) if res.trace is not None else ""
                 lines.append(
-                    f"| {res.name} | {res.kind.value} | {res.get_label().split(' at depth')[0]} | {n} |"
+                    f"| {res.name} | {res.kind.value} "
+                    f"| {res.get_label().split(' at depth')[0]} | {n} |"
                 )
             lines.append("")
             for res in report.results:
                 if not res.is_failing:
                     continue
                 lines.append(
-                    f"- **{res.name}** — {EXPLANATIONS.get(res.name, res.description or 'No witness exists in this scenario.')}"
+                    f"- **{res.name}** — "
+                    + EXPLANATIONS.get(res.name, "No witness exists in this scenario.")
                 )
                 if res.trace is not None:
                     lines.extend(_describe_trace(res))

@@ -40,9 +40,9 @@ def is_running_app(world: World) -> bool:
 def is_no_downgrade(world: World) -> bool:
     """PROP-3 no-unintended-downgrade: the running version is not below the highest version
     the app validated since the app last asked for a rollback or a factory reset."""
-    if world.phase is not Phase.APP:
+    if world.running is None:
         return True
-    return int(world.running.version) >= world.ghost.max_validated
+    return world.running.version >= world.ghost.max_validated
 
 
 def is_service_ready(world: World) -> bool:
@@ -157,9 +157,9 @@ class OtaModel:
     def is_progress_goal(self, world: World) -> bool:
         """PROP-4 goal: the published release's target (if any) is what runs."""
         target = self.targets[world.published]
-        if world.phase is not Phase.APP:
+        if world.running is None:
             return False
-        return int(world.running.version) >= target
+        return world.running.version >= target
 
     def properties(self) -> Sequence[Property[World, Action]]:
         scenario = self.scenario
@@ -178,7 +178,7 @@ class OtaModel:
             Property.always(
                 "no-unintended-downgrade",
                 is_no_downgrade,
-                "the running version never falls below the highest validated one unless the app asked",
+                "the running version never falls below the highest validated one unless asked",
             ),
             Property.eventually(
                 "progress",

@@ -14,7 +14,9 @@ from otamodel._io import write_atomic
 from otamodel.cli import main
 
 
-def _run_check(scenario: Any, *, max_states: int | None, time_limit: float | None, workers: int, quiet: bool) -> Any:
+def _run_check(
+    scenario: Any, *, max_states: int | None, time_limit: float | None, workers: int, quiet: bool
+) -> Any:
     from otamodel.check import check
     from otamodel.check._ota import OtaModel
 
@@ -34,17 +36,42 @@ def _run_check(scenario: Any, *, max_states: int | None, time_limit: float | Non
             err=True,
         )
 
-    return model, check(model, max_states=max_states, time_limit=time_limit, workers=workers, progress=progress)
+    return model, check(
+        model, max_states=max_states, time_limit=time_limit, workers=workers, progress=progress
+    )
 
 
 @main.command("check")
-@click.option("--scenario", "scenario_name", default="default", show_default=True, help="Scenario name or TOML/JSON file.")
+@click.option(
+    "--scenario",
+    "scenario_name",
+    default="default",
+    show_default=True,
+    help="Scenario name or TOML/JSON file.",
+)
 @click.option("--variant", default=None, help="Code variant (harmony-3.9.1, harmony-3.9.0).")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Write the verdicts as JSON.")
-@click.option("--traces", "traces_dir", type=click.Path(file_okay=False), help="Write a trace file per violation/witness.")
-@click.option("--max-states", type=click.IntRange(1), default=None, help="Stop after this many states.")
-@click.option("--time-limit", type=click.FloatRange(0.1), default=None, help="Stop after this many seconds.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes for expansion.")
+@click.option(
+    "--json", "json_file", type=click.Path(dir_okay=False), help="Write the verdicts as JSON."
+)
+@click.option(
+    "--traces",
+    "traces_dir",
+    type=click.Path(file_okay=False),
+    help="Write a trace file per violation/witness.",
+)
+@click.option(
+    "--max-states", type=click.IntRange(1), default=None, help="Stop after this many states."
+)
+@click.option(
+    "--time-limit", type=click.FloatRange(0.1), default=None, help="Stop after this many seconds."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes for expansion.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 def check_command(
     scenario_name: str,
@@ -74,7 +101,9 @@ def check_command(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--variant") from None
         scenario = with_variant(scenario, variant)
-    model, report = _run_check(scenario, max_states=max_states, time_limit=time_limit, workers=workers, quiet=quiet)
+    _, report = _run_check(
+        scenario, max_states=max_states, time_limit=time_limit, workers=workers, quiet=quiet
+    )
     console = Console(soft_wrap=True)
     table = Table(title=f"{scenario.name} · {scenario.config.variant.value}")
     for col in ("property", "kind", "verdict", "trace"):
@@ -82,20 +111,35 @@ def check_command(
     rows = []
     for res in report.results:
         trace_len = len(res.trace) if res.trace is not None else None
-        table.add_row(res.name, res.kind.value, res.verdict.value, "" if trace_len is None else str(trace_len))
-        rows.append({"property": res.name, "kind": res.kind.value, "verdict": res.verdict.value,
-                     "trace_length": trace_len,
-                     "actions": [str(a) for a in res.trace.actions] if res.trace is not None else None})
+        table.add_row(
+            res.name, res.kind.value, res.verdict.value, "" if trace_len is None else str(trace_len)
+        )
+        rows.append(
+            {
+                "property": res.name,
+                "kind": res.kind.value,
+                "verdict": res.verdict.value,
+                "trace_length": trace_len,
+                "actions": [str(a) for a in res.trace.actions] if res.trace is not None else None,
+            }
+        )
     console.print(table)
     console.print(
-        f"{report.unique_states:,} states, {report.transitions:,} transitions, max depth {report.max_depth}, "
-        f"{report.seconds:.1f} s ({report.states_per_second:,.0f} states/s), stop: {report.stop_reason.value}"
+        f"{report.unique_states:,} states, {report.transitions:,} transitions, "
+        f"max depth {report.max_depth}, {report.seconds:.1f} s "
+        f"({report.states_per_second:,.0f} states/s), stop: {report.stop_reason.value}"
     )
     if json_file:
-        doc = {"scenario": scenario.name, "variant": scenario.config.variant.value,
-               "unique_states": report.unique_states, "transitions": report.transitions,
-               "max_depth": report.max_depth, "seconds": round(report.seconds, 3),
-               "stop_reason": report.stop_reason.value, "results": rows}
+        doc = {
+            "scenario": scenario.name,
+            "variant": scenario.config.variant.value,
+            "unique_states": report.unique_states,
+            "transitions": report.transitions,
+            "max_depth": report.max_depth,
+            "seconds": round(report.seconds, 3),
+            "stop_reason": report.stop_reason.value,
+            "results": rows,
+        }
         write_atomic(json_file, json.dumps(doc, indent=1) + "\n")
     if traces_dir:
         folder = Path(traces_dir)
@@ -104,14 +148,21 @@ def check_command(
             if res.trace is None:
                 continue
             path = folder / f"{scenario.name}-{scenario.config.variant.value}-{res.name}.json"
-            write_trace(path, scenario=scenario, property_name=res.name, verdict=res.verdict.value,
-                        actions=list(res.trace.actions))
+            write_trace(
+                path,
+                scenario=scenario,
+                property_name=res.name,
+                verdict=res.verdict.value,
+                actions=list(res.trace.actions),
+            )
     sys.exit(0 if report.is_ok else 1)
 
 
 @main.command()
 @click.argument("trace_file", type=click.Path(dir_okay=False))
-@click.option("--mermaid", is_flag=True, help="Print a Mermaid sequence diagram instead of the timeline.")
+@click.option(
+    "--mermaid", is_flag=True, help="Print a Mermaid sequence diagram instead of the timeline."
+)
 def replay(trace_file: str, mermaid: bool) -> None:
     """Re-execute a trace file and print what changed in persistent state at each step."""
     from otamodel.check._tracefile import get_mermaid_sequence, read_trace
@@ -122,26 +173,50 @@ def replay(trace_file: str, mermaid: bool) -> None:
     if mermaid:
         click.echo(get_mermaid_sequence(steps), nl=False)
     else:
-        click.echo(f"{trace.scenario.name} · {trace.scenario.config.variant.value} · {trace.property_name} ({trace.verdict})")
+        click.echo(
+            f"{trace.scenario.name} · {trace.scenario.config.variant.value} · "
+            f"{trace.property_name} ({trace.verdict})"
+        )
         from otamodel.cli.model import echo_timeline
 
         echo_timeline(steps)
         if problem is None and len(trace.recorded) == len(steps):
-            drift = [i + 1 for i, (rec, s) in enumerate(zip(trace.recorded, steps, strict=True)) if rec.get("state") != s.summary]
+            drift = [
+                i + 1
+                for i, (rec, s) in enumerate(zip(trace.recorded, steps, strict=True))
+                if rec.get("state") != s.summary
+            ]
             if drift:
-                click.echo(f"note: the states differ from the recorded ones at steps {drift[:10]}", err=True)
+                click.echo(
+                    f"note: the states differ from the recorded ones at steps {drift[:10]}",
+                    err=True,
+                )
     if problem is not None:
         click.echo(f"error: the trace no longer reproduces: {problem}", err=True)
         sys.exit(1)
 
 
 @main.command()
-@click.option("-o", "--output", default="docs/findings.md", show_default=True, type=click.Path(dir_okay=False))
-@click.option("--scenario", "scenarios", multiple=True, help="Limit to these scenarios (default: all).")
-@click.option("--time-limit", type=click.FloatRange(1), default=300, show_default=True, help="Per scenario and variant.")
+@click.option(
+    "-o", "--output", default="docs/findings.md", show_default=True, type=click.Path(dir_okay=False)
+)
+@click.option(
+    "--scenario", "scenarios", multiple=True, help="Limit to these scenarios (default: all)."
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(1),
+    default=300,
+    show_default=True,
+    help="Per scenario and variant.",
+)
 def report(output: str, scenarios: tuple[str, ...], time_limit: float) -> None:
     """Check every scenario and variant and write the findings report (Markdown)."""
     from otamodel.check._findings import write_findings
 
-    write_findings(output, scenarios=scenarios or None, time_limit=time_limit,
-                   echo=lambda text: click.echo(text, err=True))
+    write_findings(
+        output,
+        scenarios=scenarios or None,
+        time_limit=time_limit,
+        echo=lambda text: click.echo(text, err=True),
+    )

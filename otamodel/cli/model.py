@@ -16,9 +16,26 @@ from otamodel.errors import ScenarioError, TraceError
 
 
 @main.command()
-@click.option("--scenario", "scenario_name", default="default", show_default=True, help="Scenario name or TOML/JSON file.")
-@click.option("--actions", "actions_file", type=click.Path(dir_okay=False), help="File with one action per line (default: tick until quiet).")
-@click.option("--steps", default=400, show_default=True, type=click.IntRange(1, 100_000), help="Steps when no action file is given.")
+@click.option(
+    "--scenario",
+    "scenario_name",
+    default="default",
+    show_default=True,
+    help="Scenario name or TOML/JSON file.",
+)
+@click.option(
+    "--actions",
+    "actions_file",
+    type=click.Path(dir_okay=False),
+    help="File with one action per line (default: tick until quiet).",
+)
+@click.option(
+    "--steps",
+    default=400,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Steps when no action file is given.",
+)
 def simulate(scenario_name: str, actions_file: str | None, steps: int) -> None:
     """Print a step-by-step timeline of a scenario (states, callbacks, persistent writes)."""
     from otamodel.check._tracefile import replay
@@ -40,7 +57,9 @@ def simulate(scenario_name: str, actions_file: str | None, steps: int) -> None:
             from otamodel.model import ACTION_KINDS
 
             if action.kind not in ACTION_KINDS:
-                raise TraceError(f"unknown action {action.kind!r}", where=f"{actions_file}:{number}")
+                raise TraceError(
+                    f"unknown action {action.kind!r}", where=f"{actions_file}:{number}"
+                )
             actions.append(action)
     else:
         world = initial_world(scenario)
@@ -57,7 +76,9 @@ def simulate(scenario_name: str, actions_file: str | None, steps: int) -> None:
             if _is_quiet(world):
                 break
     replayed, problem = replay(scenario, actions)
-    click.echo(f"scenario {scenario.name} ({scenario.config.variant.value}): {scenario.description}")
+    click.echo(
+        f"scenario {scenario.name} ({scenario.config.variant.value}): {scenario.description}"
+    )
     echo_timeline(replayed)
     if problem is not None:
         click.echo(f"error: {problem}", err=True)
@@ -81,17 +102,30 @@ def _is_quiet(world: object) -> bool:
     assert isinstance(world, World)
     if world.phase is not Phase.APP or world.pending:
         return False
-    if world.service.state is not SvcState.WAIT_FOR_OTA_TIMER_TRIGGER and world.service.state is not SvcState.STATE_IDLE:
+    if (
+        world.service.state is not SvcState.WAIT_FOR_OTA_TIMER_TRIGGER
+        and world.service.state is not SvcState.STATE_IDLE
+    ):
         return False
-    return world.running is not None and world.running.version >= max(
-        (i.version for i in world.scenario.images), default=0
-    ) and world.core.task.name == "IDLE"
+    return (
+        world.running is not None
+        and world.running.version >= max((i.version for i in world.scenario.images), default=0)
+        and world.core.task.name == "IDLE"
+    )
 
 
 @main.command()
 @click.argument("machine", type=click.Choice(["service", "core", "bootloader"]))
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout."
+)
 def diagram(machine: str, fmt: str, output: str | None) -> None:
     """Draw a machine's transition table (generated from the same table ``step`` uses)."""
     from otamodel.model import MACHINES, get_dot, get_mermaid
@@ -104,8 +138,12 @@ def diagram(machine: str, fmt: str, output: str | None) -> None:
         if fmt == "svg":
             dot = shutil.which("dot")
             if dot is None:
-                raise ScenarioError("--format svg needs Graphviz's 'dot' (apt-get install graphviz)")
-            text = subprocess.run([dot, "-Tsvg"], input=text.encode(), capture_output=True, check=True).stdout
+                raise ScenarioError(
+                    "--format svg needs Graphviz's 'dot' (apt-get install graphviz)"
+                )
+            text = subprocess.run(
+                [dot, "-Tsvg"], input=text.encode(), capture_output=True, check=True
+            ).stdout
     if output:
         write_atomic(output, text)
     elif isinstance(text, bytes):

@@ -132,7 +132,7 @@ def _as_int(spec: Mapping[str, Any], key: str, default: int, where: str) -> int:
 
 
 def build_scenario(spec: Mapping[str, Any]) -> Scenario:
-    """ENV-2: build a scenario from its description (rules ENV-1..ENV-4 in ``docs/spec/properties.md``)."""
+    """ENV-2: build a scenario from its description (``docs/spec/properties.md``)."""
     if not isinstance(spec, Mapping):
         raise ScenarioError("a scenario is a table/object")
     name = str(spec.get("name", "custom"))
@@ -306,10 +306,7 @@ def load_scenario_file(path: str | Path) -> Scenario:
     except OSError as exc:
         raise ScenarioError(f"cannot read {p}: {exc.strerror}") from None
     try:
-        if p.suffix == ".json":
-            spec = json.loads(text)
-        else:
-            spec = tomllib.loads(text.decode("utf-8"))
+        spec = json.loads(text) if p.suffix == ".json" else tomllib.loads(text.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{p}: {exc}") from None
     spec.setdefault("name", p.stem)

@@ -503,6 +503,6 @@ class LintProblem:
 def lint(data: bytes) -> list[LintProblem]:
     """MAN-30, MAN-31: every problem of the manifest ``data``, in document order; malformed
     JSON is a single problem with its byte offset (this never raises)."""
-    from otamodel.formats._manifest_lint import get_problems  # noqa: PLC0415 (import cycle)
+    from otamodel.formats._manifest_lint import get_problems
 
     return get_problems(data)

@@ -516,7 +516,7 @@ def remove_row(db: ImageDatabase, row: int) -> ImageDatabase:
     return ImageDatabase(db.rows[:index] + db.rows[index + 1 :])
 
 
-def new_entry(  # noqa: PLR0917 - the C argument order, which the model relies on
+def new_entry(
     load_result: int,
     db: ImageDatabase | None,
     name: str,

@@ -150,7 +150,7 @@ def is_check_jump(w: World) -> bool:
 
 def process_check(w: World) -> World:
     """BL-4: record the statics the decision leaves."""
-    return set_boot(w, **get_check_decision(w)[1], sub="S_PARSE_DB")  # type: ignore[arg-type]
+    return set_boot(w, **get_check_decision(w)[1], sub="S_PARSE_DB")
 
 
 # ------------------------------------------------------------------ SELECT_IMAGE (BL-5..BL-8)
@@ -161,7 +161,7 @@ def _db(w: World) -> otadb.ImageDatabase | None:
 
 
 def get_select(w: World) -> tuple[str, World]:
-    """BL-5..BL-8: one call of ``Bootloader_Task_SelectImage``: ('more'|'error'|'success', world)."""
+    """BL-5..BL-8: one call of ``Bootloader_Task_SelectImage`` → ('more'|'error'|'success', w)."""
     boot = w.boot
     fs = get_fs_view(w)
     secure = w.scenario.config.secure_boot
@@ -177,8 +177,8 @@ def get_select(w: World) -> tuple[str, World]:
                 if digest is not None:
                     changes["digest_str"] = digest[:32]
             if boot.file_state == "ERROR" or not fs.is_present(FACTORY_FILE):
-                return "more", set_boot(w, file_state="ERROR", **changes)  # type: ignore[arg-type]
-            return "more", set_boot(w, file_opened=True, file_name=FACTORY_FILE, **changes)  # type: ignore[arg-type]
+                return "more", set_boot(w, file_state="ERROR", **changes)
+            return "more", set_boot(w, file_opened=True, file_name=FACTORY_FILE, **changes)
         # BL-5: the DB is deleted on every call of the factory path.
         w = enqueue(w, [FsDelete(DB_NAME)])
         data = fs.get(FACTORY_FILE)
@@ -225,10 +225,10 @@ def get_select(w: World) -> tuple[str, World]:
             changes["signature_str"] = sign[:100]
     if not fs.is_present(name):
         # BL-8: an image that cannot be opened sends the next call to the factory path.
-        return "more", set_boot(w, factory_reset=True, **changes)  # type: ignore[arg-type]
+        return "more", set_boot(w, factory_reset=True, **changes)
     data = fs.get(name) or b""
     first = data[: w.scenario.geometry.chunk]
-    return "success", set_boot(w, new_image=True, file_name=name, boot_ctl=first, **changes)  # type: ignore[arg-type]
+    return "success", set_boot(w, new_image=True, file_name=name, boot_ctl=first, **changes)
 
 
 def is_select_success(w: World) -> bool:

@@ -16,7 +16,7 @@ class Variant(enum.Enum):
     @classmethod
     def from_name(cls, name: str) -> Variant:
         for member in cls:
-            if member.value == name or member.name == name:
+            if name in (member.value, member.name):
                 return member
         known = ", ".join(m.value for m in cls)
         raise ValueError(f"unknown variant {name!r} (known: {known})")

@@ -41,7 +41,7 @@ VALID, DOWNLOADED, DISABLED = 0xF8, 0xFE, 0xF0
 
 
 def is_url_accepted(url: str) -> bool:
-    """CORE-2: ``HTTP_Client_ParseURI`` accepts only ``http://`` or ``https://`` (case-sensitive)."""
+    """CORE-2: ``HTTP_Client_ParseURI`` accepts only ``http://`` / ``https://`` (case-sensitive)."""
     return url.startswith(("http://", "https://"))
 
 

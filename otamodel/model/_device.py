@@ -242,12 +242,12 @@ def step(world: World, action: Action) -> StepResult:
     if kind in ("transfer_fail", "corrupt"):
         if not world.net.open:
             return StepResult(world, action, refusal="no transfer in progress")
-        field = "failed" if kind == "transfer_fail" else "corrupt"
-        return StepResult(
-            attrs.evolve(world, net=attrs.evolve(world.net, **{field: True})),
-            action,
-            transition=kind,
+        net = (
+            attrs.evolve(world.net, failed=True)
+            if kind == "transfer_fail"
+            else attrs.evolve(world.net, corrupt=True)
         )
+        return StepResult(attrs.evolve(world, net=net), action, transition=kind)
     if kind == "publish":
         try:
             index = int(action.arg)
@@ -275,7 +275,7 @@ def step(world: World, action: Action) -> StepResult:
 
 
 def _factory_sign(world: World, action: Action) -> StepResult:
-    """SVC-41: ``sysota set factory sign <b64>`` writes ``factory_image_sign.txt`` (secure builds)."""
+    """SVC-41: ``sysota set factory sign <b64>`` writes ``factory_image_sign.txt`` (secure)."""
     from otamodel.model._physics import get_file_write_ops
     from otamodel.model._storage import FACTORY_SIGN_FILE, enqueue
 
@@ -314,7 +314,7 @@ def get_state_summary(world: World) -> str:
     parts = [world.phase.value]
     if world.phase is Phase.BOOTLOADER:
         parts.append(f"bl={world.boot.task.name}")
-    elif world.phase is Phase.APP:
+    elif world.phase is Phase.APP and world.running is not None:
         parts.append(f"app=v{world.running.version}")
         parts.append(f"svc={world.service.state.name}")
         parts.append(f"core={world.core.task.name}")

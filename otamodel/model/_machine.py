@@ -108,7 +108,7 @@ class Shell:
 
 
 def build_machine(spec: MachineSpec, model: Any = None) -> Machine:
-    """A ``transitions.Machine`` with exactly the rows of ``spec`` (guards and effects as callables)."""
+    """A ``transitions.Machine`` with exactly the rows of ``spec`` (guards/effects as callables)."""
     rows: list[dict[str, Any]] = []
     for row in spec.transitions:
 

@@ -6,8 +6,6 @@ device performs them one per step so a power cut can fall between any two, or te
 
 from __future__ import annotations
 
-from typing import Union
-
 import attrs
 
 from otamodel.model._config import Geometry, TearMode
@@ -94,9 +92,9 @@ class FsMkdir:
         return "FS mkdir ota"
 
 
-PersistentOp = Union[
-    FlashErase, FlashProgram, FsCreate, FsWrite, FsClose, FsDelete, FsFormat, FsMkdir
-]
+PersistentOp = (
+    FlashErase | FlashProgram | FsCreate | FsWrite | FsClose | FsDelete | FsFormat | FsMkdir
+)
 
 
 def is_tearable(op: PersistentOp) -> bool:

@@ -117,7 +117,7 @@ def is_core_idle(w: World) -> bool:
 
 
 def is_periodic(w: World) -> bool:
-    return w.scenario.config.periodic
+    return bool(w.scenario.config.periodic)
 
 
 def is_timer_triggered(w: World) -> bool:

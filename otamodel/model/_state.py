@@ -20,6 +20,7 @@ from otamodel.model._enums import (
     SvcState,
     SvcStatus,
 )
+from otamodel.model._product import AppImage
 
 # ---------------------------------------------------------------------------- persistent
 
@@ -180,7 +181,7 @@ class World:
     flash: Flash
     fs: Fs
     phase: Phase = Phase.BOOTLOADER
-    running: Any = None  # AppImage identity while phase is APP, else None
+    running: AppImage | None = None  # the build the CPU runs while phase is APP
     service: Service = Service()
     core: Core = Core()
     boot: Bootloader = Bootloader()
