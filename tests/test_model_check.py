@@ -159,3 +159,16 @@ def test_step_is_total() -> None:
     ):
         result = step(world, action)
         assert result.is_refused and result.refusal
+
+
+def test_hardened_variant_restores_no_brick_and_progress() -> None:
+    from otamodel.env import with_variant
+
+    scenario = with_variant(get_scenario("default"), "hardened")
+    report = check(OtaModel(scenario))
+    verdicts = {r.name: r.verdict.value for r in report.results}
+    assert verdicts["no-brick"] == "holds"
+    assert verdicts["progress"] == "holds"
+    assert verdicts["no-stuck-service"] == "holds"
+    assert verdicts["boots-valid-image"] == "holds"
+    assert verdicts["flash-physics"] == "violated"  # HARD-* leaves the no-erase writes alone

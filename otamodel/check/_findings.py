@@ -7,7 +7,7 @@ from typing import Any
 
 from otamodel._io import write_atomic
 
-VARIANTS = ("harmony-3.9.1", "harmony-3.9.0")
+VARIANTS = ("harmony-3.9.1", "harmony-3.9.0", "hardened")
 
 EXPLANATIONS: dict[str, str] = {
     "boots-valid-image": (
@@ -123,7 +123,7 @@ def write_findings(
     ]
     for name in names:
         base = get_scenario(name)
-        variants = VARIANTS if base.config.patch else (base.config.variant.value,)
+        variants = VARIANTS if base.config.patch else (base.config.variant.value, "hardened")
         for variant in variants:
             scenario = with_variant(base, variant)
             echo(f"checking {name} / {variant} …")

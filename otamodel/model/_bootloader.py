@@ -35,6 +35,7 @@ from otamodel.model._storage import (
     get_bootctl,
     get_db_save_ops,
     get_fs_view,
+    load_db,
     process_exception,
     set_boot,
 )
@@ -93,17 +94,20 @@ def process_backup(w: World) -> World:
     last = _header_with(
         pages[-1], status=VALID, type=bootctl.ImageType.FACTORY_RESET, boot_addr=BOOT_ADDR
     )
-    ops.extend(get_page_program_ops(0, last, geometry))
-    ops.append(FsClose(FACTORY_FILE))
+    commit = get_page_program_ops(0, last, geometry)
+    digest_ops: list[PersistentOp] = []
     if w.scenario.config.secure_boot:
         digest = hashlib.sha256(b"".join(chunks)).digest()
-        ops.extend(
-            [
-                FsCreate(FACTORY_DIGEST_FILE),
-                FsWrite(FACTORY_DIGEST_FILE, 0, digest),
-                FsClose(FACTORY_DIGEST_FILE),
-            ]
-        )
+        digest_ops = [
+            FsCreate(FACTORY_DIGEST_FILE),
+            FsWrite(FACTORY_DIGEST_FILE, 0, digest),
+            FsClose(FACTORY_DIGEST_FILE),
+        ]
+    if w.scenario.config.is_hardened:
+        # HARD-8: everything the factory path needs is on disk before boot control says F8.
+        ops.extend([FsClose(FACTORY_FILE), *digest_ops, *commit])
+    else:
+        ops.extend([*commit, FsClose(FACTORY_FILE), *digest_ops])
     w = enqueue(w, ops)
     return set_boot(w, file_state="RESET")
 
@@ -122,7 +126,7 @@ def get_check_decision(w: World) -> tuple[str, dict[str, object]]:
     if bootctl.is_blank_prefix(page):
         return "select", {"factory_reset": True, "db": None}
     header = get_bootctl(w)
-    result, db = otadb.load(get_fs_view(w).get(DB_NAME))
+    result, db = load_db(w)
     if result == 1 or db is None:
         return "select", {"factory_reset": True, "database_found": False, "db": None}
     rows = db.rows
@@ -182,8 +186,9 @@ def get_select(w: World) -> tuple[str, World]:
         # BL-5: the DB is deleted on every call of the factory path.
         w = enqueue(w, [FsDelete(DB_NAME)])
         data = fs.get(FACTORY_FILE)
-        if boot.file_state == "CLOSED" or not data:
-            return "error", w  # BL-7: EOF (empty file or closed handle) is an ERROR
+        closed = boot.file_state == "CLOSED" and not w.scenario.config.is_hardened
+        if closed or not data:
+            return "error", w  # BL-7: EOF (empty file or closed handle) is an ERROR; HARD-4
         first = data[: w.scenario.geometry.chunk]
         header = first[: bootctl.HEADER_SIZE]
         w = set_boot(w, img=header, boot_ctl=first, file_name=FACTORY_FILE)
@@ -197,6 +202,8 @@ def get_select(w: World) -> tuple[str, World]:
     total = otadb.get_total_imgs(db)
     for i in range(total):
         version = otadb.get_field_value_32bit(db, i, 2)
+        if version is None and w.scenario.config.is_hardened:
+            continue  # HARD-4: the hardened bootloader skips an unreadable row
         if version is None:
             # BL-6: an unreadable version: ERROR, and a 1-row DB switches to the factory path.
             return "error", set_boot(w, factory_reset=total == 1 or boot.factory_reset)
@@ -236,8 +243,12 @@ def is_select_success(w: World) -> bool:
 
 
 def process_select(w: World) -> World:
-    """BL-5..BL-8: run one call; ERROR keeps the task (no retry counter)."""
-    return get_select(w)[1]
+    """BL-5..BL-8: run one call; ERROR keeps the task (no retry counter). HARD-4: in the
+    hardened variant an ERROR of the normal branch falls back to the factory path."""
+    outcome, new = get_select(w)
+    if outcome == "error" and w.scenario.config.is_hardened and not new.boot.factory_reset:
+        new = set_boot(new, factory_reset=True)
+    return new
 
 
 # ------------------------------------------------------------------ PROGRAM_IMAGE (BL-9)
@@ -321,7 +332,9 @@ def is_verify_ok(w: World) -> bool:
     if w.boot.factory_reset and not secure:
         return True
     expected = get_expected_digest(w)
-    if secure and not is_signature_ok(w, expected):
+    factory_trusted = w.boot.factory_reset and w.scenario.config.is_hardened
+    # HARD-7: the hardened bootloader trusts the digest it wrote itself at backup time.
+    if secure and not factory_trusted and not is_signature_ok(w, expected):
         return False
     return get_flash_digest(w) == expected
 

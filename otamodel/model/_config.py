@@ -12,6 +12,7 @@ class Variant(enum.Enum):
 
     V3_9_1 = "harmony-3.9.1"
     V3_9_0 = "harmony-3.9.0"
+    HARDENED = "hardened"  # v3.9.1 with the fixes of docs/spec/hardened.md (HARD-*)
 
     @classmethod
     def from_name(cls, name: str) -> Variant:
@@ -85,3 +86,7 @@ class Config:
     scheduler: Scheduler = Scheduler.FREERTOS
     tear_mode: TearMode = TearMode.WORD
     variant: Variant = Variant.V3_9_1
+
+    @property
+    def is_hardened(self) -> bool:
+        return self.variant is Variant.HARDENED

@@ -314,6 +314,15 @@ def process_search_base(w: World) -> World:
     return set_core(w, result=R.PATCH_EVENT_START, patch_source=name, idle=False)
 
 
+def get_hex_version_db(db: otadb.ImageDatabase, name: str, version: int) -> otadb.ImageDatabase:
+    """HARD-6: the hardened variant writes the version in hex, the base every reader uses."""
+    rows = tuple(
+        (*row[:2], f"{version:x}", *row[3:]) if row and row[0] == name and len(row) > 2 else row
+        for row in db.rows
+    )
+    return otadb.ImageDatabase(rows=rows)
+
+
 def process_db_entry(w: World) -> World:
     """CORE-25: ``OTADbNewEntry`` (DB-6) then, in secure builds, the ``_sign.txt`` file;
     −1 gives IMAGE_DB_ENTRY_FAILED and UPDATE_USER."""
@@ -323,6 +332,8 @@ def process_db_entry(w: World) -> World:
     new = otadb.new_entry(result, db, name, core.params.version, core.params.digest, core.db_full)
     if new is None:
         return set_core(w, result=R.IMAGE_DB_ENTRY_FAILED, task=C.UPDATE_USER, idle=False)
+    if w.scenario.config.is_hardened:
+        new = get_hex_version_db(new, name, core.params.version)
     w = enqueue(w, get_db_save_ops(w, new))
     if w.scenario.config.secure_boot and core.params.signature_verification:
         from otamodel.model._physics import get_file_write_ops

@@ -12,10 +12,10 @@ from otamodel.model._enums import CoreResult, CoreTask
 from otamodel.model._physics import FsClose, FsCreate, FsDelete, FsWrite, PersistentOp
 from otamodel.model._state import World
 from otamodel.model._storage import (
-    DB_NAME,
     FACTORY_FILE,
     enqueue,
     get_fs_view,
+    load_db,
     process_exception,
     set_core,
     set_net,
@@ -28,10 +28,9 @@ def get_cleanup_deletes(w: World) -> list[PersistentOp]:
     """CORE-11: ``OTA_CleanUp`` deletes every ``*.bin`` except ``factory_reset.bin*`` that no
     DB row name starts with (all of them when there is no DB; none when the DB fails to load)."""
     fs = get_fs_view(w)
-    data = fs.get(DB_NAME)
+    result, db = load_db(w)
     names: list[str] | None = None
-    if data is not None:
-        result, db = otadb.load(data)
+    if result != 1:
         if result != 0 or db is None:
             return []
         names = [otadb.get_field_string(db, row, 0) or "" for row in range(len(db.rows))]

@@ -10,7 +10,7 @@ from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
 from otamodel.model._config import Variant
 from otamodel.model._state import OtaParams, World
-from otamodel.model._storage import DB_NAME, get_fs_view
+from otamodel.model._storage import load_db
 
 URL_SIZE = 100
 
@@ -46,7 +46,7 @@ def _valueint(field: Any) -> int | None:
 def search_image_version(world: World, version: int, digest: str) -> str | None:
     """CORE-40: ``OTA_Search_ImageVersion``: the last DB row whose hex-parsed version equals
     ``version`` and whose digest has the same first 64 characters; returns its file name."""
-    result, db = otadb.load(get_fs_view(world).get(DB_NAME))
+    result, db = load_db(world)
     if result != 0 or db is None:
         return None
     row = otadb.get_image_row(db, version & 0xFFFFFFFF)
@@ -151,7 +151,7 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
                         err = True
                 else:
                     err = True
-                if config.variant is Variant.V3_9_1:
+                if config.variant is Variant.V3_9_1:  # HARD-5: hardened keeps the 3.9.0 flow
                     # SVC-25: v3.9.1 returns at the first match, skipping everything below.
                     return done(not err, "patch base matched (v3.9.1 early return)")
                 break  # SVC-26: v3.9.0 leaves the loop and goes on

@@ -77,6 +77,17 @@ class FsDelete:
 
 
 @attrs.frozen
+class FsRename:
+    """Rename ``source`` over ``target`` (atomic: the hardened variant's DB commit)."""
+
+    source: str
+    target: str
+
+    def describe(self) -> str:
+        return f"FS rename {self.source} -> {self.target}"
+
+
+@attrs.frozen
 class FsFormat:
     """Format the volume: every file and directory is gone."""
 
@@ -93,7 +104,15 @@ class FsMkdir:
 
 
 PersistentOp = (
-    FlashErase | FlashProgram | FsCreate | FsWrite | FsClose | FsDelete | FsFormat | FsMkdir
+    FlashErase
+    | FlashProgram
+    | FsCreate
+    | FsWrite
+    | FsClose
+    | FsDelete
+    | FsFormat
+    | FsMkdir
+    | FsRename
 )
 
 
@@ -149,6 +168,11 @@ def apply_fs(fs: Fs, op: PersistentOp, *, torn: bool) -> Fs:
         return fs.with_file(op.name, b"")
     if isinstance(op, FsDelete):
         return fs.without(op.name)
+    if isinstance(op, FsRename):
+        data = fs.get(op.source)
+        if data is None:
+            return fs
+        return fs.without(op.source).with_file(op.target, data)
     if isinstance(op, FsWrite):
         old = fs.get(op.name)
         if old is None:

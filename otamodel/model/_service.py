@@ -160,6 +160,12 @@ def is_autoreset_off(w: World) -> bool:
     return not w.scenario.config.autoreset
 
 
+def is_hardened_periodic(w: World) -> bool:
+    """HARD-3: in the hardened variant a periodic product never rests in STATE_IDLE."""
+    config = w.scenario.config
+    return bool(config.is_hardened and config.periodic)
+
+
 def is_download_done(w: World) -> bool:
     return w.service.download_success
 
@@ -429,6 +435,7 @@ SERVICE_TRANSITIONS: tuple[Transition, ...] = (
     T(S.AUTORESET, "tick", None),
     T(S.SYSTEM_RESET, "tick", None, is_download_done, process_software_reset, label="reset"),
     T(S.SYSTEM_RESET, "tick", S.STATE_IDLE, None, process_refused_reset),
+    T(S.STATE_IDLE, "tick", S.WAIT_FOR_OTA_TIMER_TRIGGER, is_hardened_periodic, process_arm_timer),
     T(S.STATE_IDLE, "tick", None, None, process_idle),
     # SVC-40: control messages are accepted only in STATE_IDLE.
     T(S.STATE_IDLE, "ctrl_update_check", S.SERVER_UPDATE_CHECK),

@@ -65,21 +65,38 @@ def get_fs_view(world: World) -> Any:
     return fs
 
 
+DB_TEMP = "image_database.tmp"
+
+
 def load_db(world: World) -> tuple[int, otadb.ImageDatabase | None]:
-    """DB-1: ``csv_load``: 1 when the file cannot be opened, else 0 and the rows."""
-    return otadb.load(get_fs_view(world).get(DB_NAME))
+    """DB-1: ``csv_load``: 1 when the file cannot be opened, else 0 and the rows.
+    HARD-2: the hardened variant reads an empty file as no database."""
+    data = get_fs_view(world).get(DB_NAME)
+    if data == b"" and world.scenario.config.is_hardened:
+        return 1, None
+    return otadb.load(data)
 
 
 def get_db_save_ops(world: World, db: otadb.ImageDatabase) -> list[PersistentOp]:
-    """DB-5: ``csv_save`` = truncate, one write per call at its (uint8) position, close."""
-    ops: list[PersistentOp] = [FsCreate(DB_NAME)]
+    """DB-5: ``csv_save`` = truncate, one write per call at its (uint8) position, close.
+    HARD-1: the hardened variant writes a temporary file and renames it over the DB (and
+    deletes the DB instead of leaving an empty file)."""
+    from otamodel.model._physics import FsDelete, FsRename
+
+    hardened = world.scenario.config.is_hardened
+    if hardened and not db.rows:
+        return [FsDelete(DB_NAME)]
+    name = DB_TEMP if hardened else DB_NAME
+    ops: list[PersistentOp] = [FsCreate(name)]
     if world.scenario.fs_write_calls:
-        ops.extend(FsWrite(DB_NAME, w.offset, w.data) for w in otadb.serialize_ops(db))
+        ops.extend(FsWrite(name, w.offset, w.data) for w in otadb.serialize_ops(db))
     else:
         data = otadb.serialize(db)
         if data:
-            ops.append(FsWrite(DB_NAME, 0, data))
-    ops.append(FsClose(DB_NAME))
+            ops.append(FsWrite(name, 0, data))
+    ops.append(FsClose(name))
+    if hardened:
+        ops.append(FsRename(DB_TEMP, DB_NAME))
     return ops
 
 
