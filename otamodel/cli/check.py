@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +16,22 @@ from otamodel.cli import main
 def _run_check(
     scenario: Any, *, max_states: int | None, time_limit: float | None, workers: int, quiet: bool
 ) -> Any:
-    from otamodel.check import check
+    """Run the checker on ``scenario`` with a live progress line on stderr (unless quiet)."""
+    from rich.console import Console
+
+    from otamodel.check import check, live_progress
     from otamodel.check._ota import OtaModel
 
     model = OtaModel(scenario)
-    last = [0.0]
-
-    def progress(info: Any) -> None:
-        if quiet:
-            return
-        now = time.monotonic()
-        if now - last[0] < 1.0:
-            return
-        last[0] = now
-        click.echo(
-            f"  … {info.states:,} states, {info.states_per_second:,.0f} states/s, "
-            f"frontier {info.frontier:,}, depth {info.depth}",
-            err=True,
-        )
-
-    return model, check(
-        model, max_states=max_states, time_limit=time_limit, workers=workers, progress=progress
-    )
+    options: dict[str, Any] = {
+        "max_states": max_states,
+        "time_limit": time_limit,
+        "workers": workers,
+    }
+    if quiet:
+        return check(model, **options)
+    with live_progress(Console(stderr=True)) as hook:
+        return check(model, progress=hook, **options)
 
 
 @main.command("check")
@@ -101,7 +94,7 @@ def check_command(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--variant") from None
         scenario = with_variant(scenario, variant)
-    _, report = _run_check(
+    report = _run_check(
         scenario, max_states=max_states, time_limit=time_limit, workers=workers, quiet=quiet
     )
     console = Console(soft_wrap=True)
