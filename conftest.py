@@ -32,7 +32,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "debug", parent=_DEFAULT, verbosity=Verbosity.verbose, deadline=None,
+    "debug",
+    parent=_DEFAULT,
+    verbosity=Verbosity.verbose,
+    deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
 )
 settings.load_profile(os.getenv("HYPOTHESIS_PROFILE", "ci" if os.getenv("CI") else "dev"))
