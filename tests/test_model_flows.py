@@ -251,3 +251,14 @@ def test_store_full_evicts_the_lowest_version() -> None:
         hashlib.sha256(world.fs.get("app_v4.bin") or b"").digest()
         == next(i for i in scenario.images if i.version == 4).digest
     )
+
+
+def test_full_update_on_the_real_geometry() -> None:
+    scenario = build_scenario({"name": "real", "geometry": "real", "releases": [{"version": 2}]})
+    assert scenario.geometry.page_size == 4096 and scenario.geometry.slot_size == 0xDF000
+    world = run(initial_world(scenario), until=_running(2), max_steps=20000)
+    backup = world.fs.get("factory_reset.bin")
+    assert backup is not None and len(backup) == 0xDF000  # the whole slot, 4 KB at a time
+    v2 = next(i for i in scenario.images if i.version == 2)
+    slot = b"".join(world.flash.pages)
+    assert slot[4096 : len(v2.data)] == v2.data[4096:]

@@ -20,6 +20,7 @@ from otamodel.errors import ScenarioError
 from otamodel.formats import jdiff, signature
 from otamodel.formats import manifest as mf
 from otamodel.model import (
+    REAL_GEOMETRY,
     SMALL_GEOMETRY,
     AppImage,
     Config,
@@ -131,6 +132,30 @@ def _as_int(spec: Mapping[str, Any], key: str, default: int, where: str) -> int:
     return value
 
 
+def get_geometry(geo: Any) -> Geometry:
+    """``"small"`` (256-byte pages, 4-page slot), ``"real"`` (4 KB pages, 0xDF000 slot) or a
+    table ``{page_size, row_size, slot_pages}``."""
+    if geo == "small":
+        return SMALL_GEOMETRY
+    if geo == "real":
+        return REAL_GEOMETRY
+    if not isinstance(geo, Mapping):
+        raise ScenarioError("geometry is 'small', 'real' or a table", where="geometry")
+    geometry = Geometry(
+        page_size=_as_int(geo, "page_size", 256, "geometry"),
+        row_size=_as_int(geo, "row_size", 128, "geometry"),
+        slot_pages=_as_int(geo, "slot_pages", 4, "geometry"),
+    )
+    if geometry.page_size < 256 or geometry.page_size % geometry.row_size or geometry.row_size < 8:
+        raise ScenarioError(
+            "page_size must be >= 256 (the header) and a multiple of row_size (>= 8)",
+            where="geometry",
+        )
+    if geometry.slot_pages < 3:
+        raise ScenarioError("slot_pages must be >= 3", where="geometry.slot_pages")
+    return geometry
+
+
 def build_scenario(spec: Mapping[str, Any]) -> Scenario:
     """ENV-2: build a scenario from its description (``docs/spec/properties.md``)."""
     if not isinstance(spec, Mapping):
@@ -157,21 +182,15 @@ def build_scenario(spec: Mapping[str, Any]) -> Scenario:
         if isinstance(exc, ScenarioError):
             raise
         raise ScenarioError(str(exc), where="config") from None
-    geometry = SMALL_GEOMETRY
-    geo = spec.get("geometry", "small")
-    if geo == "real":
-        raise ScenarioError(
-            "the real geometry is for Hypothesis suites, not exhaustive checks", where="geometry"
-        )
-    if isinstance(geo, Mapping):
-        geometry = Geometry(
-            page_size=_as_int(geo, "page_size", 256, "geometry"),
-            row_size=_as_int(geo, "row_size", 128, "geometry"),
-            slot_pages=_as_int(geo, "slot_pages", 4, "geometry"),
-        )
+    geometry = get_geometry(spec.get("geometry", "small"))
     # The application never reaches the slot's last page (the linker stops 4 KB short), so
-    # images have at most ``slot_pages - 2`` pages after the boot-control placeholder.
-    body_pages = geometry.slot_pages - 2
+    # images have at most ``slot_pages - 2`` pages after the boot-control placeholder. On the
+    # real geometry the default builds are small (2 pages) so that a run stays short.
+    max_pages = geometry.slot_pages - 2
+    default_pages = max_pages if geometry.slot_pages <= 8 else 2
+    body_pages = _as_int(spec, "factory_pages", default_pages, name)
+    if not 1 <= body_pages <= max_pages:
+        raise ScenarioError(f"factory_pages must be 1..{max_pages}", where="factory_pages")
     factory_version = _as_int(spec, "factory_version", 1, name)
     factory = make_image(geometry, factory_version, "factory", body_pages, factory=True)
     images: dict[int, AppImage] = {}
@@ -181,7 +200,9 @@ def build_scenario(spec: Mapping[str, Any]) -> Scenario:
         raise ScenarioError("releases must be a list", where="releases")
     key_scalar = TEST_KEY_SCALAR
     for index, rel in enumerate(rel_specs):
-        releases.append(_build_release(rel, index, geometry, config, images, factory, key_scalar))
+        releases.append(
+            _build_release(rel, index, geometry, config, images, factory, key_scalar, body_pages)
+        )
     if not releases:
         empty = mf.make_manifest(version=factory_version, url=f"{SERVER}/none.bin", digest="0" * 64)
         releases.append(Release("nothing", empty, ()))
@@ -227,6 +248,7 @@ def _build_release(
     images: dict[int, AppImage],
     factory: AppImage,
     key_scalar: int,
+    factory_pages: int,
 ) -> Release:
     where = f"releases[{index}]"
     if not isinstance(rel, Mapping):
@@ -234,7 +256,7 @@ def _build_release(
     version = _as_int(rel, "version", 2, where)
     kind = str(rel.get("kind", "full"))
     label = str(rel.get("label", f"app_v{version}"))
-    pages = _as_int(rel, "pages", geometry.slot_pages - 2, where)
+    pages = _as_int(rel, "pages", factory_pages, where)
     if not 1 <= pages <= geometry.slot_pages - 2:
         raise ScenarioError(f"pages must be 1..{geometry.slot_pages - 2}", where=f"{where}.pages")
     image = images.get(version) or make_image(geometry, version & 0xFF, label, pages)
