@@ -134,6 +134,25 @@ def get_release_targets(scenario: Scenario) -> tuple[int, ...]:
     return tuple(targets)
 
 
+WITNESSES = ("full-update", "patch-update", "rollback", "factory-restore")
+
+
+def get_expected_witnesses(scenario: Scenario) -> tuple[str, ...]:
+    """PROP-8: the sometimes-properties a scenario must witness: its ``witnesses`` list, or by
+    default a full update, a patch update (patch builds), a rollback (when the user may ask
+    for one) and a factory restore (with power cuts or a factory-reset user action)."""
+    if scenario.witnesses is not None:
+        return scenario.witnesses
+    names = ["full-update"]
+    if scenario.config.patch:
+        names.append("patch-update")
+    if "rollback" in scenario.user_actions:
+        names.append("rollback")
+    if "factory_reset" in scenario.user_actions or dict(scenario.budget).get("power_cut", 0):
+        names.append("factory-restore")
+    return tuple(names)
+
+
 class OtaModel:
     """A scenario as a checker model (states are :class:`World`, actions :class:`Action`)."""
 
@@ -198,30 +217,13 @@ class OtaModel:
                 "every DB row names an existing file with the recorded digest",
             ),
             Property.always("flash-physics", is_flash_physical, "no program over un-erased bits"),
-            Property.sometimes(
-                "full-update", _witness("full-update"), "a full-image update completes and runs"
-            ),
         ]
-        if scenario.config.patch:
-            props.append(
-                Property.sometimes(
-                    "patch-update", _witness("patch-update"), "a patch update completes and runs"
-                )
-            )
-        if "rollback" in scenario.user_actions:
-            props.append(
-                Property.sometimes(
-                    "rollback", _witness("rollback"), "a rollback to an older version happens"
-                )
-            )
-        if "factory_reset" in scenario.user_actions or (
-            scenario.budget and dict(scenario.budget).get("power_cut", 0)
-        ):
-            props.append(
-                Property.sometimes(
-                    "factory-restore",
-                    _witness("factory-restore"),
-                    "the bootloader restores the factory image",
-                )
-            )
+        descriptions = {
+            "full-update": "a full-image update completes and runs",
+            "patch-update": "a patch update completes and runs",
+            "rollback": "a rollback to an older version happens",
+            "factory-restore": "the bootloader restores the factory image",
+        }
+        for name in get_expected_witnesses(scenario):
+            props.append(Property.sometimes(name, _witness(name), descriptions[name]))
         return props

@@ -21,6 +21,7 @@ def _budget_key(action: Action) -> str | None:
         "publish",
         "ctrl",
         "crash",
+        "reset",
         "factory_sign",
         "net_down",
     ):
@@ -69,6 +70,8 @@ def enabled_actions(world: World) -> list[Action]:
             out.append(Action("transfer_fail"))
         if budget.get("corrupt", 0) > 0 and world.core.task is CoreTask.DOWNLOAD_IMAGE:
             out.append(Action("corrupt"))
+    if budget.get("reset", 0) > 0:
+        out.append(Action("reset"))
     if budget.get("net_down", 0) > 0 and world.network_up:
         out.append(Action("net_down"))
     if not world.network_up:

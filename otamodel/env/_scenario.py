@@ -43,6 +43,7 @@ BUDGET_KINDS = (
     "publish",
     "ctrl",
     "crash",
+    "reset",
     "factory_sign",
     "net_down",
 )
@@ -79,6 +80,7 @@ class Scenario:
     budget: tuple[tuple[str, int], ...]
     tears: bool = True
     user_actions: tuple[str, ...] = ()
+    witnesses: tuple[str, ...] | None = None
     fs_write_calls: bool = False
     description: str = ""
     public_key_pem: bytes | None = None
@@ -232,6 +234,7 @@ def build_scenario(spec: Mapping[str, Any]) -> Scenario:
         budget=budget,
         tears=_as_bool(spec, "tears", True),
         user_actions=tuple(str(u) for u in user),
+        witnesses=_get_witnesses(spec),
         fs_write_calls=_as_bool(spec, "fs_write_calls", False),
         description=str(spec.get("description", "")),
         public_key_pem=public,
@@ -318,6 +321,16 @@ def _build_release(
         **extra,
     )
     return Release(f"{kind} v{version}", manifest, tuple(files), str(rel.get("description", "")))
+
+
+def _get_witnesses(spec: Mapping[str, Any]) -> tuple[str, ...] | None:
+    known = ("full-update", "patch-update", "rollback", "factory-restore")
+    value = spec.get("witnesses")
+    if value is None:
+        return None
+    if not isinstance(value, list) or any(v not in known for v in value):
+        raise ScenarioError(f"witnesses must be a list of {', '.join(known)}", where="witnesses")
+    return tuple(value)
 
 
 def load_scenario_file(path: str | Path) -> Scenario:

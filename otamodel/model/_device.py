@@ -62,9 +62,19 @@ ACTION_KINDS = (
     "ctrl",
     "factory_sign",
     "crash",
+    "reset",
 )
 FAULT_KINDS = frozenset(
-    {"power_cut", "power_cut_torn", "net_down", "transfer_fail", "corrupt", "publish", "crash"}
+    {
+        "power_cut",
+        "power_cut_torn",
+        "net_down",
+        "transfer_fail",
+        "corrupt",
+        "publish",
+        "crash",
+        "reset",
+    }
 )
 
 
@@ -227,6 +237,11 @@ def step(world: World, action: Action) -> StepResult:
             ops = (f"{op.describe()} (torn)",)
         new = process_reset(world, "power cut")
         return StepResult(new, action, transition="power cut", notes=new.notes, ops=ops)
+    if kind == "reset":
+        # DEV-1: the reset pin (or a watchdog-less power cycle between operations): volatile
+        # state is lost, nothing is torn, queued persistent operations are not performed.
+        new = process_reset(world, "reset")
+        return StepResult(new, action, transition="reset", notes=new.notes)
     if kind == "crash":
         if world.phase is not Phase.APP:
             return StepResult(world, action, refusal="no application is running")
