@@ -262,3 +262,60 @@ def test_full_update_on_the_real_geometry() -> None:
     v2 = next(i for i in scenario.images if i.version == 2)
     slot = b"".join(world.flash.pages)
     assert slot[4096 : len(v2.data)] == v2.data[4096:]
+
+
+def test_every_persistent_write_of_a_full_update_in_program_order() -> None:
+    """Research note §5.6: the download, DB entry, F0 boot control, the bootloader's slot
+    erase/program/FE header/FC status, then the app's boot validation (f8 row, F8 header)."""
+    from otamodel.env import enabled_actions, step
+
+    scenario = build_scenario({"name": "seq", "releases": [{"version": 2}]})
+    digest = next(i for i in scenario.images if i.version == 2).digest.hex()
+    world = run(initial_world(scenario), until=_running(1))
+    seen: list[tuple[str, object]] = []
+    while not _running(2)(world):
+        timers = [a for a in enabled_actions(world) if a.kind == "timer"]
+        result = step(world, timers[0] if timers else Action("tick"))
+        world = result.world
+        for op in result.ops:
+            if "page 0" in op:
+                h = _bootctl(world)
+                seen.append((op, f"{h.status:02X}/{h.type}/{h.version}"))
+            elif "image_database" in op:
+                seen.append((op, world.fs.get("image_database.csv")))
+            else:
+                seen.append((op, None))
+    fe = f"app_v2.bin,FE,2,0x01,{digest}".encode()
+    f8 = f"app_v2.bin,f8,2,0x01,{digest}".encode()
+    blank = "FF/255/4294967295"
+    assert seen == [
+        ("FS create/truncate app_v2.bin", None),
+        ("FS write app_v2.bin @0 (256 B)", None),
+        ("FS write app_v2.bin @256 (256 B)", None),
+        ("FS write app_v2.bin @512 (256 B)", None),
+        ("FS close app_v2.bin", None),
+        ("FS create/truncate image_database.csv", b""),
+        ("FS write image_database.csv @0 (85 B)", fe),
+        ("FS close image_database.csv", fe),
+        ("NVM erase page 0", blank),
+        ("NVM program page 0 row 0", "F0/1/2"),
+        ("NVM program page 0 row 1", "F0/1/2"),
+        ("NVM erase page 0", blank),
+        ("NVM erase page 1", None),
+        ("NVM erase page 2", None),
+        ("NVM erase page 3", None),
+        ("NVM program page 1 row 0", None),
+        ("NVM program page 1 row 1", None),
+        ("NVM program page 2 row 0", None),
+        ("NVM program page 2 row 1", None),
+        ("NVM program page 0 row 0", "FE/1/2"),
+        ("NVM program page 0 row 1", "FE/1/2"),
+        ("NVM program page 0 row 0", "FC/1/2"),
+        ("NVM program page 0 row 1", "FC/1/2"),
+        ("FS create/truncate image_database.csv", b""),
+        ("FS write image_database.csv @0 (85 B)", f8),
+        ("FS close image_database.csv", f8),
+        ("NVM erase page 0", blank),
+        ("NVM program page 0 row 0", "F8/1/2"),
+        ("NVM program page 0 row 1", "F8/1/2"),
+    ]
