@@ -13,6 +13,8 @@ TICK = Action("tick")
 
 
 def _budget_key(action: Action) -> str | None:
+    if action.kind == "ctrl" and action.arg == "update_check":
+        return None
     if action.kind in ("power_cut", "power_cut_torn"):
         return "power_cut"
     if action.kind in (
@@ -59,8 +61,14 @@ def enabled_actions(world: World) -> list[Action]:
             and svc.state is SvcState.WAIT_FOR_OTA_TIMER_TRIGGER
         ):
             out.append(Action("timer"))
-        if budget.get("ctrl", 0) > 0 and svc.state is SvcState.STATE_IDLE:
-            out.extend(Action("ctrl", name) for name in ctx.user_actions)
+        if svc.state is SvcState.STATE_IDLE:
+            # ENV-3: asking for an update check is not a fault and costs no budget; the other
+            # control messages spend the ``ctrl`` budget.
+            out.extend(
+                Action("ctrl", name)
+                for name in ctx.user_actions
+                if name == "update_check" or budget.get("ctrl", 0) > 0
+            )
         if budget.get("crash", 0) > 0 and is_before_validation(world):
             out.append(Action("crash"))
         if budget.get("factory_sign", 0) > 0 and ctx.config.secure_boot:
