@@ -6,9 +6,11 @@ The rules are in ``docs/spec/checker.md``; each function names the rule it imple
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
-from otamodel.check._liveness import ReverseGraph, find_trap
+from otamodel.check._cheapest import get_cheapest_trace
+from otamodel.check._liveness import ReverseGraph, get_can_reach
 from otamodel.check._model import A, Model, Property, PropertyKind, S
 from otamodel.check._parallel import explore_parallel
 from otamodel.check._report import (
@@ -33,6 +35,7 @@ def check(
     workers: int = 1,
     progress: ProgressHook | None = None,
     progress_interval: float = 0.5,
+    cost: Callable[[A], int] | None = None,
 ) -> CheckReport[S, A]:
     """Explore ``model`` breadth-first and return a verdict for each of its properties.
 
@@ -43,6 +46,8 @@ def check(
       continuing until every property has its verdict.
     * ``workers``: processes expanding each BFS level (CHK-14); the results are the same.
     * ``progress``: called about every ``progress_interval`` seconds and once at the end (CHK-12).
+    * ``cost``: a price per action (e.g. 1 per fault); each trace is then the cheapest one,
+      shortest among the cheapest, instead of the shortest (CHK-15).
 
     Any bound that cuts the search short makes verdicts that need the whole graph
     ``BOUNDED`` (CHK-10).
@@ -58,6 +63,7 @@ def check(
     if len(set(names)) != len(names):
         raise ModelDefinitionError(f"property names must be unique: {names}")
     plan = Plan(properties)
+    plan.record_edges = plan.record_edges or cost is not None
     started = time.perf_counter()
     deadline = None if time_limit is None else started + time_limit
     options: dict[str, Any] = {
@@ -74,7 +80,7 @@ def check(
     else:
         exploration = explore_parallel(model, plan, workers=workers, **options)
     try:
-        results = get_results(exploration, properties)
+        results = get_results(exploration, properties, cost)
     finally:
         if exploration.close is not None:
             exploration.close()
@@ -115,20 +121,37 @@ def get_trace(exploration: Exploration, index: int) -> Trace[Any, Any]:
 
 
 def get_results(
-    exploration: Exploration, properties: tuple[Property[S, A], ...]
+    exploration: Exploration,
+    properties: tuple[Property[S, A], ...],
+    cost: Callable[[A], int] | None = None,
 ) -> tuple[PropertyResult[S, A], ...]:
-    """One verdict per property, in the model's order (CHK-4, CHK-5, CHK-6, CHK-10)."""
+    """One verdict per property, in the model's order (CHK-4, CHK-5, CHK-6, CHK-10); with
+    ``cost``, each trace is the cheapest (CHK-15)."""
     complete = exploration.is_complete
     reverse: ReverseGraph | None = None
+    states: list[Any] | None = None
     results: list[PropertyResult[S, A]] = []
     for position, prop in enumerate(properties):
         hit = exploration.first_hits[position]
+        reach: bytearray | None = None
         if prop.kind is PropertyKind.EVENTUALLY:
             if reverse is None:
                 reverse = ReverseGraph(exploration)
-            hit = find_trap(exploration, reverse, exploration.goal_bits[position], prop.edge_filter)
+            goals = exploration.goal_bits[position]
+            reach = get_can_reach(exploration, reverse, goals, prop.edge_filter)
+            hit = reach.find(0)
         verdict = get_verdict(prop.kind, found=hit >= 0, is_complete=complete)
         trace = get_trace(exploration, hit) if hit >= 0 else None
+        if trace is not None and cost is not None:
+            if reach is not None:
+                targets = bytearray(1 - bit for bit in reach)
+            else:
+                if states is None:
+                    states = exploration.fetch_states(range(exploration.count))
+                wanted = prop.kind is PropertyKind.SOMETIMES
+                predicate = prop.predicate
+                targets = bytearray(predicate(s) == wanted for s in states)
+            trace = get_cheapest_trace(exploration, targets, cost) or trace
         results.append(PropertyResult(prop.name, prop.kind, verdict, trace, prop.description))
     return tuple(results)
 

@@ -128,7 +128,7 @@ def write_findings(
             scenario = with_variant(base, variant)
             echo(f"checking {name} / {variant} …")
             model = OtaModel(scenario)
-            report = check(model, time_limit=time_limit)
+            report = check(model, time_limit=time_limit, cost=model.get_action_cost)
             lines.append(f"## `{name}` · {variant}")
             lines.append("")
             if scenario.description:

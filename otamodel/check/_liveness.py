@@ -34,8 +34,19 @@ def find_trap(
     goal_bits: bytearray,
     edge_filter: Callable[[Any], bool] | None,
 ) -> int:
-    """The lowest-indexed (so shallowest, CHK-8) state from which no goal state can be
-    reached over edges passing ``edge_filter``, or ``-1`` if there is none (CHK-6, CHK-7).
+    """The shallowest trap state (see :func:`get_can_reach`), or ``-1``."""
+    return get_can_reach(exploration, reverse, goal_bits, edge_filter).find(0)
+
+
+def get_can_reach(
+    exploration: Exploration,
+    reverse: ReverseGraph,
+    goal_bits: bytearray,
+    edge_filter: Callable[[Any], bool] | None,
+) -> bytearray:
+    """One byte per state: 1 if a goal state can be reached over edges passing
+    ``edge_filter``; the 0 states are traps (CHK-6, CHK-7), the lowest-numbered being the
+    shallowest (CHK-8).
 
     States that were not expanded, or lost a successor to ``within_boundary``, might still
     reach a goal outside the explored graph, so they count as able to (CHK-10): a reported
@@ -61,4 +72,4 @@ def find_trap(
             if not can_reach[source] and allowed[actions[edge]]:
                 can_reach[source] = 1
                 push(source)
-    return can_reach.find(0)
+    return can_reach

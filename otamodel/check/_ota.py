@@ -10,7 +10,7 @@ from otamodel.check._model import Property
 from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world, step
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
-from otamodel.model import Action, Phase, SvcState, World
+from otamodel.model import FAULT_KINDS, Action, Phase, SvcState, World
 
 RECOVERY_KINDS = frozenset({"tick", "timer", "net_up"})
 USER_CHECKS = frozenset({"update_check", "initiate_ota"})
@@ -172,6 +172,12 @@ class OtaModel:
 
     def format_action(self, action: Action) -> str:
         return str(action)
+
+    @staticmethod
+    def get_action_cost(action: Action) -> int:
+        """PROP-9: traces are reported with the fewest faults (then the fewest steps): every
+        fault or attacker input costs 1, the device's own progress and user checks 0."""
+        return 1 if action.kind in FAULT_KINDS else 0
 
     def is_progress_goal(self, world: World) -> bool:
         """PROP-4 goal: the published release's target (if any) is what runs."""

@@ -46,7 +46,7 @@ class _Shard:
         self.workers = workers
         plan = Plan(model.properties())
         self.plan = plan
-        self.record = bool(plan.goals)
+        self.record = plan.record_edges
         self.states: list[Any] = []
         self.index: dict[Any, int] = {}
         self.parents = array("q")
@@ -438,7 +438,7 @@ def _assemble(
     goal_bits = {position: bytearray(count) for position, _ in plan.goals}
     open_states: set[int] = set()
     unexpanded: list[int] = []
-    edges = (array("i"), array("i"), array("i")) if plan.goals else None
+    edges = (array("i"), array("i"), array("i")) if plan.record_edges else None
     for w, shard in enumerate(shards):
         local = to_global[w]
         remap = remaps[w]

@@ -85,6 +85,7 @@ class Plan:
             else:
                 self.goals.append(entry)
         self.count = len(properties)
+        self.record_edges = bool(self.goals)
 
 
 def explore(
@@ -118,7 +119,7 @@ def explore(
     sometimes = list(plan.sometimes)
     boundary = get_boundary(model)
     open_states: set[int] = set()
-    record = bool(goals)
+    record = plan.record_edges
     edge_src = array("i")
     edge_dst = array("i")
     edge_act = array("i")

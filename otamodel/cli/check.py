@@ -14,7 +14,13 @@ from otamodel.cli import main
 
 
 def _run_check(
-    scenario: Any, *, max_states: int | None, time_limit: float | None, workers: int, quiet: bool
+    scenario: Any,
+    *,
+    max_states: int | None,
+    time_limit: float | None,
+    workers: int,
+    quiet: bool,
+    shortest: bool = False,
 ) -> Any:
     """Run the checker on ``scenario`` with a live progress line on stderr (unless quiet)."""
     from rich.console import Console
@@ -27,6 +33,7 @@ def _run_check(
         "max_states": max_states,
         "time_limit": time_limit,
         "workers": workers,
+        "cost": None if shortest else model.get_action_cost,
     }
     if quiet:
         return check(model, **options)
@@ -66,6 +73,11 @@ def _run_check(
     help="Processes for expansion.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@click.option(
+    "--shortest",
+    is_flag=True,
+    help="Report the shortest traces instead of the ones with the fewest faults.",
+)
 def check_command(
     scenario_name: str,
     variant: str | None,
@@ -75,6 +87,7 @@ def check_command(
     time_limit: float | None,
     workers: int,
     quiet: bool,
+    shortest: bool,
 ) -> None:
     """Explore every reachable state of a scenario and report which properties hold.
 
@@ -95,7 +108,12 @@ def check_command(
             raise click.BadParameter(str(exc), param_hint="--variant") from None
         scenario = with_variant(scenario, variant)
     report = _run_check(
-        scenario, max_states=max_states, time_limit=time_limit, workers=workers, quiet=quiet
+        scenario,
+        max_states=max_states,
+        time_limit=time_limit,
+        workers=workers,
+        quiet=quiet,
+        shortest=shortest,
     )
     console = Console(soft_wrap=True)
     table = Table(title=f"{scenario.name} · {scenario.config.variant.value}")
