@@ -12,6 +12,7 @@ from otamodel.env._scenario import (
     build_scenario,
     load_scenario_file,
 )
+from otamodel.env._transport import ReleaseServer, Transport
 from otamodel.errors import ScenarioError
 from otamodel.model import World, make_initial_world
 
@@ -49,7 +50,9 @@ __all__ = [
     "MANIFEST_URL",
     "TICK",
     "Release",
+    "ReleaseServer",
     "Scenario",
+    "Transport",
     "build_scenario",
     "enabled_actions",
     "get_scenario",

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from otamodel.env._transport import ReleaseServer, Transport
 from otamodel.errors import ScenarioError
 from otamodel.formats import jdiff, signature
 from otamodel.formats import manifest as mf
@@ -87,14 +88,17 @@ class Scenario:
     factory_signature: str = ""
     manifest_url: str = MANIFEST_URL
     source: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    transport: Transport | None = attrs.field(default=None, repr=False)
 
     @property
     def release_count(self) -> int:
         return len(self.releases)
 
     def serve(self, release: int, url: str) -> bytes | None:
-        """ENV-1: the server answers 200 with the file, or an error status (None)."""
-        return self.releases[release].get_file(url)
+        """ENV-1: the server answers 200 with the file, or an error status (None), through
+        the scenario's transport (ENV-5; the in-memory server by default)."""
+        transport = self.transport if self.transport is not None else ReleaseServer(self.releases)
+        return transport.get(release, url)
 
     @cached_property
     def _known(self) -> tuple[AppImage, ...]:
