@@ -3,6 +3,7 @@ properties (``docs/spec/properties.md``, PROP-*)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 
@@ -10,7 +11,7 @@ from otamodel.check._model import Property
 from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world, step
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
-from otamodel.model import FAULT_KINDS, Action, Phase, SvcState, World
+from otamodel.model import FAULT_KINDS, Action, Fs, Phase, SvcState, World
 
 RECOVERY_KINDS = frozenset({"tick", "timer", "net_up"})
 USER_CHECKS = frozenset({"update_check", "initiate_ota"})
@@ -61,7 +62,13 @@ def is_store_consistent(world: World) -> bool:
     file whose SHA-256 is the recorded digest."""
     if world.pending:
         return True
-    data = world.fs.get("image_database.csv")
+    return is_fs_consistent(world.fs)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_fs_consistent(fs: Fs) -> bool:
+    """PROP-6 on one file system (memoised: most states share their FS with many others)."""
+    data = fs.get("image_database.csv")
     if data is None:
         return True
     result, db = otadb.load(data)
@@ -74,7 +81,7 @@ def is_store_consistent(world: World) -> bool:
         digest = otadb.get_field_string(db, row, 4)
         if not name or digest is None:
             return False
-        content = world.fs.get(name)
+        content = fs.get(name)
         if content is None or hashlib.sha256(content).digest() != mf.get_digest_bytes(digest):
             return False
     return True

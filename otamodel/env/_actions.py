@@ -3,11 +3,10 @@ fault budgets."""
 
 from __future__ import annotations
 
-import attrs
-
 from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tearable
 from otamodel.model import step as device_step
 from otamodel.model._enums import CoreTask, SvcState
+from otamodel.model._state import replace
 
 TICK = Action("tick")
 
@@ -99,9 +98,9 @@ def step(world: World, action: Action) -> StepResult:
         return result
     key = _budget_key(action)
     if key is not None and world.get_budget(key) > 0:
-        return attrs.evolve(result, world=result.world.spend(key))
+        return replace(result, world=result.world.spend(key))
     if key is not None and key in dict(world.budget):
-        return attrs.evolve(result, world=world, refusal=f"the {key} budget is spent")
+        return replace(result, world=world, refusal=f"the {key} budget is spent")
     return result
 
 

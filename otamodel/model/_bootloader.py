@@ -6,8 +6,6 @@ import base64
 import binascii
 import hashlib
 
-import attrs
-
 from otamodel.errors import ManifestError
 from otamodel.formats import bootctl, otadb, signature
 from otamodel.formats import manifest as mf
@@ -24,7 +22,7 @@ from otamodel.model._physics import (
     PersistentOp,
     get_page_program_ops,
 )
-from otamodel.model._state import World
+from otamodel.model._state import World, replace
 from otamodel.model._storage import (
     BOOT_ADDR,
     DB_NAME,
@@ -45,7 +43,7 @@ VALID, DOWNLOADED, DISABLED = 0xF8, 0xFE, 0xF0
 
 
 def _header_with(data: bytes, **fields: int) -> bytes:
-    header = attrs.evolve(bootctl.unpack(data[: bootctl.HEADER_SIZE]), **fields)
+    header = replace(bootctl.unpack(data[: bootctl.HEADER_SIZE]), **fields)
     return header.pack() + data[bootctl.HEADER_SIZE :]
 
 
@@ -278,7 +276,7 @@ def process_program(w: World) -> World:
         ops.extend(get_page_program_ops(offset // chunk, buffer, geometry))
         offset += chunk
     if boot.new_image:
-        header = attrs.evolve(
+        header = replace(
             bootctl.unpack(img), type=bootctl.ImageType.PRODUCTION, boot_addr=BOOT_ADDR
         )
         img = header.pack()
@@ -344,7 +342,7 @@ def process_verified(w: World) -> World:
     if w.boot.factory_reset and not w.scenario.config.secure_boot:
         return w
     verified = w.ghost.verified | {get_slot_body_digest(w)}
-    return attrs.evolve(w, ghost=attrs.evolve(w.ghost, verified=frozenset(verified)))
+    return replace(w, ghost=replace(w.ghost, verified=frozenset(verified)))
 
 
 def get_slot_body_digest(w: World) -> bytes:
@@ -359,7 +357,7 @@ def process_set_status(w: World) -> World:
     """BL-13: read the page, ``status &= 0xFC``, copy ``param.img`` over the header, program
     WITHOUT erase (FE→FC, F8→F8, F0→F0)."""
     img = bootctl.unpack(w.boot.img)
-    img = attrs.evolve(img, status=img.status & 0xFC)
+    img = replace(img, status=img.status & 0xFC)
     page = img.pack() + w.flash.pages[0][bootctl.HEADER_SIZE :]
     w = enqueue(w, get_page_program_ops(0, page, w.scenario.geometry))
     return set_boot(w, img=img.pack())

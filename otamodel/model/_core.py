@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import attrs
-
 from otamodel.errors import ManifestError
 from otamodel.formats import bootctl, otadb
 from otamodel.formats import manifest as mf
@@ -16,7 +14,7 @@ from otamodel.model._core_io import (
 )
 from otamodel.model._enums import CoreResult, CoreTask
 from otamodel.model._machine import MachineSpec, Transition
-from otamodel.model._state import OtaParams, World
+from otamodel.model._state import OtaParams, World, replace
 from otamodel.model._storage import (
     BOOT_ADDR,
     DB_NAME,
@@ -82,9 +80,9 @@ def ota_start(world: World, params: OtaParams) -> World:
     from otamodel.model._parse import copy_url
 
     old = world.core.params
-    copied = attrs.evolve(old, digest=params.digest[:64], version=params.version)
+    copied = replace(old, digest=params.digest[:64], version=params.version)
     if world.scenario.config.secure_boot:
-        copied = attrs.evolve(
+        copied = replace(
             copied,
             signature_verification=params.signature_verification,
             signature=params.signature[:96] if params.signature_verification else old.signature,
@@ -92,7 +90,7 @@ def ota_start(world: World, params: OtaParams) -> World:
     copied = copy_url(copied, params.url)
     task = C.DOWNLOAD_IMAGE
     if params.patch_request:
-        copied = attrs.evolve(
+        copied = replace(
             copied,
             patch_request=True,
             patch_base_version=params.patch_base_version,
@@ -121,14 +119,14 @@ def ota_rollback(world: World) -> World:
         pfm_status=DISABLED,
         rollback_initiated=True,
     )
-    return attrs.evolve(world, ghost=attrs.evolve(world.ghost, max_validated=0))
+    return replace(world, ghost=replace(world.ghost, max_validated=0))
 
 
 def ota_factory_reset(world: World) -> World:
     """CORE-8: ``OTA_FactoryReset``: task FACTORY_RESET when IDLE."""
     if not is_core_idle_for_api(world):
         return world
-    world = attrs.evolve(world, ghost=attrs.evolve(world.ghost, max_validated=0))
+    world = replace(world, ghost=replace(world.ghost, max_validated=0))
     return set_core(world, task=C.FACTORY_RESET, sub="F_INIT")
 
 
@@ -195,7 +193,7 @@ def _finish_set_status(w: World) -> World:
     if w.core.rollback_initiated:
         witnesses.add("rollback-done")
     if witnesses != w.ghost.witnesses:
-        w = attrs.evolve(w, ghost=attrs.evolve(w.ghost, witnesses=frozenset(witnesses)))
+        w = replace(w, ghost=replace(w.ghost, witnesses=frozenset(witnesses)))
     return set_core(w, result=result, sub="")
 
 
@@ -255,9 +253,7 @@ def process_set_status(w: World) -> World:
             # Ghost: boot validation marks the *running* build (its compiled version) valid.
             ghost = w.ghost
             running = int(w.running.version)
-            w = attrs.evolve(
-                w, ghost=attrs.evolve(ghost, max_validated=max(ghost.max_validated, running))
-            )
+            w = replace(w, ghost=replace(ghost, max_validated=max(ghost.max_validated, running)))
         return set_core(w, sub="S_DONE")
     return _finish_set_status(w)
 

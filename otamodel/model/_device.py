@@ -22,7 +22,17 @@ from otamodel.model._physics import (
     is_tearable,
 )
 from otamodel.model._service import SERVICE
-from otamodel.model._state import Bootloader, Core, Flash, Fs, Ghost, Service, Transfer, World
+from otamodel.model._state import (
+    Bootloader,
+    Core,
+    Flash,
+    Fs,
+    Ghost,
+    Service,
+    Transfer,
+    World,
+    replace,
+)
 from otamodel.model._storage import BOOT_ADDR, get_bootctl, set_service
 
 MACHINES: dict[str, MachineSpec] = {"service": SERVICE, "core": CORE, "bootloader": BOOTLOADER}
@@ -135,19 +145,19 @@ def process_jump(world: World) -> World:
             and "rollback-done" in ghost.witnesses
         ):
             witnesses.add("rollback")
-    ghost = attrs.evolve(
+    ghost = replace(
         ghost,
         last_jump_ok=ok,
         witnesses=frozenset(witnesses),
         last_version=image.version if image is not None else ghost.last_version,
     )
-    world = attrs.evolve(world, ghost=ghost)
+    world = replace(world, ghost=ghost)
     if image is None:
-        return attrs.evolve(
+        return replace(
             world, phase=Phase.HUNG, running=None, notes=(*world.notes, "jump: not an application")
         )
     note = f"jump: running {image.describe()}"
-    return attrs.evolve(
+    return replace(
         world,
         phase=Phase.APP,
         running=image,
@@ -167,15 +177,13 @@ def apply_op(world: World, op: PersistentOp, *, torn: bool = False) -> World:
     """FS-1..FS-6: perform one persistent operation (whole, or torn by a power cut)."""
     ctx = world.scenario
     if isinstance(op, FlashErase):
-        return attrs.evolve(
-            world, flash=apply_flash_erase(world.flash, op, ctx.geometry, torn=torn)
-        )
+        return replace(world, flash=apply_flash_erase(world.flash, op, ctx.geometry, torn=torn))
     if isinstance(op, FlashProgram):
         flash = apply_flash_program(
             world.flash, op, ctx.geometry, torn=torn, tear_mode=ctx.config.tear_mode
         )
-        return attrs.evolve(world, flash=flash)
-    return attrs.evolve(world, fs=apply_fs(world.fs, op, torn=torn))
+        return replace(world, flash=flash)
+    return replace(world, fs=apply_fs(world.fs, op, torn=torn))
 
 
 # ------------------------------------------------------------------ the scheduler
@@ -199,7 +207,7 @@ def _tick(world: World) -> StepResult:
     action = Action("tick")
     if world.pending:
         op = world.pending[0]
-        new = apply_op(attrs.evolve(world, pending=world.pending[1:]), op)
+        new = apply_op(replace(world, pending=world.pending[1:]), op)
         return StepResult(new, action, transition=op.describe(), ops=(op.describe(),))
     if world.phase is Phase.HUNG:
         return StepResult(
@@ -212,7 +220,7 @@ def _tick(world: World) -> StepResult:
     new = fired.world
     row: Transition = fired.transition
     if world.phase is Phase.APP:
-        new = attrs.evolve(new, sched=(world.sched + 1) % len(get_schedule(world)))
+        new = replace(new, sched=(world.sched + 1) % len(get_schedule(world)))
     if row.label == "reset":
         new = process_reset(new, "software reset")
     elif row.label == "jump":
@@ -222,7 +230,7 @@ def _tick(world: World) -> StepResult:
 
 def step(world: World, action: Action) -> StepResult:
     """DEV-4: the one transition function. Total: a refused action returns a reason."""
-    world = attrs.evolve(world, notes=()) if world.notes else world
+    world = replace(world, notes=()) if world.notes else world
     kind = action.kind
     if kind == "tick":
         return _tick(world)
@@ -253,16 +261,16 @@ def step(world: World, action: Action) -> StepResult:
         return StepResult(set_service(world, timer_trigger=True), action, transition="RTCC alarm")
     if kind in ("net_down", "net_up"):
         up = kind == "net_up"
-        return StepResult(attrs.evolve(world, network_up=up), action, transition=kind)
+        return StepResult(replace(world, network_up=up), action, transition=kind)
     if kind in ("transfer_fail", "corrupt"):
         if not world.net.open:
             return StepResult(world, action, refusal="no transfer in progress")
         net = (
-            attrs.evolve(world.net, failed=True)
+            replace(world.net, failed=True)
             if kind == "transfer_fail"
-            else attrs.evolve(world.net, corrupt=True)
+            else replace(world.net, corrupt=True)
         )
-        return StepResult(attrs.evolve(world, net=net), action, transition=kind)
+        return StepResult(replace(world, net=net), action, transition=kind)
     if kind == "publish":
         try:
             index = int(action.arg)
@@ -271,7 +279,7 @@ def step(world: World, action: Action) -> StepResult:
         if not 0 <= index < world.scenario.release_count:
             return StepResult(world, action, refusal=f"no release {index}")
         return StepResult(
-            attrs.evolve(world, published=index),
+            replace(world, published=index),
             action,
             transition=f"server publishes release {index}",
         )

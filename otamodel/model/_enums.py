@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 
-class SvcState(enum.Enum):
+class SvcState(enum.IntEnum):
     """``SYS_OTA_STATES`` as the main service state (sub-states are :class:`CheckState`)."""
 
     REGWIFISRVCALLBCK = 0
@@ -28,7 +28,7 @@ class SvcState(enum.Enum):
     SERVER_UPDATE_CHECK_TRIGGER = 23
 
 
-class CheckState(enum.Enum):
+class CheckState(enum.IntEnum):
     """``update_check_state``: the sub-states used by ``SYS_OTA_Update_Check``."""
 
     CNCT_TO_SRVR = 18
@@ -37,7 +37,7 @@ class CheckState(enum.Enum):
     DONE = 22
 
 
-class SvcStatus(enum.Enum):
+class SvcStatus(enum.IntEnum):
     """``SYS_OTA_STATUS``: the values the app callback receives."""
 
     IDLE = 0
@@ -72,7 +72,7 @@ class SvcStatus(enum.Enum):
     NONE = 29
 
 
-class CoreTask(enum.Enum):
+class CoreTask(enum.IntEnum):
     """``OTA_TASK_ID`` (the unused ALLOCATE_SLOT and CHECK_DB are never entered)."""
 
     INIT = 0
@@ -89,7 +89,7 @@ class CoreTask(enum.Enum):
     UPDATE_USER = 13
 
 
-class CoreResult(enum.Enum):
+class CoreResult(enum.IntEnum):
     """``OTA_RESULT``: what the core reports to the service callback."""
 
     IMAGE_DOWNLOAD_START = 1
@@ -115,7 +115,7 @@ class CoreResult(enum.Enum):
     NONE = 21
 
 
-class BlTask(enum.Enum):
+class BlTask(enum.IntEnum):
     """``BOOTLOADER_TASK_ID`` plus explicit absorbing states where the code spins."""
 
     INIT = 0

@@ -9,7 +9,7 @@ import attrs
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
 from otamodel.model._config import Variant
-from otamodel.model._state import OtaParams, World
+from otamodel.model._state import OtaParams, World, replace
 from otamodel.model._storage import load_db
 
 URL_SIZE = 100
@@ -68,10 +68,10 @@ def copy_url(params: OtaParams, url: str) -> OtaParams:
     runs on into ``serv_app_digest_string`` that follows it in memory."""
     raw = url + "\0"
     if len(raw) <= URL_SIZE:
-        return attrs.evolve(params, url=url)
+        return replace(params, url=url)
     spill = raw[URL_SIZE:]
     digest = (spill + params.digest[len(spill) :])[:66]
-    return attrs.evolve(params, url=url, digest=digest.split("\0")[0] if "\0" in spill else digest)
+    return replace(params, url=url, digest=digest.split("\0")[0] if "\0" in spill else digest)
 
 
 def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcome:
@@ -108,7 +108,7 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
         value = _valueint(version)
         if not value:
             return done(False, "erase: Version is not a non-zero number")
-        params = attrs.evolve(params, delete_img_version=value)
+        params = replace(params, delete_img_version=value)
         return done(False, "erase requested", erase=True)
     url, digest = field("url"), field("digest")
     if not (_is_present(version) and _is_present(url) and _is_present(digest)):
@@ -132,7 +132,7 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
                 if search_image_version(world, base, base_digest) is None:
                     continue
                 if _is_string(item.patch_digest):
-                    params = attrs.evolve(
+                    params = replace(
                         params,
                         patch_base_version=base,
                         base_digest=base_digest[:64],
@@ -144,9 +144,7 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
                     else:
                         err = True
                     if _is_string(item.target_digest):
-                        params = attrs.evolve(
-                            params, target_digest=(item.target_digest.text or "")[:64]
-                        )
+                        params = replace(params, target_digest=(item.target_digest.text or "")[:64])
                     else:
                         err = True
                 else:
@@ -161,28 +159,28 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
             else:
                 err = True
         else:
-            params = attrs.evolve(params, patch_request=True)
+            params = replace(params, patch_request=True)
         if not patch_request:
             if _is_string(digest):
-                params = attrs.evolve(params, digest=(digest.text or "")[:64])
+                params = replace(params, digest=(digest.text or "")[:64])
             else:
                 err = True
         else:
-            params = attrs.evolve(params, digest=params.target_digest)
+            params = replace(params, digest=params.target_digest)
     else:
         if _is_string(url):
             params = copy_url(params, url.text or "")
         else:
             err = True
         if _is_string(digest):
-            params = attrs.evolve(params, digest=(digest.text or "")[:64])
+            params = replace(params, digest=(digest.text or "")[:64])
         else:
             err = True
         signature = field("signature")
         if config.secure_boot and _is_present(signature):
             # SVC-28: only secure non-patch builds read Signature.
             if _is_string(signature):
-                params = attrs.evolve(
+                params = replace(
                     params, signature=(signature.text or "")[:96], signature_verification=True
                 )
             else:
@@ -195,6 +193,6 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
     assert value is not None
     # SVC-29: an update is available iff the compiled app version is strictly lower.
     if app_version < value:
-        params = attrs.evolve(params, version=value)
+        params = replace(params, version=value)
         return done(True, f"version {value} > {app_version}")
     return done(False, f"version {value} not newer than {app_version}")

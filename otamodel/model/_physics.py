@@ -9,7 +9,7 @@ from __future__ import annotations
 import attrs
 
 from otamodel.model._config import Geometry, TearMode
-from otamodel.model._state import Flash, Fs
+from otamodel.model._state import Flash, Fs, replace
 
 
 @attrs.frozen
@@ -126,7 +126,7 @@ def apply_flash_erase(flash: Flash, op: FlashErase, geometry: Geometry, *, torn:
     old = flash.pages[op.page]
     size = geometry.page_size
     new = b"\xff" * size if not torn else b"\xff" * (size // 2) + old[size // 2 :]
-    return attrs.evolve(flash, pages=_replace(flash.pages, op.page, new))
+    return replace(flash, pages=_replace(flash.pages, op.page, new))
 
 
 def apply_flash_program(
@@ -161,7 +161,7 @@ def apply_fs(fs: Fs, op: PersistentOp, *, torn: bool) -> Fs:
     if isinstance(op, FsFormat):
         return Fs(formatted=True, has_dir=False, files=())
     if isinstance(op, FsMkdir):
-        return attrs.evolve(fs, has_dir=True)
+        return replace(fs, has_dir=True)
     if not fs.has_dir:
         return fs  # every path is under ota/: without the directory the call fails
     if isinstance(op, FsCreate):

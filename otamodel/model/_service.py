@@ -14,7 +14,7 @@ from otamodel.model import _core as core
 from otamodel.model._enums import CheckState, SvcState, SvcStatus
 from otamodel.model._machine import MachineSpec, Transition
 from otamodel.model._parse import process_manifest
-from otamodel.model._state import World
+from otamodel.model._state import World, replace
 from otamodel.model._storage import set_net, set_service
 
 S = SvcState
@@ -67,12 +67,12 @@ def run_check_step(world: World) -> CheckStep:
         capacity = JSON_READ_LIMIT - world.rx_len
         if len(net.body) > capacity:
             # SVC-12: the buffer fills; zero-byte reads run the 70000 counter out. rx_len stays.
-            world = attrs.evolve(world, rx_len=JSON_READ_LIMIT)
+            world = replace(world, rx_len=JSON_READ_LIMIT)
             world = set_net(world, open=False)
             return CheckStep(
                 set_service(world, update_check_failed=True, check=CheckState.DONE), False, False
             )
-        world = attrs.evolve(world, rx_len=0)
+        world = replace(world, rx_len=0)
         return CheckStep(set_service(world, check=CheckState.JSON_CONTENT), False, False)
     if sub is CheckState.JSON_CONTENT:
         body = world.net.body or b""

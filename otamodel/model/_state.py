@@ -7,7 +7,7 @@ side the device sees + ghost variables that only properties read.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -21,6 +21,23 @@ from otamodel.model._enums import (
     SvcStatus,
 )
 from otamodel.model._product import AppImage
+
+_INIT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+T = TypeVar("T")
+
+
+def replace(instance: T, **changes: Any) -> T:
+    """``attrs.evolve`` for the model's frozen records, about twice as fast: the field names
+    are looked up once per class (the checker spends most of its time building states)."""
+    cls = type(instance)
+    names = _INIT_FIELDS.get(cls)
+    if names is None:
+        names = tuple(a.name for a in attrs.fields(cls) if a.init)  # type: ignore[arg-type]
+        _INIT_FIELDS[cls] = names
+    values = {name: changes[name] if name in changes else getattr(instance, name) for name in names}
+    return cls(**values)
+
 
 # ---------------------------------------------------------------------------- persistent
 
@@ -53,10 +70,10 @@ class Fs:
 
     def with_file(self, name: str, data: bytes) -> Fs:
         rest = tuple(item for item in self.files if item[0] != name)
-        return attrs.evolve(self, files=tuple(sorted((*rest, (name, data)))))
+        return replace(self, files=tuple(sorted((*rest, (name, data)))))
 
     def without(self, name: str) -> Fs:
-        return attrs.evolve(self, files=tuple(item for item in self.files if item[0] != name))
+        return replace(self, files=tuple(item for item in self.files if item[0] != name))
 
 
 # ---------------------------------------------------------------------------- volatile
@@ -197,7 +214,7 @@ class World:
     scenario: Any = attrs.field(default=None, eq=False, repr=False)
 
     def note(self, text: str) -> World:
-        return attrs.evolve(self, notes=(*self.notes, text))
+        return replace(self, notes=(*self.notes, text))
 
     def get_budget(self, name: str) -> int:
         for key, value in self.budget:
@@ -206,7 +223,7 @@ class World:
         return 0
 
     def spend(self, name: str) -> World:
-        return attrs.evolve(
+        return replace(
             self,
             budget=tuple((k, v - 1 if k == name else v) for k, v in self.budget),
         )

@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import attrs
-
 from otamodel.formats import bootctl, otadb
 from otamodel.model._physics import FsClose, FsCreate, FsWrite, PersistentOp, get_page_program_ops
-from otamodel.model._state import World
+from otamodel.model._state import World, replace
 
 DB_NAME = "image_database.csv"
 FACTORY_FILE = "factory_reset.bin"
@@ -20,19 +18,19 @@ BOOT_ADDR = 0xB0021000
 
 
 def set_service(world: World, **changes: Any) -> World:
-    return attrs.evolve(world, service=attrs.evolve(world.service, **changes))
+    return replace(world, service=replace(world.service, **changes))
 
 
 def set_core(world: World, **changes: Any) -> World:
-    return attrs.evolve(world, core=attrs.evolve(world.core, **changes))
+    return replace(world, core=replace(world.core, **changes))
 
 
 def set_boot(world: World, **changes: Any) -> World:
-    return attrs.evolve(world, boot=attrs.evolve(world.boot, **changes))
+    return replace(world, boot=replace(world.boot, **changes))
 
 
 def set_net(world: World, **changes: Any) -> World:
-    return attrs.evolve(world, net=attrs.evolve(world.net, **changes))
+    return replace(world, net=replace(world.net, **changes))
 
 
 def process_exception(world: World, why: str) -> World:
@@ -40,7 +38,7 @@ def process_exception(world: World, why: str) -> World:
     handler spins: the device hangs until the next reset."""
     from otamodel.model._enums import Phase
 
-    return attrs.evolve(
+    return replace(
         world,
         phase=Phase.HUNG,
         running=None,
@@ -51,7 +49,7 @@ def process_exception(world: World, why: str) -> World:
 
 def enqueue(world: World, ops: Sequence[PersistentOp]) -> World:
     """Queue operations; the device performs them one per step before its code runs on."""
-    return attrs.evolve(world, pending=(*world.pending, *ops))
+    return replace(world, pending=(*world.pending, *ops))
 
 
 def get_fs_view(world: World) -> Any:
