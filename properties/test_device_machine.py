@@ -1,0 +1,923 @@
+"""Hypothesis stateful suites over the shared ``otamodel.env.step``.
+
+Each suite is a :class:`~hypothesis.stateful.RuleBasedStateMachine` for one *family* of
+configurations. An ``@initialize`` rule draws the configuration (a scenario dict: geometry,
+scheduler, code variant, tear mode, budgets...), the rules feed the device ``tick`` steps,
+the RTCC alarm, faults, releases and user actions, and each always-property of
+``otamodel.check._ota`` is an invariant.
+
+The suites assert the *verdicts* of ``docs/findings.md``: a property the released code is
+known to violate in a family is an expected result (the invariant records the first
+violation and writes its trace instead of failing, and ``test_expected_violation_is_reached``
+asserts that Hypothesis does reach it), while a property expected to hold must hold (a
+violation is a red test with the shrunk action list and a trace file under ``traces/``
+that ``otamodel replay`` re-executes). See ``properties/README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, Phase, event, note, settings, target
+from hypothesis import strategies as st
+from hypothesis.control import current_build_context, currently_in_test_context
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from otamodel.check._ota import (
+    is_flash_physical,
+    is_jump_valid,
+    is_no_downgrade,
+    is_store_consistent,
+)
+from otamodel.check._tracefile import read_trace, replay, write_trace
+from otamodel.env import Scenario, build_scenario, enabled_actions, initial_world, step
+from otamodel.model import CTRL_MESSAGES, Action, SvcState, World
+from otamodel.model import Phase as DevicePhase
+from otamodel.model._physics import FlashErase, FlashProgram, FsWrite
+
+# ---------------------------------------------------------------------------- verdicts
+
+HOLDS = "holds"
+VIOLATED = "violated"
+
+#: The expected verdict of every always-property per family, for the *released* code
+#: (variants harmony-3.9.1 and harmony-3.9.0).
+#:
+#: THIS TABLE MUST MATCH docs/findings.md, whose scenarios the families extend:
+#: full ~ `default`, patch ~ `patch`, user ~ `rollback`, secure ~ `secure`,
+#: hostile ~ `attacker` and `erase`. It was determined empirically: the exhaustive checker
+#: (``check(OtaModel(build_scenario(get_small_spec(family, ...))), time_limit=120)``) on the
+#: small version of each family, for both variants, both schedulers, both tear modes and
+#: per-field DB writes, with Hypothesis (``ci`` and ``thorough``) on the larger
+#: configurations agreeing.
+#: "violated" = some configuration of the family reaches a violation (asserted by
+#: ``test_expected_violation_is_reached``); "holds" = no configuration of the family may
+#: violate it (the suite fails). A model change that alters a verdict turns a test red:
+#: update findings.md and this table together.
+EXPECTED_VERDICTS: dict[str, dict[str, str]] = {
+    # Full-image updates of v2/v3 with power cuts (torn or not), transfer failures,
+    # corrupted chunks, network loss and republishing.
+    "full": {
+        "boots-valid-image": HOLDS,
+        "no-unintended-downgrade": VIOLATED,  # a torn power cut in the app's boot-control rewrite
+        "store-consistency": VIOLATED,  # a torn DB write leaves a row with a cut digest
+        "flash-physics": VIOLATED,  # first-boot backup programs page 0 without an erase (BL-3)
+    },
+    # A full v2 then a jdiff patch v3 against v2, both code variants.
+    "patch": {
+        "boots-valid-image": HOLDS,
+        "no-unintended-downgrade": VIOLATED,
+        "store-consistency": VIOLATED,
+        "flash-physics": VIOLATED,
+    },
+    # User control messages (rollback, factory reset, update check, initiate OTA, system
+    # reset) and application crashes next to updates and power cuts.
+    "user": {
+        "boots-valid-image": HOLDS,
+        "no-unintended-downgrade": VIOLATED,
+        "store-consistency": VIOLATED,
+        "flash-physics": VIOLATED,
+    },
+    # Secure OTA: signed v2, v3 signed with another key, v4 with a garbage signature,
+    # ``sysota set factory sign``, power cuts.
+    "secure": {
+        "boots-valid-image": HOLDS,
+        "no-unintended-downgrade": VIOLATED,
+        "store-consistency": VIOLATED,
+        "flash-physics": VIOLATED,
+    },
+    # Everything at once: patch builds, full and patch releases, user actions, crashes,
+    # power cuts, transfer faults, network loss.
+    "mixed": {
+        "boots-valid-image": HOLDS,
+        "no-unintended-downgrade": VIOLATED,
+        "store-consistency": VIOLATED,
+        "flash-physics": VIOLATED,
+    },
+    # No faults: full and patch releases published in any order, network loss, update
+    # checks, OTA starts and resets from the app. Only the first-boot backup's over-program.
+    "nominal": {
+        "boots-valid-image": HOLDS,
+        "no-unintended-downgrade": HOLDS,
+        "store-consistency": HOLDS,
+        "flash-physics": VIOLATED,
+    },
+    # A hostile or broken server and network, no power cuts: wrong digest, version 255,
+    # an EraseVer of the running version, transfer failures and corrupted chunks.
+    "hostile": {
+        "boots-valid-image": HOLDS,
+        "no-unintended-downgrade": HOLDS,
+        "store-consistency": HOLDS,
+        "flash-physics": VIOLATED,
+    },
+}
+
+ALWAYS_PROPERTIES: dict[str, Callable[[World], bool]] = {
+    "boots-valid-image": is_jump_valid,
+    "no-unintended-downgrade": is_no_downgrade,
+    "store-consistency": is_store_consistent,
+    "flash-physics": is_flash_physical,
+}
+
+FAMILIES = tuple(EXPECTED_VERDICTS)
+
+# ---------------------------------------------------------------------------- families
+
+VARIANTS = ("harmony-3.9.1", "harmony-3.9.0")
+SCHEDULERS = ("freertos", "bare-metal")
+TEAR_MODES = ("word", "bits")
+#: The exhaustive check's geometry (4 pages of 256 B, 2 rows) and larger ones.
+GEOMETRIES: dict[str, dict[str, int]] = {
+    "small": {"page_size": 256, "row_size": 128, "slot_pages": 4},
+    "medium": {"page_size": 512, "row_size": 128, "slot_pages": 6},
+    "wide": {"page_size": 1024, "row_size": 256, "slot_pages": 5},
+}
+USER_ACTIONS = ["update_check", "initiate_ota", "system_reset", "factory_reset", "rollback"]
+
+#: Per family: the server's releases (fixed, so the ``releases`` bundle is static) and the
+#: user actions the app may send.
+RELEASES: dict[str, list[dict[str, Any]]] = {
+    "full": [{"version": 2}, {"version": 3}],
+    "patch": [{"version": 2}, {"version": 3, "kind": "patch", "base_version": 2}],
+    "user": [{"version": 2}, {"version": 3}],
+    "secure": [
+        {"version": 2},
+        {"version": 3, "signature": "other-key"},
+        {"version": 4, "signature": "garbage"},
+    ],
+    "mixed": [
+        {"version": 2},
+        {"version": 3, "kind": "patch", "base_version": 2},
+        {"version": 4, "pages": 1},
+    ],
+    "nominal": [
+        {"version": 2},
+        {"version": 3, "kind": "patch", "base_version": 2},
+        {"version": 4, "pages": 1},
+    ],
+    "hostile": [
+        {"version": 2},
+        {"version": 3, "digest": "wrong"},
+        {"version": 255},
+        {"kind": "erase", "version": 2, "erase_version": 2},
+    ],
+}
+FAMILY_USER_ACTIONS: dict[str, list[str]] = {
+    "user": USER_ACTIONS,
+    "mixed": USER_ACTIONS,
+    "nominal": ["update_check", "system_reset"],
+}
+#: Families built with the patch feature (``patch = true``).
+PATCH_FAMILIES = ("patch", "mixed", "nominal")
+
+#: Per family: the inclusive range of each fault budget the suites draw from.
+BUDGET_RANGES: dict[str, dict[str, tuple[int, int]]] = {
+    "full": {
+        "power_cut": (0, 6),
+        "transfer_fail": (0, 2),
+        "corrupt": (0, 2),
+        "net_down": (0, 2),
+        "publish": (0, 2),
+    },
+    "patch": {"power_cut": (0, 4), "transfer_fail": (0, 2), "corrupt": (0, 2), "publish": (0, 2)},
+    "user": {"power_cut": (1, 4), "ctrl": (1, 4), "crash": (0, 2), "publish": (0, 1)},
+    "secure": {
+        "power_cut": (0, 4),
+        "publish": (0, 2),
+        "factory_sign": (1, 1),
+        "transfer_fail": (0, 1),
+        "corrupt": (0, 1),
+    },
+    "mixed": {
+        "power_cut": (0, 4),
+        "transfer_fail": (0, 1),
+        "corrupt": (0, 1),
+        "net_down": (0, 1),
+        "publish": (0, 2),
+        "ctrl": (0, 3),
+        "crash": (0, 1),
+    },
+    "nominal": {"publish": (0, 3), "net_down": (0, 2), "ctrl": (0, 3)},
+    "hostile": {"publish": (1, 3), "transfer_fail": (0, 2), "corrupt": (0, 2), "net_down": (0, 1)},
+}
+
+
+@attrs.frozen
+class Knobs:
+    """What one test case draws for its family (everything else is fixed by the family)."""
+
+    variant: str = "harmony-3.9.1"
+    scheduler: str = "freertos"
+    tear_mode: str = "word"
+    geometry: str = "medium"
+    fs_write_calls: bool = False
+    autoreset: bool = True
+    auto_update: bool = True
+    periodic: bool = True
+    budget: tuple[tuple[str, int], ...] = ()
+
+
+def make_spec(family: str, knobs: Knobs) -> dict[str, Any]:
+    """The scenario description (a ``build_scenario`` dict) for ``family`` and ``knobs``."""
+    config: dict[str, Any] = {
+        "scheduler": knobs.scheduler,
+        "tear_mode": knobs.tear_mode,
+        "autoreset": knobs.autoreset,
+        "auto_update": knobs.auto_update,
+        "periodic": knobs.periodic,
+    }
+    if family in PATCH_FAMILIES:
+        config["patch"] = True
+    if family == "secure":
+        config["secure_boot"] = True
+    return {
+        "name": f"hypothesis-{family}",
+        "description": f"Hypothesis family {family!r}",
+        "variant": knobs.variant,
+        "config": config,
+        "geometry": dict(GEOMETRIES[knobs.geometry]),
+        "releases": [dict(r) for r in RELEASES[family]],
+        "budget": dict(knobs.budget),
+        "user_actions": list(FAMILY_USER_ACTIONS.get(family, [])),
+        "fs_write_calls": knobs.fs_write_calls,
+    }
+
+
+def get_small_spec(family: str, **changes: Any) -> dict[str, Any]:
+    """The small version of a family for the exhaustive checker: small geometry, each fault
+    budget at most 1 (``changes`` override knobs)."""
+    budget = tuple((k, min(hi, 1)) for k, (_, hi) in BUDGET_RANGES[family].items())
+    knobs = attrs.evolve(Knobs(geometry="small", budget=budget), **changes)
+    return make_spec(family, knobs)
+
+
+_ALWAYS = st.just(True)
+
+
+def knobs_strategy(family: str) -> st.SearchStrategy[Knobs]:
+    """The configurations a family's suite explores."""
+    budget = st.tuples(
+        *(
+            st.tuples(st.just(kind), st.integers(lo, hi))
+            for kind, (lo, hi) in BUDGET_RANGES[family].items()
+        )
+    )
+    user = family in ("user", "nominal")
+    return st.builds(
+        Knobs,
+        variant=st.sampled_from(VARIANTS),
+        scheduler=st.sampled_from(SCHEDULERS),
+        tear_mode=st.sampled_from(TEAR_MODES),
+        geometry=st.sampled_from(("medium", "small", "wide")),
+        fs_write_calls=st.booleans(),
+        # Without autoreset an update runs only after a reset: keep it the rarer case.
+        autoreset=st.sampled_from((True, True, False)) if family != "secure" else _ALWAYS,
+        auto_update=st.booleans() if user else _ALWAYS,
+        periodic=st.booleans() if user else _ALWAYS,
+        budget=budget,
+    )
+
+
+_SCENARIOS: dict[str, Scenario] = {}
+
+
+def get_cached_scenario(spec: Mapping[str, Any]) -> Scenario:
+    """``build_scenario`` memoised on the description (signing and patch encoding cost)."""
+    key = json.dumps(spec, sort_keys=True)
+    if key not in _SCENARIOS:
+        _SCENARIOS[key] = build_scenario(spec)
+    return _SCENARIOS[key]
+
+
+# ---------------------------------------------------------------------------- landmarks
+
+
+def _next_op(world: World) -> object:
+    return world.pending[0] if world.pending else None
+
+
+def is_bootctl_write(world: World) -> bool:
+    """The next persistent operation erases or programs the boot-control page."""
+    op = _next_op(world)
+    return isinstance(op, FlashErase | FlashProgram) and op.page == 0
+
+
+def is_updated_app_bootctl_write(world: World) -> bool:
+    """An application other than the factory image (an update, after its first boot) is
+    about to erase or program the boot-control page (its validation, a rollback...)."""
+    running = world.running
+    return (
+        world.phase is DevicePhase.APP
+        and running is not None
+        and not running.factory
+        and is_bootctl_write(world)
+    )
+
+
+def is_image_write(world: World) -> bool:
+    """The next persistent operation writes an image: an application page or a file other
+    than the database."""
+    op = _next_op(world)
+    if isinstance(op, FlashErase | FlashProgram):
+        return op.page > 0
+    return isinstance(op, FsWrite) and op.name != "image_database.csv"
+
+
+def is_db_write(world: World) -> bool:
+    """The next persistent operation writes the image database."""
+    op = _next_op(world)
+    return isinstance(op, FsWrite) and op.name == "image_database.csv"
+
+
+def is_downloading(world: World) -> bool:
+    """A transfer is open (transfer faults and corruption can strike)."""
+    return world.net.open
+
+
+def is_app_started(world: World) -> bool:
+    """The bootloader has just jumped into an application."""
+    return world.phase is DevicePhase.APP and world.service.state is SvcState.REGWIFISRVCALLBCK
+
+
+def is_quiet(world: World) -> bool:
+    """Nothing happens without an input: no pending operation, the service waits for the
+    timer or a control message, or the CPU hangs."""
+    if world.phase is DevicePhase.HUNG:
+        return True
+    if world.pending or world.phase is not DevicePhase.APP:
+        return False
+    if world.service.state is SvcState.STATE_IDLE:
+        return True
+    return world.service.state is SvcState.WAIT_FOR_OTA_TIMER_TRIGGER and (
+        world.service.rtcc_armed and not world.service.timer_trigger
+    )
+
+
+#: ``device_step(run=NAME)`` ticks until the world reaches the landmark.
+LANDMARKS: dict[str, Callable[[World], bool]] = {
+    "app-started": is_app_started,
+    "downloading": is_downloading,
+    "quiet": is_quiet,
+}
+
+#: ``power_cut(during=NAME)``: a torn cut (``power_cut_torn``) in the next operation of that
+#: class (time passes until one is pending). Power fails at a uniformly random time in reality,
+#: but the windows that matter are a few ticks wide in runs of hundreds: aiming the cut
+#: is how the suites reach, within a small example budget, what the exhaustive checker finds.
+TEAR_TARGETS: dict[str, Callable[[World], bool]] = {
+    "next": lambda world: True,
+    "boot-control": is_bootctl_write,
+    "updated-app-boot-control": is_updated_app_bootctl_write,
+    "database": is_db_write,
+    "image": is_image_write,
+}
+#: At most this many ticks per rule (a whole update in the largest geometry is about 250).
+MAX_RUN = 600
+#: At most this many RTCC alarms while a fault rule waits for its window.
+MAX_ALARMS = 2
+
+
+# ---------------------------------------------------------------------------- traces
+
+TRACES_DIR = Path(__file__).resolve().parents[1] / "traces"
+_TRACES_ENV = "OTAMODEL_PROPERTIES_TRACES"
+
+
+def get_traces_dir() -> Path:
+    """Where trace files go (``traces/`` under the repo; the env var overrides it)."""
+    return Path(os.environ.get(_TRACES_ENV, TRACES_DIR))
+
+
+def get_trace_path(family: str, prop: str, *, expected: bool) -> Path:
+    kind = "expected" if expected else "FAILED"
+    return get_traces_dir() / f"hypothesis-{family}-{prop}-{kind}.json"
+
+
+def save_trace(path: Path, scenario: Scenario, prop: str, actions: list[Action]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_trace(path, scenario=scenario, property_name=prop, verdict=VIOLATED, actions=actions)
+    return path
+
+
+def is_reporting_run() -> bool:
+    """The run Hypothesis reports (its final replay of the shrunk failure), or a run
+    outside Hypothesis."""
+    if not currently_in_test_context():
+        return True
+    return bool(current_build_context().is_final)
+
+
+def get_compact_actions(actions: list[Action]) -> str:
+    """``tick ×12 → power_cut → tick ×3``: runs of one action collapsed."""
+    out: list[list[Any]] = []
+    for action in actions:
+        text = str(action)
+        if out and out[-1][0] == text:
+            out[-1][1] += 1
+        else:
+            out.append([text, 1])
+    return " → ".join(t if n == 1 else f"{t} ×{n}" for t, n in out) or "(none)"
+
+
+@attrs.define
+class Violation:
+    """The shortest violation of a property a suite has recorded in this session."""
+
+    family: str
+    prop: str
+    actions: list[Action]
+    spec: dict[str, Any]
+    path: Path | None = None
+
+
+#: (family, property) -> the shortest recorded violation this session.
+RECORDED: dict[tuple[str, str], Violation] = {}
+
+
+class PropertyViolationError(AssertionError):
+    """An always-property that must hold in this family was violated."""
+
+
+class ExpectedViolationFound(Exception):  # noqa: N818 (not an error: the hunt's success)
+    """A hunt reached the violation it was looking for (see ``run_hunt``)."""
+
+
+# ---------------------------------------------------------------------------- the machine
+
+
+class DeviceMachine(RuleBasedStateMachine):
+    """One family's configurations, driven through the shared ``step``.
+
+    Subclasses set ``FAMILY``; ``HUNT`` names a property whose violation ends the run
+    (raises :class:`ExpectedViolationFound`), used by the hunt tests.
+    """
+
+    FAMILY: ClassVar[str] = "full"
+    HUNT: ClassVar[str | None] = None
+
+    releases = Bundle("releases")
+    user_actions = Bundle("user_actions")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scenario: Scenario | None = None
+        self.spec: dict[str, Any] = {}
+        self.world: World | None = None
+        self.actions: list[Action] = []
+        self.enabled: frozenset[Action] = frozenset()
+        self.violated: set[str] = set()
+        self.interrupted = False
+        # kind -> the settled world in which that input could not happen: the rule stays
+        # disabled until another input changes the world.
+        self.futile: dict[str, World] = {}
+        self.best_version = 0
+        self.best_validated = 0
+        self.updates = 0
+
+    # ------------------------------------------------------------ set-up
+
+    @initialize(knobs=st.runner().flatmap(lambda machine: knobs_strategy(machine.FAMILY)))
+    def configure(self, knobs: Knobs) -> None:
+        """Draw a configuration of the family."""
+        self.spec = make_spec(self.FAMILY, knobs)
+        self.scenario = get_cached_scenario(self.spec)
+        self._set_world(initial_world(self.scenario))
+        note(f"family {self.FAMILY}: {knobs}")
+        event(f"variant {knobs.variant}, {knobs.scheduler}, geometry {knobs.geometry}")
+
+    @initialize(target=releases)
+    def offer_releases(self) -> object:
+        return multiple(*range(len(RELEASES[self.FAMILY])))
+
+    @initialize(target=user_actions)
+    def offer_user_actions(self) -> object:
+        return multiple(*FAMILY_USER_ACTIONS.get(self.FAMILY, []))
+
+    # ------------------------------------------------------------ helpers
+
+    def _set_world(self, world: World) -> None:
+        self.world = world
+        self.enabled = frozenset(enabled_actions(world))
+        if world.phase is DevicePhase.APP and world.running is not None:
+            self.best_version = max(self.best_version, int(world.running.version))
+        self.best_validated = max(self.best_validated, world.ghost.max_validated)
+
+    def _apply(self, action: Action) -> bool:
+        """Apply one enabled action; False (nothing applied) when ``step`` refuses it."""
+        assert self.world is not None
+        self.interrupted = True  # stays set if step or a check raises
+        result = step(self.world, action)
+        if result.is_refused:
+            self.interrupted = False
+            return False
+        self.actions.append(action)
+        before = len(self.world.ghost.witnesses)
+        self._set_world(result.world)
+        if len(result.world.ghost.witnesses) > before:
+            self.updates += 1
+        for prop in ALWAYS_PROPERTIES:
+            self._check(prop)  # inside multi-tick rules too: no transient violation is missed
+        self.interrupted = False
+        return True
+
+    def _has_budget(self, kind: str) -> bool:
+        return self.world is not None and self.world.get_budget(kind) > 0
+
+    def _may_happen(self, kind: str) -> bool:
+        """The budget allows ``kind`` and it did not just fail to happen from this world."""
+        return self._has_budget(kind) and self.futile.get(kind) is not self.world
+
+    def _is_enabled(self, kind: str) -> bool:
+        return any(a.kind == kind for a in self.enabled)
+
+    def _fault(self, kind: str) -> None:
+        action = next((a for a in sorted(self.enabled) if a.kind == kind), None)
+        assert action is not None, f"{kind} should be enabled"
+        assert self._apply(action), f"{action} was enabled but refused"
+
+    # ------------------------------------------------------------ rules
+
+    def _run(self, until: Callable[[World], bool], *, with_timer: bool = False) -> bool:
+        """Tick until ``until`` holds (checked before each tick, at most ``MAX_RUN`` ticks).
+
+        False when a tick is refused or the device settles first (a world repeats: it only
+        cycles until an input comes: idle, waiting for the alarm or the network, hung).
+        ``with_timer``: time passing also fires the RTCC alarm when the service waits for
+        it (at most ``MAX_ALARMS`` times per run)."""
+        tick, timer = Action("tick"), Action("timer")
+        seen: set[World] = set()
+        alarms = 0
+        for _ in range(MAX_RUN):
+            world = self.world
+            assert world is not None
+            if until(world):
+                return True
+            if with_timer and alarms < MAX_ALARMS and timer in self.enabled:
+                alarms += 1
+                seen.clear()
+                self._apply(timer)
+                continue
+            if world in seen:
+                return False
+            seen.add(world)
+            if tick not in self.enabled or not self._apply(tick):
+                return False
+        return False
+
+    def _fault_when(
+        self, kind: str, window: Callable[[World], bool] = lambda w: True, arg: str | None = None
+    ) -> bool:
+        """Apply the input ``kind`` (with ``arg``, if given) as soon as ``enabled_actions``
+        offers it in ``window``: at once, or after time passes (ticks, the alarm). False
+        (nothing applied) when the device settles first."""
+
+        def find(world: World) -> Action | None:
+            if not window(world):
+                return None
+            for action in sorted(self.enabled):
+                if action.kind == kind and (arg is None or action.arg == arg):
+                    return action
+            return None
+
+        if not self._run(lambda world: find(world) is not None, with_timer=True):
+            assert self.world is not None
+            self.futile[kind] = self.world
+            return False
+        assert self.world is not None
+        action = find(self.world)
+        assert action is not None
+        assert self._apply(action), f"{action} was enabled but refused"
+        return True
+
+    @rule(run=st.one_of(st.integers(1, 30), st.sampled_from(sorted(LANDMARKS))))
+    def device_step(self, run: int | str) -> None:
+        """The device runs on: ``run`` ticks, or until the landmark ``run`` is reached (at
+        least one tick), stopping early when a tick is refused."""
+        tick = Action("tick")
+        if isinstance(run, int):
+            for _ in range(run):
+                if tick not in self.enabled or not self._apply(tick):
+                    break
+            return
+        if tick in self.enabled and self._apply(tick) and self._run(LANDMARKS[run]):
+            event(f"device_step reached {run}")
+
+    @precondition(lambda self: self._is_enabled("timer"))
+    @rule()
+    def timer(self) -> None:
+        """The periodic RTCC alarm fires (the service waits for it)."""
+        self._fault("timer")
+
+    @precondition(lambda self: self._is_enabled("power_cut"))
+    @rule(during=st.sampled_from(["now", *sorted(TEAR_TARGETS)]))
+    def power_cut(self, during: str) -> None:
+        """Power fails: ``now`` (between two operations), or in the middle of a flash/FS
+        operation (``power_cut_torn``): the pending one (``next``) or the next of the class
+        ``during`` (time passes until one is pending; no cut if the device settles first)."""
+        if during == "now":
+            self._fault("power_cut")
+        elif (
+            self.scenario is not None
+            and self.scenario.tears
+            and self._fault_when("power_cut_torn", TEAR_TARGETS[during])
+        ):
+            event(f"torn power cut during {during}")
+
+    @precondition(lambda self: self._may_happen("transfer_fail"))
+    @rule()
+    def transfer_fail(self) -> None:
+        """The current or next transfer (manifest or image) fails: its next read errors."""
+        if self._fault_when("transfer_fail"):
+            event("transfer failed")
+
+    @precondition(lambda self: self._may_happen("corrupt"))
+    @rule()
+    def corrupt(self) -> None:
+        """The next chunk of the current or next image download arrives with a flipped bit."""
+        if self._fault_when("corrupt"):
+            event("chunk corrupted")
+
+    @precondition(lambda self: self._is_enabled("net_down") or self._is_enabled("net_up"))
+    @rule()
+    def network(self) -> None:
+        """The Wi-Fi network goes down (budgeted) or comes back up."""
+        self._fault("net_up" if self._is_enabled("net_up") else "net_down")
+
+    @precondition(lambda self: self._may_happen("crash"))
+    @rule()
+    def crash(self) -> None:
+        """The application crashes (a reset) while it has not validated its image yet."""
+        if self._fault_when("crash"):
+            event("application crash")
+
+    @precondition(lambda self: self._may_happen("factory_sign"))
+    @rule()
+    def factory_sign(self) -> None:
+        """The user stores the factory image's signature (``sysota set factory sign``)."""
+        self._fault_when("factory_sign")
+
+    @precondition(lambda self: self._is_enabled("publish"))
+    @rule(release=releases)
+    def publish(self, release: int) -> None:
+        """The server publishes another release (the current one is a no-op)."""
+        action = Action("publish", str(release))
+        if action in self.enabled:
+            self._apply(action)
+
+    @precondition(lambda self: self._may_happen("ctrl"))
+    @rule(name=user_actions)
+    def ctrl(self, name: str) -> None:
+        """The application sends a control message to the OTA service (accepted only in
+        STATE_IDLE: time passes until the service gets there)."""
+        if self._fault_when("ctrl", arg=name):
+            event(f"control message {name}")
+
+    # ------------------------------------------------------------ invariants
+
+    def _check(self, prop: str) -> None:
+        world = self.world
+        if world is None or prop in self.violated or ALWAYS_PROPERTIES[prop](world):
+            return
+        self.violated.add(prop)
+        assert self.scenario is not None
+        actions = list(self.actions)
+        expected = EXPECTED_VERDICTS[self.FAMILY][prop] == VIOLATED
+        note(f"{prop} violated after {len(actions)} actions: {get_compact_actions(actions)}")
+        if expected:
+            event(f"expected violation: {prop}")
+            key = (self.FAMILY, prop)
+            old = RECORDED.get(key)
+            if old is None or len(actions) < len(old.actions):
+                path = get_trace_path(self.FAMILY, prop, expected=True)
+                RECORDED[key] = Violation(self.FAMILY, prop, actions, self.spec)
+                RECORDED[key].path = save_trace(path, self.scenario, prop, actions)
+            if prop == self.HUNT:
+                raise ExpectedViolationFound(f"{self.FAMILY}: {prop} after {len(actions)} actions")
+            return
+        path = get_trace_path(self.FAMILY, prop, expected=False)
+        if is_reporting_run():  # not on every attempt of the shrinker
+            save_trace(path, self.scenario, prop, actions)
+            note(f"trace written to {path} (re-execute with: otamodel replay {path})")
+        raise PropertyViolationError(
+            f"{prop} must hold in family {self.FAMILY!r} but is violated after {len(actions)} "
+            f"actions: {get_compact_actions(actions)}; trace: {path}"
+        )
+
+    @invariant()
+    def boots_valid_image(self) -> None:
+        self._check("boots-valid-image")
+
+    @invariant()
+    def no_unintended_downgrade(self) -> None:
+        self._check("no-unintended-downgrade")
+
+    @invariant()
+    def store_consistency(self) -> None:
+        self._check("store-consistency")
+
+    @invariant()
+    def flash_physics(self) -> None:
+        self._check("flash-physics")
+
+    def teardown(self) -> None:
+        if self.world is None or self.interrupted:
+            return  # no set-up, or a failure is on its way out: do not mask it
+        # After the last input the device runs on by itself until it settles: a power cut's
+        # consequences (the bootloader's choice, a restore) show only then.
+        self._run(lambda world: False)
+        # Steer toward completed updates: a newer running version, more witnessed events.
+        target(float(self.best_version), label="running version")
+        target(float(self.best_validated), label="validated version")
+        target(float(self.updates), label="completed updates / restores")
+        if self.best_version > 1:
+            event("an update completed (a version above the factory's ran)")
+        if self.best_validated > 1:
+            event("the app validated a version above the factory's")
+        for witness in sorted(self.world.ghost.witnesses):
+            event(f"witness: {witness}")
+
+
+class FullMachine(DeviceMachine):
+    FAMILY = "full"
+
+
+class PatchMachine(DeviceMachine):
+    FAMILY = "patch"
+
+
+class UserMachine(DeviceMachine):
+    FAMILY = "user"
+
+
+class SecureMachine(DeviceMachine):
+    FAMILY = "secure"
+
+
+class MixedMachine(DeviceMachine):
+    FAMILY = "mixed"
+
+
+class NominalMachine(DeviceMachine):
+    FAMILY = "nominal"
+
+
+class HostileMachine(DeviceMachine):
+    FAMILY = "hostile"
+
+
+MACHINES: dict[str, type[DeviceMachine]] = {
+    m.FAMILY: m
+    for m in (
+        FullMachine,
+        PatchMachine,
+        UserMachine,
+        SecureMachine,
+        MixedMachine,
+        NominalMachine,
+        HostileMachine,
+    )
+}
+
+
+def get_suite_settings(machine: type[DeviceMachine]) -> settings:
+    """The active profile's settings as the machine's ``TestCase`` builds them (no deadline,
+    no health checks), without the explain phase: it re-runs a failing case for minutes on
+    these long runs and adds nothing the action list and the trace do not say."""
+    base = machine.TestCase.settings
+    return settings(base, phases=[p for p in base.phases if p is not Phase.explain])
+
+
+class TestFull(FullMachine.TestCase):  # type: ignore[misc,valid-type]
+    settings = get_suite_settings(FullMachine)
+
+
+class TestPatch(PatchMachine.TestCase):  # type: ignore[misc,valid-type]
+    settings = get_suite_settings(PatchMachine)
+
+
+class TestUser(UserMachine.TestCase):  # type: ignore[misc,valid-type]
+    settings = get_suite_settings(UserMachine)
+
+
+class TestSecure(SecureMachine.TestCase):  # type: ignore[misc,valid-type]
+    settings = get_suite_settings(SecureMachine)
+
+
+class TestMixed(MixedMachine.TestCase):  # type: ignore[misc,valid-type]
+    settings = get_suite_settings(MixedMachine)
+
+
+class TestNominal(NominalMachine.TestCase):  # type: ignore[misc,valid-type]
+    settings = get_suite_settings(NominalMachine)
+
+
+class TestHostile(HostileMachine.TestCase):  # type: ignore[misc,valid-type]
+    settings = get_suite_settings(HostileMachine)
+
+
+# ---------------------------------------------------------------------------- plain tests
+
+
+#: A hunt stops at the first violation; it gives up after this many valid examples (or the
+#: profile's ``max_examples`` if larger). Derandomized, so the outcome is the same in every
+#: profile with a budget up to this.
+HUNT_EXAMPLES = 1000
+
+
+def get_hunt_settings() -> settings:
+    """Deterministic (derandomized) runs without shrinking, at least ``HUNT_EXAMPLES``."""
+    return settings(
+        settings(),
+        max_examples=max(HUNT_EXAMPLES, settings().max_examples),
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        print_blob=False,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+def run_hunt(family: str, prop: str) -> None:
+    """Run ``family``'s suite until it violates ``prop``; raises ExpectedViolationFound."""
+    hunter = type(f"Hunt{MACHINES[family].__name__}", (MACHINES[family],), {"HUNT": prop})
+    run_state_machine_as_test(hunter, settings=get_hunt_settings())
+
+
+EXPECTED_VIOLATIONS = [
+    (family, prop)
+    for family, verdicts in EXPECTED_VERDICTS.items()
+    for prop, verdict in verdicts.items()
+    if verdict == VIOLATED
+]
+
+
+def test_table_covers_every_family_and_property() -> None:
+    assert set(EXPECTED_VERDICTS) == set(RELEASES) == set(BUDGET_RANGES) == set(MACHINES)
+    assert set(FAMILY_USER_ACTIONS) <= set(EXPECTED_VERDICTS)
+    for names in FAMILY_USER_ACTIONS.values():
+        assert set(names) <= set(CTRL_MESSAGES)
+    for verdicts in EXPECTED_VERDICTS.values():
+        assert set(verdicts) == set(ALWAYS_PROPERTIES)
+        assert set(verdicts.values()) <= {HOLDS, VIOLATED}
+
+
+@pytest.mark.parametrize(("family", "prop"), EXPECTED_VIOLATIONS)
+def test_expected_violation_is_reached(family: str, prop: str) -> None:
+    """A property the released code violates in ``family`` is reached: by the family's suite
+    earlier in this session, or by a deterministic hunt of at most ``HUNT_EXAMPLES``
+    examples; its trace replays (no refusal) to a violating state."""
+    if (family, prop) not in RECORDED:
+        with pytest.raises(ExpectedViolationFound):
+            run_hunt(family, prop)
+    found = RECORDED[(family, prop)]
+    scenario = get_cached_scenario(found.spec)
+    steps, problem = replay(scenario, found.actions)
+    assert problem is None
+    last = steps[-1].result.world if steps else initial_world(scenario)
+    assert not ALWAYS_PROPERTIES[prop](last)
+
+
+def test_written_trace_replays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A violation found by a suite is written as a trace file that ``replay`` and
+    ``otamodel replay`` re-execute without a refusal, ending in the violating state."""
+    from click.testing import CliRunner
+
+    from otamodel.cli import main
+
+    monkeypatch.setenv(_TRACES_ENV, str(tmp_path))
+    saved = dict(RECORDED)
+    RECORDED.clear()
+    try:
+        with pytest.raises(ExpectedViolationFound):
+            run_hunt("full", "flash-physics")
+        path = RECORDED[("full", "flash-physics")].path
+    finally:
+        RECORDED.clear()
+        RECORDED.update(saved)
+    assert path is not None
+    assert path.parent == tmp_path
+    trace = read_trace(path)
+    assert trace.property_name == "flash-physics"
+    assert trace.verdict == VIOLATED
+    steps, problem = replay(trace.scenario, trace.actions)
+    assert problem is None
+    assert len(steps) == len(trace.actions) == len(trace.recorded)
+    assert not is_flash_physical(steps[-1].result.world)
+    result = CliRunner().invoke(main, ["replay", str(path)])
+    assert result.exit_code == 0, result.output
