@@ -3,6 +3,7 @@ fault budgets."""
 
 from __future__ import annotations
 
+from otamodel.env._scenario import BUDGET_KINDS
 from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tearable
 from otamodel.model import step as device_step
 from otamodel.model._enums import CoreTask, SvcState
@@ -16,16 +17,7 @@ def _budget_key(action: Action) -> str | None:
         return None
     if action.kind in ("power_cut", "power_cut_torn"):
         return "power_cut"
-    if action.kind in (
-        "transfer_fail",
-        "corrupt",
-        "publish",
-        "ctrl",
-        "crash",
-        "reset",
-        "factory_sign",
-        "net_down",
-    ):
+    if action.kind in BUDGET_KINDS:
         return action.kind
     return None
 
