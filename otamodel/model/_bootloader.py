@@ -10,7 +10,7 @@ from otamodel.errors import ManifestError
 from otamodel.formats import bootctl, otadb, signature
 from otamodel.formats import manifest as mf
 from otamodel.model._enums import BlTask
-from otamodel.model._machine import MachineSpec, Transition
+from otamodel.model._machine import MachineSpec, Transition, memo_last
 from otamodel.model._physics import (
     FlashErase,
     FsClose,
@@ -117,6 +117,7 @@ def is_backup_done(w: World) -> bool:
 # ------------------------------------------------------------------ CHECK_IMAGE (BL-4)
 
 
+@memo_last
 def get_check_decision(w: World) -> tuple[str, dict[str, object]]:
     """BL-4: blank first 16 bytes → factory; no DB → factory; otherwise jump iff boot
     control is F8 and the row (bootloader lookup, uint8 cast) is F8 with the same version."""
@@ -162,6 +163,7 @@ def _db(w: World) -> otadb.ImageDatabase | None:
     return otadb.ImageDatabase(rows=w.boot.db) if w.boot.db is not None else None
 
 
+@memo_last
 def get_select(w: World) -> tuple[str, World]:
     """BL-5..BL-8: one call of ``Bootloader_Task_SelectImage`` → ('more'|'error'|'success', w)."""
     boot = w.boot

@@ -174,6 +174,10 @@ def is_factory_type(w: World) -> bool:
     return get_bootctl(w).type == bootctl.ImageType.FACTORY_RESET
 
 
+def is_mounted_factory_type(w: World) -> bool:
+    return is_fs_mounted(w) and is_factory_type(w)
+
+
 # ------------------------------------------------------------------ SET_IMAGE_STATUS (§3.3)
 
 
@@ -386,23 +390,13 @@ def is_sub(name: str):  # type: ignore[no-untyped-def]
     return guard
 
 
-def is_task_done(w: World) -> bool:
-    return w.core.sub == "DONE"
-
-
 def is_download_done(w: World) -> bool:
     return w.core.sub == "D_DONE"
 
 
 T = Transition
 CORE_TRANSITIONS: tuple[Transition, ...] = (
-    T(
-        C.INIT,
-        "tick",
-        C.UPDATE_USER,
-        lambda w: is_fs_mounted(w) and is_factory_type(w),
-        process_init,
-    ),
+    T(C.INIT, "tick", C.UPDATE_USER, is_mounted_factory_type, process_init),
     T(C.INIT, "tick", C.SET_IMAGE_STATUS, is_fs_mounted, process_init),
     T(C.INIT, "tick", None),
     T(C.SET_IMAGE_STATUS, "tick", C.UPDATE_USER, is_set_status_error, process_set_status_error),
@@ -420,7 +414,6 @@ CORE_TRANSITIONS: tuple[Transition, ...] = (
     T(C.FACTORY_RESET, "tick", None, None, process_factory_reset_task),
     T(C.ERASE_IMAGE, "tick", None, None, process_erase_task),
 )
-CORE_TRANSITIONS[0].guard.__name__ = "is_mounted_factory_type"  # type: ignore[union-attr]
 
 
 def _get_state(w: World) -> CoreTask:

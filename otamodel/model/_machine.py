@@ -12,8 +12,8 @@ with the compiled table).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 from transitions import Machine
@@ -23,6 +23,25 @@ from otamodel.model._state import World
 
 Guard = Callable[[World], bool]
 Effect = Callable[[World], World]
+
+
+_R = TypeVar("_R")
+
+
+def memo_last(function: Callable[[World], _R]) -> Callable[[World], _R]:
+    """Remember the result for the last world object: a guard and the effect of the same
+    transition evaluate the same pure function on the same world, one after the other."""
+    last: list[Any] = [None, None]
+
+    def wrapper(world: World) -> _R:
+        if last[0] is not world:
+            last[1] = function(world)
+            last[0] = world
+        return last[1]  # type: ignore[no-any-return]
+
+    wrapper.__name__ = function.__name__
+    wrapper.__doc__ = function.__doc__
+    return wrapper
 
 
 def _identity(world: World) -> World:
@@ -181,11 +200,3 @@ def get_dot(spec: MachineSpec) -> str:
         lines.append(f'  "{row.source.name}" -> "{dest}" [label="{label}"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def check_tables(specs: Sequence[MachineSpec]) -> None:
-    """Raise if a table names a state outside its enum (called at import)."""
-    for spec in specs:
-        for row in spec.transitions:
-            if row.dest is not None and not isinstance(row.dest, spec.states):
-                raise ModelDefinitionError(f"{spec.name}: bad destination {row.dest}")

@@ -12,7 +12,7 @@ from otamodel.errors import ManifestError
 from otamodel.formats import manifest as mf
 from otamodel.model import _core as core
 from otamodel.model._enums import CheckState, SvcState, SvcStatus
-from otamodel.model._machine import MachineSpec, Transition
+from otamodel.model._machine import MachineSpec, Transition, memo_last
 from otamodel.model._parse import process_manifest
 from otamodel.model._state import World, replace
 from otamodel.model._storage import set_net, set_service
@@ -40,6 +40,7 @@ class CheckStep:
     erase: bool
 
 
+@memo_last
 def run_check_step(world: World) -> CheckStep:
     """SVC-10..SVC-14: one step of ``SYS_OTA_Update_Check``."""
     svc = world.service

@@ -54,11 +54,11 @@ def enqueue(world: World, ops: Sequence[PersistentOp]) -> World:
 
 def get_fs_view(world: World) -> Any:
     """The FS as the code will find it once the queued operations are done."""
-    from otamodel.model._physics import apply_fs
+    from otamodel.model._physics import FlashErase, FlashProgram, apply_fs
 
     fs = world.fs
     for op in world.pending:
-        if not op.__class__.__name__.startswith("Flash"):
+        if not isinstance(op, FlashErase | FlashProgram):
             fs = apply_fs(fs, op, torn=False)
     return fs
 
@@ -96,10 +96,6 @@ def get_db_save_ops(world: World, db: otadb.ImageDatabase) -> list[PersistentOp]
     if hardened:
         ops.append(FsRename(DB_TEMP, DB_NAME))
     return ops
-
-
-def get_bootctl_page(world: World) -> bytes:
-    return world.flash.pages[0]
 
 
 def get_bootctl(world: World) -> bootctl.BootControlHeader:
