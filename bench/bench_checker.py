@@ -19,8 +19,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from otamodel.check import CheckReport, Property, PropertyKind, check
-from otamodel.check._examples import TmState, TpcAction, TpcState, TwoPhaseCommit
+from otamodel.checker import CheckReport, Property, PropertyKind, check
+from otamodel.checker._examples import TmState, TpcAction, TpcState, TwoPhaseCommit
 
 
 class TwoPhaseCommitWithProgress(TwoPhaseCommit):

@@ -13,10 +13,10 @@ import argparse
 import time
 from collections import deque
 
-from otamodel.check import PropertyKind, check
-from otamodel.check._ota import OtaModel
+from otamodel.checker import PropertyKind, check
 from otamodel.env import enabled_actions, step
 from otamodel.model import World
+from otamodel.verify._properties import OtaModel
 
 
 def hand_bfs(model: OtaModel) -> int:
@@ -58,7 +58,7 @@ def main() -> None:
         assert report.unique_states == states, (report.unique_states, states)
     print(f"scenario {args.scenario}: {states:,} states")
     print(f"  hand-written BFS: {best_hand:6.2f} s  ({states / best_hand:,.0f} states/s)")
-    print(f"  otamodel.check:   {best_check:6.2f} s  ({states / best_check:,.0f} states/s)")
+    print(f"  otamodel.checker:   {best_check:6.2f} s  ({states / best_check:,.0f} states/s)")
     print(f"  ratio checker / hand-written: {best_check / best_hand:.2f}x (goal < 1.5x)")
 
 

@@ -29,12 +29,13 @@ _LAZY = {
     "initial_world": "otamodel.env",
     "load_scenario_file": "otamodel.env",
     "step": "otamodel.env",
-    "check": "otamodel.check",
-    "OtaModel": "otamodel.check._ota",
-    "run": "otamodel.check._tracefile",
-    "replay": "otamodel.check._tracefile",
-    "read_trace": "otamodel.check._tracefile",
-    "write_trace": "otamodel.check._tracefile",
+    "check": "otamodel.checker",
+    "CheckReport": "otamodel.checker",
+    "OtaModel": "otamodel.verify",
+    "run": "otamodel.verify",
+    "replay": "otamodel.verify",
+    "read_trace": "otamodel.verify",
+    "write_trace": "otamodel.verify",
 }
 
 

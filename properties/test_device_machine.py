@@ -4,7 +4,7 @@ Each suite is a :class:`~hypothesis.stateful.RuleBasedStateMachine` for one *fam
 configurations. An ``@initialize`` rule draws the configuration (a scenario dict: geometry,
 scheduler, code variant, tear mode, budgets...), the rules feed the device ``tick`` steps,
 the RTCC alarm, faults, releases and user actions, and each always-property of
-``otamodel.check._ota`` is an invariant.
+``otamodel.verify._properties`` is an invariant.
 
 The suites assert the *verdicts* of ``docs/findings.md``: a property the released code is
 known to violate in a family is an expected result (the invariant records the first
@@ -38,17 +38,17 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from otamodel.check._ota import (
+from otamodel.env import Scenario, build_scenario, enabled_actions, initial_world, step
+from otamodel.model import CTRL_MESSAGES, Action, SvcState, World
+from otamodel.model import Phase as DevicePhase
+from otamodel.model._physics import FlashErase, FlashProgram, FsWrite
+from otamodel.verify._properties import (
     is_flash_physical,
     is_jump_valid,
     is_no_downgrade,
     is_store_consistent,
 )
-from otamodel.check._tracefile import read_trace, replay, write_trace
-from otamodel.env import Scenario, build_scenario, enabled_actions, initial_world, step
-from otamodel.model import CTRL_MESSAGES, Action, SvcState, World
-from otamodel.model import Phase as DevicePhase
-from otamodel.model._physics import FlashErase, FlashProgram, FsWrite
+from otamodel.verify._tracefile import read_trace, replay, write_trace
 
 # ---------------------------------------------------------------------------- verdicts
 

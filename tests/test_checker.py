@@ -11,7 +11,7 @@ import attrs
 import pytest
 from rich.console import Console
 
-from otamodel.check import (
+from otamodel.checker import (
     ProgressInfo,
     Property,
     PropertyKind,
@@ -23,7 +23,7 @@ from otamodel.check import (
     live_progress,
     replay_trace,
 )
-from otamodel.check._examples import (
+from otamodel.checker._examples import (
     DieHard,
     JugAction,
     Jugs,
@@ -382,7 +382,7 @@ def test_every_rule_is_cited_and_every_citation_exists() -> None:
     assert rules, "no rules found in docs/spec/checker.md"
     sources = "".join(
         path.read_text()
-        for path in (REPO / "otamodel" / "check").glob("_*.py")
+        for path in (REPO / "otamodel" / "checker").glob("_*.py")
         if path.name
         in {
             "_checker.py",
@@ -393,6 +393,7 @@ def test_every_rule_is_cited_and_every_citation_exists() -> None:
             "_report.py",
             "_search.py",
             "_trace.py",
+            "_cheapest.py",
         }
     )
     cited = set(re.findall(r"CHK-\d+", sources))

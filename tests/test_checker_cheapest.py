@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from otamodel.check import Property, check
+from otamodel.checker import Property, check
 
 
 class Ladder:

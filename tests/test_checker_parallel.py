@@ -17,8 +17,8 @@ from test_checker import (
     reach_goal_2,
 )
 
-from otamodel.check import CheckReport, Property, StopReason, Verdict, check
-from otamodel.check._examples import DieHard, TpcAction, TpcState, TwoPhaseCommit
+from otamodel.checker import CheckReport, Property, StopReason, Verdict, check
+from otamodel.checker._examples import DieHard, TpcAction, TpcState, TwoPhaseCommit
 
 
 def get_summary(report: CheckReport[Any, Any]) -> tuple[object, ...]:

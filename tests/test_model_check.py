@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from otamodel.check import CheckReport, check
-from otamodel.check._ota import OtaModel
-from otamodel.check._tracefile import replay, write_trace
+from otamodel.checker import CheckReport, check
 from otamodel.cli import main
 from otamodel.env import enabled_actions, get_scenario, initial_world, step
 from otamodel.model import MACHINES, Action, Phase, World, build_machine, fire
 from otamodel.model._device import get_next_machine
 from otamodel.model._machine import fire_with_machine
+from otamodel.verify._properties import OtaModel
+from otamodel.verify._tracefile import replay, write_trace
 
 
 def _reachable(name: str, limit: int) -> list[World]:

@@ -25,8 +25,8 @@ def _run_check(
     """Run the checker on ``scenario`` with a live progress line on stderr (unless quiet)."""
     from rich.console import Console
 
-    from otamodel.check import check, live_progress
-    from otamodel.check._ota import OtaModel
+    from otamodel.checker import check, live_progress
+    from otamodel.verify._properties import OtaModel
 
     model = OtaModel(scenario)
     options: dict[str, Any] = {
@@ -96,9 +96,9 @@ def check_command(
     from rich.console import Console
     from rich.table import Table
 
-    from otamodel.check._tracefile import write_trace
     from otamodel.env import get_scenario, with_variant
     from otamodel.model import Variant
+    from otamodel.verify._tracefile import write_trace
 
     scenario = get_scenario(scenario_name)
     if variant is not None:
@@ -176,8 +176,8 @@ def check_command(
 )
 def replay(trace_file: str, mermaid: bool) -> None:
     """Re-execute a trace file and print what changed in persistent state at each step."""
-    from otamodel.check._tracefile import get_mermaid_sequence, read_trace
-    from otamodel.check._tracefile import replay as run_replay
+    from otamodel.verify._tracefile import get_mermaid_sequence, read_trace
+    from otamodel.verify._tracefile import replay as run_replay
 
     trace = read_trace(trace_file)
     steps, problem = run_replay(trace.scenario, trace.actions)
@@ -223,7 +223,7 @@ def replay(trace_file: str, mermaid: bool) -> None:
 )
 def report(output: str, scenarios: tuple[str, ...], time_limit: float) -> None:
     """Check every scenario and variant and write the findings report (Markdown)."""
-    from otamodel.check._findings import write_findings
+    from otamodel.verify._findings import write_findings
 
     write_findings(
         output,

@@ -38,9 +38,9 @@ from otamodel.errors import ScenarioError, TraceError
 )
 def simulate(scenario_name: str, actions_file: str | None, steps: int) -> None:
     """Print a step-by-step timeline of a scenario (states, callbacks, persistent writes)."""
-    from otamodel.check._tracefile import replay
     from otamodel.env import TICK, enabled_actions, get_scenario, initial_world, step
     from otamodel.model import Action
+    from otamodel.verify._tracefile import replay
 
     scenario = get_scenario(scenario_name)
     if actions_file is not None:

@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from otamodel.check._model import Model, get_boundary
-from otamodel.check._report import ProgressInfo, StopReason
-from otamodel.check._search import Exploration, Plan, ProgressHook
+from otamodel.checker._model import Model, get_boundary
+from otamodel.checker._report import ProgressInfo, StopReason
+from otamodel.checker._search import Exploration, Plan, ProgressHook
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _CLOCK_MASK = 255

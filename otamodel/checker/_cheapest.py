@@ -8,8 +8,8 @@ import heapq
 from collections.abc import Callable
 from typing import Any
 
-from otamodel.check._search import Exploration
-from otamodel.check._trace import Trace
+from otamodel.checker._search import Exploration
+from otamodel.checker._trace import Trace
 
 
 def get_cheapest_trace(

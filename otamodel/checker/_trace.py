@@ -7,7 +7,7 @@ from typing import Generic
 
 import attrs
 
-from otamodel.check._model import A, Model, S, get_action_label
+from otamodel.checker._model import A, Model, S, get_action_label
 from otamodel.errors import TraceError
 
 

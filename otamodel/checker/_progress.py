@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from otamodel.check._report import ProgressInfo
-from otamodel.check._search import ProgressHook
+from otamodel.checker._report import ProgressInfo
+from otamodel.checker._search import ProgressHook
 
 
 def get_progress_text(info: ProgressInfo) -> Text:

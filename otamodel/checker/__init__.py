@@ -1,4 +1,4 @@
-"""otamodel.check: a generic explicit-state model checker (knows nothing about OTA).
+"""otamodel.checker: a generic explicit-state model checker (knows nothing about OTA).
 
 Semantics: ``docs/spec/checker.md``. Usage::
 
@@ -9,24 +9,24 @@ Semantics: ``docs/spec/checker.md``. Usage::
 
 from __future__ import annotations
 
-from otamodel.check._checker import check
-from otamodel.check._model import (
+from otamodel.checker._checker import check
+from otamodel.checker._model import (
     BoundedModel,
     Model,
     Property,
     PropertyKind,
     get_action_label,
 )
-from otamodel.check._progress import get_progress_text, live_progress
-from otamodel.check._report import (
+from otamodel.checker._progress import get_progress_text, live_progress
+from otamodel.checker._report import (
     CheckReport,
     ProgressInfo,
     PropertyResult,
     StopReason,
     Verdict,
 )
-from otamodel.check._search import ProgressHook
-from otamodel.check._trace import Trace, replay_trace
+from otamodel.checker._search import ProgressHook
+from otamodel.checker._trace import Trace, replay_trace
 
 __all__ = [
     "BoundedModel",

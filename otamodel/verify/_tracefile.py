@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from otamodel._io import write_atomic
-from otamodel.check._trace import Trace
+from otamodel.checker._trace import Trace
 from otamodel.env import Scenario, get_scenario, initial_world, step
 from otamodel.errors import TraceError
 from otamodel.formats import bootctl

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 
 import attrs
 
-from otamodel.check._model import Property
+from otamodel.checker._model import Property
 
 
 class RmState(enum.IntEnum):

@@ -9,19 +9,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from otamodel.check._cheapest import get_cheapest_trace
-from otamodel.check._liveness import ReverseGraph, get_can_reach
-from otamodel.check._model import A, Model, Property, PropertyKind, S
-from otamodel.check._parallel import explore_parallel
-from otamodel.check._report import (
+from otamodel.checker._cheapest import get_cheapest_trace
+from otamodel.checker._liveness import ReverseGraph, get_can_reach
+from otamodel.checker._model import A, Model, Property, PropertyKind, S
+from otamodel.checker._parallel import explore_parallel
+from otamodel.checker._report import (
     CheckReport,
     ProgressInfo,
     PropertyResult,
     StopReason,
     Verdict,
 )
-from otamodel.check._search import Exploration, Plan, ProgressHook, explore
-from otamodel.check._trace import Trace
+from otamodel.checker._search import Exploration, Plan, ProgressHook, explore
+from otamodel.checker._trace import Trace
 from otamodel.errors import ModelDefinitionError
 
 

@@ -7,7 +7,7 @@ import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 
-from otamodel.check._model import Property
+from otamodel.checker._model import Property
 from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world, step
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb

@@ -14,8 +14,8 @@ from typing import Any
 
 import attrs
 
-from otamodel.check._model import Model, Property, PropertyKind, get_boundary
-from otamodel.check._report import ProgressInfo, StopReason
+from otamodel.checker._model import Model, Property, PropertyKind, get_boundary
+from otamodel.checker._report import ProgressInfo, StopReason
 
 ProgressHook = Callable[[ProgressInfo], None]
 

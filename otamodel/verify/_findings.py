@@ -106,10 +106,10 @@ def write_findings(
 ) -> None:
     """TRACE-6: write the findings report: per scenario and variant, the verdict table and,
     per violation, the shortest trace with a sentence saying what it shows."""
-    from otamodel.check import check
-    from otamodel.check._ota import OtaModel
-    from otamodel.check._tracefile import replay
+    from otamodel.checker import check
     from otamodel.env import get_scenario, get_scenario_names, with_variant
+    from otamodel.verify._properties import OtaModel
+    from otamodel.verify._tracefile import replay
 
     names = list(scenarios) if scenarios else get_scenario_names()
     lines = [

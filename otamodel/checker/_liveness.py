@@ -7,7 +7,7 @@ from collections.abc import Callable
 from itertools import accumulate
 from typing import Any
 
-from otamodel.check._search import Exploration
+from otamodel.checker._search import Exploration
 
 
 class ReverseGraph:

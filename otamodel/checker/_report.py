@@ -7,8 +7,8 @@ from typing import Generic
 
 import attrs
 
-from otamodel.check._model import A, PropertyKind, S
-from otamodel.check._trace import Trace
+from otamodel.checker._model import A, PropertyKind, S
+from otamodel.checker._trace import Trace
 
 
 class Verdict(enum.Enum):
@@ -97,7 +97,7 @@ class ProgressInfo:
 
 @attrs.frozen
 class CheckReport(Generic[S, A]):
-    """The result of :func:`~otamodel.check.check`.
+    """The result of :func:`~otamodel.checker.check`.
 
     ``transitions`` counts every non-refused ``next_state`` result of an expanded state
     (including ones to already known states); ``pruned`` counts transitions to states outside

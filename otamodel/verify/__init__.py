@@ -1,0 +1,41 @@
+"""otamodel.verify: the OTA questions asked of the model — named properties (PROP-*),
+the checker's view of a scenario (:class:`OtaModel`), trace files, replay and the
+findings report. Built on the generic :mod:`otamodel.checker`, which knows nothing of OTA."""
+
+from __future__ import annotations
+
+from otamodel.verify._findings import write_findings
+from otamodel.verify._properties import (
+    OtaModel,
+    get_expected_witnesses,
+    get_release_targets,
+    is_progress_action,
+    is_recovery_action,
+)
+from otamodel.verify._tracefile import (
+    ReplayStep,
+    TraceFile,
+    get_mermaid_sequence,
+    get_persistent_changes,
+    read_trace,
+    replay,
+    run,
+    write_trace,
+)
+
+__all__ = [
+    "OtaModel",
+    "ReplayStep",
+    "TraceFile",
+    "get_expected_witnesses",
+    "get_mermaid_sequence",
+    "get_persistent_changes",
+    "get_release_targets",
+    "is_progress_action",
+    "is_recovery_action",
+    "read_trace",
+    "replay",
+    "run",
+    "write_findings",
+    "write_trace",
+]
