@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from otamodel.checker._cheapest import get_cheapest_trace
+from otamodel.checker._classify import Finding, classify
 from otamodel.checker._liveness import ReverseGraph, get_can_reach
 from otamodel.checker._model import A, Model, Property, PropertyKind, S
 from otamodel.checker._parallel import explore_parallel
@@ -36,6 +37,7 @@ def check(
     progress: ProgressHook | None = None,
     progress_interval: float = 0.5,
     cost: Callable[[A], int] | None = None,
+    findings: bool = False,
 ) -> CheckReport[S, A]:
     """Explore ``model`` breadth-first and return a verdict for each of its properties.
 
@@ -48,6 +50,9 @@ def check(
     * ``progress``: called about every ``progress_interval`` seconds and once at the end (CHK-12).
     * ``cost``: a price per action (e.g. 1 per fault); each trace is then the cheapest one,
       shortest among the cheapest, instead of the shortest (CHK-15).
+    * ``findings``: also classify every violation into findings (CHK-16..CHK-19), each with
+      its own cheapest trace, keyed by the model's optional ``get_edge_key`` and
+      ``get_terminal_key`` hooks.
 
     Any bound that cuts the search short makes verdicts that need the whole graph
     ``BOUNDED`` (CHK-10).
@@ -63,7 +68,7 @@ def check(
     if len(set(names)) != len(names):
         raise ModelDefinitionError(f"property names must be unique: {names}")
     plan = Plan(properties)
-    plan.record_edges = plan.record_edges or cost is not None
+    plan.record_edges = plan.record_edges or cost is not None or findings
     started = time.perf_counter()
     deadline = None if time_limit is None else started + time_limit
     options: dict[str, Any] = {
@@ -79,8 +84,19 @@ def check(
         exploration = explore(model, plan, **options)
     else:
         exploration = explore_parallel(model, plan, workers=workers, **options)
+    found: list[Finding[S, A]] = []
     try:
-        results = get_results(exploration, properties, cost)
+        reach: dict[int, bytearray] = {}
+        results = get_results(exploration, properties, cost, reach)
+        if findings:
+            witnessed = {
+                k: r.verdict is not Verdict.NO_WITNESS
+                for k, r in enumerate(results)
+                if r.kind is PropertyKind.SOMETIMES
+            }
+            found = classify(
+                model, exploration, properties, cost, can_reach=reach, witnesses=witnessed
+            )
     finally:
         if exploration.close is not None:
             exploration.close()
@@ -95,6 +111,8 @@ def check(
         results=results,
         pruned=exploration.pruned,
         workers=workers,
+        findings=tuple(found),
+        classified=findings,
     )
     if progress is not None:
         progress(
@@ -124,9 +142,11 @@ def get_results(
     exploration: Exploration,
     properties: tuple[Property[S, A], ...],
     cost: Callable[[A], int] | None = None,
+    reach_out: dict[int, bytearray] | None = None,
 ) -> tuple[PropertyResult[S, A], ...]:
     """One verdict per property, in the model's order (CHK-4, CHK-5, CHK-6, CHK-10); with
-    ``cost``, each trace is the cheapest (CHK-15)."""
+    ``cost``, each trace is the cheapest (CHK-15). ``reach_out`` receives, per ``eventually``
+    property position, the can-reach bytes (CHK-6)."""
     complete = exploration.is_complete
     reverse: ReverseGraph | None = None
     states: list[Any] | None = None
@@ -139,6 +159,8 @@ def get_results(
                 reverse = ReverseGraph(exploration)
             goals = exploration.goal_bits[position]
             reach = get_can_reach(exploration, reverse, goals, prop.edge_filter)
+            if reach_out is not None:
+                reach_out[position] = reach
             hit = reach.find(0)
         verdict = get_verdict(prop.kind, found=hit >= 0, is_complete=complete)
         trace = get_trace(exploration, hit) if hit >= 0 else None

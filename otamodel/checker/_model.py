@@ -37,13 +37,22 @@ class Property(Generic[S, A]):
     predicate: Callable[[S], bool]
     description: str = ""
     edge_filter: Callable[[A], bool] | None = None
+    measure: Callable[[S], int] | None = None
+    """Only for ``always``: how many violations happened so far (never decreasing, 0 while
+    the predicate holds). Findings then count each rise as a violation (CHK-16), so a second
+    violation after the first still shows."""
 
     @classmethod
     def always(
-        cls, name: str, predicate: Callable[[S], bool], description: str = ""
+        cls,
+        name: str,
+        predicate: Callable[[S], bool],
+        description: str = "",
+        *,
+        measure: Callable[[S], int] | None = None,
     ) -> Property[S, A]:
         """An invariant: ``predicate`` must hold in every reachable state (CHK-4)."""
-        return cls(name, PropertyKind.ALWAYS, predicate, description)
+        return cls(name, PropertyKind.ALWAYS, predicate, description, measure=measure)
 
     @classmethod
     def sometimes(

@@ -7,6 +7,7 @@ from typing import Generic
 
 import attrs
 
+from otamodel.checker._classify import Finding
 from otamodel.checker._model import A, PropertyKind, S
 from otamodel.checker._trace import Trace
 
@@ -113,6 +114,13 @@ class CheckReport(Generic[S, A]):
     results: tuple[PropertyResult[S, A], ...]
     pruned: int = 0
     workers: int = 1
+    findings: tuple[Finding[S, A], ...] = ()
+    """Every distinct way a property fails (CHK-16..CHK-19), when ``check(findings=True)``."""
+    classified: bool = False
+
+    def get_findings(self, name: str) -> tuple[Finding[S, A], ...]:
+        """The findings of the property called ``name``."""
+        return tuple(f for f in self.findings if f.property == name)
 
     @property
     def states_per_second(self) -> float:
