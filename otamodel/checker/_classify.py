@@ -340,13 +340,36 @@ def _classify_always(
             add(tuple(edge_key(prop, None, None, states[k])), (0, 0, k, -1), -1, k)
     table = graph.exploration.action_table
     src, dst, act = graph.src, graph.dst, graph.act
+    clean = _get_clean(graph, values) if measure is None else None
     for edge in range(len(src)):
         target = dst[edge]
         if values[target] > values[src[edge]]:
             source = src[edge]
+            if clean is not None and not clean[source]:
+                continue
             key = tuple(edge_key(prop, states[source], table[act[edge]], states[target]))
             add(key, graph.get_rank(edge), edge, target)
     return [(key, (), key, (group, [])) for key, group in sorted(classes.items())]
+
+
+def _get_clean(graph: Graph, values: Sequence[int]) -> bytearray:
+    """CHK-16: the states reachable from a non-violating initial state through non-violating
+    states only; an edge out of any other state repeats an earlier violation."""
+    count = graph.exploration.count
+    parents = graph.exploration.parents
+    clean = bytearray(count)
+    stack = [k for k in range(count) if parents[k] == -1 and not values[k]]
+    for k in stack:
+        clean[k] = 1
+    order, offsets, dst = graph.order, graph.offsets, graph.dst
+    while stack:
+        state = stack.pop()
+        for position in range(offsets[state], offsets[state + 1]):
+            target = dst[order[position]]
+            if not clean[target] and not values[target]:
+                clean[target] = 1
+                stack.append(target)
+    return clean
 
 
 def _classify_traps(

@@ -92,6 +92,11 @@ def is_flash_physical(world: World) -> bool:
     return world.flash.overprograms == 0
 
 
+def get_overprograms(world: World) -> int:
+    """PROP-7's measure: every over-program is its own violation (CHK-16), not only the first."""
+    return world.flash.overprograms
+
+
 def _witness(name: str):  # type: ignore[no-untyped-def]
     def predicate(world: World) -> bool:
         return name in world.ghost.witnesses
@@ -193,6 +198,30 @@ class OtaModel:
             return False
         return world.running.version >= target
 
+    def get_edge_key(
+        self, prop: Property[World, Action], before: World | None, action: Action | None,
+        after: World,
+    ) -> tuple[str, ...]:  # fmt: skip
+        """CHK-16/PROP-10: how a violating or trap-entering step is classified."""
+        from otamodel.verify._keys import get_edge_key
+
+        return get_edge_key(prop.name, before, action, after)
+
+    def get_terminal_key(
+        self, prop: Property[World, Action], states: Sequence[World]
+    ) -> tuple[str, ...]:
+        """CHK-17/PROP-11: how a terminal behaviour of a trap region is classified."""
+        from otamodel.verify._keys import get_terminal_key
+
+        return get_terminal_key(states)
+
+    def get_finding_prefix(self, prop: Property[World, Action]) -> str:
+        """CHK-19: two letters per shipped property (``NB-3f2a``), initials otherwise."""
+        from otamodel.verify._keys import PREFIXES
+
+        words = [w for w in prop.name.split("-") if w]
+        return PREFIXES.get(prop.name) or "".join(w[0] for w in words).upper()
+
     def properties(self) -> Sequence[Property[World, Action]]:
         scenario = self.scenario
         props: list[Property[World, Action]] = [
@@ -229,7 +258,12 @@ class OtaModel:
                 is_store_consistent,
                 "every DB row names an existing file with the recorded digest",
             ),
-            Property.always("flash-physics", is_flash_physical, "no program over un-erased bits"),
+            Property.always(
+                "flash-physics",
+                is_flash_physical,
+                "no program over un-erased bits",
+                measure=get_overprograms,
+            ),
         ]
         descriptions = {
             "full-update": "a full-image update completes and runs",

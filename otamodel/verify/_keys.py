@@ -1,0 +1,196 @@
+"""What makes two OTA violations the same finding (PROP-10, PROP-11): the keys the generic
+classifier (``otamodel.checker``, CHK-16..CHK-19) groups violations by.
+
+* an edge (a violating step, or the step entering a trap region) is keyed by the action, the
+  persistent operation it performed, cut or tore (kind, medium, file or flash region), the
+  machine transition it fired, and the machines' states before it;
+* a terminal behaviour (where the device ends, a bottom SCC of the recovery graph) is keyed by
+  the machines' states it cycles through and the persistent facts that keep it there: what the
+  boot-control header says, what the slot holds, which files exist and whether the image
+  database agrees with them, the network and the published release.
+
+Nothing in a key depends on fault budgets, ghost history or the order states were explored.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+
+from otamodel.formats import bootctl, otadb
+from otamodel.formats import manifest as mf
+from otamodel.model import Action, Phase, World, step
+from otamodel.model._physics import (
+    FlashErase,
+    FlashProgram,
+    FsClose,
+    FsCreate,
+    FsDelete,
+    FsFormat,
+    FsMkdir,
+    FsRename,
+    FsWrite,
+    PersistentOp,
+)
+
+Key = tuple[str, ...]
+
+PREFIXES = {
+    "boots-valid-image": "BV",
+    "no-brick": "NB",
+    "no-unintended-downgrade": "ND",
+    "progress": "PG",
+    "no-stuck-service": "SS",
+    "store-consistency": "SC",
+    "flash-physics": "FP",
+}
+
+
+def get_op_target(op: PersistentOp) -> str:
+    """PROP-10: the medium and region an operation touches, without offsets that only say
+    *which* of many equal writes it was (a slot page, a write call of a file)."""
+    if isinstance(op, FlashErase):
+        return "erase boot-control page" if op.page == 0 else "erase slot page"
+    if isinstance(op, FlashProgram):
+        if op.page == 0:
+            return f"program boot-control row {op.row}"
+        return "program slot row"
+    if isinstance(op, FsCreate):
+        return f"create {op.name}"
+    if isinstance(op, FsWrite):
+        return f"write {op.name}"
+    if isinstance(op, FsClose):
+        return f"close {op.name}"
+    if isinstance(op, FsDelete):
+        return f"delete {op.name}"
+    if isinstance(op, FsRename):
+        return f"rename {op.source} to {op.target}"
+    if isinstance(op, FsFormat):
+        return "format the FS"
+    if isinstance(op, FsMkdir):
+        return "mkdir ota"
+    return type(op).__name__
+
+
+def get_machines(world: World) -> str:
+    """The machines' states: ``bootloader:TASK`` or ``app:SVC/CORE`` or ``hung``."""
+    if world.phase is Phase.BOOTLOADER:
+        return f"bootloader:{world.boot.task.name}"
+    if world.phase is Phase.APP:
+        return f"app:{world.service.state.name}/{world.core.task.name}"
+    return str(world.phase.value)
+
+
+def get_edge_key(prop: str, before: World | None, action: Action | None, after: World) -> Key:
+    """PROP-10: the key of a violating or trap-entering step: what the step did, in which
+    machine states, and (``always`` properties) what the violation looks like after it."""
+    outcome = get_outcome(prop, after)
+    if before is None or action is None:
+        return ("initial state", get_machines(after), *outcome)
+    kind = action.kind
+    label = str(action) if kind in ("ctrl", "publish") else kind
+    if kind in ("tick", "power_cut", "power_cut_torn") and before.pending:
+        op = get_op_target(before.pending[0])
+        how = {"tick": "done", "power_cut": "cut before", "power_cut_torn": "torn"}[kind]
+        return (label, f"{how}: {op}", get_machines(before), *outcome)
+    if kind == "tick":
+        return (label, f"fires {get_transition_label(before, action)}", get_machines(before),
+                *outcome)  # fmt: skip
+    return (label, "", get_machines(before), *outcome)
+
+
+def get_transition_label(before: World, action: Action) -> str:
+    """The machine transition ``action`` fires; a step that changes the machines' states is
+    never labelled ``(stay)``: the state it leads to is named instead (TRACE-9)."""
+    result = step(before, action)
+    text = result.transition or ""
+    if "(stay)" in text:
+        after = get_machines(result.world)
+        if after != get_machines(before):
+            text = text.replace("(stay)", after)
+    return text
+
+
+def get_outcome(prop: str, after: World) -> Key:
+    """What an ``always`` violation looks like in the violating state (PROP-10)."""
+    if prop == "store-consistency":
+        data = after.fs.get("image_database.csv")
+        return (f"DB {get_db_state(after.fs, data) if data is not None else 'missing'}",)
+    if prop == "no-unintended-downgrade" and after.running is not None:
+        return (f"v{after.running.version} runs after v{after.ghost.max_validated} was validated",)
+    if prop == "boots-valid-image":
+        running = after.running.describe() if after.running is not None else "no application"
+        return (f"jumped into {running}",)
+    return ()
+
+
+@functools.lru_cache(maxsize=4096)
+def get_flash_facts(flash: object, scenario: object) -> str:
+    """Boot control and the slot's content, e.g. ``bootctl 00/t1/v2, slot holds v2``."""
+    from otamodel.model._state import Flash
+
+    assert isinstance(flash, Flash)
+    header = bootctl.unpack(flash.pages[0][: bootctl.HEADER_SIZE])
+    slot = b"".join(flash.pages)
+    image = scenario.identify(slot)  # type: ignore[attr-defined]
+    held = "no known image" if image is None else image.describe()
+    return f"bootctl {header.status:02X}/t{header.type}/v{header.version}, slot holds {held}"
+
+
+@functools.lru_cache(maxsize=4096)
+def get_fs_facts(fs: object) -> str:
+    """The files and whether the image database agrees with them."""
+    from otamodel.model._state import Fs
+
+    assert isinstance(fs, Fs)
+    if not fs.formatted:
+        return "FS unformatted"
+    names = [name for name, _ in fs.files]
+    text = "files: " + (", ".join(names) if names else "none")
+    data = fs.get("image_database.csv")
+    if data is not None:
+        text += f"; DB {get_db_state(fs, data)}"
+    return text
+
+
+def get_db_state(fs: object, data: bytes) -> str:
+    """``ok`` / ``unreadable`` / ``empty`` / the kinds of problem its rows have (a row naming a
+    missing file, a digest that does not match its file), without the (possibly torn) names."""
+    result, db = otadb.load(data)
+    if result != 0 or db is None:
+        return "unreadable"
+    if db.rows == (("",),):
+        return "empty"
+    problems = set()
+    for row in range(len(db.rows)):
+        name = otadb.get_field_string(db, row, 0)
+        digest = otadb.get_field_string(db, row, 4)
+        content = fs.get(name) if name else None  # type: ignore[attr-defined]
+        if content is None:
+            problems.add("a row names a missing file")
+        elif digest is None or hashlib.sha256(content).digest() != mf.get_digest_bytes(digest):
+            problems.add("a row's digest does not match its file")
+    return "ok" if not problems else " and ".join(sorted(problems))
+
+
+def get_persistent_facts(world: World) -> str:
+    """PROP-11: what survives a reset and keeps a device where it is."""
+    facts = [get_flash_facts(world.flash, world.scenario), get_fs_facts(world.fs)]
+    if not world.network_up:
+        facts.append("network down")
+    if world.scenario is not None and world.scenario.release_count > 1:
+        facts.append(f"release {world.published} published")
+    return "; ".join(facts)
+
+
+def get_terminal_key(states: Sequence[World]) -> Key:
+    """PROP-11: the key of a terminal behaviour: the machine states it cycles through
+    (sorted), then the persistent facts of its states (sorted)."""
+    machines = sorted({get_machines(w) for w in states})
+    if len(machines) > 4:
+        phases = sorted({m.split(":")[0] for m in machines})
+        machines = [f"{p}: cycles through {sum(m.startswith(p) for m in machines)} states"
+                    for p in phases]  # fmt: skip
+    facts = sorted({get_persistent_facts(w) for w in states})
+    return (" | ".join(machines), *facts)

@@ -1,0 +1,286 @@
+"""Stories: a finding told in one sentence, and the story view of a trace (TRACE-8, TRACE-9).
+
+The story view keeps only the steps that matter: the environment's inputs and faults, the
+persistent writes (consecutive writes to one file merged into one line with the resulting
+content), the machines' state changes, and the loop the trace ends in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from otamodel.model import Action, Phase, World, step
+from otamodel.model._physics import (
+    FlashErase,
+    FlashProgram,
+    FsClose,
+    FsCreate,
+    FsDelete,
+    FsFormat,
+    FsMkdir,
+    FsRename,
+    FsWrite,
+    PersistentOp,
+)
+from otamodel.verify._keys import get_machines, get_persistent_facts
+
+FAULT_WORDS = {
+    "transfer_fail": "a download read fails",
+    "corrupt": "a downloaded chunk arrives with a flipped byte",
+    "net_down": "the network goes down",
+    "net_up": "the network comes back",
+    "crash": "the application crashes before validating its image",
+    "reset": "the device is reset",
+    "timer": "the RTCC alarm fires",
+    "factory_sign": "the user stores the factory signature",
+}
+
+
+def describe_op(op: PersistentOp) -> str:
+    """``the boot-control page program (row 0)``, ``a write of image_database.csv``..."""
+    if isinstance(op, FlashErase):
+        return (
+            "the boot-control page erase" if op.page == 0 else f"the erase of slot page {op.page}"
+        )
+    if isinstance(op, FlashProgram):
+        if op.page == 0:
+            return f"the boot-control program (row {op.row})"
+        return f"the program of slot page {op.page} row {op.row}"
+    if isinstance(op, FsWrite):
+        return f"a write of {op.name}"
+    if isinstance(op, FsCreate):
+        return f"the creation (truncation) of {op.name}"
+    if isinstance(op, FsClose):
+        return f"the close of {op.name}"
+    if isinstance(op, FsDelete):
+        return f"the deletion of {op.name}"
+    if isinstance(op, FsRename):
+        return f"the rename of {op.source} to {op.target}"
+    if isinstance(op, FsFormat):
+        return "the FS format"
+    if isinstance(op, FsMkdir):
+        return "the creation of the ota directory"
+    return op.describe()
+
+
+def describe_where(world: World) -> str:
+    """``the bootloader is in SELECT_IMAGE`` / ``the app v2 runs (service X, core Y)``."""
+    if world.phase is Phase.BOOTLOADER:
+        return f"the bootloader is in {world.boot.task.name}"
+    if world.phase is Phase.APP and world.running is not None:
+        return (
+            f"app v{world.running.version} runs (service {world.service.state.name}, "
+            f"core {world.core.task.name})"
+        )
+    return "the CPU runs code that is not an application"
+
+
+def describe_action(before: World, action: Action) -> str:
+    """What an action does in ``before``, as a clause."""
+    kind = action.kind
+    op = before.pending[0] if before.pending else None
+    if kind == "power_cut":
+        return f"power fails just before {describe_op(op)}" if op else "power fails"
+    if kind == "power_cut_torn":
+        return f"power fails in the middle of {describe_op(op)}" if op else "power fails"
+    if kind == "tick":
+        if op is not None:
+            return f"{describe_op(op)} completes"
+        result = step(before, action)
+        return f"{get_machine_change(before, result.world) or result.transition or 'time passes'}"
+    if kind == "ctrl":
+        return f"the user sends {action.arg}"
+    if kind == "publish":
+        return f"the server publishes release {action.arg}"
+    return FAULT_WORDS.get(kind, str(action))
+
+
+def get_machine_change(before: World, after: World) -> str:
+    """``bootloader:X → app:Y/Z`` when the machines' states differ, else ``""``."""
+    a, b = get_machines(before), get_machines(after)
+    return "" if a == b else f"{a} → {b}"
+
+
+def describe_end(world: World) -> str:
+    """Where a device ends: machines and the persistent facts that keep it there."""
+    return f"{describe_where(world)}; {get_persistent_facts(world)}"
+
+
+def get_story(finding: Any, is_fault: Any) -> str:
+    """TRACE-8: one sentence: earlier faults, the decisive step (what it hit, where), and the
+    outcome: the violation, or where the device ends and why it stays there."""
+    trace = finding.trace
+    if trace.init is None:
+        return "No reachable state is an example of this property."
+    states = trace.states
+    d = finding.decisive
+    earlier = [
+        f"{a} at step {k + 1}" for k, a in enumerate(trace.actions[: max(d, 0)]) if is_fault(a)
+    ]
+    prefix = f"After {', '.join(earlier)}, " if earlier else ""
+    if d < 0:
+        decisive = f"in the initial state ({describe_where(states[0])})"
+    else:
+        before, action = states[d], trace.actions[d]
+        decisive = (
+            f"{describe_action(before, action)} at step {d + 1} while {describe_where(before)}"
+        )
+    decisive = decisive[0].upper() + decisive[1:] if not prefix else decisive
+    after = states[d + 1] if d >= 0 else states[0]
+    if finding.kind.value == "always":
+        outcome = get_violation_words(finding.property, after)
+        return f"{prefix}{decisive}: {outcome}."
+    end = trace.last_state
+    return (
+        f"{prefix}{decisive}; with no further fault the device ends where "
+        f"{describe_where(end)} and stays there ({get_persistent_facts(end)})."
+    )
+
+
+def get_violation_words(prop: str, after: World) -> str:
+    """What an ``always`` violation looks like, in words."""
+    from otamodel.verify._keys import get_outcome
+
+    if prop == "flash-physics":
+        return "the row program has to set bits that are already cleared (no erase before it)"
+    if prop == "store-consistency":
+        state = get_outcome(prop, after)[0]
+        return f"with nothing in flight, the image database is inconsistent ({state})"
+    outcome = get_outcome(prop, after)
+    return outcome[0] if outcome else f"{prop} is violated"
+
+
+@attrs.frozen
+class StoryLine:
+    """One line of the story view: the step number (first step merged) and the text."""
+
+    step: int
+    text: str
+
+
+def get_story_lines(
+    init: World, actions: Sequence[Action], *, full: bool = False
+) -> list[StoryLine]:
+    """TRACE-9: the story view: inputs and faults, persistent writes (consecutive writes to one
+    file merged, with the resulting content), machine state changes, and the loop the trace
+    ends in; ``full`` keeps every step."""
+    from otamodel.verify._tracefile import get_persistent_changes
+
+    lines: list[StoryLine] = []
+    world = init
+    chain: list[str] = []
+    chain_at = -1
+    merge_file = ""
+    for index, action in enumerate(actions, 1):
+        before = world
+        result = step(world, action)
+        if result.is_refused:
+            lines.append(StoryLine(index, f"{action}: refused ({result.refusal})"))
+            break
+        world = result.world
+        change = get_machine_change(before, world)
+        op = (
+            before.pending[0]
+            if before.pending and action.kind in ("tick", "power_cut_torn")
+            else None
+        )
+        if full:
+            transition = result.transition or ""
+            if change and "(stay)" in transition:
+                transition = transition.replace("(stay)", get_machines(world))
+            text = f"{action}: {transition}"
+            if change:
+                text += f" [{change}]"
+            for item in get_persistent_changes(before, world):
+                text += f"; {item}"
+            lines.append(StoryLine(index, text))
+            continue
+        if action.kind != "tick":
+            text = describe_action(before, action)
+            if change:
+                text += f" [{change}]"
+            lines.append(StoryLine(index, f"{action}: {text}"))
+            merge_file = ""
+            continue
+        if op is not None:
+            name = getattr(op, "name", None)
+            if isinstance(op, FsWrite | FsCreate | FsClose) and name == merge_file and lines:
+                content = world.fs.get(name)
+                shown = _show_content(name, content)
+                last = lines[-1]
+                lines[-1] = StoryLine(last.step, f"{last.text.split(' → ')[0]} → {shown}")
+                continue
+            if isinstance(op, FsCreate | FsWrite):
+                merge_file = op.name
+                content = world.fs.get(op.name)
+                lines.append(
+                    StoryLine(index, f"write {op.name} → {_show_content(op.name, content)}")
+                )
+                continue
+            merge_file = ""
+            if isinstance(op, FlashProgram) and op.page != 0:
+                if lines and lines[-1].text.startswith("program slot"):
+                    continue
+                lines.append(StoryLine(index, "program slot pages"))
+                continue
+            if isinstance(op, FlashErase) and op.page != 0:
+                if lines and lines[-1].text.startswith("erase slot"):
+                    continue
+                lines.append(StoryLine(index, "erase slot pages"))
+                continue
+            lines.append(StoryLine(index, f"{op.describe()}"))
+            continue
+        merge_file = ""
+        if change:
+            if chain and chain_at == len(lines) - 1:
+                chain.append(get_machines(world))
+                lines[-1] = StoryLine(lines[-1].step, _show_chain(chain))
+            else:
+                chain = [get_machines(before), get_machines(world)]
+                lines.append(StoryLine(index, _show_chain(chain)))
+                chain_at = len(lines) - 1
+    loop = _get_loop(world)
+    if loop:
+        lines.append(StoryLine(len(actions), loop))
+    return lines
+
+
+def _show_chain(chain: list[str]) -> str:
+    if len(chain) <= 4:
+        return " → ".join(chain)
+    return f"{chain[0]} → {chain[1]} → … ({len(chain) - 3} more) → {chain[-1]}"
+
+
+def _show_content(name: str, content: bytes | None) -> str:
+    if content is None:
+        return "(missing)"
+    if name.endswith((".csv", ".txt")):
+        return repr(content.decode("latin-1"))
+    return f"{len(content)} B"
+
+
+def _get_loop(world: World, steps: int = 600) -> str:
+    """Where ``world`` goes left alone (ticks, and the RTCC alarm when armed)."""
+    from otamodel.env import enabled_actions
+
+    visited: dict[World, int] = {}
+    order: list[World] = []
+    for _ in range(steps):
+        if world in visited:
+            cycle = order[visited[world] :]
+            names = list(dict.fromkeys(get_machines(w) for w in cycle))
+            if len(names) == 1:
+                return f"left alone, it stays in {names[0]}"
+            shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
+            return f"left alone, it loops through {shown}"
+        visited[world] = len(order)
+        order.append(world)
+        timers = [a for a in enabled_actions(world) if a.kind == "timer"]
+        result = step(world, timers[0] if timers else Action("tick"))
+        if result.is_refused:
+            return f"left alone, it stops in {get_machines(world)} ({result.refusal})"
+        world = result.world
+    return ""
