@@ -1,170 +1,409 @@
-"""``otamodel report``: check every scenario and variant and write ``docs/findings.md``."""
+"""Findings of OTA scenarios: running the classified check, finding records (JSON), trace files
+per finding, baselines (TRACE-24) and the cross-scenario report ``docs/findings.md`` (TRACE-6)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
+import attrs
+
 from otamodel._io import write_atomic
+from otamodel.checker import CheckReport, Property, check
+from otamodel.checker._classify import Finding
+from otamodel.env import Scenario
+from otamodel.errors import OtaModelError
+from otamodel.model import FAULT_KINDS, Action, World
 
 VARIANTS = ("harmony-3.9.1", "harmony-3.9.0", "hardened")
-
-EXPLANATIONS: dict[str, str] = {
-    "boots-valid-image": (
-        "The bootloader jumped into slot content that no verification passed and that is not "
-        "the factory image."
-    ),
-    "no-brick": (
-        "The last state of the trace cannot reach a running application by itself: with power "
-        "on and no further faults the device stays in the bootloader or in code that is not an "
-        "application."
-    ),
-    "no-unintended-downgrade": (
-        "An application older than one the app had already validated runs, without a rollback "
-        "or factory-reset request."
-    ),
-    "progress": (
-        "A valid newer release stays published, yet from the last state no fault-free path "
-        "leads to running it."
-    ),
-    "no-stuck-service": (
-        "From the last state the OTA service can no longer get back to a state that accepts a "
-        "new update check."
-    ),
-    "store-consistency": (
-        "With no write in flight, a database row names a missing file or a file whose SHA-256 "
-        "differs from the recorded digest."
-    ),
-    "flash-physics": (
-        "A row program needed to set bits that were already cleared (a write over un-erased flash)."
-    ),
-}
+RELEASED = "harmony-3.9.1"
+BASELINE_FORMAT = "otamodel-baseline/1"
 
 
-def _describe_trace(result: Any, limit: int = 40) -> list[str]:
-    actions = [str(a) for a in result.trace.actions]
-    compact: list[str] = []
-    for action in actions:
-        if compact and compact[-1].split(" ×")[0] == action:
-            head, _, count = compact[-1].partition(" ×")
-            compact[-1] = f"{head} ×{int(count or 1) + 1}"
+class BaselineError(OtaModelError):
+    """A baseline file that cannot be used (bad JSON, wrong format or scenario)."""
+
+
+def is_fault(action: Action) -> bool:
+    """PROP-9: the inputs a trace's cost counts."""
+    return action.kind in FAULT_KINDS
+
+
+class SelectedModel:
+    """An :class:`OtaModel` restricted to some of its properties, plus user properties
+    (``--property NAME``, ``--property module:function``); every other hook is the model's."""
+
+    def __init__(self, model: Any, properties: Sequence[Property[World, Action]]) -> None:
+        self._model = model
+        self._properties = tuple(properties)
+
+    def properties(self) -> Sequence[Property[World, Action]]:
+        return self._properties
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+def select_properties(model: Any, names: Sequence[str]) -> SelectedModel | Any:
+    """The model restricted to ``names`` (a shipped property's name, or ``module:function``
+    naming a :class:`Property` or a predicate over a world, checked as ``always``)."""
+    if not names:
+        return model
+    shipped = {p.name: p for p in model.properties()}
+    chosen: list[Property[World, Action]] = []
+    for name in names:
+        if name in shipped:
+            chosen.append(shipped[name])
+        elif ":" in name:
+            chosen.append(load_user_property(name))
         else:
-            compact.append(action)
-    text = " → ".join(compact[:limit]) + (" → …" if len(compact) > limit else "")
-    return [f"  - shortest trace ({len(actions)} steps): `{text}`"]
+            known = ", ".join(shipped)
+            raise OtaModelError(f"--property {name!r}: no such property (choose from {known}, "
+                                "or module:function)")  # fmt: skip
+    return SelectedModel(model, chosen)
 
 
-def get_fault_story(scenario: Any, actions: Sequence[Any]) -> list[str]:
-    """TRACE-6: what each non-``tick`` input of a trace hit: the persistent operation in
-    flight (for power cuts) or the device state, as short sentences."""
-    from otamodel.env import initial_world, step
-    from otamodel.model import get_state_summary
+def load_user_property(spec: str) -> Property[World, Action]:
+    """``module:function``: a :class:`Property`, or a predicate over a :class:`World` (an
+    ``always`` property named ``spec``)."""
+    import importlib
 
-    world = initial_world(scenario)
-    story: list[str] = []
-    for index, action in enumerate(actions, 1):
-        before = world
-        world = step(world, action).world
-        if action.kind in ("tick", "timer"):
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise OtaModelError(f"--property {spec!r}: cannot import {module_name!r}: {exc}") from None
+    obj = getattr(module, attr, None)
+    if isinstance(obj, Property):
+        return obj
+    if callable(obj):
+        return Property.always(spec, obj, getattr(obj, "__doc__", "") or "")
+    raise OtaModelError(f"--property {spec!r}: {module_name} has no predicate {attr!r}")
+
+
+def run_check(model: Any, **options: Any) -> CheckReport[World, Action]:
+    """The classified check with the fewest-faults traces (PROP-9, CHK-16..CHK-19)."""
+    options.setdefault("cost", model.get_action_cost)
+    return check(model, findings=True, **options)
+
+
+def get_story(finding: Finding[Any, Any]) -> str:
+    from otamodel.verify._story import get_story as tell
+
+    return tell(finding, is_fault)
+
+
+def get_faults(finding: Finding[Any, Any]) -> list[str]:
+    """The faults a finding's trace uses, as action strings."""
+    if finding.trace.init is None:
+        return []
+    return [str(a) for a in finding.trace.actions if is_fault(a)]
+
+
+def get_record(finding: Finding[Any, Any], scenario: Scenario) -> dict[str, Any]:
+    """The full JSON record of a finding: ID, property, key, story, counts, and the trace's
+    actions with each step's summary and the persistent changes."""
+    from otamodel.verify._tracefile import replay
+
+    record: dict[str, Any] = {
+        "id": finding.id,
+        "property": finding.property,
+        "kind": finding.kind.value,
+        "key": list(finding.key),
+        "terminal": list(finding.terminal),
+        "cause": list(finding.cause),
+        "story": get_story(finding),
+        "states": finding.states,
+        "edges": finding.edges,
+        "trap_states": finding.region,
+        "faults": get_faults(finding),
+        "trace_length": len(finding.trace),
+        "decisive_step": finding.decisive + 1,
+    }
+    if finding.trace.init is None:
+        record["steps"] = []
+        return record
+    actions = list(finding.trace.actions)
+    steps, _ = replay(scenario, actions)
+    record["actions"] = [str(a) for a in actions]
+    record["steps"] = [
+        {
+            "step": s.index,
+            "action": str(s.action),
+            "state": s.summary,
+            "changes": list(s.changes),
+            **({"decisive": True} if s.index == finding.decisive + 1 else {}),
+        }
+        for s in steps
+    ]
+    return record
+
+
+def write_finding_traces(folder: str | Path, report: CheckReport[Any, Any],
+                         scenario: Scenario) -> list[Path]:  # fmt: skip
+    """One trace file per finding (``ID.json``) in ``folder``."""
+    from otamodel.verify._tracefile import write_trace
+
+    directory = Path(folder)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for finding in report.findings:
+        if finding.trace.init is None:
             continue
-        where = get_state_summary(before)
-        if action.kind.startswith("power_cut") and before.pending:
-            torn = " (tearing it)" if action.kind == "power_cut_torn" else " (before it)"
-            op = before.pending[0].describe()
-            story.append(f"step {index}: {action} at `{op}`{torn}, in `{where}`")
-        else:
-            story.append(f"step {index}: {action} in `{where}`")
-    return story
+        path = directory / f"{finding.id}.json"
+        write_trace(
+            path,
+            scenario=scenario,
+            property_name=finding.property,
+            verdict="violated",
+            actions=list(finding.trace.actions),
+            finding={"id": finding.id, "story": get_story(finding), "key": list(finding.key)},
+        )
+        written.append(path)
+    return written
 
 
-def get_fault_free_future(world: Any, steps: int = 400) -> str:
-    """TRACE-6: where the device goes from ``world`` with no further input but the clock
-    (ticks, and the RTCC alarm when armed): the states it keeps cycling through."""
-    from otamodel.env import enabled_actions, step
-    from otamodel.model import Action, get_state_summary
+# ---------------------------------------------------------------------------- baselines
 
-    seen: list[str] = []
-    for _ in range(steps):
-        timers = [a for a in enabled_actions(world) if a.kind == "timer"]
-        result = step(world, timers[0] if timers else Action("tick"))
-        if result.is_refused:
-            return f"the device stops at `{get_state_summary(world)}` ({result.refusal})"
-        world = result.world
-        label = get_state_summary(world)
-        if label not in seen[-12:]:
-            seen.append(label)
-    tail = list(dict.fromkeys(seen[-6:]))
-    return "left alone it keeps cycling through " + ", ".join(f"`{t}`" for t in tail[-3:])
+
+@attrs.frozen
+class Comparison:
+    """TRACE-24: the findings of a run against a baseline."""
+
+    new: tuple[str, ...]
+    still: tuple[str, ...]
+    gone: tuple[str, ...]
+
+
+def get_baseline_entries(report: CheckReport[Any, Any]) -> list[dict[str, Any]]:
+    return [
+        {"id": f.id, "property": f.property, "key": list(f.key)}
+        for f in sorted(report.findings, key=lambda f: (f.property, f.id))
+    ]
+
+
+def read_baseline(path: str | Path) -> dict[str, Any]:
+    """TRACE-24: a baseline file: ``{"format", "scenario", "variants": {variant: [entries]}}``."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BaselineError(f"cannot read baseline {path}: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"baseline {path}: not JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT:
+        raise BaselineError(f"baseline {path}: $.format must be {BASELINE_FORMAT!r}")
+    variants = doc.get("variants")
+    if not isinstance(variants, dict) or not all(
+        isinstance(v, list) and all(isinstance(e, dict) and isinstance(e.get("id"), str) for e in v)
+        for v in variants.values()
+    ):
+        raise BaselineError(f"baseline {path}: $.variants must map variants to lists of findings")
+    return doc
+
+
+def get_baseline_ids(doc: dict[str, Any], variant: str, path: str | Path = "") -> dict[str, str]:
+    """The finding IDs (to their property) a baseline records for ``variant``."""
+    entries = doc["variants"].get(variant)
+    if entries is None:
+        known = ", ".join(doc["variants"]) or "none"
+        raise BaselineError(f"baseline {path}: no findings recorded for variant {variant!r} "
+                            f"(it has {known})")  # fmt: skip
+    return {e["id"]: str(e.get("property", "")) for e in entries}
+
+
+def update_baseline(path: str | Path, scenario: Scenario, report: CheckReport[Any, Any]) -> None:
+    """Record ``report``'s findings for the scenario's variant in ``path`` (other variants in
+    an existing baseline of the same scenario are kept)."""
+    target = Path(path)
+    doc: dict[str, Any] = {"format": BASELINE_FORMAT, "scenario": scenario.name, "variants": {}}
+    if target.is_file():
+        try:
+            old = read_baseline(target)
+        except BaselineError:
+            old = None
+        if old is not None and old.get("scenario") == scenario.name:
+            doc["variants"] = dict(old["variants"])
+    doc["variants"][scenario.config.variant.value] = get_baseline_entries(report)
+    doc["variants"] = dict(sorted(doc["variants"].items()))
+    write_atomic(target, json.dumps(doc, indent=1) + "\n")
+
+
+def compare(report: CheckReport[Any, Any], baseline: dict[str, str],
+            properties: Iterable[str]) -> Comparison:  # fmt: skip
+    """TRACE-24: NEW (not in the baseline), STILL (in both), GONE (in the baseline only),
+    over the checked properties."""
+    checked = set(properties)
+    current = {f.id for f in report.findings}
+    known = {fid for fid, prop in baseline.items() if not prop or prop in checked}
+    return Comparison(
+        new=tuple(sorted(current - known)),
+        still=tuple(sorted(current & known)),
+        gone=tuple(sorted(known - current)),
+    )
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+def get_variants(scenario: Scenario) -> tuple[str, ...]:
+    """TRACE-6: every variant for patch builds (3.9.0 differs there), else the scenario's own
+    and the hardened design."""
+    if scenario.config.patch:
+        return VARIANTS
+    own = scenario.config.variant.value
+    return (own, "hardened") if own != "hardened" else (own,)
+
+
+@attrs.define
+class Occurrence:
+    finding: Finding[Any, Any]
+    scenario: Scenario
+    places: list[tuple[str, str]] = attrs.field(factory=list)
+
+
+def collect(
+    names: Sequence[str],
+    *,
+    time_limit: float | None,
+    echo: Callable[[str], None],
+    baselines: str | Path | None = None,
+) -> tuple[dict[str, Occurrence], list[tuple[str, str, CheckReport[Any, Any]]]]:
+    """Check every scenario × variant; findings deduplicated by ID (the cheapest trace kept)."""
+    from otamodel.env import get_scenario, with_variant
+    from otamodel.verify._properties import OtaModel
+
+    found: dict[str, Occurrence] = {}
+    runs: list[tuple[str, str, CheckReport[Any, Any]]] = []
+    for name in names:
+        base = get_scenario(name)
+        for variant in get_variants(base):
+            scenario = with_variant(base, variant)
+            echo(f"checking {name} · {variant} …")
+            report = run_check(OtaModel(scenario), time_limit=time_limit)
+            runs.append((name, variant, report))
+            if baselines is not None:
+                Path(baselines).mkdir(parents=True, exist_ok=True)
+                update_baseline(Path(baselines) / f"{name}.json", scenario, report)
+            for finding in report.findings:
+                seen = found.get(finding.id)
+                rank = (finding.cost, len(finding.trace))
+                if seen is None:
+                    seen = found[finding.id] = Occurrence(finding, scenario)
+                elif rank < (seen.finding.cost, len(seen.finding.trace)):
+                    seen.finding, seen.scenario = finding, scenario
+                seen.places.append((name, variant))
+    return found, runs
 
 
 def write_findings(
     output: str,
     *,
     scenarios: Sequence[str] | None = None,
-    time_limit: float = 300,
+    time_limit: float | None = 300,
     echo: Callable[[str], None] = lambda _t: None,
+    baselines: str | Path | None = None,
 ) -> None:
-    """TRACE-6: write the findings report: per scenario and variant, the verdict table and,
-    per violation, the shortest trace with a sentence saying what it shows."""
-    from otamodel.checker import check
-    from otamodel.env import get_scenario, get_scenario_names, with_variant
-    from otamodel.verify._properties import OtaModel
-    from otamodel.verify._tracefile import replay
+    """TRACE-6: check every shipped scenario × variant and write the findings report."""
+    from otamodel.env import get_scenario_names
 
     names = list(scenarios) if scenarios else get_scenario_names()
+    found, runs = collect(names, time_limit=time_limit, echo=echo, baselines=baselines)
+    lines = get_report_lines(found, runs)
+    write_atomic(output, "\n".join(lines).rstrip() + "\n")
+
+
+def get_report_lines(
+    found: dict[str, Occurrence], runs: list[tuple[str, str, CheckReport[Any, Any]]]
+) -> list[str]:
+    from otamodel.verify._story import get_story_lines
+
     lines = [
         "# Findings",
         "",
-        "Generated by `otamodel report` (do not edit by hand). Each scenario is explored",
-        "exhaustively for each code variant; a violation of the released code is a finding",
-        "about that code, reproduced by `otamodel check --scenario S --variant V --traces DIR`",
-        "and `otamodel replay`.",
+        "Generated by `otamodel report` (do not edit by hand; `tox -e docs` regenerates it and",
+        "the baselines in `tests/baselines/`). Every shipped scenario is explored exhaustively",
+        "for each code variant; each finding is one distinct way a property fails (its cause and",
+        "where the device ends), with a stable ID, a one-sentence story, the cheapest trace",
+        "(fewest faults, then fewest steps) told through the steps that matter, and the",
+        "scenarios and variants where it occurs. Reproduce one with",
+        "`otamodel check --scenario S --variant V --traces DIR` and `otamodel replay DIR/ID.json`.",
         "",
+        "## Runs",
+        "",
+        "| scenario | variant | states | transitions | search | findings |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    for name in names:
-        base = get_scenario(name)
-        variants = VARIANTS if base.config.patch else (base.config.variant.value, "hardened")
+    for name, variant, report in runs:
+        search = "complete" if report.is_complete else f"bounded ({report.stop_reason.value})"
+        lines.append(
+            f"| {name} | {variant} | {report.unique_states:,} | {report.transitions:,} "
+            f"| {search} | {len(report.findings)} |"
+        )
+    lines += ["", "## Findings per property and variant", ""]
+    props = list(dict.fromkeys(o.finding.property for o in found.values()))
+    variants = [v for v in VARIANTS if any(r[1] == v for r in runs)]
+    lines.append("| property | " + " | ".join(variants) + " | all (distinct) |")
+    lines.append("| --- |" + " --- |" * (len(variants) + 1))
+    for prop in props:
+        cells = []
         for variant in variants:
-            scenario = with_variant(base, variant)
-            echo(f"checking {name} / {variant} …")
-            model = OtaModel(scenario)
-            report = check(model, time_limit=time_limit, cost=model.get_action_cost)
-            lines.append(f"## `{name}` · {variant}")
+            ids = {fid for fid, o in found.items() if o.finding.property == prop
+                   and any(v == variant for _, v in o.places)}  # fmt: skip
+            cells.append(str(len(ids)))
+        total = sum(1 for o in found.values() if o.finding.property == prop)
+        lines.append(f"| {prop} | " + " | ".join(cells) + f" | {total} |")
+    lines += ["", *get_hardening_lines(found, runs), ""]
+    for prop in props:
+        group = sorted(
+            (o for o in found.values() if o.finding.property == prop),
+            key=lambda o: (o.finding.cost, len(o.finding.trace), o.finding.id),
+        )
+        lines += [f"## {prop} ({len(group)})", ""]
+        for occurrence in group:
+            finding = occurrence.finding
+            where = ", ".join(f"{n} · {v}" for n, v in occurrence.places)
+            faults = ", ".join(get_faults(finding)) or "none"
+            lines.append(f"### {finding.id}")
             lines.append("")
-            if scenario.description:
-                lines.append(scenario.description)
+            lines.append(get_story(finding))
+            lines.append("")
+            lines.append(f"- occurs in: {where}")
+            lines.append(f"- cheapest trace: {len(finding.trace)} steps, faults: {faults}")
+            if finding.trace.init is not None:
                 lines.append("")
-            lines.append(
-                f"{report.unique_states:,} states, {report.transitions:,} transitions, max depth "
-                f"{report.max_depth}, search "
-                + ("complete." if report.is_complete else f"bounded: {report.stop_reason.value}.")
-            )
+                lines.append("```")
+                story = get_story_lines(finding.trace.init, list(finding.trace.actions))
+                lines.extend(f"{line.step:4} {line.text}" for line in story)
+                lines.append("```")
             lines.append("")
-            lines.append("| property | kind | verdict | trace |")
-            lines.append("| --- | --- | --- | --- |")
-            for res in report.results:
-                n = len(res.trace) if res.trace is not None else ""
-                lines.append(
-                    f"| {res.name} | {res.kind.value} "
-                    f"| {res.get_label().split(' at depth')[0]} | {n} |"
-                )
-            lines.append("")
-            for res in report.results:
-                if not res.is_failing:
-                    continue
-                lines.append(
-                    f"- **{res.name}** — "
-                    + EXPLANATIONS.get(res.name, "No witness exists in this scenario.")
-                )
-                if res.trace is not None:
-                    lines.extend(_describe_trace(res))
-                    for sentence in get_fault_story(scenario, list(res.trace.actions)):
-                        lines.append(f"  - {sentence}")
-                    steps, _ = replay(scenario, list(res.trace.actions))
-                    if steps:
-                        lines.append(f"  - last state: `{steps[-1].summary}`")
-                    if res.kind.value == "eventually":
-                        future = get_fault_free_future(res.trace.last_state)
-                        lines.append(f"  - from there, {future}")
-            lines.append("")
-    write_atomic(output, "\n".join(lines).rstrip() + "\n")
+    return lines
+
+
+def get_hardening_lines(
+    found: dict[str, Occurrence], runs: list[tuple[str, str, CheckReport[Any, Any]]]
+) -> list[str]:
+    """Released (harmony-3.9.1) against hardened on the scenarios checked in both."""
+    both = {n for n, v, _ in runs if v == RELEASED} & {n for n, v, _ in runs if v == "hardened"}
+    released = {fid for fid, o in found.items() if any(n in both and v == RELEASED
+                                                         for n, v in o.places)}  # fmt: skip
+    hardened = {fid for fid, o in found.items() if any(n in both and v == "hardened"
+                                                         for n, v in o.places)}  # fmt: skip
+    lines = ["## Released (harmony-3.9.1) vs hardened", ""]
+    lines.append("| property | removed | kept | added |")
+    lines.append("| --- | --- | --- | --- |")
+    props = list(dict.fromkeys(o.finding.property for o in found.values()))
+    for prop in props:
+        ids = {fid for fid, o in found.items() if o.finding.property == prop}
+        removed = sorted((released - hardened) & ids)
+        kept = sorted(released & hardened & ids)
+        added = sorted((hardened - released) & ids)
+        lines.append(f"| {prop} | {_ids(removed)} | {_ids(kept)} | {_ids(added)} |")
+    return lines
+
+
+def _ids(ids: list[str]) -> str:
+    if not ids:
+        return "0"
+    return f"{len(ids)}: " + ", ".join(ids)

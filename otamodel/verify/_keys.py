@@ -1,4 +1,4 @@
-"""What makes two OTA violations the same finding (PROP-10, PROP-11): the keys the generic
+"""What makes two OTA violations the same finding (TRACE-20, TRACE-21): the keys the generic
 classifier (``otamodel.checker``, CHK-16..CHK-19) groups violations by.
 
 * an edge (a violating step, or the step entering a trap region) is keyed by the action, the
@@ -48,7 +48,7 @@ PREFIXES = {
 
 
 def get_op_target(op: PersistentOp) -> str:
-    """PROP-10: the medium and region an operation touches, without offsets that only say
+    """TRACE-20: the medium and region an operation touches, without offsets that only say
     *which* of many equal writes it was (a slot page, a write call of a file)."""
     if isinstance(op, FlashErase):
         return "erase boot-control page" if op.page == 0 else "erase slot page"
@@ -73,6 +73,17 @@ def get_op_target(op: PersistentOp) -> str:
     return type(op).__name__
 
 
+def get_stage(world: World) -> str:
+    """The stage of the update a step happens in (TRACE-20): the bootloader's task, or the OTA
+    core's task while the app runs (the service's polling state is left out: it does not
+    change what a fault or input does to the update)."""
+    if world.phase is Phase.BOOTLOADER:
+        return f"bootloader:{world.boot.task.name}"
+    if world.phase is Phase.APP:
+        return f"app:{world.core.task.name}"
+    return str(world.phase.value)
+
+
 def get_machines(world: World) -> str:
     """The machines' states: ``bootloader:TASK`` or ``app:SVC/CORE`` or ``hung``."""
     if world.phase is Phase.BOOTLOADER:
@@ -83,26 +94,25 @@ def get_machines(world: World) -> str:
 
 
 def get_edge_key(prop: str, before: World | None, action: Action | None, after: World) -> Key:
-    """PROP-10: the key of a violating or trap-entering step: what the step did, in which
+    """TRACE-20: the key of a violating or trap-entering step: what the step did, in which
     machine states, and (``always`` properties) what the violation looks like after it."""
     outcome = get_outcome(prop, after)
     if before is None or action is None:
-        return ("initial state", get_machines(after), *outcome)
+        return ("initial state", get_stage(after), *outcome)
     kind = action.kind
     label = str(action) if kind in ("ctrl", "publish") else kind
     if kind in ("tick", "power_cut", "power_cut_torn") and before.pending:
         op = get_op_target(before.pending[0])
         how = {"tick": "done", "power_cut": "cut before", "power_cut_torn": "torn"}[kind]
-        return (label, f"{how}: {op}", get_machines(before), *outcome)
+        return (label, f"{how}: {op}", get_stage(before), *outcome)
     if kind == "tick":
-        return (label, f"fires {get_transition_label(before, action)}", get_machines(before),
-                *outcome)  # fmt: skip
-    return (label, "", get_machines(before), *outcome)
+        return (label, f"fires {get_transition_label(before, action)}", *outcome)
+    return (label, "", get_stage(before), *outcome)
 
 
 def get_transition_label(before: World, action: Action) -> str:
     """The machine transition ``action`` fires; a step that changes the machines' states is
-    never labelled ``(stay)``: the state it leads to is named instead (TRACE-9)."""
+    never labelled ``(stay)``: the state it leads to is named instead (TRACE-23)."""
     result = step(before, action)
     text = result.transition or ""
     if "(stay)" in text:
@@ -113,15 +123,18 @@ def get_transition_label(before: World, action: Action) -> str:
 
 
 def get_outcome(prop: str, after: World) -> Key:
-    """What an ``always`` violation looks like in the violating state (PROP-10)."""
+    """What an ``always`` violation looks like in the violating state (TRACE-20)."""
     if prop == "store-consistency":
         data = after.fs.get("image_database.csv")
         return (f"DB {get_db_state(after.fs, data) if data is not None else 'missing'}",)
     if prop == "no-unintended-downgrade" and after.running is not None:
-        return (f"v{after.running.version} runs after v{after.ghost.max_validated} was validated",)
+        return (
+            f"v{after.running.version} runs after v{after.ghost.max_validated} was validated",
+            get_flash_facts(after.flash, after.scenario),
+        )
     if prop == "boots-valid-image":
         running = after.running.describe() if after.running is not None else "no application"
-        return (f"jumped into {running}",)
+        return (f"jumped into {running}", get_flash_facts(after.flash, after.scenario))
     return ()
 
 
@@ -174,9 +187,11 @@ def get_db_state(fs: object, data: bytes) -> str:
     return "ok" if not problems else " and ".join(sorted(problems))
 
 
-def get_persistent_facts(world: World) -> str:
-    """PROP-11: what survives a reset and keeps a device where it is."""
+def get_persistent_facts(world: World, *, published: bool = True) -> str:
+    """TRACE-21: what survives a reset and keeps a device where it is."""
     facts = [get_flash_facts(world.flash, world.scenario), get_fs_facts(world.fs)]
+    if not published:
+        return "; ".join(facts)
     if not world.network_up:
         facts.append("network down")
     if world.scenario is not None and world.scenario.release_count > 1:
@@ -184,13 +199,14 @@ def get_persistent_facts(world: World) -> str:
     return "; ".join(facts)
 
 
-def get_terminal_key(states: Sequence[World]) -> Key:
-    """PROP-11: the key of a terminal behaviour: the machine states it cycles through
+def get_terminal_key(prop: str, states: Sequence[World]) -> Key:
+    """TRACE-21: the key of a terminal behaviour: the machine states it cycles through
     (sorted), then the persistent facts of its states (sorted)."""
     machines = sorted({get_machines(w) for w in states})
     if len(machines) > 4:
         phases = sorted({m.split(":")[0] for m in machines})
         machines = [f"{p}: cycles through {sum(m.startswith(p) for m in machines)} states"
                     for p in phases]  # fmt: skip
-    facts = sorted({get_persistent_facts(w) for w in states})
+    environment = prop == "progress"  # the network and the published release matter there only
+    facts = sorted({get_persistent_facts(w, published=environment) for w in states})
     return (" | ".join(machines), *facts)

@@ -202,7 +202,7 @@ class OtaModel:
         self, prop: Property[World, Action], before: World | None, action: Action | None,
         after: World,
     ) -> tuple[str, ...]:  # fmt: skip
-        """CHK-16/PROP-10: how a violating or trap-entering step is classified."""
+        """CHK-16/TRACE-20: how a violating or trap-entering step is classified."""
         from otamodel.verify._keys import get_edge_key
 
         return get_edge_key(prop.name, before, action, after)
@@ -210,10 +210,10 @@ class OtaModel:
     def get_terminal_key(
         self, prop: Property[World, Action], states: Sequence[World]
     ) -> tuple[str, ...]:
-        """CHK-17/PROP-11: how a terminal behaviour of a trap region is classified."""
+        """CHK-17/TRACE-21: how a terminal behaviour of a trap region is classified."""
         from otamodel.verify._keys import get_terminal_key
 
-        return get_terminal_key(states)
+        return get_terminal_key(prop.name, states)
 
     def get_finding_prefix(self, prop: Property[World, Action]) -> str:
         """CHK-19: two letters per shipped property (``NB-3f2a``), initials otherwise."""

@@ -1,4 +1,4 @@
-"""Stories: a finding told in one sentence, and the story view of a trace (TRACE-8, TRACE-9).
+"""Stories: a finding told in one sentence, and the story view of a trace (TRACE-22, TRACE-23).
 
 The story view keeps only the steps that matter: the environment's inputs and faults, the
 persistent writes (consecutive writes to one file merged into one line with the resulting
@@ -110,7 +110,7 @@ def describe_end(world: World) -> str:
 
 
 def get_story(finding: Any, is_fault: Any) -> str:
-    """TRACE-8: one sentence: earlier faults, the decisive step (what it hit, where), and the
+    """TRACE-22: one sentence: earlier faults, the decisive step (what it hit, where), and the
     outcome: the violation, or where the device ends and why it stays there."""
     trace = finding.trace
     if trace.init is None:
@@ -134,9 +134,10 @@ def get_story(finding: Any, is_fault: Any) -> str:
         outcome = get_violation_words(finding.property, after)
         return f"{prefix}{decisive}: {outcome}."
     end = trace.last_state
+    facts = get_persistent_facts(end, published=finding.property == "progress")
     return (
         f"{prefix}{decisive}; with no further fault the device ends where "
-        f"{describe_where(end)} and stays there ({get_persistent_facts(end)})."
+        f"{describe_where(end)} and stays there ({facts})."
     )
 
 
@@ -164,7 +165,7 @@ class StoryLine:
 def get_story_lines(
     init: World, actions: Sequence[Action], *, full: bool = False
 ) -> list[StoryLine]:
-    """TRACE-9: the story view: inputs and faults, persistent writes (consecutive writes to one
+    """TRACE-23: the story view: inputs and faults, persistent writes (consecutive writes to one
     file merged, with the resulting content), machine state changes, and the loop the trace
     ends in; ``full`` keeps every step."""
     from otamodel.verify._tracefile import get_persistent_changes

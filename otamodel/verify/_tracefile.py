@@ -84,9 +84,10 @@ def write_trace(
     property_name: str,
     verdict: str,
     actions: Sequence[Action],
+    finding: dict[str, Any] | None = None,
 ) -> None:
     """TRACE-1: write a trace file (scenario description, variant, property, actions, and a
-    per-step summary) atomically."""
+    per-step summary) atomically; ``finding`` (ID, story, key) is stored when given."""
     steps, problem = replay(scenario, actions)
     if problem is not None:
         raise TraceError(f"refusing to write a trace that does not replay: {problem}")
@@ -97,6 +98,7 @@ def write_trace(
         "variant": scenario.config.variant.value,
         "property": property_name,
         "verdict": verdict,
+        **({"finding": finding} if finding is not None else {}),
         "actions": [str(a) for a in actions],
         "steps": [
             {
@@ -118,6 +120,8 @@ class TraceFile:
     verdict: str
     actions: tuple[Action, ...]
     recorded: tuple[dict[str, Any], ...]
+    finding_id: str = ""
+    story: str = ""
 
 
 def read_trace(path: str | Path) -> TraceFile:
@@ -146,6 +150,7 @@ def read_trace(path: str | Path) -> TraceFile:
     else:
         raise TraceError("scenario missing", where="$.scenario")
     steps = doc.get("steps", [])
+    finding = doc.get("finding")
     if not isinstance(steps, list):
         raise TraceError("steps must be a list", where="$.steps")
     return TraceFile(
@@ -154,6 +159,8 @@ def read_trace(path: str | Path) -> TraceFile:
         verdict=str(doc.get("verdict", "")),
         actions=tuple(Action.parse(a) for a in actions),
         recorded=tuple(s for s in steps if isinstance(s, dict)),
+        finding_id=str(finding.get("id", "")) if isinstance(finding, dict) else "",
+        story=str(finding.get("story", "")) if isinstance(finding, dict) else "",
     )
 
 
