@@ -375,10 +375,23 @@ def get_report_lines(
                 lines.append("")
                 lines.append("```")
                 story = get_story_lines(finding.trace.init, list(finding.trace.actions))
-                lines.extend(f"{line.step:4} {line.text}" for line in story)
+                lines.extend(f"{line.step:4} {line.text}" for line in fold_start(story, finding))
                 lines.append("```")
             lines.append("")
     return lines
+
+
+def fold_start(story: list[Any], finding: Finding[Any, Any]) -> list[Any]:
+    """The report's compact trace: the fault-free start before the first input or fault is one
+    line (unless the decisive step lies in it)."""
+    from otamodel.verify._story import StoryLine
+
+    first = next((k for k, line in enumerate(story) if line.kind == "input"), None)
+    if first is None or first < 3 or finding.decisive + 1 < story[first].step:
+        return story
+    start = story[first].step - 1
+    text = f"steps 1–{start}: the fault-free start (first boot, the app starts)"
+    return [StoryLine(1, text), *story[first:]]
 
 
 def get_hardening_lines(

@@ -159,12 +159,33 @@ def get_fs_facts(fs: object) -> str:
     assert isinstance(fs, Fs)
     if not fs.formatted:
         return "FS unformatted"
-    names = [name for name, _ in fs.files]
-    text = "files: " + (", ".join(names) if names else "none")
     data = fs.get("image_database.csv")
+    referenced = get_db_names(data) if data is not None else set()
+    names = [
+        name
+        for name, _ in fs.files
+        if not name.startswith("app_") or name in referenced or name.split("_sign")[0] in referenced
+    ]
+    text = "files: " + (", ".join(names) if names else "none")
+    if len(names) < len(fs.files):
+        text += " (+ image files no DB row names)"
     if data is not None:
         text += f"; DB {get_db_state(fs, data)}"
     return text
+
+
+def get_db_names(data: bytes) -> set[str]:
+    """The file names (and their stems) the DB's rows name."""
+    result, db = otadb.load(data)
+    if result != 0 or db is None or db.rows == (("",),):
+        return set()
+    names = set()
+    for row in range(len(db.rows)):
+        name = otadb.get_field_string(db, row, 0)
+        if name:
+            names.add(name)
+            names.add(name.rsplit(".", 1)[0])
+    return names
 
 
 def get_db_state(fs: object, data: bytes) -> str:

@@ -160,6 +160,8 @@ class StoryLine:
 
     step: int
     text: str
+    kind: str = ""
+    """``input`` for the environment's inputs and faults, else empty."""
 
 
 def get_story_lines(
@@ -203,7 +205,7 @@ def get_story_lines(
             text = describe_action(before, action)
             if change:
                 text += f" [{change}]"
-            lines.append(StoryLine(index, f"{action}: {text}"))
+            lines.append(StoryLine(index, f"{action}: {text}", "input"))
             merge_file = ""
             continue
         if op is not None:
