@@ -120,7 +120,7 @@ def test_check_command_exit_codes_and_json(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     doc = json.loads(out.read_text())
     assert doc["unique_states"] == PINNED["erase"]
-    assert any(p.name.endswith("progress.json") for p in traces.iterdir())
+    assert any(p.name.startswith("PG-") for p in traces.iterdir())  # one file per finding
     result = CliRunner().invoke(main, ["check", "--scenario", "nope"])
     assert result.exit_code == 2 and "unknown scenario" in result.output
     result = CliRunner().invoke(main, ["check", "--variant", "harmony-9"])

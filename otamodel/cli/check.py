@@ -223,7 +223,7 @@ def print_check(
 
     from otamodel.verify._findings import get_faults, get_story
 
-    console = Console(soft_wrap=False, highlight=False)
+    console = Console(soft_wrap=True, highlight=False)
     complete = "complete" if report.is_complete else f"BOUNDED by {report.stop_reason.value}"
     console.print(
         f"{scenario.name} · {scenario.config.variant.value}: {report.unique_states:,} states, "

@@ -1,0 +1,137 @@
+"""``otamodel check`` findings output, JSON, traces, baselines, exit codes and ``--property``;
+the story view of ``otamodel replay`` (TRACE-20..TRACE-24)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from otamodel.checker import check
+from otamodel.cli import main
+from otamodel.env import get_scenario, initial_world, step
+from otamodel.verify._properties import OtaModel
+from otamodel.verify._story import get_machine_change, get_story_lines
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def user_never_hung(world: object) -> bool:
+    """A user predicate for ``--property module:function``."""
+    return world.phase.value != "hung"
+
+
+def test_check_lists_findings_with_stories_and_hint(tmp_path: Path) -> None:
+    traces = tmp_path / "tr"
+    result = CliRunner().invoke(
+        main, ["check", "--scenario", "erase", "-q", "--traces", str(traces)]
+    )
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.output.split())  # stories are wrapped
+    assert "findings" in out and "FP-4c53" in out
+    assert "the row program has to set bits that are already cleared" in out
+    assert f"next: otamodel replay {traces}/" in out
+    files = sorted(p.name for p in traces.iterdir())
+    assert "FP-4c53.json" in files and all(n[:3] in ("FP-", "PG-") for n in files)
+    replayed = CliRunner().invoke(main, ["replay", str(traces / "FP-4c53.json")])
+    assert replayed.exit_code == 0, replayed.output
+    assert replayed.output.startswith("FP-4c53: erase")
+    assert "NVM program page 0 row 0" in replayed.output
+    full = CliRunner().invoke(main, ["replay", "--full", str(traces / "FP-4c53.json")])
+    assert full.exit_code == 0 and len(full.output.splitlines()) > len(replayed.output.splitlines())
+
+
+def test_json_to_stdout_has_full_records() -> None:
+    result = CliRunner().invoke(main, ["check", "--scenario", "erase", "-q", "--json", "-"])
+    assert result.exit_code == 1
+    doc = json.loads(result.output)
+    ids = {f["id"] for f in doc["findings"]}
+    assert "FP-4c53" in ids
+    record = next(f for f in doc["findings"] if f["id"] == "FP-4c53")
+    assert record["property"] == "flash-physics" and record["key"][0] == "tick"
+    assert record["story"] and record["trace_length"] == len(record["actions"]) == 12
+    decisive = [s for s in record["steps"] if s.get("decisive")]
+    assert decisive and decisive[0]["step"] == record["decisive_step"]
+    assert any("NVM" in c for c in decisive[0]["changes"])
+    progress = next(r for r in doc["results"] if r["property"] == "progress")
+    assert progress["verdict"] == "violated" and len(progress["findings"]) >= 2
+
+
+def test_baseline_new_still_gone_and_exit_codes(tmp_path: Path) -> None:
+    base = tmp_path / "b.json"
+    args = ["check", "--scenario", "erase", "-q"]
+    result = CliRunner().invoke(main, [*args, "--write-baseline", str(base)])
+    assert result.exit_code == 1
+    result = CliRunner().invoke(main, [*args, "--baseline", str(base)])
+    assert result.exit_code == 0, result.output
+    assert "0 NEW" in result.output and "0 GONE" in result.output
+    doc = json.loads(base.read_text())
+    entries = doc["variants"]["harmony-3.9.1"]
+    removed = entries.pop(0)
+    entries.append({"id": "FP-0000", "property": "flash-physics", "key": []})
+    base.write_text(json.dumps(doc))
+    result = CliRunner().invoke(main, [*args, "--baseline", str(base)])
+    assert result.exit_code == 1
+    assert "1 NEW" in result.output and "GONE FP-0000" in result.output
+    assert f"NEW {removed['id']}" in result.output
+    # a bounded search with nothing new: exit 3
+    bounded = CliRunner().invoke(
+        main, [*args, "--property", "boots-valid-image", "--max-states", "100"]
+    )
+    assert bounded.exit_code == 3, bounded.output
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    result = CliRunner().invoke(main, [*args, "--baseline", str(bad)])
+    assert result.exit_code == 2 and "baseline" in result.output
+
+
+def test_property_selection_and_user_predicates() -> None:
+    result = CliRunner().invoke(
+        main, ["check", "--scenario", "erase", "-q", "--property", "flash-physics", "--json", "-"]
+    )
+    doc = json.loads(result.output)
+    assert [r["property"] for r in doc["results"]] == ["flash-physics"]
+    spec = "tests.test_cli_findings:user_never_hung"
+    result = CliRunner().invoke(main, ["check", "--scenario", "erase", "-q", "--property", spec])
+    assert result.exit_code == 0, result.output
+    for wrong in ("nope", "no_such_module_x:f", "tests.test_cli_findings:missing"):
+        result = CliRunner().invoke(main, ["check", "--scenario", "erase", "--property", wrong])
+        assert result.exit_code == 2, result.output
+        assert "--property" in result.output
+
+
+def test_help_documents_exit_codes() -> None:
+    result = CliRunner().invoke(main, ["check", "--help"])
+    for code in ("0 ", "1 ", "2 ", "3 ", "130"):
+        assert code in result.output
+
+
+def test_story_view_never_says_stay_on_a_state_change() -> None:
+    scenario = get_scenario("erase")
+    report = check(OtaModel(scenario), findings=True, cost=OtaModel(scenario).get_action_cost)
+    finding = report.findings[0]
+    actions = list(finding.trace.actions)
+    lines = get_story_lines(initial_world(scenario), actions)
+    full = get_story_lines(initial_world(scenario), actions, full=True)
+    assert len(lines) < len(full) == len(actions) + 1  # every step, then the loop
+    world = initial_world(scenario)
+    changed = 0
+    for action, line in zip(actions, full, strict=False):
+        after = step(world, action).world
+        if get_machine_change(world, after):
+            changed += 1
+            assert "(stay)" not in line.text, line.text
+        world = after
+    assert changed > 5
+    assert lines[-1].text.startswith("left alone")
+
+
+def test_story_view_merges_consecutive_writes() -> None:
+    scenario = get_scenario("default")
+    report = check(OtaModel(scenario), findings=True, max_states=20000)
+    assert report.findings
+    trace = report.findings[0].trace
+    lines = get_story_lines(trace.init, list(trace.actions))
+    writes = [line.text for line in lines if line.text.startswith("write factory_reset.bin")]
+    assert len(writes) == 1 and writes[0].endswith("1024 B")
