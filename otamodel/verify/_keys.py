@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import Sequence
 
 from otamodel.formats import bootctl, otadb
@@ -47,25 +48,36 @@ PREFIXES = {
 }
 
 
-def get_op_target(op: PersistentOp) -> str:
+def get_file_role(name: str) -> str:
+    """A file as the code sees it: the DB, the factory files by name; an update's image or
+    signature file by its role (its version is in the name and says nothing more)."""
+    if re.fullmatch(r"app_v\d+\.bin", name):
+        return "an image file"
+    if re.fullmatch(r"app_v\d+_sign\.txt", name):
+        return "a signature file"
+    return name
+
+
+def get_op_target(op: PersistentOp, row_size: int = 0) -> str:
     """TRACE-20: the medium and region an operation touches, without offsets that only say
-    *which* of many equal writes it was (a slot page, a write call of a file)."""
+    *which* of many equal writes it was (a slot page, a header row, a write call of a file)."""
     if isinstance(op, FlashErase):
         return "erase boot-control page" if op.page == 0 else "erase slot page"
     if isinstance(op, FlashProgram):
         if op.page == 0:
-            return f"program boot-control row {op.row}"
+            inside = op.row * row_size < bootctl.HEADER_SIZE
+            return "program boot-control header" if inside else "program boot-control page"
         return "program slot row"
     if isinstance(op, FsCreate):
-        return f"create {op.name}"
+        return f"create {get_file_role(op.name)}"
     if isinstance(op, FsWrite):
-        return f"write {op.name}"
+        return f"write {get_file_role(op.name)}"
     if isinstance(op, FsClose):
-        return f"close {op.name}"
+        return f"close {get_file_role(op.name)}"
     if isinstance(op, FsDelete):
-        return f"delete {op.name}"
+        return f"delete {get_file_role(op.name)}"
     if isinstance(op, FsRename):
-        return f"rename {op.source} to {op.target}"
+        return f"rename {get_file_role(op.source)} to {get_file_role(op.target)}"
     if isinstance(op, FsFormat):
         return "format the FS"
     if isinstance(op, FsMkdir):
@@ -102,7 +114,7 @@ def get_edge_key(prop: str, before: World | None, action: Action | None, after: 
     kind = action.kind
     label = str(action) if kind in ("ctrl", "publish") else kind
     if kind in ("tick", "power_cut", "power_cut_torn") and before.pending:
-        op = get_op_target(before.pending[0])
+        op = get_op_target(before.pending[0], before.scenario.geometry.row_size)
         how = {"tick": "done", "power_cut": "cut before", "power_cut_torn": "torn"}[kind]
         return (label, f"{how}: {op}", get_stage(before), *outcome)
     if kind == "tick":
@@ -129,11 +141,11 @@ def get_outcome(prop: str, after: World) -> Key:
         return (f"DB {get_db_state(after.fs, data) if data is not None else 'missing'}",)
     if prop == "no-unintended-downgrade" and after.running is not None:
         return (
-            f"v{after.running.version} runs after v{after.ghost.max_validated} was validated",
+            f"{get_image_role(after.running)} runs after a newer version was validated",
             get_flash_facts(after.flash, after.scenario),
         )
     if prop == "boots-valid-image":
-        running = after.running.describe() if after.running is not None else "no application"
+        running = get_image_role(after.running) if after.running is not None else "no application"
         return (f"jumped into {running}", get_flash_facts(after.flash, after.scenario))
     return ()
 
@@ -147,8 +159,13 @@ def get_flash_facts(flash: object, scenario: object) -> str:
     header = bootctl.unpack(flash.pages[0][: bootctl.HEADER_SIZE])
     slot = b"".join(flash.pages)
     image = scenario.identify(slot)  # type: ignore[attr-defined]
-    held = "no known image" if image is None else image.describe()
-    return f"bootctl {header.status:02X}/t{header.type}/v{header.version}, slot holds {held}"
+    held = "no known image" if image is None else get_image_role(image)
+    return f"bootctl status {header.status:02X} type {header.type}, slot holds {held}"
+
+
+def get_image_role(image: object) -> str:
+    """``the factory image`` or ``an update image`` (versions differ between scenarios)."""
+    return "the factory image" if getattr(image, "factory", False) else "an update image"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -166,7 +183,8 @@ def get_fs_facts(fs: object) -> str:
         for name, _ in fs.files
         if not name.startswith("app_") or name in referenced or name.split("_sign")[0] in referenced
     ]
-    text = "files: " + (", ".join(names) if names else "none")
+    roles = sorted({get_file_role(name) for name in names})
+    text = "files: " + (", ".join(roles) if roles else "none")
     if len(names) < len(fs.files):
         text += " (+ image files no DB row names)"
     if data is not None:
