@@ -16,6 +16,7 @@ that ``otamodel replay`` re-executes). See ``properties/README.md``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -28,27 +29,27 @@ from hypothesis import HealthCheck, Phase, event, note, settings, target
 from hypothesis import strategies as st
 from hypothesis.control import current_build_context, currently_in_test_context
 from hypothesis.stateful import (
-    Bundle,
     RuleBasedStateMachine,
     initialize,
-    invariant,
-    multiple,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
 
+from otamodel.checker import Property, PropertyKind, Trace
+from otamodel.checker._classify import Finding, get_finding_id
 from otamodel.env import Scenario, build_scenario, enabled_actions, initial_world, step
 from otamodel.model import CTRL_MESSAGES, Action, SvcState, World
 from otamodel.model import Phase as DevicePhase
 from otamodel.model._physics import FlashErase, FlashProgram, FsWrite
+from otamodel.verify._findings import get_baseline_ids, get_story, read_baseline
 from otamodel.verify._properties import (
+    OtaModel,
     is_flash_physical,
     is_jump_valid,
     is_no_downgrade,
     is_store_consistent,
 )
-from otamodel.verify._tracefile import read_trace, replay, write_trace
+from otamodel.verify._tracefile import read_trace, replay, run, write_trace
 
 # ---------------------------------------------------------------------------- verdicts
 
@@ -436,25 +437,74 @@ def get_compact_actions(actions: list[Action]) -> str:
 
 @attrs.define
 class Violation:
-    """The shortest violation of a property a suite has recorded in this session."""
+    """The shortest run this session that showed a finding of a property in a family."""
 
     family: str
     prop: str
     actions: list[Action]
     spec: dict[str, Any]
+    finding: str = ""
     path: Path | None = None
 
 
 #: (family, property) -> the shortest recorded violation this session.
 RECORDED: dict[tuple[str, str], Violation] = {}
+#: family -> the known finding IDs its suite reached this session.
+REACHED: dict[str, set[str]] = {}
+
+REPO = Path(__file__).resolve().parents[1]
+#: Findings the Hypothesis families reach beyond the shipped scenarios (committed, reviewed;
+#: the shipped scenarios' own findings are in tests/baselines/).
+KNOWN_FILE = Path(__file__).resolve().parent / "known_findings.json"
+_WRITE_KNOWN_ENV = "OTAMODEL_WRITE_KNOWN"
+
+
+@functools.cache
+def get_known_findings() -> dict[str, str]:
+    """Finding ID -> property: every finding of the committed baselines (TRACE-24)."""
+    known: dict[str, str] = {}
+    paths = sorted((REPO / "tests" / "baselines").glob("*.json"))
+    if KNOWN_FILE.is_file():
+        paths.append(KNOWN_FILE)
+    for path in paths:
+        doc = read_baseline(path)
+        for variant in doc["variants"]:
+            known.update(get_baseline_ids(doc, variant, path))
+    return known
+
+
+def record_known(finding: Finding[World, Action], family: str) -> None:
+    """With ``OTAMODEL_WRITE_KNOWN=1``: add an unknown finding to ``known_findings.json``
+    (review the diff: this is how a new finding becomes a known one)."""
+    doc: dict[str, Any] = {"format": "otamodel-baseline/1", "scenario": "hypothesis",
+                           "variants": {}}  # fmt: skip
+    if KNOWN_FILE.is_file():
+        doc = read_baseline(KNOWN_FILE)
+    entries = doc["variants"].setdefault(family, [])
+    if all(e["id"] != finding.id for e in entries):
+        entries.append({"id": finding.id, "property": finding.property, "key": list(finding.key),
+                        "story": get_story(finding)})  # fmt: skip
+        entries.sort(key=lambda e: (e["property"], e["id"]))
+    KNOWN_FILE.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    get_known_findings.cache_clear()
 
 
 class PropertyViolationError(AssertionError):
     """An always-property that must hold in this family was violated."""
 
 
+class UnknownFindingError(AssertionError):
+    """A violation classified into a finding that no committed baseline knows."""
+
+
 class ExpectedViolationFound(Exception):  # noqa: N818 (not an error: the hunt's success)
     """A hunt reached the violation it was looking for (see ``run_hunt``)."""
+
+
+#: The inputs a step of a suite can draw: the device's own progress, and each fault or user
+#: input while the world and its budget allow it (so every draw is valid).
+RUNS = st.one_of(st.integers(1, 30), st.sampled_from(sorted(LANDMARKS)))
+CUTS = st.sampled_from(["now", *sorted(TEAR_TARGETS)])
 
 
 # ---------------------------------------------------------------------------- the machine
@@ -470,24 +520,24 @@ class DeviceMachine(RuleBasedStateMachine):
     FAMILY: ClassVar[str] = "full"
     HUNT: ClassVar[str | None] = None
 
-    releases = Bundle("releases")
-    user_actions = Bundle("user_actions")
-
     def __init__(self) -> None:
         super().__init__()
         self.scenario: Scenario | None = None
+        self.model: OtaModel | None = None
+        self.props: dict[str, Property[World, Action]] = {}
         self.spec: dict[str, Any] = {}
         self.world: World | None = None
         self.actions: list[Action] = []
         self.enabled: frozenset[Action] = frozenset()
-        self.violated: set[str] = set()
+        self.clean: set[str] = set()
         self.interrupted = False
-        # kind -> the settled world in which that input could not happen: the rule stays
-        # disabled until another input changes the world.
+        # kind -> the settled world in which that input could not happen: the input stays
+        # unavailable until another input changes the world.
         self.futile: dict[str, World] = {}
         self.best_version = 0
         self.best_validated = 0
         self.updates = 0
+        STARTED[self.FAMILY] = STARTED.get(self.FAMILY, 0) + 1
 
     # ------------------------------------------------------------ set-up
 
@@ -496,17 +546,13 @@ class DeviceMachine(RuleBasedStateMachine):
         """Draw a configuration of the family."""
         self.spec = make_spec(self.FAMILY, knobs)
         self.scenario = get_cached_scenario(self.spec)
+        self.model = OtaModel(self.scenario)
+        self.props = {
+            p.name: p for p in self.model.properties() if p.kind is PropertyKind.ALWAYS
+        }
+        self.clean = set(self.props)
         self._set_world(initial_world(self.scenario))
         note(f"family {self.FAMILY}: {knobs}")
-        event(f"variant {knobs.variant}, {knobs.scheduler}, geometry {knobs.geometry}")
-
-    @initialize(target=releases)
-    def offer_releases(self) -> object:
-        return multiple(*range(len(RELEASES[self.FAMILY])))
-
-    @initialize(target=user_actions)
-    def offer_user_actions(self) -> object:
-        return multiple(*FAMILY_USER_ACTIONS.get(self.FAMILY, []))
 
     # ------------------------------------------------------------ helpers
 
@@ -518,20 +564,21 @@ class DeviceMachine(RuleBasedStateMachine):
         self.best_validated = max(self.best_validated, world.ghost.max_validated)
 
     def _apply(self, action: Action) -> bool:
-        """Apply one enabled action; False (nothing applied) when ``step`` refuses it."""
-        assert self.world is not None
+        """Apply one enabled action; False (nothing applied) when ``step`` refuses it. Every
+        always-property is classified on every applied step, inside multi-tick inputs too."""
+        before = self.world
+        assert before is not None
         self.interrupted = True  # stays set if step or a check raises
-        result = step(self.world, action)
+        result = step(before, action)
         if result.is_refused:
             self.interrupted = False
             return False
         self.actions.append(action)
-        before = len(self.world.ghost.witnesses)
         self._set_world(result.world)
-        if len(result.world.ghost.witnesses) > before:
+        if len(result.world.ghost.witnesses) > len(before.ghost.witnesses):
             self.updates += 1
-        for prop in ALWAYS_PROPERTIES:
-            self._check(prop)  # inside multi-tick rules too: no transient violation is missed
+        for prop in self.props.values():
+            self._classify(prop, before, action, result.world)
         self.interrupted = False
         return True
 
@@ -549,8 +596,6 @@ class DeviceMachine(RuleBasedStateMachine):
         action = next((a for a in sorted(self.enabled) if a.kind == kind), None)
         assert action is not None, f"{kind} should be enabled"
         assert self._apply(action), f"{action} was enabled but refused"
-
-    # ------------------------------------------------------------ rules
 
     def _run(self, until: Callable[[World], bool], *, with_timer: bool = False) -> bool:
         """Tick until ``until`` holds (checked before each tick, at most ``MAX_RUN`` ticks).
@@ -604,7 +649,47 @@ class DeviceMachine(RuleBasedStateMachine):
         assert self._apply(action), f"{action} was enabled but refused"
         return True
 
-    @rule(run=st.one_of(st.integers(1, 30), st.sampled_from(sorted(LANDMARKS))))
+    # ------------------------------------------------------------ the one rule
+
+    def get_inputs(self) -> list[str]:
+        """The inputs that can happen now (never empty: the device can always run on)."""
+        inputs = ["device_step"]
+        if self._is_enabled("timer"):
+            inputs.append("timer")
+        if self._is_enabled("power_cut"):
+            inputs.append("power_cut")
+        for kind in ("transfer_fail", "corrupt", "crash", "factory_sign", "ctrl"):
+            if self._may_happen(kind) and (kind != "ctrl" or FAMILY_USER_ACTIONS.get(self.FAMILY)):
+                inputs.append(kind)
+        if self._is_enabled("net_down") or self._is_enabled("net_up"):
+            inputs.append("network")
+        if self._is_enabled("publish"):
+            inputs.append("publish")
+        return inputs
+
+    @rule(data=st.data())
+    def act(self, data: st.DataObject) -> None:
+        """One input among those that can happen now (drawn from the enabled ones only, so
+        no draw is rejected), with its argument."""
+        kind = data.draw(st.sampled_from(self.get_inputs()), label="input")
+        if kind == "device_step":
+            self.device_step(data.draw(RUNS, label="run"))
+        elif kind == "power_cut":
+            self.power_cut(data.draw(CUTS, label="during"))
+        elif kind == "publish":
+            assert self.world is not None
+            options = [a for a in sorted(self.enabled) if a.kind == "publish"]
+            self._apply(data.draw(st.sampled_from(options), label="release"))
+        elif kind == "ctrl":
+            names = FAMILY_USER_ACTIONS[self.FAMILY]
+            self._fault_when("ctrl", arg=data.draw(st.sampled_from(names), label="message"))
+        elif kind == "network":
+            self._fault("net_up" if self._is_enabled("net_up") else "net_down")
+        elif kind == "timer":
+            self._fault("timer")
+        else:
+            self._fault_when(kind)
+
     def device_step(self, run: int | str) -> None:
         """The device runs on: ``run`` ticks, or until the landmark ``run`` is reached (at
         least one tick), stopping early when a tick is refused."""
@@ -614,125 +699,89 @@ class DeviceMachine(RuleBasedStateMachine):
                 if tick not in self.enabled or not self._apply(tick):
                     break
             return
-        if tick in self.enabled and self._apply(tick) and self._run(LANDMARKS[run]):
-            event(f"device_step reached {run}")
+        if tick in self.enabled and self._apply(tick):
+            self._run(LANDMARKS[run])
 
-    @precondition(lambda self: self._is_enabled("timer"))
-    @rule()
-    def timer(self) -> None:
-        """The periodic RTCC alarm fires (the service waits for it)."""
-        self._fault("timer")
-
-    @precondition(lambda self: self._is_enabled("power_cut"))
-    @rule(during=st.sampled_from(["now", *sorted(TEAR_TARGETS)]))
     def power_cut(self, during: str) -> None:
         """Power fails: ``now`` (between two operations), or in the middle of a flash/FS
         operation (``power_cut_torn``): the pending one (``next``) or the next of the class
         ``during`` (time passes until one is pending; no cut if the device settles first)."""
         if during == "now":
             self._fault("power_cut")
-        elif (
-            self.scenario is not None
-            and self.scenario.tears
-            and self._fault_when("power_cut_torn", TEAR_TARGETS[during])
-        ):
-            event(f"torn power cut during {during}")
+        elif self.scenario is not None and self.scenario.tears:
+            self._fault_when("power_cut_torn", TEAR_TARGETS[during])
 
-    @precondition(lambda self: self._may_happen("transfer_fail"))
-    @rule()
-    def transfer_fail(self) -> None:
-        """The current or next transfer (manifest or image) fails: its next read errors."""
-        if self._fault_when("transfer_fail"):
-            event("transfer failed")
+    # ------------------------------------------------------------ findings
 
-    @precondition(lambda self: self._may_happen("corrupt"))
-    @rule()
-    def corrupt(self) -> None:
-        """The next chunk of the current or next image download arrives with a flipped bit."""
-        if self._fault_when("corrupt"):
-            event("chunk corrupted")
-
-    @precondition(lambda self: self._is_enabled("net_down") or self._is_enabled("net_up"))
-    @rule()
-    def network(self) -> None:
-        """The Wi-Fi network goes down (budgeted) or comes back up."""
-        self._fault("net_up" if self._is_enabled("net_up") else "net_down")
-
-    @precondition(lambda self: self._may_happen("crash"))
-    @rule()
-    def crash(self) -> None:
-        """The application crashes (a reset) while it has not validated its image yet."""
-        if self._fault_when("crash"):
-            event("application crash")
-
-    @precondition(lambda self: self._may_happen("factory_sign"))
-    @rule()
-    def factory_sign(self) -> None:
-        """The user stores the factory image's signature (``sysota set factory sign``)."""
-        self._fault_when("factory_sign")
-
-    @precondition(lambda self: self._is_enabled("publish"))
-    @rule(release=releases)
-    def publish(self, release: int) -> None:
-        """The server publishes another release (the current one is a no-op)."""
-        action = Action("publish", str(release))
-        if action in self.enabled:
-            self._apply(action)
-
-    @precondition(lambda self: self._may_happen("ctrl"))
-    @rule(name=user_actions)
-    def ctrl(self, name: str) -> None:
-        """The application sends a control message to the OTA service (accepted only in
-        STATE_IDLE: time passes until the service gets there)."""
-        if self._fault_when("ctrl", arg=name):
-            event(f"control message {name}")
-
-    # ------------------------------------------------------------ invariants
-
-    def _check(self, prop: str) -> None:
-        world = self.world
-        if world is None or prop in self.violated or ALWAYS_PROPERTIES[prop](world):
+    def _classify(
+        self, prop: Property[World, Action], before: World, action: Action, after: World
+    ) -> None:
+        """A violating step is classified as the checker does (CHK-16, TRACE-20): a rise of a
+        measured property (every over-program), or the first violation of another property in
+        this run; later violations of that property are classified too and, if unknown, only
+        counted (the checker shows a path's first violation)."""
+        if prop.measure is not None:
+            if prop.measure(after) <= prop.measure(before):
+                return
+        elif prop.predicate(after) or not prop.predicate(before):
             return
-        self.violated.add(prop)
+        assert self.model is not None and self.scenario is not None
+        first = prop.measure is not None or prop.name in self.clean
+        self.clean.discard(prop.name)
+        key = self.model.get_edge_key(prop, before, action, after)
+        fid = get_finding_id(self.model.get_finding_prefix(prop), prop.name, key)
+        expected = EXPECTED_VERDICTS.get(self.FAMILY, {}).get(prop.name)
+        actions = list(self.actions)
+        known = fid in get_known_findings()
+        if expected == HOLDS:
+            self._fail(PropertyViolationError, prop, fid, key, "must hold in this family")
+        if not known and not first:
+            event("a later violation of an already violated property (not a finding)")
+            return
+        if not known:
+            finding = self._make_finding(prop, fid, key)
+            if os.environ.get(_WRITE_KNOWN_ENV):
+                record_known(finding, self.FAMILY)
+            else:
+                self._fail(UnknownFindingError, prop, fid, key, "is not in any baseline")
+        REACHED.setdefault(self.FAMILY, set()).add(fid)
+        record = RECORDED.get((self.FAMILY, prop.name))
+        if record is None or len(actions) < len(record.actions):
+            path = get_trace_path(self.FAMILY, prop.name, expected=True)
+            record = Violation(self.FAMILY, prop.name, actions, self.spec, fid)
+            record.path = save_trace(path, self.scenario, prop.name, actions)
+            RECORDED[(self.FAMILY, prop.name)] = record
+        if prop.name == self.HUNT:
+            raise ExpectedViolationFound(f"{self.FAMILY}: {fid} after {len(actions)} actions")
+
+    def _make_finding(
+        self, prop: Property[World, Action], fid: str, key: tuple[str, ...]
+    ) -> Finding[World, Action]:
+        assert self.scenario is not None
+        trace: Trace[World, Action] = run(initial_world(self.scenario), self.actions)
+        faults = sum(1 for a in self.actions if OtaModel.get_action_cost(a))
+        return Finding(fid, prop.name, prop.kind, key, trace, len(self.actions) - 1, 1, 1, faults)
+
+    def _fail(
+        self,
+        error: type[AssertionError],
+        prop: Property[World, Action],
+        fid: str,
+        key: tuple[str, ...],
+        why: str,
+    ) -> None:
         assert self.scenario is not None
         actions = list(self.actions)
-        expected = EXPECTED_VERDICTS[self.FAMILY][prop] == VIOLATED
-        note(f"{prop} violated after {len(actions)} actions: {get_compact_actions(actions)}")
-        if expected:
-            event(f"expected violation: {prop}")
-            key = (self.FAMILY, prop)
-            old = RECORDED.get(key)
-            if old is None or len(actions) < len(old.actions):
-                path = get_trace_path(self.FAMILY, prop, expected=True)
-                RECORDED[key] = Violation(self.FAMILY, prop, actions, self.spec)
-                RECORDED[key].path = save_trace(path, self.scenario, prop, actions)
-            if prop == self.HUNT:
-                raise ExpectedViolationFound(f"{self.FAMILY}: {prop} after {len(actions)} actions")
-            return
-        path = get_trace_path(self.FAMILY, prop, expected=False)
+        story = get_story(self._make_finding(prop, fid, key))
+        path = get_trace_path(self.FAMILY, f"{prop.name}-{fid}", expected=False)
+        note(f"{fid} ({prop.name}) {why}: {story}")
         if is_reporting_run():  # not on every attempt of the shrinker
-            save_trace(path, self.scenario, prop, actions)
+            save_trace(path, self.scenario, prop.name, actions)
             note(f"trace written to {path} (re-execute with: otamodel replay {path})")
-        raise PropertyViolationError(
-            f"{prop} must hold in family {self.FAMILY!r} but is violated after {len(actions)} "
-            f"actions: {get_compact_actions(actions)}; trace: {path}"
+        raise error(
+            f"{fid} ({prop.name}) {why} in family {self.FAMILY!r}: {story} "
+            f"Steps ({len(actions)}): {get_compact_actions(actions)}; trace: {path}; key {key}"
         )
-
-    @invariant()
-    def boots_valid_image(self) -> None:
-        self._check("boots-valid-image")
-
-    @invariant()
-    def no_unintended_downgrade(self) -> None:
-        self._check("no-unintended-downgrade")
-
-    @invariant()
-    def store_consistency(self) -> None:
-        self._check("store-consistency")
-
-    @invariant()
-    def flash_physics(self) -> None:
-        self._check("flash-physics")
 
     def teardown(self) -> None:
         if self.world is None or self.interrupted:
@@ -740,16 +789,16 @@ class DeviceMachine(RuleBasedStateMachine):
         # After the last input the device runs on by itself until it settles: a power cut's
         # consequences (the bootloader's choice, a restore) show only then.
         self._run(lambda world: False)
+        COMPLETED[self.FAMILY] = COMPLETED.get(self.FAMILY, 0) + 1
         # Steer toward completed updates: a newer running version, more witnessed events.
         target(float(self.best_version), label="running version")
         target(float(self.best_validated), label="validated version")
         target(float(self.updates), label="completed updates / restores")
-        if self.best_version > 1:
-            event("an update completed (a version above the factory's ran)")
-        if self.best_validated > 1:
-            event("the app validated a version above the factory's")
-        for witness in sorted(self.world.ghost.witnesses):
-            event(f"witness: {witness}")
+
+
+#: family -> test cases started / run to their teardown this session (for the summary).
+STARTED: dict[str, int] = {}
+COMPLETED: dict[str, int] = {}
 
 
 class FullMachine(DeviceMachine):
@@ -840,10 +889,10 @@ HUNT_EXAMPLES = 1000
 
 
 def get_hunt_settings() -> settings:
-    """Deterministic (derandomized) runs without shrinking, at least ``HUNT_EXAMPLES``."""
+    """Deterministic (derandomized) runs without shrinking; the example count is the
+    profile's (``HUNT_EXAMPLES`` is only the budget the hunts were sized for)."""
     return settings(
         settings(),
-        max_examples=max(HUNT_EXAMPLES, settings().max_examples),
         derandomize=True,
         database=None,
         phases=[Phase.explicit, Phase.generate],
