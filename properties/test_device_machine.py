@@ -503,8 +503,8 @@ class ExpectedViolationFound(Exception):  # noqa: N818 (not an error: the hunt's
 
 #: The inputs a step of a suite can draw: the device's own progress, and each fault or user
 #: input while the world and its budget allow it (so every draw is valid).
-RUNS = st.one_of(st.integers(1, 30), st.sampled_from(sorted(LANDMARKS)))
-CUTS = st.sampled_from(["now", *sorted(TEAR_TARGETS)])
+RUNS: tuple[int | str, ...] = (1, 2, 3, 5, 8, 13, 21, 30, *sorted(LANDMARKS))
+CUTS = ("now", *sorted(TEAR_TARGETS))
 
 
 # ---------------------------------------------------------------------------- the machine
@@ -651,38 +651,37 @@ class DeviceMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------ the one rule
 
-    def get_inputs(self) -> list[str]:
-        """The inputs that can happen now (never empty: the device can always run on)."""
-        inputs = ["device_step"]
+    def get_inputs(self) -> list[tuple[str, Any]]:
+        """The inputs that can happen now, each with its argument (never empty: the device can
+        always run on). One flat list, so a step is a single draw."""
+        inputs: list[tuple[str, Any]] = [("device_step", run) for run in RUNS]
         if self._is_enabled("timer"):
-            inputs.append("timer")
+            inputs.append(("timer", None))
         if self._is_enabled("power_cut"):
-            inputs.append("power_cut")
-        for kind in ("transfer_fail", "corrupt", "crash", "factory_sign", "ctrl"):
-            if self._may_happen(kind) and (kind != "ctrl" or FAMILY_USER_ACTIONS.get(self.FAMILY)):
-                inputs.append(kind)
+            inputs.extend(("power_cut", during) for during in CUTS)
+        for kind in ("transfer_fail", "corrupt", "crash", "factory_sign"):
+            if self._may_happen(kind):
+                inputs.append((kind, None))
+        if self._may_happen("ctrl"):
+            inputs.extend(("ctrl", name) for name in FAMILY_USER_ACTIONS.get(self.FAMILY, []))
         if self._is_enabled("net_down") or self._is_enabled("net_up"):
-            inputs.append("network")
-        if self._is_enabled("publish"):
-            inputs.append("publish")
+            inputs.append(("network", None))
+        inputs.extend(("publish", a) for a in sorted(self.enabled) if a.kind == "publish")
         return inputs
 
     @rule(data=st.data())
     def act(self, data: st.DataObject) -> None:
         """One input among those that can happen now (drawn from the enabled ones only, so
-        no draw is rejected), with its argument."""
-        kind = data.draw(st.sampled_from(self.get_inputs()), label="input")
+        no draw is rejected), with its argument, in one draw."""
+        kind, arg = data.draw(st.sampled_from(self.get_inputs()), label="input")
         if kind == "device_step":
-            self.device_step(data.draw(RUNS, label="run"))
+            self.device_step(arg)
         elif kind == "power_cut":
-            self.power_cut(data.draw(CUTS, label="during"))
+            self.power_cut(arg)
         elif kind == "publish":
-            assert self.world is not None
-            options = [a for a in sorted(self.enabled) if a.kind == "publish"]
-            self._apply(data.draw(st.sampled_from(options), label="release"))
+            self._apply(arg)
         elif kind == "ctrl":
-            names = FAMILY_USER_ACTIONS[self.FAMILY]
-            self._fault_when("ctrl", arg=data.draw(st.sampled_from(names), label="message"))
+            self._fault_when("ctrl", arg=arg)
         elif kind == "network":
             self._fault("net_up" if self._is_enabled("net_up") else "net_down")
         elif kind == "timer":
