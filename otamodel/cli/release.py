@@ -313,7 +313,11 @@ def serve_command(
     Rules: REL-30..REL-39.
     """
     from otamodel.release._faults import ServeConfig, load_config, parse_fault
-    from otamodel.release._serve import ServerOptions, serve_forever
+
+    try:
+        from otamodel.release._serve import ServerOptions, serve_forever
+    except ImportError as exc:
+        raise OtaModelError(f"serve needs aiohttp ({exc}): pip install 'otamodel[serve]'") from None
     from otamodel.release._tls import make_self_signed, server_context
 
     config = load_config(fault_file) if fault_file is not None else ServeConfig()

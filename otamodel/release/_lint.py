@@ -52,11 +52,12 @@ class Effect:
 
     outcome: Outcome
     status: str | None
-    prop: str
+    prop: str | None
 
     def describe(self) -> str:
         status = f" [{self.status}]" if self.status else ""
-        return f"{self.outcome.value}{status}; breaks {self.prop}"
+        breaks = f"; breaks {self.prop}" if self.prop else ""
+        return f"{self.outcome.value}{status}{breaks}"
 
 
 @attrs.frozen
@@ -200,7 +201,7 @@ class _Linter:
                     "REL-13",
                     where,
                     f"the device stores this download as {own!r}, one of its own files",
-                    Effect(Outcome.DEVICE_FILE_OVERWRITTEN, None, "store-consistency"),
+                    Effect(Outcome.DEVICE_FILE_OVERWRITTEN, None, None),
                 )
         key = name.lower()
         if key in self.names and self.names[key] != url:
@@ -294,18 +295,17 @@ class _Linter:
                 None,
                 "warning",
             )
-        else:
-            self.check_patch_base(base, data, patch, at)
+        matched = base is not None and self.check_patch_base(base, data, patch, at)
         if base_version >= _HEX_ROUND_TRIP:
             self.add(
                 "REL-17",
                 f"{at}.BaseVersion",
                 f"the device stores v{base_version} as the text {base_version} and reads it "
                 f"back as 0x{otadb.strtol16(str(base_version)):X}, so it never finds this base",
-                Effect(Outcome.FULL_IMAGE, None, "progress"),
+                Effect(Outcome.FULL_IMAGE, None, None),
                 "warning",
             )
-        elif base is not None and self.ctx.variant == "harmony-3.9.1":
+        elif matched and self.ctx.variant == "harmony-3.9.1":
             self.add(
                 "REL-16",
                 at,
@@ -314,23 +314,26 @@ class _Linter:
                 Effect(Outcome.REJECTED, "IMAGE_DIGEST_VERIFY_FAILED", "progress"),
             )
 
-    def check_patch_base(self, base: _Base, data: bytes, patch: mf.PatchEntry, at: str) -> None:
+    def check_patch_base(self, base: _Base, data: bytes, patch: mf.PatchEntry, at: str) -> bool:
+        """REL-16: the patch against its base; True when the device would match the base."""
         base_digest = hashlib.sha256(base.data).hexdigest()
-        if _text(patch.base_ver_digest) != base_digest:
+        matched = _text(patch.base_ver_digest) == base_digest
+        if not matched:
             self.add(
                 "REL-16",
                 f"{at}.BaseVerDigest",
                 f"is not the digest of release v{base.version}: the device never matches it",
-                Effect(Outcome.FULL_IMAGE, None, "progress"),
+                Effect(Outcome.FULL_IMAGE, None, None),
                 "warning",
             )
         try:
             rebuilt = jdiff.decode(base.data, data, dialect="07", strict=True)
         except PatchError as exc:
             self.add("REL-16", at, f"not a strict jdiff 0.7 patch: {exc}", None)
-            return
+            return matched
         if _text(patch.target_digest) != hashlib.sha256(rebuilt).hexdigest():
             self.add("REL-16", f"{at}.TargetDigest", "is not the digest of the rebuilt image", None)
+        return matched
 
     def check(self, manifest_bytes: bytes, where: str) -> None:
         """REL-10..REL-18 over the last ``ota[]`` element (MAN-31 first)."""
