@@ -31,6 +31,8 @@ __all__ = ["ReleaseServer", "ServerOptions", "ServerThread"]
 
 CONTROL = "/_otamodel"
 _PIECE = 4096
+_FAULTS = web.RequestKey("faults", list)
+_SENT = web.RequestKey("sent", int)
 _LOG = logging.getLogger("otamodel.serve")
 
 
@@ -78,16 +80,20 @@ class _Guard(asyncio.Protocol):
         self.server = server
         self.inner = inner
         self.conn: _Conn | None = None
+        self.refused: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if len(self.server.conns) >= self.server.options.max_connections:
+            # Answer 503 and close once the request has been read (closing with unread
+            # bytes would reset the connection and lose the answer), or after a short wait.
             self.server.stats["refused"] += 1
+            self.refused = transport
             if isinstance(transport, asyncio.WriteTransport):
                 transport.write(
                     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                     b"Connection: close\r\n\r\n"
                 )
-            transport.close()
+            asyncio.get_running_loop().call_later(0.5, transport.close)
             return
         self.conn = _Conn(transport, time.monotonic())
         self.server.conns[transport] = self.conn
@@ -95,6 +101,8 @@ class _Guard(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.conn is None:
+            if self.refused is not None and data.endswith(b"\r\n\r\n"):
+                self.refused.close()
             return
         self.conn.last = time.monotonic()
         if not self.conn.busy and self.conn.started is None:
@@ -208,7 +216,7 @@ class ReleaseServer:
         if isinstance(found, int):
             raise web.HTTPForbidden() if found == 403 else web.HTTPNotFound()
         faults = self.get_faults(path)
-        request["faults"] = [f.kind.value for f in faults]
+        request[_FAULTS] = [f.kind.value for f in faults]
         by_kind = {f.kind: f for f in faults}
         if FaultKind.STATUS in by_kind:
             return web.Response(status=by_kind[FaultKind.STATUS].status, text="fault\n")
@@ -255,7 +263,7 @@ class ReleaseServer:
             sent += len(chunk)
             if throttle is not None:
                 await asyncio.sleep(len(chunk) / throttle.rate)
-        request["sent"] = sent
+        request[_SENT] = sent
         if cut is None:
             await response.write_eof()
             return
@@ -330,9 +338,9 @@ class ReleaseServer:
             "method": request.method,
             "path": request.path,
             "status": status,
-            "bytes": request.get("sent", 0),
+            "bytes": request.get(_SENT, 0),
             "ms": round((time.monotonic() - start) * 1000, 2),
-            "faults": request.get("faults", []),
+            "faults": request.get(_FAULTS, []),
             "peer": request.remote,
         }
         self.log.append(entry)
