@@ -316,8 +316,10 @@ def serve_command(
 
     try:
         from otamodel.release._serve import ServerOptions, serve_forever
-    except ImportError as exc:
-        raise OtaModelError(f"serve needs aiohttp ({exc}): pip install 'otamodel[serve]'") from None
+    except (ImportError, AttributeError) as exc:  # no aiohttp, or one older than 3.14
+        raise OtaModelError(
+            f"serve needs aiohttp>=3.14 ({exc}): pip install 'otamodel[serve]'"
+        ) from None
     from otamodel.release._tls import make_self_signed, server_context
 
     config = load_config(fault_file) if fault_file is not None else ServeConfig()
