@@ -30,7 +30,7 @@ from otamodel.release._faults import Fault, FaultError, FaultKind, ServeConfig, 
 __all__ = ["ReleaseServer", "ServerOptions", "ServerThread"]
 
 CONTROL = "/_otamodel"
-_PIECE = 4096
+_PIECE = 64 * 1024
 _FAULTS = web.RequestKey("faults", list)
 _SENT = web.RequestKey("sent", int)
 _LOG = logging.getLogger("otamodel.serve")
