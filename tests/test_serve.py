@@ -258,3 +258,40 @@ def test_fault_specs_and_files(tmp_path: Path, root: Path) -> None:
     assert result.exit_code == 2 and "unknown kind" in result.output
     result = CliRunner().invoke(main, ["serve", str(root), "--publish", "../.."])
     assert result.exit_code == 2 and "outside the root" in result.output
+
+
+def test_lint_a_release_served_on_loopback(server: ServerThread) -> None:
+    url = f"http://127.0.0.1:{server.port}/ota.json"
+    result = CliRunner().invoke(main, ["release", "lint", url])
+    assert result.exit_code == 0, result.output
+    _faults(server, "/app.bin:status:status=404")
+    result = CliRunner().invoke(main, ["release", "lint", url, "--json"])
+    assert result.exit_code == 1, result.output
+    assert {p["rule"] for p in json.loads(result.output)} == {"REL-11"}
+    result = CliRunner().invoke(main, ["release", "lint", "http://example.com/ota.json"])
+    assert result.exit_code == 2 and "loopback" in result.output
+
+
+def test_the_serve_command_runs_and_stops_on_ctrl_c(root: Path) -> None:
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "otamodel", "serve", str(root), "--port", "0", "--publish", "r2"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        port = int(re.search(r":(\d+)/", line).group(1))  # type: ignore[union-attr]
+        assert _status(port, _get(port, "/ota.json")) == 200
+        assert "GET /ota.json 200" in process.stderr.readline()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)

@@ -241,7 +241,13 @@ def lint_command(
         manifest = _fetch_url(target)
         if manifest is None:
             raise click.BadParameter(f"cannot fetch {target}", param_hint="TARGET")
-        problems = lint_release(manifest, _fetch_url, ctx, target)
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(target))
+
+        def fetch(url: str) -> bytes | None:
+            # REL-19: the files are fetched by path from the server that served the manifest.
+            return _fetch_url(origin + (urlsplit(url).path or "/"))
+
+        problems = lint_release(manifest, fetch, ctx, target)
     else:
         folder = Path(target)
         if not folder.is_dir():
