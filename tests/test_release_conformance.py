@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import attrs
 import pytest
@@ -20,6 +21,7 @@ from otamodel.env import (
     get_scenario,
     get_scenario_names,
     initial_world,
+    with_variant,
 )
 from otamodel.env._scenario import OTHER_KEY_SCALAR, TEST_KEY_SCALAR
 from otamodel.formats import signature
@@ -52,9 +54,14 @@ def _erase_release(folder: Path, spec: dict[str, object]) -> None:
     (folder / "ota.json").write_bytes(data)
 
 
-def make_scenario_releases(name: str, tmp: Path) -> Made:
+def make_scenario_releases(name: str, tmp: Path, variant: str | None = None) -> Made:
     """Every release of a shipped scenario, made with ``release make`` into ``root/r<i>``."""
     scenario = get_scenario(name)
+    if variant is not None:
+        scenario = with_variant(scenario, variant)
+    first = scenario.source.get("releases", [{}])[0]
+    if first.get("kind", "full") != "full" or scenario.geometry.chunk > 1024:
+        pytest.skip(f"{name}: the first release is not a small full image")
     root = tmp / "root"
     root.mkdir()
     images = {i.version: i for i in scenario.images}
@@ -133,13 +140,22 @@ def _user(world: World) -> Action | None:
     return None
 
 
-def _modelled(fault: Fault | None, made: Made, chunk: int) -> Callable[[World], Action | None]:
+def _modelled(
+    fault: Fault | None,
+    made: Made,
+    chunk: int,
+    extra: Callable[[World], Action | None] | None = None,
+) -> Callable[[World], Action | None]:
     """The in-memory input standing for a server fault, injected where the server acts."""
     kind = get_modelled_fault(fault, made.image_size) if fault is not None else None
 
     def inject(world: World) -> Action | None:
         core = world.core
-        downloading = core.task is CoreTask.DOWNLOAD_IMAGE and world.net.open
+        downloading = (
+            core.task is CoreTask.DOWNLOAD_IMAGE
+            and world.net.open
+            and urlsplit(world.net.url).path == made.image_path
+        )
         if kind == "transfer_fail" and world.get_budget(kind) and downloading:
             assert fault is not None
             sent = min(fault.bytes, made.image_size) if fault.kind.value in ("drop", "stall") else 0
@@ -163,6 +179,8 @@ def _modelled(fault: Fault | None, made: Made, chunk: int) -> Callable[[World], 
             and world.service.check is CheckState.READ_JSON
         ):
             return Action("publish", "1")
+        if extra is not None and (action := extra(world)) is not None:
+            return action
         return _user(world)
 
     return inject
@@ -194,7 +212,13 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _run_http(
-    made: Made, server: ServerThread, scheme: str, cafile: str | None, spec: str | None, chunk: int
+    made: Made,
+    server: ServerThread,
+    scheme: str,
+    cafile: str | None,
+    spec: str | None,
+    chunk: int,
+    extra: Callable[[World], Action | None] | None = None,
 ) -> Run:
     faults = [parse_fault(spec)] if spec else []
 
@@ -216,16 +240,22 @@ def _run_http(
     return drive(
         initial_world(scenario),
         steps=STEPS,
-        inject=_modelled(None, made, chunk),
+        inject=_modelled(None, made, chunk, extra),
         urls=transport.requests,
     )
 
 
-def _run_memory(made: Made, spec: str | None, chunk: int) -> Run:
+def _run_memory(
+    made: Made,
+    spec: str | None,
+    chunk: int,
+    extra: Callable[[World], Action | None] | None = None,
+) -> Run:
     fault = parse_fault(spec) if spec else None
     releases = tuple(get_model_release(f) for f in made.folders)
     scenario = attrs.evolve(made.scenario, releases=releases)
-    return drive(initial_world(scenario), steps=STEPS, inject=_modelled(fault, made, chunk))
+    inject = _modelled(fault, made, chunk, extra)
+    return drive(initial_world(scenario), steps=STEPS, inject=inject)
 
 
 @pytest.fixture(scope="module", params=get_scenario_names())
@@ -268,3 +298,48 @@ def test_the_update_really_went_over_the_network(tmp_path: Path) -> None:
         paths = [e["path"] for e in server.server.log]
     assert 2 in run.versions
     assert "/ota.json" in paths and made.image_path in paths
+
+
+def _patch_faults(path: str, chunk: int) -> list[str | None]:
+    return [
+        None,
+        f"{path}:drop:bytes={chunk + 10},times=1",
+        f"{path}:status:status=404,times=1",
+        f"{path}:flip:offset={chunk},times=1",
+        f"{path}:length:length=missing,times=1",
+    ]
+
+
+@pytest.mark.parametrize("variant", ["harmony-3.9.0", "harmony-3.9.1"])
+def test_patch_downloads_match_their_modelled_faults(tmp_path: Path, variant: str) -> None:
+    """The second release of ``patch`` (a jdiff patch from v2) over HTTP, faults on the patch."""
+    made = make_scenario_releases("patch", tmp_path, variant)
+    chunk = made.scenario.geometry.chunk
+    patch_file = made.folders[1] / "from-v2" / "app_v3.patch"
+    patched = attrs.evolve(
+        made, image_size=patch_file.stat().st_size, image_path="/from-v2/app_v3.patch"
+    )
+    publish = _publish_after_v2()
+    mismatches = []
+    with ServerThread(made.root, ServerOptions(port=0), ServeConfig(publish="r0")) as server:
+        for spec in _patch_faults(patched.image_path, chunk):
+            real = _run_http(patched, server, "http", None, spec, chunk, publish)
+            published = int(server.call(lambda: server.server.publish)[1:])
+            modelled = _run_memory(patched, spec, chunk, publish)
+            if _outcome(real, published) != _outcome(modelled):
+                mismatches.append((spec, _collapse(real.callbacks), _collapse(modelled.callbacks)))
+            if spec is not None:
+                assert server.call(lambda: dict(server.server.fired)), f"{spec} never fired"
+            if spec is None and variant == "harmony-3.9.0":
+                assert 3 in real.versions and "/from-v2/app_v3.patch" in real.urls
+    assert not mismatches, mismatches
+
+
+def _publish_after_v2() -> Callable[[World], Action | None]:
+    def inject(world: World) -> Action | None:
+        running = world.running
+        if world.published == 0 and running is not None and running.version == 2:
+            return None if world.pending else Action("publish", "1")
+        return None
+
+    return inject
