@@ -258,6 +258,9 @@ def test_fault_specs_and_files(tmp_path: Path, root: Path) -> None:
     assert result.exit_code == 2 and "unknown kind" in result.output
     result = CliRunner().invoke(main, ["serve", str(root), "--publish", "../.."])
     assert result.exit_code == 2 and "outside the root" in result.output
+    result = CliRunner().invoke(main, ["serve", str(root), "--tls", "--cert-dir", str(root / "r2")])
+    assert result.exit_code == 2 and "inside ROOT" in result.output
+    assert not (root / "r2" / "key.pem").exists()
 
 
 def test_lint_a_release_served_on_loopback(server: ServerThread) -> None:

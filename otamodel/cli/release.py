@@ -334,6 +334,10 @@ def serve_command(
     context = None
     if tls or cert is not None:
         if cert is None:
+            if cert_dir is not None and cert_dir.resolve().is_relative_to(root.resolve()):
+                raise click.BadParameter(
+                    "must not lie inside ROOT (the key would be served)", param_hint="--cert-dir"
+                )
             folder = cert_dir or Path(tempfile.mkdtemp(prefix="otamodel-serve-"))
             cert, cert_key = make_self_signed(folder, host)
             click.echo(f"self-signed certificate: {cert} (trust it as a CA)", err=True)
