@@ -104,6 +104,12 @@ def ex_signature(tmp: Path) -> Example:
     return Example(scenario, (r2,), _ctx(public_key_pem=scenario.public_key_pem), 2)
 
 
+def ex_signature_missing(tmp: Path) -> Example:
+    scenario = make_scenario(releases=[{"version": 2}], config={"secure_boot": True})
+    r2 = make(tmp, get_image(scenario, 2).data, 2)
+    return Example(scenario, (r2,), _ctx(public_key_pem=scenario.public_key_pem), 2)
+
+
 def _patch_pair(tmp: Path, variant: str, base: int = 2, new: int = 3) -> Example:
     scenario = make_scenario(
         variant=variant,
@@ -153,6 +159,7 @@ EXAMPLES: dict[str, tuple[str, Callable[[Path], Example]]] = {
     "base-file": ("REL-13", ex_base_file),
     "not-newer": ("REL-14", ex_not_newer),
     "signature": ("REL-15", ex_signature),
+    "signature-missing": ("REL-15", ex_signature_missing),
     "patch-3.9.1": ("REL-16", ex_patch_391),
     "patch-base-digest": ("REL-16", ex_patch_base_digest),
     "base-version-hex": ("REL-17", ex_base_version_hex),
