@@ -15,7 +15,9 @@ from _release import run_releases as run_model
 
 from otamodel.env import Scenario
 from otamodel.formats import signature
-from otamodel.model import SMALL_GEOMETRY, Action, World
+from otamodel.model import SMALL_GEOMETRY, Action, AppImage, World
+from otamodel.model._product import APP_MAGIC
+from otamodel.release import make_release
 from otamodel.release._lint import (
     Effect,
     LintContext,
@@ -124,6 +126,45 @@ def _patch_pair(tmp: Path, variant: str, base: int = 2, new: int = 3) -> Example
     )
 
 
+def _small_patch(tmp: Path, min_patch: int) -> Example:
+    """v3 differs from v2 in a few bytes: its jdiff patch is far below one download chunk."""
+    scenario = make_scenario(
+        variant="harmony-3.9.0",
+        config={"patch": True},
+        releases=[{"version": 2}],
+        budget={"publish": 1},
+    )
+    v2 = get_image(scenario, 2)
+    data = bytearray(v2.data)
+    at = SMALL_GEOMETRY.chunk + len(APP_MAGIC)
+    data[at] = 3  # the version byte of the body
+    data[-4:] = b"v3v3"
+    v3 = AppImage(3, "app_v3", bytes(data))
+    scenario = attrs.evolve(scenario, images=(v2, v3))
+    r2 = make(tmp, v2.data, 2)
+    source = tmp / "v3.bin"
+    source.write_bytes(v3.data)
+    r3 = tmp / "r3"
+    make_release(
+        source, r3, version=3, base_url=BASE_URL, name="app_v3", bases=[r2], min_patch=min_patch
+    )
+    ctx = _ctx((r2,), variant="harmony-3.9.0")
+    return Example(scenario, (r2, r3), ctx, 3, publish_when_running(2))
+
+
+def ex_small_patch(tmp: Path) -> Example:
+    return _small_patch(tmp, 0)
+
+
+def test_a_padded_small_patch_is_clean_and_patches(tmp_path: Path) -> None:
+    """REL-7: the same tiny change, padded to the small geometry's chunk, downloads."""
+    example = _small_patch(tmp_path, SMALL_GEOMETRY.chunk)
+    assert [p for p in lint_directory(example.folders[1], example.ctx) if p.effect] == []
+    run = run_model(example.scenario, example.folders, inject=example.inject)
+    assert 3 in run.versions
+    assert any(u.endswith("from-v2/app_v3.patch") for u in run.urls)
+
+
 def ex_patch_391(tmp: Path) -> Example:
     return _patch_pair(tmp, "harmony-3.9.1")
 
@@ -155,6 +196,7 @@ EXAMPLES: dict[str, tuple[str, Callable[[Path], Example]]] = {
     "digest": ("REL-10", ex_digest),
     "missing": ("REL-11", ex_missing),
     "small": ("REL-12", ex_small),
+    "small-patch": ("REL-12", ex_small_patch),
     "device-file": ("REL-13", ex_device_file),
     "base-file": ("REL-13", ex_base_file),
     "not-newer": ("REL-14", ex_not_newer),

@@ -178,3 +178,33 @@ def test_cli_make_and_lint(tmp_path: Path) -> None:
     (problem,) = json.loads(result.output)
     assert problem["rule"] == "REL-11"
     assert problem["effect"]["status"] == "DOWNLOAD_FAILED"
+
+
+def test_small_patches_are_padded_to_the_first_download_buffer(tmp_path: Path) -> None:
+    old = make_image(REAL_GEOMETRY, 2, "app", 3).data
+    new = bytearray(old)
+    new[5000:5004] = b"\xa7\xa7\x00\x01"  # a tiny change, with bytes that need escaping
+    (tmp_path / "new.bin").write_bytes(bytes(new))
+    r2 = tmp_path / "r2"
+    (tmp_path / "old.bin").write_bytes(old)
+    make_release(tmp_path / "old.bin", r2, version=2, base_url=BASE_URL, name="app_v2")
+    for minimum, folder in ((4096, "r3"), (0, "r3-small")):
+        make_release(
+            tmp_path / "new.bin",
+            tmp_path / folder,
+            version=3,
+            base_url=BASE_URL,
+            name="app_v3",
+            bases=[r2],
+            min_patch=minimum,
+        )
+    padded = (tmp_path / "r3" / "from-v2" / "app_v3.patch").read_bytes()
+    small = (tmp_path / "r3-small" / "from-v2" / "app_v3.patch").read_bytes()
+    assert len(small) < 100
+    assert 4096 <= len(padded) < 4096 + 64
+    for patch in (small, padded):
+        assert jdiff.decode(old, patch, dialect="07", strict=True) == bytes(new)
+    assert _make.pad_patch(old, bytes(new), small, 4096) == padded
+    assert _make.pad_patch(old, bytes(new), padded, 100) == padded
+    nothing_equal = jdiff.encode(b"", b"x" * 10)
+    assert _make.pad_patch(b"", b"x" * 10, nothing_equal, 4096) == nothing_equal

@@ -100,6 +100,13 @@ def _print_problems(problems: list[ReleaseProblem], prefix: str = "") -> None:
     type=_DIR,
     help="An earlier release directory to add a jdiff 0.7 patch from (repeatable).",
 )
+@click.option(
+    "--min-patch-size",
+    type=click.IntRange(0, 1 << 20),
+    default=4096,
+    show_default=True,
+    help="Pad smaller patches to this size (the device's first download buffer; 0: never).",
+)
 @click.option("--force", is_flag=True, help="Replace OUT if it is a release directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option(
@@ -127,6 +134,7 @@ def make_command(
     key_file: Path | None,
     password: str | None,
     bases: tuple[Path, ...],
+    min_patch_size: int,
     force: bool,
     as_json: bool,
     start: int,
@@ -137,7 +145,7 @@ def make_command(
     OUT gets the .bin, ota.json (Version, URL, Digest, Signature with --key, one Patch entry
     per --base), from-v<N>/<name>.patch for each base, and release.json (the summary).
     \f
-    Rules: REL-1..REL-5.
+    Rules: REL-1..REL-7.
     """
     key_pem = key_file.read_bytes() if key_file is not None else None
     secret = password.encode() if password is not None else None
@@ -153,6 +161,7 @@ def make_command(
         force=force,
         start=start,
         size=size,
+        min_patch=min_patch_size,
     )
     public = signature.public_key_pem(key_pem, password=secret) if key_pem is not None else None
     ctx = LintContext(public_key_pem=public, bases=load_bases(bases))

@@ -1,4 +1,4 @@
-"""``otamodel release make``: a release directory from an application build (REL-1..REL-6).
+"""``otamodel release make``: a release directory from an application build (REL-1..REL-7).
 
 The directory holds the ``.bin`` (hex2bin rules), the manifest, one jdiff 0.7 patch per earlier
 release to patch from (``from-v<N>/<name>.patch``, so the device names the patch target like
@@ -39,6 +39,7 @@ __all__ = [
 SUMMARY_NAME = "release.json"
 SUMMARY_FORMAT = "otamodel-release/1"
 MANIFEST_NAME = "ota.json"
+MIN_PATCH = 4096  # REL-7: the device's first download buffer (REL-12)
 # REL-4: the names the device keeps in /mnt/myDrive1/ota besides downloads.
 DEVICE_FILES = (
     "image_database.csv",
@@ -175,8 +176,44 @@ def read_release(folder: Path) -> ReleaseInfo:
     return info
 
 
+def pad_patch(old: bytes, new: bytes, patch: bytes, minimum: int) -> bytes:
+    """REL-7: a patch of at least ``minimum`` bytes with the same result: equal runs are
+    re-encoded, from the start, as literal MOD data (MOD over equal bytes writes what EQL
+    copies). A patch that is already long enough, or has too few equal bytes, is returned
+    as it is."""
+    if len(patch) >= minimum:
+        return patch
+    ops: list[jdiff.Op] = []
+    grown = 0
+    for op in jdiff.list_ops(patch, "07", strict=True, old_size=len(old)):
+        if op.kind is not jdiff.OpKind.EQL or grown >= minimum - len(patch):
+            ops.append(op)
+            continue
+        take = min(op.length, minimum - len(patch) - grown + 8)
+        start = op.old_offset
+        ops.append(
+            attrs.evolve(op, kind=jdiff.OpKind.MOD, length=take, data=old[start : start + take])
+        )
+        if op.length > take:
+            ops.append(
+                attrs.evolve(
+                    op,
+                    length=op.length - take,
+                    old_offset=start + take,
+                    new_offset=op.new_offset + take,
+                )
+            )
+        grown += take
+    if grown == 0:
+        return patch  # no equal bytes left to spell out
+    padded = jdiff.write_ops(ops, old)
+    if len(padded) <= len(patch) or jdiff.decode(old, padded, dialect="07", strict=True) != new:
+        return patch  # pragma: no cover - the re-encoding keeps the result by construction
+    return padded if len(padded) >= minimum else pad_patch(old, new, padded, minimum)
+
+
 def _make_patch(
-    base_dir: Path, data: bytes, name: str, base_url: str, version: int
+    base_dir: Path, data: bytes, name: str, base_url: str, version: int, min_patch: int
 ) -> tuple[PatchInfo, bytes]:
     """REL-2: a strict jdiff 0.7 patch from an earlier release's image, checked by decoding."""
     base = read_release(base_dir)
@@ -189,7 +226,7 @@ def _make_patch(
         raise ReleaseError(
             f"{base.image.file} does not match the digest in release.json", where=str(base_dir)
         )
-    patch = jdiff.encode(old, data)
+    patch = pad_patch(old, data, jdiff.encode(old, data), min_patch)
     if jdiff.decode(old, patch, dialect="07", strict=True) != data:  # pragma: no cover
         raise ReleaseError("the jdiff encoder produced a patch that does not rebuild the image")
     hosted = _hosted(patch, f"from-v{base.version}/{name}.patch", base_url)
@@ -206,6 +243,7 @@ def build_release(
     password: bytes | None = None,
     bases: Sequence[Path] = (),
     manifest_name: str = MANIFEST_NAME,
+    min_patch: int = MIN_PATCH,
 ) -> tuple[ReleaseInfo, dict[str, bytes]]:
     """REL-1..REL-3: the release's files (relative path -> bytes) and its summary."""
     _check_name(name)
@@ -218,7 +256,7 @@ def build_release(
     files: dict[str, bytes] = {image.file: data}
     patches: list[PatchInfo] = []
     for folder in bases:
-        made, patch = _make_patch(folder, data, name, base, version)
+        made, patch = _make_patch(folder, data, name, base, version, min_patch)
         if any(p.base_version == made.base_version for p in patches):
             raise ReleaseError(f"two base releases of version {made.base_version}", where="--base")
         patches.append(made)
@@ -305,6 +343,7 @@ def make_release(
     force: bool = False,
     start: int = DEFAULT_START,
     size: int = DEFAULT_SIZE,
+    min_patch: int = MIN_PATCH,
 ) -> ReleaseInfo:
     """REL-1..REL-5: build the release of ``source`` into the directory ``out``."""
     _check_target(out, force)
@@ -317,6 +356,7 @@ def make_release(
         key_pem=key_pem,
         password=password,
         bases=bases,
+        min_patch=min_patch,
     )
     write_release(out, files, force=force)
     return info
