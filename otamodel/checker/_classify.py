@@ -107,6 +107,9 @@ class Graph:
         count = exploration.count
         self.prices = [0 if cost is None else cost(a) for a in exploration.action_table]
         self.order = array("i", sorted(range(len(src)), key=src.__getitem__))
+        self.targets = array("i", [dst[edge] for edge in self.order])
+        """``targets[offsets[s]:offsets[s + 1]]``: the states ``s`` has an edge to."""
+        self.actions = array("i", [act[edge] for edge in self.order])
         offsets = [0] * (count + 1)
         for state in src:
             offsets[state + 1] += 1
@@ -144,7 +147,7 @@ class Graph:
         for _, _, k in heap:
             price[k] = 0
         heapq.heapify(heap)
-        order, offsets, dst, act, prices = self.order, self.offsets, self.dst, self.act, self.prices
+        offsets, targets, actions, prices = self.offsets, self.targets, self.actions, self.prices
         pop, push = heapq.heappop, heapq.heappush
         done = bytearray(count)
         while heap:
@@ -152,17 +155,16 @@ class Graph:
             if done[state]:
                 continue
             done[state] = 1
-            for position in range(offsets[state], offsets[state + 1]):
-                edge = order[position]
-                target = dst[edge]
+            first, last = offsets[state], offsets[state + 1]
+            for target, action in zip(targets[first:last], actions[first:last], strict=True):
                 if done[target]:
                     continue
-                q = p + prices[act[edge]]
+                q = p + prices[action]
                 if q < price[target] or (q == price[target] and n + 1 < steps[target]):
                     price[target] = q
                     steps[target] = n + 1
                     via_state[target] = state
-                    via_action[target] = act[edge]
+                    via_action[target] = action
                     push(heap, (q, n + 1, target))
         self.price, self.steps = price, steps
         self.via_state, self.via_action = via_state, via_action
@@ -361,11 +363,10 @@ def _get_clean(graph: Graph, values: Sequence[int]) -> bytearray:
     stack = [k for k in range(count) if parents[k] == -1 and not values[k]]
     for k in stack:
         clean[k] = 1
-    order, offsets, dst = graph.order, graph.offsets, graph.dst
+    offsets, targets = graph.offsets, graph.targets
     while stack:
         state = stack.pop()
-        for position in range(offsets[state], offsets[state + 1]):
-            target = dst[order[position]]
+        for target in targets[offsets[state] : offsets[state + 1]]:
             if not clean[target] and not values[target]:
                 clean[target] = 1
                 stack.append(target)
@@ -386,20 +387,20 @@ def _classify_traps(
     count = exploration.count
     table = exploration.action_table
     allowed = bytes(1 if prop.is_edge_allowed(a) else 0 for a in table)
-    src, dst, act, order, offsets = graph.src, graph.dst, graph.act, graph.order, graph.offsets
-
-    def successors(state: int) -> list[int]:
-        out = []
-        for position in range(offsets[state], offsets[state + 1]):
-            edge = order[position]
-            if allowed[act[edge]]:
-                out.append(dst[edge])
-        return out
-
+    src, dst, act = graph.src, graph.dst, graph.act
     trap = [k for k in range(count) if not can_reach[k]]
     if not trap:
         return []
-    components, component_of = _get_components(trap, successors)
+    # Allowed edges out of trap states (they stay in the region, CHK-6/CHK-7).
+    adjacency: dict[int, list[int]] = {}
+    for source, target, action in zip(src, dst, act, strict=True):
+        if not can_reach[source] and allowed[action]:
+            adjacency.setdefault(source, []).append(target)
+    no_successors: list[int] = []
+
+    def successors(state: int) -> list[int]:
+        return adjacency.get(state, no_successors)
+    components, component_of = _get_components(trap, successors, count)
     # Terminal keys: one bit per distinct key, propagated from sinks (Tarjan emits them first).
     key_bits: dict[Key, int] = {}
     masks: list[int] = []
@@ -489,37 +490,37 @@ def _get_path_into(start: int, goal: set[int], successors: Callable[[int], list[
 
 
 def _get_components(
-    nodes: list[int], successors: Callable[[int], list[int]]
-) -> tuple[list[list[int]], dict[int, int]]:
-    """Tarjan's strongly connected components (iterative), sinks first."""
-    index: dict[int, int] = {}
-    low: dict[int, int] = {}
-    on_stack: set[int] = set()
+    nodes: list[int], successors: Callable[[int], list[int]], count: int
+) -> tuple[list[list[int]], array[int]]:
+    """Tarjan's strongly connected components (iterative, flat arrays), sinks first."""
+    index = array("i", [-1]) * count
+    low = array("i", [0]) * count
+    on_stack = bytearray(count)
+    component_of = array("i", [-1]) * count
     stack: list[int] = []
     components: list[list[int]] = []
-    component_of: dict[int, int] = {}
     counter = 0
     for root in nodes:
-        if root in index:
+        if index[root] >= 0:
             continue
         work: list[tuple[int, list[int], int]] = [(root, successors(root), 0)]
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
-        on_stack.add(root)
+        on_stack[root] = 1
         while work:
             node, children, position = work[-1]
             if position < len(children):
                 work[-1] = (node, children, position + 1)
                 child = children[position]
-                if child not in index:
+                if index[child] < 0:
                     index[child] = low[child] = counter
                     counter += 1
                     stack.append(child)
-                    on_stack.add(child)
+                    on_stack[child] = 1
                     work.append((child, successors(child), 0))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
+                elif on_stack[child] and index[child] < low[node]:
+                    low[node] = index[child]
                 continue
             work.pop()
             if work:
@@ -527,10 +528,11 @@ def _get_components(
                 low[parent] = min(low[parent], low[node])
             if low[node] == index[node]:
                 members = []
+                number = len(components)
                 while True:
                     member = stack.pop()
-                    on_stack.discard(member)
-                    component_of[member] = len(components)
+                    on_stack[member] = 0
+                    component_of[member] = number
                     members.append(member)
                     if member == node:
                         break
