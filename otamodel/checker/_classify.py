@@ -24,6 +24,7 @@ behaviour.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import heapq
 from array import array
@@ -216,7 +217,28 @@ def classify(
     can_reach: dict[int, bytearray] | None = None,
     witnesses: dict[int, bool] | None = None,
 ) -> list[Finding[Any, Any]]:
-    """CHK-16..CHK-19: the findings of every property, in property order, cheapest first."""
+    """CHK-16..CHK-19: the findings of every property, in property order, cheapest first.
+
+    The cyclic garbage collector is paused meanwhile: the classification allocates many
+    small lists while every explored state is alive, and each full collection would walk
+    them all (it creates no cycles of its own)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _classify(model, exploration, properties, cost, can_reach, witnesses)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _classify(
+    model: object,
+    exploration: Exploration,
+    properties: Sequence[Property[Any, Any]],
+    cost: Callable[[Any], int] | None,
+    can_reach: dict[int, bytearray] | None,
+    witnesses: dict[int, bool] | None,
+) -> list[Finding[Any, Any]]:
     edge_hook = getattr(model, "get_edge_key", None)
     edge_key: EdgeKeyHook = edge_hook if callable(edge_hook) else _default_edge_key(model)
     terminal_hook = getattr(model, "get_terminal_key", None)
@@ -225,6 +247,7 @@ def classify(
     )
     graph: Graph | None = None
     states: list[Any] | None = None
+    trap_graphs: dict[Any, TrapGraph] = {}
     findings: list[Finding[Any, Any]] = []
     for position, prop in enumerate(properties):
         if graph is None and prop.kind is not PropertyKind.SOMETIMES:
@@ -235,8 +258,14 @@ def classify(
             found = _classify_always(graph, states, prop, edge_key)
         elif prop.kind is PropertyKind.EVENTUALLY:
             assert graph is not None and states is not None and can_reach is not None
+            shared = trap_graphs.get(prop.edge_filter)
+            if shared is None:
+                group = [can_reach[k] for k, other in enumerate(properties)
+                         if k in can_reach and other.edge_filter == prop.edge_filter]  # fmt: skip
+                table = exploration.action_table
+                shared = trap_graphs[prop.edge_filter] = TrapGraph(graph, table, prop, group)
             found = _classify_traps(
-                graph, states, prop, can_reach[position], edge_key, terminal_key
+                graph, states, prop, can_reach[position], edge_key, terminal_key, shared
             )
         else:
             if witnesses is None or witnesses.get(position, True) or not exploration.is_complete:
@@ -373,6 +402,36 @@ def _get_clean(graph: Graph, values: Sequence[int]) -> bytearray:
     return clean
 
 
+class TrapGraph:
+    """The allowed edges out of the trap states of every ``eventually`` property sharing one
+    edge filter, and their strongly connected components (computed once: each property's
+    trap region is closed under its allowed edges, so its components are among these)."""
+
+    def __init__(
+        self, graph: Graph, table: list[Any], prop: Property[Any, Any], traps: list[bytearray]
+    ) -> None:
+        count = graph.exploration.count
+        allowed = bytes(1 if prop.is_edge_allowed(a) else 0 for a in table)
+        in_any = bytearray(count)
+        for can_reach in traps:
+            for k in range(count):
+                if not can_reach[k]:
+                    in_any[k] = 1
+        adjacency: dict[int, list[int]] = {}
+        for source, target, action in zip(graph.src, graph.dst, graph.act, strict=True):
+            if in_any[source] and allowed[action]:
+                adjacency.setdefault(source, []).append(target)
+        self.adjacency = adjacency
+        nodes = [k for k in range(count) if in_any[k]]
+        self.components, self.component_of = _get_components(nodes, self.successors, count)
+
+    def successors(self, state: int) -> list[int]:
+        return self.adjacency.get(state, _NO_SUCCESSORS)
+
+
+_NO_SUCCESSORS: list[int] = []
+
+
 def _classify_traps(
     graph: Graph,
     states: list[Any],
@@ -380,32 +439,26 @@ def _classify_traps(
     can_reach: bytearray,
     edge_key: EdgeKeyHook,
     terminal_key: TerminalKeyHook,
+    shared: TrapGraph,
 ) -> list[Found]:
     """CHK-17: terminal behaviours (bottom SCCs of the trap region over allowed edges), and
     within each the entry edges into the region, grouped by key."""
     exploration = graph.exploration
     count = exploration.count
     table = exploration.action_table
-    allowed = bytes(1 if prop.is_edge_allowed(a) else 0 for a in table)
     src, dst, act = graph.src, graph.dst, graph.act
     trap = [k for k in range(count) if not can_reach[k]]
     if not trap:
         return []
-    # Allowed edges out of trap states (they stay in the region, CHK-6/CHK-7).
-    adjacency: dict[int, list[int]] = {}
-    for source, target, action in zip(src, dst, act, strict=True):
-        if not can_reach[source] and allowed[action]:
-            adjacency.setdefault(source, []).append(target)
-    no_successors: list[int] = []
-
-    def successors(state: int) -> list[int]:
-        return adjacency.get(state, no_successors)
-    components, component_of = _get_components(trap, successors, count)
+    successors = shared.successors
+    components, component_of = shared.components, shared.component_of
     # Terminal keys: one bit per distinct key, propagated from sinks (Tarjan emits them first).
     key_bits: dict[Key, int] = {}
-    masks: list[int] = []
+    masks: list[int] = [0] * len(components)
     sink_of_bit: dict[int, list[int]] = {}
     for number, members in enumerate(components):
+        if can_reach[members[0]]:
+            continue  # a component of another property's trap region
         mask = 0
         for state in members:
             for target in successors(state):
@@ -417,7 +470,7 @@ def _classify_traps(
             bit = key_bits.setdefault(key, len(key_bits))
             mask = 1 << bit
             sink_of_bit.setdefault(bit, []).extend(members)
-        masks.append(mask)
+        masks[number] = mask
     keys_by_bit = {bit: key for key, bit in key_bits.items()}
     classes: dict[tuple[Key, Key], _Class] = {}
     trap_states: dict[int, int] = {}
