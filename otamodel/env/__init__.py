@@ -72,3 +72,7 @@ def with_variant(scenario: Scenario, variant: str) -> Scenario:
 
 
 __all__ += ["with_variant"]
+
+from otamodel.env._script import format_actions, parse_actions  # noqa: E402
+
+__all__ += ["format_actions", "parse_actions"]
