@@ -50,6 +50,11 @@ class Flash:
     # Count of row programs that needed to set bits over cleared ones (physics violations).
     overprograms: int = 0
 
+    def __repr__(self) -> str:
+        """Short: page count and size, never the bytes."""
+        size = len(self.pages[0]) if self.pages else 0
+        return f"Flash({len(self.pages)} pages x {size} B, overprograms={self.overprograms})"
+
 
 @attrs.frozen(cache_hash=True)
 class Fs:
@@ -58,6 +63,11 @@ class Fs:
     formatted: bool = False
     has_dir: bool = False
     files: tuple[tuple[str, bytes], ...] = ()
+
+    def __repr__(self) -> str:
+        """Short: file names and sizes, never the contents."""
+        files = ", ".join(f"{name}: {len(data)} B" for name, data in self.files)
+        return f"Fs(formatted={self.formatted}, ota/={self.has_dir}, files={{{files}}})"
 
     def get(self, name: str) -> bytes | None:
         for fname, data in self.files:
@@ -212,6 +222,12 @@ class World:
     rx_len: int = 0  # the static receive offset of READ_JSON (survives checks, not resets)
     notes: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
     scenario: Any = attrs.field(default=None, eq=False, repr=False)
+
+    def __repr__(self) -> str:
+        """Short: the one-line state summary (phase, machine states, boot control)."""
+        from otamodel.model._device import get_state_summary
+
+        return f"<World {get_state_summary(self)}>"
 
     def note(self, text: str) -> World:
         return replace(self, notes=(*self.notes, text))

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
+
+from otamodel.checker._trace import Trace
 from otamodel.model import Action, World, get_state_summary
 from otamodel.model import step as device_step
 from otamodel.verify._tracefile import get_persistent_changes
@@ -40,4 +43,16 @@ def get_story_lines(start: World, actions: Sequence[Action], *, first: int = 1) 
     return lines
 
 
-__all__ = ["get_story_lines"]
+@attrs.frozen(repr=False)
+class OtaTrace(Trace[World, Action]):
+    """A :class:`~otamodel.checker.Trace` of the OTA model: :meth:`get_story` tells the steps
+    that matter without needing the model."""
+
+    def get_story(self, model: object = None) -> str:
+        """TRACE-8: the inputs, callbacks, jumps and persistent changes, quiet ticks folded."""
+        if model is not None:
+            return super().get_story(model)
+        return "\n".join(get_story_lines(self.init, self.actions))
+
+
+__all__ = ["OtaTrace", "get_story_lines"]
