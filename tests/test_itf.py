@@ -1,4 +1,4 @@
-"""ITF export of traces (TRACE-9): the structure Apalache and Quint write."""
+"""ITF export of traces (TRACE-21): the structure Apalache and Quint write."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``otamodel simulate`` with compact scripts and ``--until`` (ENV-6, ENV-7)."""
+"""``otamodel simulate`` with compact scripts and ``--until`` (ENV-20, ENV-21)."""
 
 from __future__ import annotations
 

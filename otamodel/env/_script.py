@@ -1,4 +1,4 @@
-"""Compact action scripts (ENV-6): ``tick*29, timer, tick*95, power_cut``.
+"""Compact action scripts (ENV-20): ``tick*29, timer, tick*95, power_cut``.
 
 One format for what the tools print and what ``otamodel simulate --script`` reads: actions
 separated by commas or new lines, ``ACTION*N`` repeating one N times, ``#`` starting a comment.
@@ -19,7 +19,7 @@ _ITEM = re.compile(r"^(?P<action>[a-z_]+(?:\([^()*,]*\))?)\s*(?:\*\s*(?P<count>\
 
 
 def format_actions(actions: Iterable[Action]) -> str:
-    """ENV-6: the compact form, runs of one action written ``ACTION*N``."""
+    """ENV-20: the compact form, runs of one action written ``ACTION*N``."""
     parts: list[str] = []
     last: str | None = None
     count = 0
@@ -37,7 +37,7 @@ def format_actions(actions: Iterable[Action]) -> str:
 
 
 def parse_actions(text: str, *, source: str = "script") -> list[Action]:
-    """ENV-6: read a compact script; a :class:`TraceError` names the line and item of the
+    """ENV-20: read a compact script; a :class:`TraceError` names the line and item of the
     first problem (an unknown action, a bad count, a control message that does not exist)."""
     actions: list[Action] = []
     for line_number, line in enumerate(text.splitlines(), 1):
@@ -78,7 +78,7 @@ __all__ = ["format_actions", "parse_actions"]
 
 @attrs.frozen
 class Until:
-    """A stop condition for ``simulate --until`` (ENV-7): checked after every step."""
+    """A stop condition for ``simulate --until`` (ENV-21): checked after every step."""
 
     text: str
     description: str
@@ -99,7 +99,7 @@ UNTIL_FORMS = (
 
 
 def parse_until(text: str) -> Until:
-    """ENV-7: ``app-runs`` (a jump starts an application), ``bootloader-programs`` (the
+    """ENV-21: ``app-runs`` (a jump starts an application), ``bootloader-programs`` (the
     bootloader programs an application page), ``update-done`` (a newer version runs, nothing
     queued), ``hang`` (the CPU runs no application), ``version:N`` (version N runs),
     ``state:NAME`` (a service, core or bootloader state named NAME, e.g.

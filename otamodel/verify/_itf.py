@@ -1,4 +1,4 @@
-"""Traces in the Informal Trace Format (TRACE-9): the JSON Apalache and Quint write, so
+"""Traces in the Informal Trace Format (TRACE-21): the JSON Apalache and Quint write, so
 existing trace viewers and model-based-testing tools can read our traces.
 
 ``{"#meta": {...}, "vars": [...], "states": [{"#meta": {"index": i}, var: value, ...}]}``
@@ -46,7 +46,7 @@ _JsonValue = Any
 
 
 def to_itf_value(value: object) -> _JsonValue:
-    """TRACE-9: one model value in its ITF encoding."""
+    """TRACE-21: one model value in its ITF encoding."""
     if isinstance(value, bool | str):
         return value
     if isinstance(value, enum.Enum):
@@ -94,7 +94,7 @@ def _fs(world: World) -> dict[str, _JsonValue]:
 
 
 def get_itf_state(world: World, action: Action | None, index: int) -> dict[str, _JsonValue]:
-    """TRACE-9: one state as an ITF object over :data:`ITF_VARS`."""
+    """TRACE-21: one state as an ITF object over :data:`ITF_VARS`."""
     running = world.running
     return {
         "#meta": {"index": index},
@@ -118,7 +118,7 @@ def get_itf_state(world: World, action: Action | None, index: int) -> dict[str, 
 def get_itf(
     scenario: Scenario, actions: Sequence[Action], *, description: str = ""
 ) -> dict[str, _JsonValue]:
-    """TRACE-9: replay ``actions`` from the scenario's initial world as an ITF document; a
+    """TRACE-21: replay ``actions`` from the scenario's initial world as an ITF document; a
     refused step is a :class:`TraceError` naming it."""
     world = initial_world(scenario)
     states = [get_itf_state(world, None, 0)]
@@ -143,13 +143,13 @@ def get_itf(
 def write_itf(
     path: str | Path, scenario: Scenario, actions: Sequence[Action], *, description: str = ""
 ) -> None:
-    """TRACE-9: write :func:`get_itf` as JSON (atomically)."""
+    """TRACE-21: write :func:`get_itf` as JSON (atomically)."""
     doc = get_itf(scenario, actions, description=description)
     write_atomic(path, json.dumps(doc, indent=1) + "\n")
 
 
 def check_itf(doc: object) -> None:
-    """TRACE-9: the structural rules of ITF (a :class:`TraceError` names the first problem):
+    """TRACE-21: the structural rules of ITF (a :class:`TraceError` names the first problem):
     ``vars`` a list of strings, every state an object with exactly those variables plus
     ``#meta``, and every ``#``-key one of the ITF encodings with the right shape."""
     if not isinstance(doc, dict):

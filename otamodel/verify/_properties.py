@@ -182,7 +182,7 @@ class OtaModel:
         return f"<OtaModel {self.scenario.name} · {self.scenario.config.variant.value}>"
 
     def get_story_lines(self, trace: Trace[World, Action]) -> list[str]:
-        """TRACE-8: the steps of ``trace`` that matter (``Trace.get_story`` calls this)."""
+        """TRACE-20: the steps of ``trace`` that matter (``Trace.get_story`` calls this)."""
         from otamodel.verify._timeline import get_story_lines
 
         return get_story_lines(trace.init, trace.actions)

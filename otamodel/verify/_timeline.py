@@ -1,4 +1,4 @@
-"""Stories: the steps of a run that matter (TRACE-8), for ``Trace.get_story``, ``otamodel cuts
+"""Stories: the steps of a run that matter (TRACE-20), for ``Trace.get_story``, ``otamodel cuts
 --cut`` and anything else that wants a short account instead of every tick."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from otamodel.verify._tracefile import get_persistent_changes
 
 
 def get_story_lines(start: World, actions: Sequence[Action], *, first: int = 1) -> list[str]:
-    """TRACE-8: one line per step that matters (an input other than ``tick``, a callback or
+    """TRACE-20: one line per step that matters (an input other than ``tick``, a callback or
     jump, a persistent change), runs of uneventful ticks folded into ``… N ticks``, and the
     state the run ends in. ``first`` numbers the first step."""
     lines: list[str] = []
@@ -49,7 +49,7 @@ class OtaTrace(Trace[World, Action]):
     that matter without needing the model."""
 
     def get_story(self, model: object = None) -> str:
-        """TRACE-8: the inputs, callbacks, jumps and persistent changes, quiet ticks folded."""
+        """TRACE-20: the inputs, callbacks, jumps and persistent changes, quiet ticks folded."""
         if model is not None:
             return super().get_story(model)
         return "\n".join(get_story_lines(self.init, self.actions))
