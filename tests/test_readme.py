@@ -6,6 +6,9 @@ clone), with the ``otamodel`` of the interpreter running the tests. Skipped, and
 the lines that create or activate a virtual environment or install packages (``python3 -m
 venv``, ``pip install``) and the ones that run tox — the test already runs inside an installed
 environment, and tox is what runs this test.
+
+Commands that serve until Ctrl-C (``otamodel explore``) pass when they are still serving after
+a few seconds; the test then stops them (SIGINT, then SIGTERM).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ FENCE = re.compile(r"^```sh\n(.*?)^```", re.DOTALL | re.MULTILINE)
 SKIPPED = ("python3 -m venv", "pip install", "tox")
 # Commands whose job is to report violations: exit 1 is their documented "found something".
 MAY_FAIL = re.compile(r"^otamodel check\b")
+# Commands that serve until interrupted.
+SERVERS = re.compile(r"^otamodel (explore|serve)\b")
 
 
 def get_commands() -> list[str]:
@@ -62,6 +67,9 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
     for command in get_commands():
         if is_skipped(command):
             continue
+        if SERVERS.match(command):
+            _check_server(command, tmp_path, env)
+            continue
         result = subprocess.run(
             ["sh", "-c", command],
             cwd=tmp_path,
@@ -79,6 +87,33 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
 
 
 PYCON = re.compile(r"^```pycon\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def _check_server(command: str, folder: Path, env: dict[str, str]) -> None:
+    """A serving command is alive after a few seconds (or says its port is taken)."""
+    import signal
+
+    process = subprocess.Popen(
+        ["sh", "-c", f"exec {command}"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        code = process.wait(timeout=8)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        return
+    stderr = process.stderr.read() if process.stderr else ""
+    if "in use" not in stderr:  # another process holds the documented port: not our defect
+        raise AssertionError((command, code, stderr))
 
 
 def test_the_library_example_is_a_doctest() -> None:
