@@ -39,6 +39,13 @@ def replace(instance: T, **changes: Any) -> T:
     return cls(**values)
 
 
+def get_bytes_repr(data: bytes | None) -> str:
+    """Reprs name a byte string by its size and first bytes, never dump it."""
+    if data is None or len(data) <= 16:
+        return repr(data)
+    return f"<{len(data)} B {data[:8].hex()}…>"
+
+
 # ---------------------------------------------------------------------------- persistent
 
 
@@ -169,8 +176,8 @@ class Bootloader:
     file_state: str = "OPEN_FILE"
     file_opened: bool = False
     file_name: str = ""
-    img: bytes = bytes(256)  # param.img (256-byte header image)
-    boot_ctl: bytes = b""  # RAM copy of the file's first sector
+    img: bytes = attrs.field(default=bytes(256), repr=get_bytes_repr)  # param.img (header)
+    boot_ctl: bytes = attrs.field(default=b"", repr=get_bytes_repr)  # RAM copy of sector 0
     copy_len: int = 0
     offset: int = 0
     verify_flag: int = 0
@@ -184,7 +191,8 @@ class Transfer:
     open: bool = False
     failed: bool = False  # the next read returns -1
     corrupt: bool = False  # the next chunk arrives with one byte flipped
-    body: bytes | None = None  # what the server answers for ``url`` (None: error status)
+    # what the server answers for ``url`` (None: error status)
+    body: bytes | None = attrs.field(default=None, repr=get_bytes_repr)
     content_length: int = 0  # the global field_content_length
 
 
