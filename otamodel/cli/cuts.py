@@ -10,6 +10,8 @@ import click
 from otamodel._io import write_atomic
 from otamodel.cli import main
 
+AUTO_DOUBLE_LIMIT = 400
+
 
 def _get_scenario(name: str, variant: str | None) -> Any:
     from otamodel.env import get_scenario, with_variant
@@ -62,9 +64,9 @@ def _emit_json(target: str, doc: dict[str, Any]) -> None:
 )
 @click.option(
     "--double/--single",
-    default=True,
-    show_default=True,
-    help="Also cut a second time during each recovery (summarised).",
+    default=None,
+    help="Also cut a second time during each recovery, summarised (default: when the update "
+    f"has at most {AUTO_DOUBLE_LIMIT} cut points).",
 )
 @click.option(
     "--json",
@@ -79,7 +81,7 @@ def cuts(
     cut_number: int | None,
     after: bool,
     torn_mode: str | None,
-    double: bool,
+    double: bool | None,
     json_file: str | None,
 ) -> None:
     """Cut power before, after and in the middle of every persistent operation of a
@@ -90,7 +92,7 @@ def cuts(
     device recovers with power on and no further fault, and the properties the recovery
     violates beyond those the fault-free run already violates.
     """
-    from otamodel.verify._cuts import CutWhen
+    from otamodel.verify._cuts import CutPoint, CutWhen
     from otamodel.verify._cuttable import get_cut_table, get_double_summary
     from otamodel.verify._properties import OtaModel
 
@@ -102,7 +104,8 @@ def cuts(
     model = OtaModel(scenario)
     if cut_number is not None:
         when = CutWhen.AFTER if after else CutWhen.TORN if torn_mode else CutWhen.BEFORE
-        table = get_cut_table(scenario, model=model)
+        point = CutPoint(cut_number, when, torn_mode or "")
+        table = get_cut_table(scenario, model=model, only=point)
         result = table.find(cut_number, when, torn_mode or "")
         if json_file:
             _emit_json(json_file, _get_cut_doc(table, result, story=True))
@@ -110,6 +113,13 @@ def cuts(
             _echo_story(table, result)
         return
     table = get_cut_table(scenario, model=model)
+    if double is None:
+        double = len(table.results) <= AUTO_DOUBLE_LIMIT
+        if not double:
+            click.echo(
+                f"note: two cuts skipped ({len(table.results)} cut points; --double runs them)",
+                err=True,
+            )
     summary = get_double_summary(table, model=model) if double else None
     if json_file:
         doc = _get_table_doc(table, summary)
