@@ -139,6 +139,13 @@ def test_cli_story_of_one_cut() -> None:
     assert "reproduce: otamodel simulate" in result.stdout
     script = result.stdout.split("--script '", 1)[1].split("'", 1)[0]
     assert "power_cut_torn" in script
+    # the printed script replays (with the scenario's budgets) into the same boot loop
+    from otamodel.env import parse_actions
+    from otamodel.verify import run
+
+    trace = run(initial_world(get_scenario("default")), parse_actions(script))
+    assert trace.last_state.phase.value == "bootloader"
+    assert "bootctl=F0/t1/v2" in repr(trace.last_state)
 
 
 @pytest.mark.parametrize(
