@@ -141,9 +141,9 @@ def test_cli_story_of_one_cut() -> None:
     assert "power_cut_torn" in script
     # the printed script replays (with the scenario's budgets) into the same boot loop
     from otamodel.env import parse_actions
-    from otamodel.verify import run
+    from otamodel.verify import run as run_actions
 
-    trace = run(initial_world(get_scenario("default")), parse_actions(script))
+    trace = run_actions(initial_world(get_scenario("default")), parse_actions(script))
     assert trace.last_state.phase.value == "bootloader"
     assert "bootctl=F0/t1/v2" in repr(trace.last_state)
 
