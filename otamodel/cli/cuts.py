@@ -151,12 +151,12 @@ def _echo_table(table: Any, summary: Any) -> None:
             (
                 _point_text(r.point),
                 f"{op.medium} {op.target}: {op.content}",
-                op.flow,
+                op.where,
                 r.recovery.get_label(),
                 ", ".join(r.violated) or "-",
             )
         )
-    widths = [min(max(len(row[i]) for row in rows), cap) for i, cap in enumerate((13, 60, 60, 44))]
+    widths = [min(max(len(row[i]) for row in rows), cap) for i, cap in enumerate((13, 60, 64, 44))]
     click.echo("")
     for row in rows:
         cells = [_fit(text, width) for text, width in zip(row[:4], widths, strict=True)]
@@ -203,7 +203,8 @@ def _echo_story(table: Any, result: Any) -> None:
     scenario = table.scenario
     click.echo(f"cuts · {scenario.name} · {scenario.config.variant.value}: cut {result.point}")
     click.echo(f"operation {op.number}: {op.medium} {op.target}: {op.content}")
-    click.echo(f"  where: {op.flow}")
+    click.echo(f"  where: {op.where}")
+    click.echo(f"  machine states: {op.flow}")
     if op.queued_by:
         click.echo(f"  queued by: {op.queued_by}")
     steps = op.step + (1 if result.point.when.value == "after" else 0)
@@ -282,7 +283,8 @@ def _get_table_doc(table: Any, summary: Any) -> dict[str, Any]:
                 "medium": op.medium,
                 "target": op.target,
                 "content": op.content,
-                "where": op.flow,
+                "where": op.where,
+                "states": op.flow,
                 "queued_by": op.queued_by,
                 "tear_modes": list(op.tear_modes),
             }

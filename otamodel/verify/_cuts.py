@@ -110,6 +110,23 @@ class Operation:
     def describe(self) -> str:
         return f"{self.medium} {self.op.describe().split(' ', 1)[1]}"
 
+    @property
+    def where(self) -> str:
+        """CUT-2: the step of the flow that queued the operation (``core: DATABASE_ENTRY``,
+        ``bootloader: PROGRAM_IMAGE``) and, in the application, the running version and the
+        service's state."""
+        machine, _, rest = self.queued_by.partition(": ")
+        source = rest.split(" --", 1)[0]
+        if not source:
+            return self.flow
+        if machine == "bootloader" or not self.flow.startswith("app v"):
+            return f"{machine}: {source}"
+        version = self.flow.split(":", 1)[0].removeprefix("app ")
+        service = self.flow.rsplit("service ", 1)[-1]
+        if machine == "service":
+            return f"service: {source} (app {version})"
+        return f"{machine}: {source} (app {version}, service {service})"
+
 
 @attrs.frozen
 class CutPoint:
