@@ -1,4 +1,4 @@
-"""Every shipped scenario, exhaustively, against its committed baseline (TRACE-24), and the
+"""Every shipped scenario, exhaustively, against its committed baseline (TRACE-34), and the
 report's finding IDs against the checker's (TRACE-6).
 
 A model change that adds a finding turns this red with the new IDs and their stories; one that

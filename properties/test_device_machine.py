@@ -461,7 +461,7 @@ _WRITE_KNOWN_ENV = "OTAMODEL_WRITE_KNOWN"
 
 @functools.cache
 def get_known_findings() -> dict[str, str]:
-    """Finding ID -> property: every finding of the committed baselines (TRACE-24)."""
+    """Finding ID -> property: every finding of the committed baselines (TRACE-34)."""
     known: dict[str, str] = {}
     paths = sorted((REPO / "tests" / "baselines").glob("*.json"))
     if KNOWN_FILE.is_file():
@@ -715,7 +715,7 @@ class DeviceMachine(RuleBasedStateMachine):
     def _classify(
         self, prop: Property[World, Action], before: World, action: Action, after: World
     ) -> None:
-        """A violating step is classified as the checker does (CHK-16, TRACE-20): a rise of a
+        """A violating step is classified as the checker does (CHK-16, TRACE-30): a rise of a
         measured property (every over-program), or the first violation of another property in
         this run; later violations of that property are classified too and, if unknown, only
         counted (the checker shows a path's first violation)."""

@@ -1,5 +1,5 @@
 """``otamodel check`` findings output, JSON, traces, baselines, exit codes and ``--property``;
-the story view of ``otamodel replay`` (TRACE-20..TRACE-24)."""
+the story view of ``otamodel replay`` (TRACE-30..TRACE-34)."""
 
 from __future__ import annotations
 

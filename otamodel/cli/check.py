@@ -182,7 +182,7 @@ def check_command(
         "progress_interval": 0.5 if sys.stderr.isatty() else 1.0,
     }
     if shortest:
-        options["cost"] = None
+        options["shortest"] = True
     try:
         with progress_hook(quiet) as hook:
             report = run_check(model, progress=hook, **options)
@@ -322,7 +322,14 @@ def get_check_json(scenario: Any, report: Any, comparison: Any) -> str:
     "--mermaid", is_flag=True, help="Print a Mermaid sequence diagram instead of the story."
 )
 @click.option("--full", is_flag=True, help="Print every step, not only the steps that matter.")
-def replay(trace_file: str, mermaid: bool, full: bool) -> None:
+@click.option(
+    "--itf",
+    "itf_file",
+    default=None,
+    metavar="FILE",
+    help="Write the trace in the Informal Trace Format (Apalache/Quint JSON; '-': stdout).",
+)
+def replay(trace_file: str, mermaid: bool, full: bool, itf_file: str | None) -> None:
     """Re-execute a trace file and tell its story: inputs and faults, persistent writes,
     machine state changes and the loop it ends in (--full: every step)."""
     from otamodel.env import initial_world
@@ -331,6 +338,19 @@ def replay(trace_file: str, mermaid: bool, full: bool) -> None:
     from otamodel.verify._tracefile import replay as run_replay
 
     trace = read_trace(trace_file)
+    if itf_file is not None:
+        from otamodel.verify._itf import get_itf
+
+        doc = get_itf(
+            trace.scenario,
+            trace.actions,
+            description=f"{trace.property_name} ({trace.verdict}) from {trace_file}",
+        )
+        text = json.dumps(doc, indent=1) + "\n"
+        if itf_file == "-":
+            click.echo(text, nl=False)
+            return
+        write_atomic(itf_file, text)
     steps, problem = run_replay(trace.scenario, trace.actions)
     if mermaid:
         click.echo(get_mermaid_sequence(steps), nl=False)

@@ -1,5 +1,5 @@
 """Findings of OTA scenarios: running the classified check, finding records (JSON), trace files
-per finding, baselines (TRACE-24) and the cross-scenario report ``docs/findings.md`` (TRACE-6)."""
+per finding, baselines (TRACE-34) and the cross-scenario report ``docs/findings.md`` (TRACE-6)."""
 
 from __future__ import annotations
 
@@ -170,7 +170,7 @@ def write_finding_traces(folder: str | Path, report: CheckReport[Any, Any],
 
 @attrs.frozen
 class Comparison:
-    """TRACE-24: the findings of a run against a baseline."""
+    """TRACE-34: the findings of a run against a baseline."""
 
     new: tuple[str, ...]
     still: tuple[str, ...]
@@ -185,7 +185,7 @@ def get_baseline_entries(report: CheckReport[Any, Any]) -> list[dict[str, Any]]:
 
 
 def read_baseline(path: str | Path) -> dict[str, Any]:
-    """TRACE-24: a baseline file: ``{"format", "scenario", "variants": {variant: [entries]}}``."""
+    """TRACE-34: a baseline file: ``{"format", "scenario", "variants": {variant: [entries]}}``."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -232,7 +232,7 @@ def update_baseline(path: str | Path, scenario: Scenario, report: CheckReport[An
 
 def compare(report: CheckReport[Any, Any], baseline: dict[str, str],
             properties: Iterable[str]) -> Comparison:  # fmt: skip
-    """TRACE-24: NEW (not in the baseline), STILL (in both), GONE (in the baseline only),
+    """TRACE-34: NEW (not in the baseline), STILL (in both), GONE (in the baseline only),
     over the checked properties."""
     checked = set(properties)
     current = {f.id for f in report.findings}

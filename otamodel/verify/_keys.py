@@ -1,4 +1,4 @@
-"""What makes two OTA violations the same finding (TRACE-20, TRACE-21): the keys the generic
+"""What makes two OTA violations the same finding (TRACE-30, TRACE-31): the keys the generic
 classifier (``otamodel.checker``, CHK-16..CHK-19) groups violations by.
 
 * an edge (a violating step, or the step entering a trap region) is keyed by the action, the
@@ -59,7 +59,7 @@ def get_file_role(name: str) -> str:
 
 
 def get_op_target(op: PersistentOp, row_size: int = 0) -> str:
-    """TRACE-20: the medium and region an operation touches, without offsets that only say
+    """TRACE-30: the medium and region an operation touches, without offsets that only say
     *which* of many equal writes it was (a slot page, a header row, a write call of a file)."""
     if isinstance(op, FlashErase):
         return "erase boot-control page" if op.page == 0 else "erase slot page"
@@ -86,7 +86,7 @@ def get_op_target(op: PersistentOp, row_size: int = 0) -> str:
 
 
 def get_stage(world: World) -> str:
-    """The stage of the update a step happens in (TRACE-20): the bootloader's task, or the OTA
+    """The stage of the update a step happens in (TRACE-30): the bootloader's task, or the OTA
     core's task while the app runs (the service's polling state is left out: it does not
     change what a fault or input does to the update)."""
     if world.phase is Phase.BOOTLOADER:
@@ -106,7 +106,7 @@ def get_machines(world: World) -> str:
 
 
 def get_edge_key(prop: str, before: World | None, action: Action | None, after: World) -> Key:
-    """TRACE-20: the key of a violating or trap-entering step: what the step did, in which
+    """TRACE-30: the key of a violating or trap-entering step: what the step did, in which
     machine states, and (``always`` properties) what the violation looks like after it."""
     outcome = get_outcome(prop, after)
     if before is None or action is None:
@@ -124,7 +124,7 @@ def get_edge_key(prop: str, before: World | None, action: Action | None, after: 
 
 def get_transition_label(before: World, action: Action) -> str:
     """The machine transition ``action`` fires; a step that changes the machines' states is
-    never labelled ``(stay)``: the state it leads to is named instead (TRACE-23)."""
+    never labelled ``(stay)``: the state it leads to is named instead (TRACE-33)."""
     result = step(before, action)
     text = result.transition or ""
     if "(stay)" in text:
@@ -135,7 +135,7 @@ def get_transition_label(before: World, action: Action) -> str:
 
 
 def get_outcome(prop: str, after: World) -> Key:
-    """What an ``always`` violation looks like in the violating state (TRACE-20)."""
+    """What an ``always`` violation looks like in the violating state (TRACE-30)."""
     if prop == "store-consistency":
         data = after.fs.get("image_database.csv")
         return (f"DB {get_db_state(after.fs, data) if data is not None else 'missing'}",)
@@ -227,7 +227,7 @@ def get_db_state(fs: object, data: bytes) -> str:
 
 
 def get_persistent_facts(world: World, *, published: bool = True) -> str:
-    """TRACE-21: what survives a reset and keeps a device where it is."""
+    """TRACE-31: what survives a reset and keeps a device where it is."""
     facts = [get_flash_facts(world.flash, world.scenario), get_fs_facts(world.fs)]
     if not published:
         return "; ".join(facts)
@@ -239,7 +239,7 @@ def get_persistent_facts(world: World, *, published: bool = True) -> str:
 
 
 def get_terminal_key(prop: str, states: Sequence[World]) -> Key:
-    """TRACE-21: the key of a terminal behaviour: the machine states it cycles through
+    """TRACE-31: the key of a terminal behaviour: the machine states it cycles through
     (sorted), then the persistent facts of its states (sorted)."""
     machines = sorted({get_machines(w) for w in states})
     if len(machines) > 4:

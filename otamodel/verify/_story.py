@@ -1,4 +1,4 @@
-"""Stories: a finding told in one sentence, and the story view of a trace (TRACE-22, TRACE-23).
+"""Stories: a finding told in one sentence, and the story view of a trace (TRACE-32, TRACE-33).
 
 The story view keeps only the steps that matter: the environment's inputs and faults, the
 persistent writes (consecutive writes to one file merged into one line with the resulting
@@ -110,7 +110,7 @@ def describe_end(world: World) -> str:
 
 
 def get_story(finding: Any, is_fault: Any) -> str:
-    """TRACE-22: one sentence: earlier faults, the decisive step (what it hit, where), and the
+    """TRACE-32: one sentence: earlier faults, the decisive step (what it hit, where), and the
     outcome: the violation, or where the device ends and why it stays there."""
     trace = finding.trace
     if trace.init is None:
@@ -167,7 +167,7 @@ class StoryLine:
 def get_story_lines(
     init: World, actions: Sequence[Action], *, full: bool = False
 ) -> list[StoryLine]:
-    """TRACE-23: the story view: inputs and faults, persistent writes (consecutive writes to one
+    """TRACE-33: the story view: inputs and faults, persistent writes (consecutive writes to one
     file merged, with the resulting content), machine state changes, and the loop the trace
     ends in; ``full`` keeps every step."""
     from otamodel.verify._tracefile import get_persistent_changes
