@@ -6,7 +6,7 @@ from __future__ import annotations
 from otamodel.env._scenario import BUDGET_KINDS
 from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tearable
 from otamodel.model import step as device_step
-from otamodel.model._enums import CoreTask, SvcState
+from otamodel.model._enums import CoreTask, SetStatusStep, SvcState
 from otamodel.model._state import replace
 
 TICK = Action("tick")
@@ -29,7 +29,7 @@ def is_before_validation(world: World) -> bool:
         return False
     if core.task is CoreTask.INIT:
         return True
-    return core.task is CoreTask.SET_IMAGE_STATUS and core.sub != "S_DONE"
+    return core.task is CoreTask.SET_IMAGE_STATUS and core.sub is not SetStatusStep.S_DONE
 
 
 def enabled_actions(world: World) -> list[Action]:

@@ -1,7 +1,6 @@
 """The executable model: frozen device state, flash physics, and the service, core and
 bootloader machines (``docs/spec/service.md``, ``core.md``, ``bootloader.md``, ``flash.md``)."""
 
-from otamodel.model._bootloader import BOOTLOADER
 from otamodel.model._config import (
     REAL_GEOMETRY,
     SMALL_GEOMETRY,
@@ -11,12 +10,15 @@ from otamodel.model._config import (
     TearMode,
     Variant,
 )
-from otamodel.model._core import CORE
 from otamodel.model._device import (
     ACTION_KINDS,
+    BOOTLOADER,
+    CORE,
     CTRL_MESSAGES,
     FAULT_KINDS,
     MACHINES,
+    SERVICE,
+    UPDATE_CHECK,
     Action,
     StepResult,
     get_fingerprint,
@@ -34,16 +36,17 @@ from otamodel.model._enums import (
     SvcStatus,
 )
 from otamodel.model._machine import (
-    MachineSpec,
-    Transition,
+    Compiled,
+    MachineDef,
     build_machine,
+    checking_effects,
+    compile_machine,
     fire,
-    get_dot,
-    get_mermaid,
+    fire_with_machine,
+    through_machines,
 )
 from otamodel.model._physics import PersistentOp, is_tearable
 from otamodel.model._product import AppImage, DeviceContext, make_image
-from otamodel.model._service import SERVICE
 from otamodel.model._state import (
     Bootloader,
     Core,
@@ -66,11 +69,13 @@ __all__ = [
     "REAL_GEOMETRY",
     "SERVICE",
     "SMALL_GEOMETRY",
+    "UPDATE_CHECK",
     "Action",
     "AppImage",
     "BlTask",
     "Bootloader",
     "CheckState",
+    "Compiled",
     "Config",
     "Core",
     "CoreResult",
@@ -80,7 +85,7 @@ __all__ = [
     "Fs",
     "Geometry",
     "Ghost",
-    "MachineSpec",
+    "MachineDef",
     "OtaParams",
     "PersistentOp",
     "Phase",
@@ -91,17 +96,18 @@ __all__ = [
     "SvcStatus",
     "TearMode",
     "Transfer",
-    "Transition",
     "Variant",
     "World",
     "build_machine",
+    "checking_effects",
+    "compile_machine",
     "fire",
-    "get_dot",
+    "fire_with_machine",
     "get_fingerprint",
-    "get_mermaid",
     "get_state_summary",
     "is_tearable",
     "make_image",
     "make_initial_world",
     "step",
+    "through_machines",
 ]

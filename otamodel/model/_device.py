@@ -7,11 +7,11 @@ import hashlib
 
 import attrs
 
-from otamodel.model._bootloader import BOOTLOADER, get_slot_body_digest
+from otamodel.model._bootloader import BOOTLOADER_DEF, get_slot_body_digest
 from otamodel.model._config import Scheduler
-from otamodel.model._core import CORE
+from otamodel.model._core import CORE_DEF
 from otamodel.model._enums import BlTask, CoreTask, Phase, SvcState
-from otamodel.model._machine import Fired, MachineSpec, Transition, fire
+from otamodel.model._machine import Compiled, Fired, compile_machine, fire, register
 from otamodel.model._physics import (
     FlashErase,
     FlashProgram,
@@ -21,7 +21,7 @@ from otamodel.model._physics import (
     apply_fs,
     is_tearable,
 )
-from otamodel.model._service import SERVICE
+from otamodel.model._service import CHECK_DEF, SERVICE_DEF
 from otamodel.model._state import (
     Bootloader,
     Core,
@@ -35,7 +35,17 @@ from otamodel.model._state import (
 )
 from otamodel.model._storage import BOOT_ADDR, get_bootctl, set_service
 
-MACHINES: dict[str, MachineSpec] = {"service": SERVICE, "core": CORE, "bootloader": BOOTLOADER}
+SERVICE = compile_machine(SERVICE_DEF)
+UPDATE_CHECK = compile_machine(CHECK_DEF)
+CORE = compile_machine(CORE_DEF)
+BOOTLOADER = compile_machine(BOOTLOADER_DEF)
+register(SERVICE, UPDATE_CHECK, CORE, BOOTLOADER)
+MACHINES: dict[str, Compiled] = {
+    "service": SERVICE,
+    "update_check": UPDATE_CHECK,
+    "core": CORE,
+    "bootloader": BOOTLOADER,
+}
 
 CTRL_MESSAGES = ("update_check", "initiate_ota", "system_reset", "factory_reset", "rollback")
 
@@ -196,7 +206,7 @@ def get_schedule(world: World) -> tuple[str, ...]:
     return ("service", "core")
 
 
-def get_next_machine(world: World) -> MachineSpec:
+def get_next_machine(world: World) -> Compiled:
     if world.phase is Phase.BOOTLOADER:
         return BOOTLOADER
     schedule = get_schedule(world)
@@ -218,12 +228,12 @@ def _tick(world: World) -> StepResult:
     if fired.transition is None:
         return StepResult(world, action, refusal=fired.refusal)
     new = fired.world
-    row: Transition = fired.transition
+    row = fired.transition
     if world.phase is Phase.APP:
         new = replace(new, sched=(world.sched + 1) % len(get_schedule(world)))
-    if row.label == "reset":
+    if new.service.state is SvcState.SOFTWARE_RESET or new.boot.task is BlTask.SOFTWARE_RESET:
         new = process_reset(new, "software reset")
-    elif row.label == "jump":
+    elif new.boot.task is BlTask.APPLICATION:
         new = process_jump(new)
     return StepResult(new, action, transition=f"{spec.name}: {row.get_name()}", notes=new.notes)
 

@@ -26,6 +26,9 @@ class SvcState(enum.IntEnum):
     SYSTEM_RESET = 15
     STATE_IDLE = 16
     SERVER_UPDATE_CHECK_TRIGGER = 23
+    # Not in the code's enum: where ``SYS_RESET_SoftwareReset`` leaves the service (the
+    # device reboots in the same step; drawn as a final state).
+    SOFTWARE_RESET = 100
 
 
 class CheckState(enum.IntEnum):
@@ -35,6 +38,35 @@ class CheckState(enum.IntEnum):
     READ_JSON = 19
     JSON_CONTENT = 20
     DONE = 22
+
+
+class DownloadStep(enum.IntEnum):
+    """``OTA_Task_DownloadImage``'s states (D_WRITE is folded into D_DOWNLOAD)."""
+
+    D_INIT = 10
+    D_GET_CONTENT_LENGTH = 11
+    D_DOWNLOAD = 12
+    D_DONE = 13
+
+
+class SetStatusStep(enum.IntEnum):
+    """``OTA_Task_SetImageStatus``'s states."""
+
+    S_INIT = 20
+    S_UPDATE_DB = 21
+    S_WRITE_BOOT_CONTROL = 22
+    S_DONE = 23
+
+
+class FactoryResetStep(enum.IntEnum):
+    """``OTA_Task_FactoryReset``'s states (F_DISABLE_IMAGE does nothing the model sees)."""
+
+    F_INIT = 30
+    F_INVALIDATE_BOOT_CTL = 31
+    F_DONE = 32
+
+
+CoreStep = DownloadStep | SetStatusStep | FactoryResetStep  # distinct values: never equal
 
 
 class SvcStatus(enum.IntEnum):
@@ -128,6 +160,33 @@ class BlTask(enum.IntEnum):
     NO_IMAGE_FOUND = 7
     JUMP_TO_APP = 8
     FACTORY_RESET = 9
+    # Not in the code's enum: where the bootloader leaves the CPU (drawn as final states).
+    SOFTWARE_RESET = 10  # the first-boot backup ends in a software reset
+    APPLICATION = 11  # the jump to ``boot_addr``
+
+
+class BackupStep(enum.IntEnum):
+    """The first-boot backup inside FACTORY_RESET (the code's ``file_state`` values)."""
+
+    FORMAT_DISK = 0
+    CREATE_DIR = 1
+    COPY_IMAGE = 2  # the code's OPEN_FILE: create the backup file and copy the slot
+    RESET = 3
+
+
+class SelectStep(enum.IntEnum):
+    """``Bootloader_Task_SelectImage``'s sub-state static as CHECK_IMAGE leaves it (the model
+    runs the selection in one call and never reads it back; it is kept as the code keeps it)."""
+
+    S_PARSE_DB = 1
+
+
+class FileState(enum.IntEnum):
+    """The bootloader's ``file_state`` as SELECT_IMAGE and PROGRAM_IMAGE read it."""
+
+    OPEN_FILE = 0
+    ERROR = 1
+    CLOSED = 2
 
 
 class Phase(enum.Enum):

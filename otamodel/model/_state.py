@@ -12,11 +12,15 @@ from typing import Any, TypeVar
 import attrs
 
 from otamodel.model._enums import (
+    BackupStep,
     BlTask,
     CheckState,
     CoreResult,
+    CoreStep,
     CoreTask,
+    FileState,
     Phase,
+    SelectStep,
     SvcState,
     SvcStatus,
 )
@@ -123,7 +127,9 @@ class Core:
     """The OTA core's ``ota`` structure, task context and statics."""
 
     task: CoreTask = CoreTask.INIT
-    sub: str = ""
+    sub: CoreStep | None = (
+        None  # the nested state of DOWNLOAD_IMAGE, SET_IMAGE_STATUS, FACTORY_RESET
+    )
     result: CoreResult = CoreResult.NONE
     idle: bool = False
     callback: bool = False
@@ -148,7 +154,8 @@ class Bootloader:
     """``Bootloader_Tasks`` context and file statics (one boot)."""
 
     task: BlTask = BlTask.INIT
-    sub: str = ""
+    sub: BackupStep | None = None  # the nested state of FACTORY_RESET (the first-boot backup)
+    select_step: SelectStep | None = None  # written by CHECK_IMAGE, cleared by INVALIDATE_IMAGE
     factory_reset: bool = True
     new_image: bool = False
     selected_row: int = -1
@@ -156,7 +163,7 @@ class Bootloader:
     db: tuple[tuple[str, ...], ...] | None = None
     digest_str: bytes = b""
     signature_str: bytes = b""
-    file_state: str = "OPEN_FILE"
+    file_state: FileState = FileState.OPEN_FILE
     file_opened: bool = False
     file_name: str = ""
     img: bytes = bytes(256)  # param.img (256-byte header image)

@@ -1,0 +1,149 @@
+"""The ``transitions`` machines are the source of truth: the compiled path ``step`` runs
+agrees with the real Machines (their state read back after every firing), every change of a
+machine's state is a transition of that machine, and the tables are complete."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+import pytest
+
+from otamodel.env import enabled_actions, get_scenario, initial_world, step
+from otamodel.model import (
+    MACHINES,
+    Action,
+    BlTask,
+    CoreTask,
+    Phase,
+    SvcState,
+    World,
+    build_machine,
+    checking_effects,
+    through_machines,
+)
+from otamodel.model._machine import state_name
+
+# Reachable states per scenario the conformance test fires through the real Machines (the
+# Machines are slow): patch is covered whole; default, secure and rollback by the first
+# states in BFS order plus the states of seeded random walks that reach deep into updates.
+LIMITS = {"default": 1500, "secure": 1000, "patch": 7000, "rollback": 1500}
+WALKS = 40
+WALK_LENGTH = 250
+
+
+def _reachable(name: str, limit: int) -> list[World]:
+    world = initial_world(get_scenario(name))
+    seen = {world}
+    queue = deque([world])
+    out = []
+    while queue and len(out) < limit:
+        w = queue.popleft()
+        out.append(w)
+        for action in enabled_actions(w):
+            result = step(w, action)
+            if not result.is_refused and result.world not in seen:
+                seen.add(result.world)
+                queue.append(result.world)
+    rng = random.Random(name)
+    for _ in range(WALKS):
+        w = world
+        for _ in range(WALK_LENGTH):
+            actions = enabled_actions(w)
+            if not actions:
+                break
+            # Mostly let the device run, sometimes give another input.
+            action = actions[0] if rng.random() < 0.8 else rng.choice(actions)
+            result = step(w, action)
+            if not result.is_refused:
+                w = result.world
+                if w not in seen:
+                    seen.add(w)
+                    out.append(w)
+    return out
+
+
+@pytest.mark.parametrize("scenario", sorted(LIMITS))
+def test_compiled_path_agrees_with_the_transitions_machines(scenario: str) -> None:
+    """Every input in every (bounded) reachable state: the same world whether the machines
+    (events between machines too) fire through the compiled table or the real Machines;
+    and no effect changes a machine's state outside a transition of that machine."""
+    worlds = _reachable(scenario, LIMITS[scenario])
+    fired = 0
+    for world in worlds:
+        actions = enabled_actions(world)
+        if world.phase is Phase.APP:
+            actions += [Action("ctrl", m) for m in ("rollback", "factory_reset", "system_reset")]
+        for action in actions:
+            with checking_effects():
+                compiled = step(world, action)
+            with through_machines():
+                real = step(world, action)
+            assert compiled.is_refused == real.is_refused, (action, compiled.refusal)
+            assert compiled.world == real.world, (str(action), compiled.transition)
+            fired += not compiled.is_refused
+    assert fired > len(worlds)
+
+
+def test_every_state_is_entered_and_left() -> None:
+    """No state without an incoming edge (but the initial state) and none without an exit
+    (but the final ones): the tables are complete."""
+    for spec in MACHINES.values():
+        keys = spec.defn.get_keys()
+        names = {v: k for k, v in keys.items()}
+        sources = {r.source for rows in spec.table.values() for rs in rows.values() for r in rs}
+        dests = {
+            r.dest_name
+            for rows in spec.table.values()
+            for rs in rows.values()
+            for r in rs
+            if r.dest_name is not None
+        }
+        finals = {state_name(f) for f in spec.defn.finals}
+        unused = {"NO_IMAGE_FOUND"}  # BL: the model's bootloader never enters it (BL-8)
+        for name in keys:
+            if name in unused:
+                continue
+            initial = names[spec.defn.get_key(initial_world(get_scenario("default")))]
+            if spec.name in ("service", "core") or name != initial:
+                assert name in dests or name == state_name(spec.defn.initial), (spec.name, name)
+            assert name in sources or name in finals, (spec.name, name)
+
+
+def test_cross_machine_events_are_transitions() -> None:
+    core = MACHINES["core"].table[(CoreTask.IDLE, None)]
+    assert {"start", "rollback", "factory_reset", "erase_image", "tick"} <= set(core)
+    service = MACHINES["service"].table
+    assert "core_result" in service[SvcState.WAIT_FOR_OTA_COMPLETE]
+    jump = MACHINES["bootloader"].table[(BlTask.JUMP_TO_APP, None)]["tick"]
+    assert jump[0].dest == (BlTask.APPLICATION, None)
+
+
+def test_an_effect_that_writes_a_machine_state_is_caught() -> None:
+    from otamodel.model._machine import Compiled, Row, fire
+    from otamodel.model._storage import set_core
+
+    spec = MACHINES["service"]
+    world = initial_world(get_scenario("default"))
+
+    def sneaky(w: World) -> World:
+        return set_core(w, task=CoreTask.IDLE)
+
+    row = Row("service", "X", "tick", None, None, (), None, ((sneaky, False),))
+    key = spec.defn.get_key(world)
+    table = {**spec.table, key: {"tick": (row,)}}
+    bad = Compiled(defn=spec.defn, table=table, machine=spec.machine)
+    assert fire(bad, world, "tick").transition is row
+    with checking_effects(), pytest.raises(AssertionError, match="outside a transition"):
+        fire(bad, world, "tick")
+
+
+def test_hardened_only_edges_only_in_the_hardened_machine() -> None:
+    from otamodel.model import Variant
+    from otamodel.model._service import SERVICE_DEF
+
+    def count(variant: Variant) -> int:
+        machine = build_machine(SERVICE_DEF, variant=variant)
+        return len(machine.events["tick"].transitions["STATE_IDLE"])
+
+    assert count(Variant.HARDENED) == count(Variant.V3_9_1) + 1
