@@ -1,6 +1,12 @@
 """The executable model: frozen device state, flash physics, and the service, core and
 bootloader machines (``docs/spec/service.md``, ``core.md``, ``bootloader.md``, ``flash.md``)."""
 
+from otamodel.model._action import (
+    BUDGET_KINDS,
+    RECOVERY_KINDS,
+    ActionKind,
+    CtrlMessage,
+)
 from otamodel.model._config import (
     REAL_GEOMETRY,
     SMALL_GEOMETRY,
@@ -62,15 +68,18 @@ from otamodel.model._state import (
 __all__ = [
     "ACTION_KINDS",
     "BOOTLOADER",
+    "BUDGET_KINDS",
     "CORE",
     "CTRL_MESSAGES",
     "FAULT_KINDS",
     "MACHINES",
     "REAL_GEOMETRY",
+    "RECOVERY_KINDS",
     "SERVICE",
     "SMALL_GEOMETRY",
     "UPDATE_CHECK",
     "Action",
+    "ActionKind",
     "AppImage",
     "BlTask",
     "Bootloader",
@@ -80,6 +89,7 @@ __all__ = [
     "Core",
     "CoreResult",
     "CoreTask",
+    "CtrlMessage",
     "DeviceContext",
     "Flash",
     "Fs",

@@ -259,10 +259,10 @@ def get_select(w: World) -> Selection:
             SelectOutcome.MORE, set_boot(w, img=img, selected_row=-1, factory_reset=True)
         )
     name = otadb.get_field_string(db, selected, 0)
-    digest = otadb.get_field_string(db, selected, 4, limit=65)
-    if name is None or digest is None:
+    digest_text = otadb.get_field_string(db, selected, 4, limit=65)
+    if name is None or digest_text is None:
         return Selection(SelectOutcome.ERROR, set_boot(w, img=img, selected_row=selected))
-    changes = {"img": img, "selected_row": selected, "digest_str": digest.encode()}
+    changes = {"img": img, "selected_row": selected, "digest_str": digest_text.encode()}
     if secure:
         try:
             sign_name = mf.get_sign_file_name(name)
@@ -474,7 +474,6 @@ BOOTLOADER_DEF = MachineDef(
         B.VERIFY_IMAGE,
         B.SET_IMAGE_STATUS,
         B.INVALIDATE_IMAGE,
-        B.NO_IMAGE_FOUND,
         B.JUMP_TO_APP,
         Nest(B.FACTORY_RESET, BackupStep),
         B.SOFTWARE_RESET,

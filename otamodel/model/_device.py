@@ -7,6 +7,13 @@ import hashlib
 
 import attrs
 
+from otamodel.model._action import (
+    ACTION_KINDS,
+    CTRL_MESSAGES,
+    FAULT_KINDS,
+    Action,
+    ActionKind,
+)
 from otamodel.model._bootloader import BOOTLOADER_DEF, get_slot_body_digest
 from otamodel.model._config import Scheduler
 from otamodel.model._core import CORE_DEF
@@ -21,7 +28,8 @@ from otamodel.model._physics import (
     apply_fs,
     is_tearable,
 )
-from otamodel.model._service import CHECK_DEF, SERVICE_DEF
+from otamodel.model._product import DeviceContext
+from otamodel.model._service import SERVICE_DEF
 from otamodel.model._state import (
     Bootloader,
     Core,
@@ -34,6 +42,7 @@ from otamodel.model._state import (
     replace,
 )
 from otamodel.model._storage import BOOT_ADDR, get_bootctl, set_service
+from otamodel.model._update_check import CHECK_DEF
 
 SERVICE = compile_machine(SERVICE_DEF)
 UPDATE_CHECK = compile_machine(CHECK_DEF)
@@ -46,56 +55,6 @@ MACHINES: dict[str, Compiled] = {
     "core": CORE,
     "bootloader": BOOTLOADER,
 }
-
-CTRL_MESSAGES = ("update_check", "initiate_ota", "system_reset", "factory_reset", "rollback")
-
-
-@attrs.frozen(order=True)
-class Action:
-    """One input to the world. ``kind`` is one of :data:`ACTION_KINDS`; ``arg`` qualifies it."""
-
-    kind: str
-    arg: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.kind}({self.arg})" if self.arg else self.kind
-
-    @classmethod
-    def parse(cls, text: str) -> Action:
-        text = text.strip()
-        if text.endswith(")") and "(" in text:
-            kind, arg = text[:-1].split("(", 1)
-            return cls(kind, arg)
-        return cls(text)
-
-
-ACTION_KINDS = (
-    "tick",
-    "power_cut",
-    "power_cut_torn",
-    "timer",
-    "net_down",
-    "net_up",
-    "transfer_fail",
-    "corrupt",
-    "publish",
-    "ctrl",
-    "factory_sign",
-    "crash",
-    "reset",
-)
-FAULT_KINDS = frozenset(
-    {
-        "power_cut",
-        "power_cut_torn",
-        "net_down",
-        "transfer_fail",
-        "corrupt",
-        "publish",
-        "crash",
-        "reset",
-    }
-)
 
 
 @attrs.frozen
@@ -319,13 +278,13 @@ def _factory_sign(world: World, action: Action) -> StepResult:
     return StepResult(new, action, transition="console: sysota set factory sign")
 
 
-def make_initial_world(ctx: object, budget: tuple[tuple[str, int], ...]) -> World:
+def make_initial_world(ctx: DeviceContext, budget: tuple[tuple[str, int], ...]) -> World:
     """DEV-5: what the programmer leaves: the unified image in internal flash (boot control
     = compiled-in default: FACTORY_RESET, status FF, version 1), empty external flash."""
     from otamodel.formats import bootctl
 
-    geometry = ctx.geometry  # type: ignore[attr-defined]
-    factory = ctx.factory  # type: ignore[attr-defined]
+    geometry = ctx.geometry
+    factory = ctx.factory
     data = factory.data.ljust(geometry.slot_size, b"\xff")
     size = geometry.page_size
     page0 = bootctl.get_default_page()[:size]
@@ -372,6 +331,7 @@ __all__ = [
     "FAULT_KINDS",
     "MACHINES",
     "Action",
+    "ActionKind",
     "CoreTask",
     "StepResult",
     "SvcState",

@@ -245,7 +245,15 @@ def get_diagram(defn: MachineDef, *, variant: Variant, engine: Engine = "mermaid
     """The machine drawn by ``transitions``' own diagram support (``mermaid`` or
     ``graphviz`` DOT source): nested states, guards on edges, the variant's edges only."""
     machine = build_machine(defn, variant=variant, graph_engine=engine)
-    text: str = machine.get_graph(title=f"{defn.name} ({variant.value})").source
+    title = f"{defn.name} ({variant.value})"
+    text: str = machine.get_graph(title=title).source
+    if engine == "mermaid":
+        # Mermaid's front matter is YAML (``title:``) and its style statement is ``class``.
+        text = text.replace(f"---\n{title}\n---", f"---\ntitle: {title}\n---", 1)
+        text = "\n".join(
+            "  class" + line[len("  Class") :] if line.startswith("  Class ") else line.rstrip()
+            for line in text.splitlines()
+        )
     return text if text.endswith("\n") else text + "\n"
 
 
@@ -288,6 +296,13 @@ class Compiled:
 
     def get_triggers(self, key: Key) -> list[str]:
         return sorted(self.table.get(key, {}))
+
+    def get_state_name(self, key: Key) -> str:
+        """The ``transitions`` name of the state the world stores as ``key``."""
+        for name, value in self.defn.get_keys().items():
+            if value == key:
+                return name
+        return repr(key)
 
 
 def compile_machine(defn: MachineDef, machine: _Machine | None = None) -> Compiled:
@@ -353,7 +368,8 @@ def fire(spec: Compiled, world: World, trigger: str, arg: object = None) -> Fire
     key = spec.defn.get_key(world)
     rows = spec.table.get(key, _EMPTY).get(trigger)
     if not rows:
-        return Fired(world, None, f"{spec.name}: {trigger!r} is not accepted in {key}")
+        state = spec.get_state_name(key)
+        return Fired(world, None, f"{spec.name}: {trigger!r} is not accepted in {state}")
     for r in rows:
         for fn, with_arg, target in r.guards:
             if bool(fn(world, arg) if with_arg else fn(world)) is not target:
@@ -380,7 +396,8 @@ def fire(spec: Compiled, world: World, trigger: str, arg: object = None) -> Fire
             if log is not None:
                 log.append((spec.name, key, spec.defn.get_key(new)))
             return Fired(new, r)
-    return Fired(world, None, f"{spec.name}: no guard of {trigger!r} holds in {key}")
+    state = spec.get_state_name(key)
+    return Fired(world, None, f"{spec.name}: no guard of {trigger!r} holds in {state}")
 
 
 # ------------------------------------------------------------------ events between machines

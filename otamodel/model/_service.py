@@ -6,8 +6,6 @@ triggers ``ctrl_*``; they are accepted only in STATE_IDLE (SVC-40).
 
 from __future__ import annotations
 
-from otamodel.errors import ManifestError
-from otamodel.formats import manifest as mf
 from otamodel.model import _core as core
 from otamodel.model._callback import (
     is_callback_registered,
@@ -15,116 +13,22 @@ from otamodel.model._callback import (
     process_core_result,
 )
 from otamodel.model._config import Variant
-from otamodel.model._enums import CheckState, SvcState, SvcStatus
+from otamodel.model._enums import SvcState, SvcStatus
 from otamodel.model._machine import MachineDef, row, send
-from otamodel.model._parse import ParseOutcome, process_manifest
-from otamodel.model._state import World, replace
-from otamodel.model._storage import set_net, set_service
+from otamodel.model._state import World
+from otamodel.model._storage import set_service
+from otamodel.model._update_check import (
+    Ck,
+    get_manifest_outcome,
+    is_check_finished,
+    is_connected,
+)
 
 S = SvcState
-JSON_READ_LIMIT = mf.JSON_FILE_MAXSIZE - 10
 
 
 def _app_callback(world: World, status: SvcStatus) -> World:
     return world.note(f"app callback: {status.name}")
-
-
-def get_app_version(world: World) -> int:
-    """The running image's compiled-in ``SYS_OTA_APP_VER_NUM``."""
-    return world.running.version if world.running is not None else 0
-
-
-# ------------------------------------------------------------------ the update check (§2.3)
-# ``SYS_OTA_Update_Check`` keeps its sub-state in a static that outlives the service state
-# that called it, so it is a machine of its own, ``update_check``, with one event: ``step``.
-
-Ck = CheckState
-
-
-def _fail_check(world: World) -> World:
-    return set_service(world, update_check_failed=True)
-
-
-def is_manifest_url_bad(w: World) -> bool:
-    return not core.is_url_accepted(w.scenario.manifest_url)
-
-
-def process_connect_failed(w: World) -> World:
-    """SVC-10: a URL the HTTP client refuses fails at once."""
-    return _fail_check(set_service(w, check_in_progress=True))
-
-
-def process_connect(w: World) -> World:
-    """SVC-10: open the manifest URL."""
-    w = set_service(w, check_in_progress=True)
-    return core.open_downloader(w, w.scenario.manifest_url)
-
-
-def is_json_read_failed(w: World) -> bool:
-    net = w.net
-    return net.failed or net.body is None or not w.network_up
-
-
-def process_json_read_failed(w: World) -> World:
-    """SVC-11: a negative read closes, flags the failure; rx_len is not reset."""
-    return _fail_check(set_net(w, open=False, failed=False))
-
-
-def is_json_too_long(w: World) -> bool:
-    return len(w.net.body or b"") > JSON_READ_LIMIT - w.rx_len
-
-
-def process_json_overflow(w: World) -> World:
-    """SVC-12: the buffer fills; zero-byte reads run the 70000 counter out. rx_len stays."""
-    w = replace(w, rx_len=JSON_READ_LIMIT)
-    return _fail_check(set_net(w, open=False))
-
-
-def process_json_received(w: World) -> World:
-    """SVC-11: the whole manifest arrived."""
-    return replace(w, rx_len=0)
-
-
-def get_manifest_outcome(w: World) -> ParseOutcome | None:
-    """SVC-13, SVC-20: the parse of the received manifest (None: a JSON syntax error)."""
-    body = w.net.body or b""
-    try:
-        mf.parse(body)
-    except ManifestError:
-        return None
-    return process_manifest(w, body, get_app_version(w))
-
-
-def is_json_syntax_error(w: World) -> bool:
-    try:
-        mf.parse(w.net.body or b"")
-    except ManifestError:
-        return True
-    return False
-
-
-def process_json_syntax_error(w: World) -> World:
-    """SVC-13: a JSON syntax error is a failed check."""
-    return _fail_check(set_net(w, open=False))
-
-
-def process_json_content(w: World) -> World:
-    """SVC-20: the manifest's fields into the service's parameters."""
-    out = process_manifest(w, w.net.body or b"", get_app_version(w))
-    w = w.note(f"manifest: {out.why}")
-    return set_service(
-        w,
-        parse_result=out.result,
-        erase_request=out.erase_request,
-        patch_request=out.patch_request,
-        params=out.params,
-    )
-
-
-def process_check_done(w: World) -> World:
-    """SVC-14: DONE resets the sub-state, clears the in-progress flag, returns the stored result."""
-    w = set_net(w, open=False)
-    return set_service(w, check_in_progress=False)
 
 
 def run_check_step(world: World) -> World:
@@ -172,10 +76,6 @@ def is_network_up(w: World) -> bool:
     return w.network_up
 
 
-def is_connected(w: World) -> bool:
-    return w.service.dev_cnctd_to_nw
-
-
 def is_core_idle(w: World) -> bool:
     return w.core.idle
 
@@ -186,10 +86,6 @@ def is_periodic(w: World) -> bool:
 
 def is_timer_triggered(w: World) -> bool:
     return w.scenario.config.periodic and w.service.timer_trigger
-
-
-def is_check_finished(w: World) -> bool:
-    return not w.service.check_in_progress and not w.service.erase_request
 
 
 def is_check_allowed(w: World) -> bool:
@@ -394,21 +290,6 @@ def process_refused_reset(w: World) -> World:
     return w.note("OTA DB entry is not yet done")
 
 
-CHECK_TRANSITIONS: tuple[dict[str, object], ...] = (
-    row("step", Ck.CNCT_TO_SRVR, Ck.DONE, when=[is_manifest_url_bad], do=process_connect_failed),
-    row("step", Ck.CNCT_TO_SRVR, Ck.READ_JSON, do=process_connect),
-    row("step", Ck.READ_JSON, None, unless=[is_connected]),
-    row("step", Ck.READ_JSON, Ck.DONE, when=[is_json_read_failed], do=process_json_read_failed),
-    row("step", Ck.READ_JSON, Ck.DONE, when=[is_json_too_long], do=process_json_overflow),
-    row("step", Ck.READ_JSON, Ck.JSON_CONTENT, do=process_json_received),
-    row(
-        "step", Ck.JSON_CONTENT, Ck.DONE, when=[is_json_syntax_error], do=process_json_syntax_error
-    ),
-    row("step", Ck.JSON_CONTENT, Ck.DONE, do=process_json_content),
-    row("step", Ck.DONE, Ck.CNCT_TO_SRVR, do=process_check_done),
-)
-
-
 _REGISTERED = [
     S.AUTO_CONFIGURATION_CHECK,
     S.SERVER_UPDATE_CHECK,
@@ -578,14 +459,6 @@ def _set_state(w: World, state: object) -> World:
     return set_service(w, state=state)
 
 
-def _get_check(w: World) -> CheckState:
-    return w.service.check
-
-
-def _set_check(w: World, state: object) -> World:
-    return set_service(w, check=state)
-
-
 SERVICE_DEF = MachineDef(
     name="service",
     states=tuple(SvcState),
@@ -594,13 +467,4 @@ SERVICE_DEF = MachineDef(
     get_key=_get_state,
     set_key=_set_state,
     finals=(S.SOFTWARE_RESET,),
-)
-
-CHECK_DEF = MachineDef(
-    name="update_check",
-    states=tuple(CheckState),
-    initial=Ck.CNCT_TO_SRVR,
-    transitions=CHECK_TRANSITIONS,
-    get_key=_get_check,
-    set_key=_set_check,
 )

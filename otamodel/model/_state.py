@@ -24,7 +24,7 @@ from otamodel.model._enums import (
     SvcState,
     SvcStatus,
 )
-from otamodel.model._product import AppImage
+from otamodel.model._product import AppImage, DeviceContext
 
 _INIT_FIELDS: dict[type, tuple[str, ...]] = {}
 
@@ -218,7 +218,7 @@ class World:
     sched: int = 0  # position in the scheduler's cycle of service/core calls
     rx_len: int = 0  # the static receive offset of READ_JSON (survives checks, not resets)
     notes: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
-    scenario: Any = attrs.field(default=None, eq=False, repr=False)
+    scenario: DeviceContext = attrs.field(default=None, eq=False, repr=False)
 
     def note(self, text: str) -> World:
         return replace(self, notes=(*self.notes, text))
