@@ -136,7 +136,7 @@ def row(
     only: Variant | None = None,
 ) -> dict[str, object]:
     """One transition in the form ``transitions`` takes (``dest`` None: internal)."""
-    sources = list(source) if isinstance(source, list) else [source]
+    sources: list[StateRef] = list(source) if isinstance(source, list) else [source]  # type: ignore[list-item]
     conditions: list[object] = [When(fn) for fn in when]
     conditions += [When(fn, with_arg=True) for fn in when_arg]
     before: list[object] = []
@@ -151,7 +151,7 @@ def row(
         before.append(Do(do_arg, with_arg=True))
     out: dict[str, object] = {
         "trigger": trigger,
-        "source": [state_name(s) for s in sources],  # type: ignore[arg-type]
+        "source": [state_name(s) for s in sources],
         "dest": state_name(dest) if dest is not None else None,
         "conditions": conditions,
         "unless": [When(fn) for fn in unless],
