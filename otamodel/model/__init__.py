@@ -44,6 +44,7 @@ from otamodel.model._enums import (
 from otamodel.model._machine import (
     Compiled,
     MachineDef,
+    Nest,
     build_machine,
     checking_effects,
     compile_machine,
@@ -52,7 +53,7 @@ from otamodel.model._machine import (
     through_machines,
 )
 from otamodel.model._physics import PersistentOp, is_tearable
-from otamodel.model._product import AppImage, DeviceContext, make_image
+from otamodel.model._product import AppImage, DeviceContext, Reply, make_image
 from otamodel.model._state import (
     Bootloader,
     Core,
@@ -96,9 +97,11 @@ __all__ = [
     "Geometry",
     "Ghost",
     "MachineDef",
+    "Nest",
     "OtaParams",
     "PersistentOp",
     "Phase",
+    "Reply",
     "Scheduler",
     "Service",
     "StepResult",

@@ -90,7 +90,8 @@ def is_first_buffer_short(w: World) -> bool:
 
 
 def process_download_timeout(w: World) -> World:
-    """CORE-16: the 1000 s timeout: IMAGE_DOWNLOAD_FAILED."""
+    """CORE-16: the 1000 s timeout (or ENV-6 a connection that ended early):
+    IMAGE_DOWNLOAD_FAILED."""
     return set_core(w, result=R.IMAGE_DOWNLOAD_FAILED)
 
 
@@ -104,6 +105,15 @@ def _get_window(w: World) -> tuple[int, int]:
 def is_download_complete(w: World) -> bool:
     start, total = _get_window(w)
     return start >= total
+
+
+def is_body_truncated(w: World) -> bool:
+    """ENV-6: the server sent fewer bytes than Content-Length and the connection ended
+    (dropped, or stalled into the 1000 s timeout) before this buffer filled: the read is
+    negative and the partial buffer is not written."""
+    start, total = _get_window(w)
+    body = w.net.body
+    return body is not None and start + min(w.scenario.geometry.chunk, total - start) > len(body)
 
 
 def process_downloaded(w: World) -> World:

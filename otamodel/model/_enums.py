@@ -40,33 +40,35 @@ class CheckState(enum.IntEnum):
     DONE = 22
 
 
-class DownloadStep(enum.IntEnum):
+class DownloadStep(enum.StrEnum):
     """``OTA_Task_DownloadImage``'s states (D_WRITE is folded into D_DOWNLOAD)."""
 
-    D_INIT = 10
-    D_GET_CONTENT_LENGTH = 11
-    D_DOWNLOAD = 12
-    D_DONE = 13
+    D_INIT = "D_INIT"
+    D_GET_CONTENT_LENGTH = "D_GET_CONTENT_LENGTH"
+    D_DOWNLOAD = "D_DOWNLOAD"
+    D_DONE = "D_DONE"
 
 
-class SetStatusStep(enum.IntEnum):
+class SetStatusStep(enum.StrEnum):
     """``OTA_Task_SetImageStatus``'s states."""
 
-    S_INIT = 20
-    S_UPDATE_DB = 21
-    S_WRITE_BOOT_CONTROL = 22
-    S_DONE = 23
+    S_INIT = "S_INIT"
+    S_UPDATE_DB = "S_UPDATE_DB"
+    S_WRITE_BOOT_CONTROL = "S_WRITE_BOOT_CONTROL"
+    S_DONE = "S_DONE"
 
 
-class FactoryResetStep(enum.IntEnum):
+class FactoryResetStep(enum.StrEnum):
     """``OTA_Task_FactoryReset``'s states (F_DISABLE_IMAGE does nothing the model sees)."""
 
-    F_INIT = 30
-    F_INVALIDATE_BOOT_CTL = 31
-    F_DONE = 32
+    F_INIT = "F_INIT"
+    F_INVALIDATE_BOOT_CTL = "F_INVALIDATE_BOOT_CTL"
+    F_DONE = "F_DONE"
 
 
-CoreStep = DownloadStep | SetStatusStep | FactoryResetStep  # distinct values: never equal
+# Sub-states are ``str`` enums whose values are the code's names: ``core.sub == "D_DONE"``
+# reads as before, and no two sub-state enums share a value.
+CoreStep = DownloadStep | SetStatusStep | FactoryResetStep
 
 
 class SvcStatus(enum.IntEnum):
@@ -165,28 +167,28 @@ class BlTask(enum.IntEnum):
     APPLICATION = 11  # the jump to ``boot_addr``
 
 
-class BackupStep(enum.IntEnum):
+class BackupStep(enum.StrEnum):
     """The first-boot backup inside FACTORY_RESET (the code's ``file_state`` values)."""
 
-    FORMAT_DISK = 0
-    CREATE_DIR = 1
-    COPY_IMAGE = 2  # the code's OPEN_FILE: create the backup file and copy the slot
-    RESET = 3
+    FORMAT_DISK = "FORMAT_DISK"
+    CREATE_DIR = "CREATE_DIR"
+    COPY_IMAGE = "COPY_IMAGE"  # the code's OPEN_FILE: create the backup file and copy the slot
+    RESET = "RESET"
 
 
-class SelectStep(enum.IntEnum):
+class SelectStep(enum.StrEnum):
     """``Bootloader_Task_SelectImage``'s sub-state static as CHECK_IMAGE leaves it (the model
     runs the selection in one call and never reads it back; it is kept as the code keeps it)."""
 
-    S_PARSE_DB = 1
+    S_PARSE_DB = "S_PARSE_DB"
 
 
-class FileState(enum.IntEnum):
+class FileState(enum.StrEnum):
     """The bootloader's ``file_state`` as SELECT_IMAGE and PROGRAM_IMAGE read it."""
 
-    OPEN_FILE = 0
-    ERROR = 1
-    CLOSED = 2
+    OPEN_FILE = "OPEN_FILE"
+    ERROR = "ERROR"
+    CLOSED = "CLOSED"
 
 
 class Phase(enum.Enum):

@@ -50,8 +50,11 @@ def process_connect(w: World) -> World:
 
 
 def is_json_read_failed(w: World) -> bool:
+    """SVC-11: a negative read. ENV-6: fewer bytes than Content-Length: the connection ends
+    before READ_JSON has read field_content_length bytes, and the next read is negative."""
     net = w.net
-    return net.failed or net.body is None or not w.network_up
+    short = net.body is not None and len(net.body) < net.content_length
+    return net.failed or net.body is None or short or not w.network_up
 
 
 def process_json_read_failed(w: World) -> World:
