@@ -175,3 +175,43 @@ def test_docs_diagrams_are_current() -> None:
     assert "state DOWNLOAD_IMAGE {" in core and "[is_next_download]" in core
     assert "is_hardened_periodic" in get_diagram_files()["service-hardened.mmd"]
     assert "is_hardened_periodic" not in get_diagram_files()["service.mmd"]
+
+
+@pytest.mark.parametrize("scenario", ["erase", "patch", "attacker-patch"])
+def test_no_effect_changes_a_machine_state_in_any_reachable_state(scenario: str) -> None:
+    """Every reachable state of small scenarios (whole, not bounded), every input: the
+    effects change no machine's state outside a transition of that machine."""
+    world = initial_world(get_scenario(scenario))
+    seen = {world}
+    queue = deque([world])
+    with checking_effects():
+        while queue:
+            w = queue.popleft()
+            for action in enabled_actions(w):
+                result = step(w, action)
+                if not result.is_refused and result.world not in seen:
+                    seen.add(result.world)
+                    queue.append(result.world)
+    assert len(seen) > 3000
+
+
+def test_the_finishing_guard_predicts_the_step() -> None:
+    """SVC-8: ``is_step_finishing`` (a guard on the world before the step) says exactly
+    whether the check is finished after the step it guards."""
+    from otamodel.model._service import is_check_allowed, is_step_finishing, run_check_step
+    from otamodel.model._update_check import is_check_finished
+
+    checked = 0
+    for name in ("rollback", "erase"):
+        for world in _reachable(name, 3000):
+            svc = world.service
+            if (
+                world.phase is not Phase.APP
+                or svc.state is not SvcState.SERVER_UPDATE_CHECK_TRIGGER
+            ):
+                continue
+            if not is_check_allowed(world):
+                continue
+            assert is_step_finishing(world) == is_check_finished(run_check_step(world))
+            checked += 1
+    assert checked > 50
