@@ -4,14 +4,21 @@ a node whose title is the state's name so the page can highlight the current one
 
 from __future__ import annotations
 
+import re
+
 from otamodel.env import Scenario
 from otamodel.model import MACHINES, Nest
 from otamodel.model._machine import get_diagram
 
 
 def get_machine_dot(machine: str, scenario: Scenario) -> str:
-    """DOT source of ``machine`` (``service``, ``core`` or ``bootloader``)."""
-    return get_diagram(MACHINES[machine].defn, variant=scenario.config.variant, engine="graphviz")
+    """DOT source of ``machine`` (``service``, ``core`` or ``bootloader``), without the
+    drawing's own mark on the initial state: the page marks the world's current state."""
+    dot = get_diagram(MACHINES[machine].defn, variant=scenario.config.variant, engine="graphviz")
+    return _ACTIVE.sub("color=black fillcolor=white peripheries=1", dot)
+
+
+_ACTIVE = re.compile(r"color=red fillcolor=darksalmon peripheries=2")
 
 
 def get_machine_state_names(machine: str) -> list[str]:
