@@ -150,9 +150,24 @@ def get_outcome(prop: str, after: World) -> Key:
     return ()
 
 
-@functools.lru_cache(maxsize=4096)
+_FLASH_FACTS: dict[tuple[object, int], tuple[object, str]] = {}
+
+
 def get_flash_facts(flash: object, scenario: object) -> str:
-    """Boot control and the slot's content, e.g. ``bootctl 00/t1/v2, slot holds v2``."""
+    """Boot control and the slot's content (memoised per flash and scenario object)."""
+    key = (flash, id(scenario))
+    cached = _FLASH_FACTS.get(key)
+    if cached is not None and cached[0] is scenario:
+        return cached[1]
+    if len(_FLASH_FACTS) > 4096:
+        _FLASH_FACTS.clear()
+    text = _get_flash_facts(flash, scenario)
+    _FLASH_FACTS[key] = (scenario, text)
+    return text
+
+
+def _get_flash_facts(flash: object, scenario: object) -> str:
+    """``bootctl status F8 type 3, slot holds the factory image``."""
     from otamodel.model._state import Flash
 
     assert isinstance(flash, Flash)
