@@ -118,7 +118,11 @@ def get_edge_key(prop: str, before: World | None, action: Action | None, after: 
         how = {"tick": "done", "power_cut": "cut before", "power_cut_torn": "torn"}[kind]
         return (label, f"{how}: {op}", get_stage(before), *outcome)
     if kind == "tick":
-        return (label, f"fires {get_transition_label(before, action)}", *outcome)
+        after_step = step(before, action).world
+        moved = f"{get_machines(before)} → {get_machines(after_step)}"
+        if get_machines(before) == get_machines(after_step):
+            moved = f"a step within {get_machines(before)}"
+        return (label, moved, *outcome)
     return (label, "", get_stage(before), *outcome)
 
 
