@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from otamodel._io import write_atomic
-from otamodel.cli import main
+from otamodel._io import OutputSet, get_child_path
+from otamodel.cli import SCENARIO, about_input, main, variant_choice
 
 
 def _run_check(
@@ -45,13 +45,17 @@ def _run_check(
 @click.option(
     "--scenario",
     "scenario_name",
+    type=SCENARIO,
     default="default",
     show_default=True,
     help="Scenario name or TOML/JSON file.",
 )
-@click.option("--variant", default=None, help="Code variant (harmony-3.9.1, harmony-3.9.0).")
+@click.option("--variant", type=variant_choice(), default=None, help="Code variant.")
 @click.option(
-    "--json", "json_file", type=click.Path(dir_okay=False), help="Write the verdicts as JSON."
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False),
+    help="Write the verdicts as JSON (- is stdout).",
 )
 @click.option(
     "--traces",
@@ -98,7 +102,7 @@ def check_command(
 
     from otamodel.env import get_scenario, with_variant
     from otamodel.model import Variant
-    from otamodel.verify._tracefile import write_trace
+    from otamodel.verify._tracefile import get_trace_text
 
     scenario = get_scenario(scenario_name)
     if variant is not None:
@@ -115,7 +119,7 @@ def check_command(
         quiet=quiet,
         shortest=shortest,
     )
-    console = Console(soft_wrap=True)
+    console = Console(soft_wrap=True, stderr=json_file == "-")
     table = Table(title=f"{scenario.name} · {scenario.config.variant.value}")
     for col in ("property", "kind", "verdict", "trace"):
         table.add_column(col)
@@ -140,32 +144,36 @@ def check_command(
         f"max depth {report.max_depth}, {report.seconds:.1f} s "
         f"({report.states_per_second:,.0f} states/s), stop: {report.stop_reason.value}"
     )
-    if json_file:
-        doc = {
-            "scenario": scenario.name,
-            "variant": scenario.config.variant.value,
-            "unique_states": report.unique_states,
-            "transitions": report.transitions,
-            "max_depth": report.max_depth,
-            "seconds": round(report.seconds, 3),
-            "stop_reason": report.stop_reason.value,
-            "results": rows,
-        }
-        write_atomic(json_file, json.dumps(doc, indent=1) + "\n")
-    if traces_dir:
-        folder = Path(traces_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        for res in report.results:
-            if res.trace is None:
-                continue
-            path = folder / f"{scenario.name}-{scenario.config.variant.value}-{res.name}.json"
-            write_trace(
-                path,
-                scenario=scenario,
-                property_name=res.name,
-                verdict=res.verdict.value,
-                actions=list(res.trace.actions),
-            )
+    with OutputSet() as outputs:  # the JSON and the traces together or not at all (IO-5)
+        if json_file:
+            doc = {
+                "scenario": scenario.name,
+                "variant": scenario.config.variant.value,
+                "unique_states": report.unique_states,
+                "transitions": report.transitions,
+                "max_depth": report.max_depth,
+                "seconds": round(report.seconds, 3),
+                "stop_reason": report.stop_reason.value,
+                "results": rows,
+            }
+            outputs.add(json_file, json.dumps(doc, indent=1) + "\n")
+        if traces_dir:
+            folder = Path(traces_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            for res in report.results:
+                if res.trace is None:
+                    continue
+                name = f"{scenario.name}-{scenario.config.variant.value}-{res.name}"
+                outputs.add(
+                    get_child_path(folder, name, ".json"),
+                    get_trace_text(
+                        scenario=scenario,
+                        property_name=res.name,
+                        verdict=res.verdict.value,
+                        actions=list(res.trace.actions),
+                    ),
+                )
+        outputs.commit()
     sys.exit(0 if report.is_ok else 1)
 
 
@@ -179,7 +187,8 @@ def replay(trace_file: str, mermaid: bool) -> None:
     from otamodel.verify._tracefile import get_mermaid_sequence, read_trace
     from otamodel.verify._tracefile import replay as run_replay
 
-    trace = read_trace(trace_file)
+    with about_input(trace_file):
+        trace = read_trace(trace_file)
     steps, problem = run_replay(trace.scenario, trace.actions)
     if mermaid:
         click.echo(get_mermaid_sequence(steps), nl=False)

@@ -5,20 +5,23 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
-from otamodel._io import write_atomic
-from otamodel.cli import main
+from otamodel._io import read_input, write_output
+from otamodel.cli import SCENARIO, main
 from otamodel.errors import ScenarioError, TraceError
+
+#: Largest ``simulate --actions`` file read (BOUND-5).
+MAX_ACTIONS_BYTES = 16 * 1024 * 1024
 
 
 @main.command()
 @click.option(
     "--scenario",
     "scenario_name",
+    type=SCENARIO,
     default="default",
     show_default=True,
     help="Scenario name or TOML/JSON file.",
@@ -44,10 +47,13 @@ def simulate(scenario_name: str, actions_file: str | None, steps: int) -> None:
 
     scenario = get_scenario(scenario_name)
     if actions_file is not None:
+        raw = read_input(actions_file, limit=MAX_ACTIONS_BYTES, option="--max-document-bytes")
         try:
-            lines = Path(actions_file).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise TraceError(f"cannot read {actions_file}: {exc.strerror}") from None
+            lines = raw.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise TraceError(
+                f"not UTF-8 text ({exc.reason})", where=exc.start, source=actions_file
+            ) from None
         actions = []
         for number, line in enumerate(lines, 1):
             text = line.split("#", 1)[0].strip()
@@ -58,7 +64,7 @@ def simulate(scenario_name: str, actions_file: str | None, steps: int) -> None:
 
             if action.kind not in ACTION_KINDS:
                 raise TraceError(
-                    f"unknown action {action.kind!r}", where=f"{actions_file}:{number}"
+                    f"unknown action {action.kind!r}", where=f"line {number}", source=actions_file
                 )
             actions.append(action)
     else:
@@ -124,7 +130,10 @@ def _is_quiet(world: object) -> bool:
     show_default=True,
 )
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout."
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write to a file instead of stdout (- is stdout).",
 )
 def diagram(machine: str, fmt: str, output: str | None) -> None:
     """Draw a machine's transition table (generated from the same table ``step`` uses)."""
@@ -141,12 +150,11 @@ def diagram(machine: str, fmt: str, output: str | None) -> None:
                 raise ScenarioError(
                     "--format svg needs Graphviz's 'dot' (apt-get install graphviz)"
                 )
-            text = subprocess.run(
-                [dot, "-Tsvg"], input=text.encode(), capture_output=True, check=True
-            ).stdout
-    if output:
-        write_atomic(output, text)
-    elif isinstance(text, bytes):
-        sys.stdout.buffer.write(text)
-    else:
-        click.echo(text, nl=False)
+            done = subprocess.run(
+                [dot, "-Tsvg"], input=text.encode(), capture_output=True, check=False
+            )
+            if done.returncode:
+                message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+                raise ScenarioError(f"dot failed: {message[-1] if message else done.returncode}")
+            text = done.stdout
+    write_output(output or "-", text)

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from otamodel._io import write_atomic
+from otamodel._io import write_output
 from otamodel.checker._trace import Trace
 from otamodel.env import Scenario, get_scenario, initial_world, step
 from otamodel.errors import TraceError
@@ -87,6 +87,20 @@ def write_trace(
 ) -> None:
     """TRACE-1: write a trace file (scenario description, variant, property, actions, and a
     per-step summary) atomically."""
+    text = get_trace_text(
+        scenario=scenario, property_name=property_name, verdict=verdict, actions=actions
+    )
+    write_output(path, text)
+
+
+def get_trace_text(
+    *,
+    scenario: Scenario,
+    property_name: str,
+    verdict: str,
+    actions: Sequence[Action],
+) -> str:
+    """TRACE-1: the text of a trace file (see :func:`write_trace`)."""
     steps, problem = replay(scenario, actions)
     if problem is not None:
         raise TraceError(f"refusing to write a trace that does not replay: {problem}")
@@ -108,7 +122,7 @@ def write_trace(
             for s in steps
         ],
     }
-    write_atomic(path, json.dumps(doc, indent=1) + "\n")
+    return json.dumps(doc, indent=1) + "\n"
 
 
 @attrs.frozen
@@ -122,14 +136,10 @@ class TraceFile:
 
 def read_trace(path: str | Path) -> TraceFile:
     """TRACE-4: read and validate a trace file; problems are a TraceError naming the field."""
+    from otamodel._limits import check_scenario_spec, read_document
     from otamodel.env import build_scenario
 
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TraceError(f"cannot read {path}: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TraceError(f"not JSON: {exc}") from None
+    doc = read_document(path, TraceError, suffix=".json")  # BOUND-5, BOUND-6
     if not isinstance(doc, dict):
         raise TraceError("a trace is a JSON object", where="$")
     if doc.get("format") != TRACE_FORMAT:
@@ -140,6 +150,7 @@ def read_trace(path: str | Path) -> TraceFile:
     source = doc.get("scenario_source")
     name = doc.get("scenario")
     if isinstance(source, dict) and source:
+        check_scenario_spec(source, f"{path}: $.scenario_source", TraceError)
         scenario = build_scenario(source)
     elif isinstance(name, str):
         scenario = get_scenario(name)
