@@ -206,11 +206,13 @@ def replay(trace_file: str, mermaid: bool) -> None:
                 for i, (rec, s) in enumerate(zip(trace.recorded, steps, strict=True))
                 if rec.get("state") != s.summary
             ]
-            if drift:
+            if drift:  # another scenario or another model version: a negative result
                 click.echo(
-                    f"note: the states differ from the recorded ones at steps {drift[:10]}",
+                    f"error: {trace_file}: the states differ from the recorded ones at steps "
+                    f"{drift[:10]}",
                     err=True,
                 )
+                sys.exit(1)
     if problem is not None:
         click.echo(f"error: the trace no longer reproduces: {problem}", err=True)
         sys.exit(1)

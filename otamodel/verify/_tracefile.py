@@ -151,6 +151,11 @@ def read_trace(path: str | Path) -> TraceFile:
     name = doc.get("scenario")
     if isinstance(source, dict) and source:
         check_scenario_spec(source, f"{path}: $.scenario_source", TraceError)
+        if isinstance(name, str) and source.get("name", name) != name:
+            raise TraceError(
+                f"scenario {name!r} but scenario_source describes {source.get('name')!r}",
+                where="$.scenario",
+            )
         scenario = build_scenario(source)
     elif isinstance(name, str):
         scenario = get_scenario(name)
