@@ -96,7 +96,7 @@ class TraceError(FormatError):
 
 def name_input(exc: BaseException, source: str) -> None:
     """Name the user's input ``source`` in ``exc`` if it is a :class:`FormatError`."""
-    if isinstance(exc, FormatError):
+    if isinstance(exc, FormatError | BoundError):
         exc.name_source(source)
 
 
@@ -121,5 +121,20 @@ class BoundError(OtaModelError, ValueError):
 
     def __init__(self, message: str, *, option: str | None = None) -> None:
         self.option = option
-        hint = f" (raise it with {option})" if option else ""
-        super().__init__(f"{message}{hint}")
+        self.message = message
+        self.source: str | None = None
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        hint = f" (raise it with {self.option})" if self.option else ""
+        prefix = f"{self.source}: " if self.source else ""
+        return f"{prefix}{self.message}{hint}"
+
+    def name_source(self, source: str) -> None:
+        """Name the input the bound was hit on, unless the message already does."""
+        if self.source is None and source and source not in self.message:
+            self.source = source
+            self.args = (self._compose(),)
+
+    def __str__(self) -> str:
+        return self._compose()
