@@ -24,7 +24,6 @@ from otamodel.checker._search import Exploration, Plan, ProgressHook, explore
 from otamodel.checker._trace import Trace
 from otamodel.errors import ModelDefinitionError
 
-
 _SEARCH_SHARE = 0.8
 """Share of ``time_limit`` the search may use; the rest is for the verdicts (BOUND-8)."""
 
