@@ -149,6 +149,8 @@ def parse_document(
             value = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise error(f"not TOML: {exc}", source=source) from None
+        except ValueError as exc:  # an integer of more than 4300 digits
+            raise error(f"not TOML: {exc}".split(";")[0], source=source) from None
         except RecursionError:
             raise BoundError(
                 f"{source}: {error.format_name}: nested too deeply", option="--max-depth"

@@ -7,7 +7,9 @@ Exit status (CLI-1): 0 ok, 1 a negative result (a property violated, lint proble
 signature), 2 bad input or usage (one line on stderr naming the input and where in it), 3 a
 documented bound was hit (the message names the option that raises it), 130 interrupted
 (Ctrl-C), 143 terminated (SIGTERM); a closed standard output (``| head``) ends quietly with
-141, the status of a process stopped by SIGPIPE. Temporary files are removed in every case.
+141, the status of a process stopped by SIGPIPE; 70 is an internal error (a bug in otamodel,
+one line; ``OTAMODEL_TRACEBACK=1`` shows the traceback). Temporary files are removed in every
+case.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ EXIT_OK = 0
 EXIT_NEGATIVE = 1
 EXIT_BAD_INPUT = 2
 EXIT_BOUND = 3
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, never the user's input
 EXIT_INTERRUPTED = 130
 EXIT_PIPE = 128 + signal.SIGPIPE
 EXIT_TERMINATED = 128 + signal.SIGTERM
@@ -112,6 +115,14 @@ class _OtaGroup(click.Group):
         except OSError as exc:
             name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
             _fail(f"error:{name}: {exc.strerror or exc}", EXIT_BAD_INPUT)
+        except Exception as exc:
+            if os.environ.get("OTAMODEL_TRACEBACK"):
+                raise
+            _fail(
+                f"error: internal error (a bug in otamodel; OTAMODEL_TRACEBACK=1 shows where): "
+                f"{type(exc).__name__}: {exc}",
+                EXIT_INTERNAL,
+            )
         finally:
             cleanup_temporaries()
             if previous is not None:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from otamodel._io import OutputSet, get_child_path
-from otamodel.cli import SCENARIO, about_input, main, variant_choice
+from otamodel.cli import SCENARIO, about_input, json_option, main, variant_choice
 
 
 def _run_check(
@@ -182,7 +182,8 @@ def check_command(
 @click.option(
     "--mermaid", is_flag=True, help="Print a Mermaid sequence diagram instead of the timeline."
 )
-def replay(trace_file: str, mermaid: bool) -> None:
+@json_option("Print the replayed timeline as JSON (to FILE if given; - is stdout).")
+def replay(trace_file: str, mermaid: bool, json_out: str | None) -> None:
     """Re-execute a trace file and print what changed in persistent state at each step."""
     from otamodel.verify._tracefile import get_mermaid_sequence, read_trace
     from otamodel.verify._tracefile import replay as run_replay
@@ -190,7 +191,11 @@ def replay(trace_file: str, mermaid: bool) -> None:
     with about_input(trace_file):
         trace = read_trace(trace_file)
     steps, problem = run_replay(trace.scenario, trace.actions)
-    if mermaid:
+    if json_out is not None:
+        from otamodel.cli.model import write_timeline_json
+
+        write_timeline_json(json_out, trace.scenario, steps, problem)
+    elif mermaid:
         click.echo(get_mermaid_sequence(steps), nl=False)
     else:
         click.echo(
@@ -223,7 +228,11 @@ def replay(trace_file: str, mermaid: bool) -> None:
     "-o", "--output", default="docs/findings.md", show_default=True, type=click.Path(dir_okay=False)
 )
 @click.option(
-    "--scenario", "scenarios", multiple=True, help="Limit to these scenarios (default: all)."
+    "--scenario",
+    "scenarios",
+    type=SCENARIO,
+    multiple=True,
+    help="Limit to these scenarios (default: all).",
 )
 @click.option(
     "--time-limit",

@@ -136,7 +136,10 @@ def keygen(out: str, force: bool, pub: bool) -> None:
 @click.option("-p", "--passphrase", default=None, help="Passphrase of an encrypted key.")
 @click.option("--deterministic", is_flag=True, help="RFC 6979 signature (same input, same output).")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
-def sign(key: str, passphrase: str | None, deterministic: bool, file: str) -> None:
+@json_option("Print the file, its digest and the signature as JSON (to FILE; - is stdout).")
+def sign(
+    key: str, passphrase: str | None, deterministic: bool, file: str, json_out: str | None
+) -> None:
     """Print the base64 raw r||s ECDSA P-256 signature of FILE.
 
     The signature covers the SHA-256 of the whole file, as ecdsaSign.py makes it; paste it into
@@ -145,13 +148,18 @@ def sign(key: str, passphrase: str | None, deterministic: bool, file: str) -> No
     Rules: TOOL-1, TOOL-2, TOOL-9, TOOL-21.
     """
     key_pem = _read_key(key)
+    digest = sha256_file(file)
     with about_input(key):
         signature = sign_digest(
-            sha256_file(file),
+            digest,
             key_pem,
             deterministic=deterministic,
             password=_passphrase(passphrase),
         )
+    if json_out is not None:
+        doc = {"file": file, "digest": digest.hex(), "signature": signature}
+        write_output(json_out, json.dumps(doc, indent=1) + "\n")
+        return
     click.echo(signature)
 
 
@@ -172,7 +180,8 @@ def sign(key: str, passphrase: str | None, deterministic: bool, file: str) -> No
     help="Base64 raw r||s signature (88 characters).",
 )
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
-def verify(key: str, signature: str, file: str) -> None:
+@json_option("Print the verdict as JSON (to FILE if given; - is stdout).")
+def verify(key: str, signature: str, file: str, json_out: str | None) -> None:
     """Check a signature of FILE: exit 0 if valid, 1 if invalid, 2 if malformed.
 
     \f
@@ -182,7 +191,11 @@ def verify(key: str, signature: str, file: str) -> None:
     digest = sha256_file(file)
     with about_input(f"{key} / --signature"):
         ok = verify_digest(digest, signature.strip(), key_pem)
-    click.echo("valid" if ok else "invalid")
+    if json_out is not None:
+        doc = {"file": file, "digest": digest.hex(), "valid": ok}
+        write_output(json_out, json.dumps(doc, indent=1) + "\n")
+    else:
+        click.echo("valid" if ok else "invalid")
     if not ok:
         sys.exit(EXIT_INVALID)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from typing import Any
 import click
 
 from otamodel._io import read_input, write_output
-from otamodel.cli import SCENARIO, main
+from otamodel.cli import SCENARIO, json_option, main
 from otamodel.errors import ScenarioError, TraceError
 
 #: Largest ``simulate --actions`` file read (BOUND-5).
@@ -39,7 +40,10 @@ MAX_ACTIONS_BYTES = 16 * 1024 * 1024
     type=click.IntRange(1, 100_000),
     help="Steps when no action file is given.",
 )
-def simulate(scenario_name: str, actions_file: str | None, steps: int) -> None:
+@json_option("Print the timeline as JSON (to FILE if given; - is stdout).")
+def simulate(
+    scenario_name: str, actions_file: str | None, steps: int, json_out: str | None
+) -> None:
     """Print a step-by-step timeline of a scenario (states, callbacks, persistent writes)."""
     from otamodel.env import TICK, enabled_actions, get_scenario, initial_world, step
     from otamodel.model import Action
@@ -82,13 +86,37 @@ def simulate(scenario_name: str, actions_file: str | None, steps: int) -> None:
             if _is_quiet(world):
                 break
     replayed, problem = replay(scenario, actions)
-    click.echo(
-        f"scenario {scenario.name} ({scenario.config.variant.value}): {scenario.description}"
-    )
-    echo_timeline(replayed)
+    if json_out is not None:
+        write_timeline_json(json_out, scenario, replayed, problem)
+    else:
+        click.echo(
+            f"scenario {scenario.name} ({scenario.config.variant.value}): {scenario.description}"
+        )
+        echo_timeline(replayed)
     if problem is not None:
         click.echo(f"error: {problem}", err=True)
         sys.exit(1)
+
+
+def write_timeline_json(target: str, scenario: Any, steps: list[Any], problem: str | None) -> None:
+    """CLI-2: the timeline as JSON: scenario, variant, one object per step, and the refusal."""
+    doc = {
+        "scenario": scenario.name,
+        "variant": scenario.config.variant.value,
+        "steps": [
+            {
+                "index": s.index,
+                "action": str(s.action),
+                "transition": s.result.transition,
+                "notes": list(s.result.notes),
+                "changes": list(s.changes),
+                "state": s.summary,
+            }
+            for s in steps
+        ],
+        "problem": problem,
+    }
+    write_output(target, json.dumps(doc, indent=1) + "\n")
 
 
 def echo_timeline(steps: list[Any]) -> None:
