@@ -19,9 +19,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -95,16 +95,25 @@ def _real_target(path: Path) -> Path:
 
 
 def _new_temporary(target: Path) -> tuple[int, Path]:
+    """Create ``.NAME.XXXXXXXX.tmp`` beside ``target`` (mode 0600), registered for removal
+    *before* it exists, so a signal at any point cannot leak it (IO-6)."""
     directory = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, name = tempfile.mkstemp(
-            prefix=f".{target.name[:_MAX_NAME]}.", suffix=".tmp", dir=directory
-        )
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror}") from None
-    tmp = Path(name)
-    _LIVE.add(tmp)
-    return fd, tmp
+    for _ in range(100):
+        tmp = directory / f".{target.name[:_MAX_NAME]}.{secrets.token_hex(4)}.tmp"
+        _LIVE.add(tmp)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            _LIVE.discard(tmp)
+            continue
+        except OSError as exc:
+            _LIVE.discard(tmp)
+            raise OutputError(f"cannot write {target}: {exc.strerror}") from None
+        except BaseException:
+            _discard(tmp)
+            raise
+        return fd, tmp
+    raise OutputError(f"cannot write {target}: no free temporary name")  # pragma: no cover
 
 
 def _discard(tmp: Path) -> None:
