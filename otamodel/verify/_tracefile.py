@@ -77,34 +77,19 @@ def replay(scenario: Scenario, actions: Sequence[Action]) -> tuple[list[ReplaySt
     return steps, None
 
 
-def write_trace(
-    path: str | Path,
+def get_trace_document(
     *,
     scenario: Scenario,
     property_name: str,
     verdict: str,
     actions: Sequence[Action],
-) -> None:
-    """TRACE-1: write a trace file (scenario description, variant, property, actions, and a
-    per-step summary) atomically."""
-    text = get_trace_text(
-        scenario=scenario, property_name=property_name, verdict=verdict, actions=actions
-    )
-    write_output(path, text)
-
-
-def get_trace_text(
-    *,
-    scenario: Scenario,
-    property_name: str,
-    verdict: str,
-    actions: Sequence[Action],
-) -> str:
-    """TRACE-1: the text of a trace file (see :func:`write_trace`)."""
+) -> dict[str, Any]:
+    """TRACE-1: the JSON document of a trace file (scenario description, variant, property,
+    actions, and a per-step summary); the actions must replay."""
     steps, problem = replay(scenario, actions)
     if problem is not None:
         raise TraceError(f"refusing to write a trace that does not replay: {problem}")
-    doc = {
+    return {
         "format": TRACE_FORMAT,
         "scenario": scenario.name,
         "scenario_source": dict(scenario.source),
@@ -122,6 +107,34 @@ def get_trace_text(
             for s in steps
         ],
     }
+
+
+def write_trace(
+    path: str | Path,
+    *,
+    scenario: Scenario,
+    property_name: str,
+    verdict: str,
+    actions: Sequence[Action],
+) -> None:
+    """TRACE-1: write a trace file atomically (see :func:`get_trace_document`)."""
+    doc = get_trace_document(
+        scenario=scenario, property_name=property_name, verdict=verdict, actions=actions
+    )
+    write_output(path, json.dumps(doc, indent=1) + "\n")
+
+
+def get_trace_text(
+    *,
+    scenario: Scenario,
+    property_name: str,
+    verdict: str,
+    actions: Sequence[Action],
+) -> str:
+    """TRACE-1: the text of a trace file (see :func:`get_trace_document`)."""
+    doc = get_trace_document(
+        scenario=scenario, property_name=property_name, verdict=verdict, actions=actions
+    )
     return json.dumps(doc, indent=1) + "\n"
 
 
@@ -136,10 +149,17 @@ class TraceFile:
 
 def read_trace(path: str | Path) -> TraceFile:
     """TRACE-4: read and validate a trace file; problems are a TraceError naming the field."""
-    from otamodel._limits import check_scenario_spec, read_document
-    from otamodel.env import build_scenario
+    from otamodel._limits import read_document
 
     doc = read_document(path, TraceError, suffix=".json")  # BOUND-5, BOUND-6
+    return parse_trace_document(doc)
+
+
+def parse_trace_document(doc: object) -> TraceFile:
+    """TRACE-4: validate a trace file's JSON document; problems name the field."""
+    from otamodel._limits import check_scenario_spec
+    from otamodel.env import build_scenario
+
     if not isinstance(doc, dict):
         raise TraceError("a trace is a JSON object", where="$")
     if doc.get("format") != TRACE_FORMAT:
@@ -150,7 +170,7 @@ def read_trace(path: str | Path) -> TraceFile:
     source = doc.get("scenario_source")
     name = doc.get("scenario")
     if isinstance(source, dict) and source:
-        check_scenario_spec(source, f"{path}: $.scenario_source", TraceError)
+        check_scenario_spec(source, "$.scenario_source", TraceError)
         if isinstance(name, str) and source.get("name", name) != name:
             raise TraceError(
                 f"scenario {name!r} but scenario_source describes {source.get('name')!r}",
