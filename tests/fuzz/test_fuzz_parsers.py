@@ -145,3 +145,108 @@ def test_trace_file(data: bytes) -> None:
         path.write_bytes(data)
         run_target("trace", lambda: read_trace(path))
     _ = TraceError
+
+
+_JSON = st.recursive(
+    st.integers(-2, 300)
+    | st.integers(-2, 300)
+    | st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=12)
+    | st.sampled_from(["small", "real", "full", "patch", "erase", "valid", "wrong", "hardened"]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_SCENARIO_KEYS = [
+    "name",
+    "variant",
+    "geometry",
+    "factory_pages",
+    "factory_version",
+    "releases",
+    "budget",
+    "config",
+    "tears",
+    "user_actions",
+    "witnesses",
+    "fs_write_calls",
+    "description",
+]
+_RELEASE_KEYS = [
+    "version",
+    "kind",
+    "label",
+    "pages",
+    "url",
+    "digest",
+    "signature",
+    "erase_version",
+    "base_version",
+    "patch_url",
+    "base_digest",
+    "claimed_base_version",
+    "erase_ver",
+    "claimed_version",
+    "description",
+]
+_CONFIG_KEYS = [
+    "autoreset",
+    "auto_update",
+    "periodic",
+    "interval",
+    "num_imgs",
+    "secure_boot",
+    "patch",
+    "scheduler",
+    "tear_mode",
+]
+
+
+@st.composite
+def _scenario_specs(draw: st.DrawFn) -> object:
+    """A valid scenario description with a few fields replaced by arbitrary JSON values."""
+    spec: dict[str, object] = {
+        "name": "fuzz",
+        "geometry": {"page_size": 256, "row_size": 128, "slot_pages": 5},
+        "config": {"patch": True},
+        "releases": [{"version": 2}, {"version": 3, "kind": "patch", "base_version": 2}],
+        "budget": {"power_cut": 1},
+    }
+    for _ in range(draw(st.integers(1, 4))):
+        where = draw(st.sampled_from(["top", "release", "config", "geometry", "budget"]))
+        value = draw(_JSON)
+        if where == "top":
+            spec[draw(st.sampled_from(_SCENARIO_KEYS))] = value
+        elif where == "release" and isinstance(spec.get("releases"), list) and spec["releases"]:
+            releases = spec["releases"]
+            assert isinstance(releases, list)
+            target = releases[draw(st.integers(0, len(releases) - 1))]
+            if isinstance(target, dict):
+                target[draw(st.sampled_from(_RELEASE_KEYS))] = value
+        elif isinstance(spec.get(where), dict):
+            table = spec[where]
+            assert isinstance(table, dict)
+            keys = {
+                "config": _CONFIG_KEYS,
+                "geometry": ["page_size", "row_size", "slot_pages"],
+                "budget": ["power_cut", "transfer_fail", "corrupt", "publish", "bogus"],
+            }
+            table[draw(st.sampled_from(keys[where]))] = value
+    return spec
+
+
+@_TOLERANT
+@given(_scenario_specs())
+def test_scenario_structured(spec: object) -> None:
+    from otamodel.env import build_scenario
+
+    def target() -> None:
+        _limits.check_scenario_spec(spec, "fuzz", ScenarioError)
+        assert isinstance(spec, dict)
+        build_scenario(spec)
+
+    run_target("scenario.structured", target)
