@@ -74,10 +74,10 @@ def _is_stdout(path: str | os.PathLike[str]) -> bool:
 def _is_special(path: Path) -> bool:
     """True if ``path`` exists (following links) and is not a regular file, or names one of the
     process's own streams (``/dev/stdout``, ``/proc/self/fd/1``): written in place (IO-2)."""
-    if os.path.abspath(path).startswith(_IN_PLACE_ROOTS) or os.path.realpath(path).startswith(
-        _IN_PLACE_ROOTS
-    ):
-        return path.exists()
+    if _is_stream_link(path):
+        if not path.exists():  # never create files under /dev or /proc
+            raise OutputError(f"cannot write {path}: no such device or stream")
+        return True
     try:
         mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
@@ -87,6 +87,20 @@ def _is_special(path: Path) -> bool:
     if stat.S_ISDIR(mode):
         raise OutputError(f"cannot write {path}: it is a directory")
     return not stat.S_ISREG(mode)
+
+
+def _is_stream_link(path: Path) -> bool:
+    """True if ``path`` or any link on its way names something under /dev/ or /proc/ (such as
+    ``/dev/stdout`` -> ``/proc/self/fd/1``, even when that fd is a regular file)."""
+    current = os.path.abspath(path)
+    for _ in range(40):
+        if current.startswith(_IN_PLACE_ROOTS):
+            return True
+        if not os.path.islink(current):
+            return False
+        current = os.path.join(os.path.dirname(current), os.readlink(current))
+        current = os.path.abspath(current)
+    return False
 
 
 def _real_target(path: Path) -> Path:

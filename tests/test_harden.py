@@ -499,3 +499,35 @@ def test_json_everywhere_takes_a_file(tmp_path: Path) -> None:
     result = run("hex2bin", "-i", source, "--json", summary)
     assert result.exit_code == 0, result.stderr
     assert json.loads(summary.read_text())["placed_records"] == 1
+
+
+def test_link_to_dev_stdout_with_stdout_in_a_file(tmp_path: Path) -> None:
+    """``--json LINK`` where LINK -> /dev/stdout and stdout is a regular file: the JSON goes
+    into that file through the descriptor; neither the link nor the file is replaced."""
+    manifest = tmp_path / "m.json"
+    manifest.write_bytes(mf.make_manifest(2, "http://h/a.bin", DIGEST))
+    link = tmp_path / "out"
+    link.symlink_to("/dev/stdout")
+    captured = tmp_path / "captured.txt"
+    with captured.open("wb") as handle:
+        inode = os.fstat(handle.fileno()).st_ino
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "otamodel",
+                "manifest",
+                "lint",
+                str(manifest),
+                "--json",
+                str(link),
+            ],
+            stdout=handle,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert link.is_symlink() and os.readlink(link) == "/dev/stdout"
+    assert captured.stat().st_ino == inode
+    assert json.loads(captured.read_text()) == []
