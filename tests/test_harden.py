@@ -531,3 +531,15 @@ def test_link_to_dev_stdout_with_stdout_in_a_file(tmp_path: Path) -> None:
     assert link.is_symlink() and os.readlink(link) == "/dev/stdout"
     assert captured.stat().st_ino == inode
     assert json.loads(captured.read_text()) == []
+
+
+def test_patch_bound_default_is_the_device_slot() -> None:
+    from otamodel.cli.patch import DEFAULT_MAX_SIZE
+    from otamodel.model import REAL_GEOMETRY
+
+    assert DEFAULT_MAX_SIZE == REAL_GEOMETRY.slot_size
+
+
+def test_bare_group_prints_its_help() -> None:
+    result = run("manifest")
+    assert result.exit_code == 0 and "lint" in result.stdout

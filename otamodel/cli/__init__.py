@@ -93,6 +93,10 @@ class _OtaGroup(click.Group):
             cleanup_temporaries()
             _fail("interrupted", EXIT_INTERRUPTED)
         except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                click.echo(ctx.get_help())  # a bare group: its help, as click 8.1 did
+                sys.exit(EXIT_OK)
             _fail(_usage_line(exc), exc.exit_code if exc.exit_code != 1 else EXIT_BAD_INPUT)
         except BoundError as exc:
             _fail(f"error: bound: {exc}", EXIT_BOUND)
