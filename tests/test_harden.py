@@ -537,7 +537,7 @@ def test_patch_bound_default_is_the_device_slot() -> None:
     from otamodel.cli.patch import DEFAULT_MAX_SIZE
     from otamodel.model import REAL_GEOMETRY
 
-    assert DEFAULT_MAX_SIZE == REAL_GEOMETRY.slot_size
+    assert REAL_GEOMETRY.slot_size == DEFAULT_MAX_SIZE
 
 
 def test_bare_group_prints_its_help() -> None:
