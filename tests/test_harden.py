@@ -543,3 +543,12 @@ def test_patch_bound_default_is_the_device_slot() -> None:
 def test_bare_group_prints_its_help() -> None:
     result = run("manifest")
     assert result.exit_code == 0 and "lint" in result.stdout
+
+
+def test_large_budget_is_warned_with_an_estimate(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("[budget]\npower_cut = 4\ntransfer_fail = 3\n")
+    result = run("check", "--scenario", path, "-q", "--max-states", "10")
+    assert result.exit_code in (0, 1), result.stderr
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning")]
+    assert len(warning) == 1 and "estimated" in warning[0] and "states with 7" in warning[0]

@@ -212,12 +212,38 @@ def _check_scenario_file(path: str) -> None:
     spec = read_document(path, ScenarioError)
     total = check_scenario_spec(spec, path, ScenarioError)
     if total > WARN_BUDGET_TOTAL:
-        click.echo(
-            f"warning: {path}: a total fault budget of {total}: the state count grows about as "
-            f"L^{total} (L: steps of the fault-free update); bound the run with --max-states "
-            "or --time-limit",
-            err=True,
-        )
+        click.echo(f"warning: {path}: {_describe_estimate(spec, total)}", err=True)
+
+
+def _describe_estimate(spec: Any, total: int, cap: int = 20_000) -> str:
+    """BOUND-7: estimate the state count of a large budget from two small searches (the same
+    scenario with 1 and 2 units of budget), extrapolated geometrically."""
+    from otamodel._limits import get_state_estimate
+    from otamodel.checker import check
+    from otamodel.env import build_scenario
+    from otamodel.verify._properties import OtaModel
+
+    kinds = [k for k, v in dict(spec.get("budget", {})).items() if isinstance(v, int) and v > 0]
+    counts = []
+    for units in (1, 2):
+        budget = {k: 0 for k in kinds}
+        for i in range(units):
+            budget[kinds[i % len(kinds)]] += 1
+        small = build_scenario({**spec, "budget": budget})
+        report = check(OtaModel(small), max_states=cap, time_limit=5)
+        counts.append(report.unique_states)
+        if not report.is_complete:
+            return (
+                f"a total fault budget of {total}: already {report.unique_states:,}+ states with "
+                f"{units}; the full search is far larger; bound it with --max-states or "
+                "--time-limit"
+            )
+    low, high = get_state_estimate(counts[0], counts[1], total)
+    return (
+        f"a total fault budget of {total}: {counts[0]:,} states with 1 unit, {counts[1]:,} with "
+        f"2, so an estimated {low:.1e} to {high:.1e} states with {total}; bound the run with "
+        "--max-states or --time-limit"
+    )
 
 
 SCENARIO = ScenarioType()
