@@ -301,9 +301,13 @@ def test_check_json_untouched_when_traces_fail(tmp_path: Path) -> None:
 # -- bounds (BOUND-*) ----------------------------------------------------------------------------
 
 
-def test_lenient_patch_output_is_bounded(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "patch",
+    ["a7a3 fe ff ff ff ff", "a7a3 ff 00 00 00 0b 00 00 00 00"],  # 7 B -> 4 GiB, 11 B -> 47 GB
+)
+def test_lenient_patch_output_is_bounded(tmp_path: Path, patch: str) -> None:
     (tmp_path / "old").write_bytes(b"")
-    (tmp_path / "p").write_bytes(bytes.fromhex("a7a3 fe ff ff ff ff"))  # 7 bytes -> 4 GiB
+    (tmp_path / "p").write_bytes(bytes.fromhex(patch))
     result = run("patch", "apply", "--lenient", tmp_path / "old", tmp_path / "p", tmp_path / "o")
     line = one_line_error(result, 3, "--max-size", str(tmp_path / "p"))
     assert "913408" in line
@@ -552,3 +556,39 @@ def test_large_budget_is_warned_with_an_estimate(tmp_path: Path) -> None:
     assert result.exit_code in (0, 1), result.stderr
     warning = [line for line in result.stderr.splitlines() if line.startswith("warning")]
     assert len(warning) == 1 and "estimated" in warning[0] and "states with 7" in warning[0]
+
+
+class _SlowCounter:
+    """A line of states whose every expansion takes one tick of a fake clock."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+
+    def init_states(self) -> list[int]:
+        return [0]
+
+    def actions(self, state: int) -> list[str]:
+        self.clock[0] += 1.0  # one slow expansion
+        return ["inc"]
+
+    def next_state(self, state: int, action: str) -> int | None:
+        return state + 1
+
+    def properties(self) -> list[object]:
+        from otamodel.checker import Property
+
+        return [Property.always("small", lambda s: s < 10**9)]
+
+
+def test_time_limit_is_honoured_with_slow_expansions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BOUND-8 with a fake clock: the clock is read before every expansion and the search
+    stops at 80 % of the limit, so a 1-second expansion cannot overrun a 10-second limit."""
+    from otamodel.checker import _checker, _search, check
+
+    clock = [0.0]
+    monkeypatch.setattr(_search.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(_checker.time, "perf_counter", lambda: clock[0])
+    report = check(_SlowCounter(clock), time_limit=10.0)  # type: ignore[arg-type]
+    assert report.stop_reason.value == "time-limit"
+    assert report.seconds <= 10.0 * 1.1
+    assert report.unique_states <= 10
