@@ -157,8 +157,10 @@ def read_trace(path: str | Path) -> TraceFile:
 
 def parse_trace_document(doc: object) -> TraceFile:
     """TRACE-4: validate a trace file's JSON document; problems name the field."""
-    from otamodel._limits import check_scenario_spec
+    from otamodel._limits import check_depth, check_scenario_spec, get_limits
     from otamodel.env import build_scenario
+
+    check_depth(doc, TraceError, "$", get_limits().max_depth)  # BOUND-6
 
     if not isinstance(doc, dict):
         raise TraceError("a trace is a JSON object", where="$")
