@@ -30,7 +30,9 @@ from otamodel.formats.hexfile import (
     merge_hex,
 )
 from otamodel.formats.signature import (
+    decode_signature,
     generate_private_key_pem,
+    load_public_key,
     public_key_pem,
     sign_digest,
     verify_digest,
@@ -189,7 +191,10 @@ def verify(key: str, signature: str, file: str, json_out: str | None) -> None:
     """
     key_pem = _read_key(key)
     digest = sha256_file(file)
-    with about_input(f"{key} / --signature"):
+    with about_input("--signature"):
+        decode_signature(signature.strip())
+    with about_input(key):
+        load_public_key(key_pem)
         ok = verify_digest(digest, signature.strip(), key_pem)
     if json_out is not None:
         doc = {"file": file, "digest": digest.hex(), "valid": ok}
