@@ -13,6 +13,7 @@ import click
 from otamodel._io import read_input, write_output
 from otamodel.cli import SCENARIO, json_option, main
 from otamodel.errors import ScenarioError, TraceError
+from otamodel.model import MACHINES
 
 #: Largest ``simulate --actions`` file read (BOUND-5).
 MAX_ACTIONS_BYTES = 16 * 1024 * 1024
@@ -149,7 +150,7 @@ def _is_quiet(world: object) -> bool:
 
 
 @main.command()
-@click.argument("machine", type=click.Choice(["service", "core", "bootloader"]))
+@click.argument("machine", type=click.Choice(list(MACHINES)))  # CLI-5: from the code
 @click.option(
     "--format",
     "fmt",
