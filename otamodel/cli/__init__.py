@@ -153,11 +153,12 @@ def about_input(source: object) -> Iterator[None]:
 
 def json_option(
     help_text: str = "Print JSON instead (to FILE if given; - is stdout).",
+    dest: str = "json_out",
 ) -> Callable[[_F], _F]:
     """``--json [FILE]``: JSON output, to standard output by default (CLI-2)."""
     return click.option(
         "--json",
-        "json_out",
+        dest,
         is_flag=False,
         flag_value="-",
         default=None,

@@ -51,12 +51,7 @@ def _run_check(
     help="Scenario name or TOML/JSON file.",
 )
 @click.option("--variant", type=variant_choice(), default=None, help="Code variant.")
-@click.option(
-    "--json",
-    "json_file",
-    type=click.Path(dir_okay=False),
-    help="Write the verdicts as JSON (- is stdout).",
-)
+@json_option("Write the verdicts as JSON (to FILE if given; - is stdout).", "json_file")
 @click.option(
     "--traces",
     "traces_dir",
