@@ -137,3 +137,16 @@ def test_cli_check_scenario(data: bytes, suffix: str) -> None:
         suffix,
         lambda p, r: ["check", "--scenario", str(p), "-q", "--max-states", "30"],
     )
+
+
+@_TOLERANT
+@given(inputs(_seeds.manifests(), 4096))
+def test_cli_release_lint(data: bytes) -> None:
+    def args(path: Path, root: Path) -> list[str]:
+        folder = root / "release"
+        folder.mkdir()
+        path.rename(folder / "ota.json")
+        (folder / "a.bin").write_bytes(b"image")
+        return ["release", "lint", str(folder), "--json"]
+
+    _cli("cli.release-lint", data, ".json", args)
