@@ -582,7 +582,7 @@ class _SlowCounter:
 
 def test_time_limit_is_honoured_with_slow_expansions(monkeypatch: pytest.MonkeyPatch) -> None:
     """BOUND-8 with a fake clock: the clock is read before every expansion and the search
-    stops at 80 % of the limit, so a 1-second expansion cannot overrun a 10-second limit."""
+    stops at 75 % of the limit, so a 1-second expansion cannot overrun a 10-second limit."""
     from otamodel.checker import _checker, _search, check
 
     clock = [0.0]
