@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from otamodel._io import OutputSet, get_child_path
+from otamodel._io import OutputSet, get_child_path, write_output
 from otamodel.cli import SCENARIO, about_input, json_option, main, variant_choice
 
 
@@ -34,6 +34,7 @@ def _run_check(
         "time_limit": time_limit,
         "workers": workers,
         "cost": None if shortest else model.get_action_cost,
+        "shortest": shortest,
     }
     if quiet:
         return check(model, **options)
@@ -177,14 +178,31 @@ def check_command(
 @click.option(
     "--mermaid", is_flag=True, help="Print a Mermaid sequence diagram instead of the timeline."
 )
+@click.option(
+    "--itf",
+    "itf_file",
+    default=None,
+    metavar="FILE",
+    help="Write the trace in the Informal Trace Format (Apalache/Quint JSON; '-': stdout).",
+)
 @json_option("Print the replayed timeline as JSON (to FILE if given; - is stdout).")
-def replay(trace_file: str, mermaid: bool, json_out: str | None) -> None:
+def replay(trace_file: str, mermaid: bool, itf_file: str | None, json_out: str | None) -> None:
     """Re-execute a trace file and print what changed in persistent state at each step."""
     from otamodel.verify._tracefile import get_mermaid_sequence, read_trace
     from otamodel.verify._tracefile import replay as run_replay
 
     with about_input(trace_file):
         trace = read_trace(trace_file)
+    if itf_file is not None:
+        from otamodel.verify._itf import get_itf
+
+        doc = get_itf(
+            trace.scenario,
+            trace.actions,
+            description=f"{trace.property_name} ({trace.verdict}) from {trace_file}",
+        )
+        write_output(itf_file, json.dumps(doc, indent=1) + "\n")
+        return
     steps, problem = run_replay(trace.scenario, trace.actions)
     if json_out is not None:
         from otamodel.cli.model import write_timeline_json
