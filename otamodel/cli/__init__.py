@@ -250,11 +250,26 @@ def _describe_estimate(spec: Any, total: int, cap: int = 20_000) -> str:
 SCENARIO = ScenarioType()
 
 
+class _VariantChoice(click.Choice):  # type: ignore[type-arg]
+    """The variants, with the model's own message for an unknown one."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value in self.choices:
+            return value
+        from otamodel.model import Variant
+
+        for member in Variant:  # the enum names keep working (Variant.from_name)
+            if value == member.name:
+                return member.value
+        known = ", ".join(str(c) for c in self.choices)
+        self.fail(f"unknown variant {value!r} (known: {known})", param, ctx)
+
+
 def variant_choice() -> click.Choice:  # type: ignore[type-arg]
     """Every code variant the model has, for ``--variant`` (CLI-5)."""
     from otamodel.model import Variant
 
-    return click.Choice([v.value for v in Variant])
+    return _VariantChoice([v.value for v in Variant])
 
 
 def _set_limits(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
