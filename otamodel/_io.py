@@ -214,8 +214,9 @@ def _commit(staged: list[_Staged]) -> None:
     """Rename every staged file over its target; on a failure, restore what was there (IO-5)."""
     backups: list[tuple[Path, Path | None]] = []
     try:
-        for item in staged:
-            backups.append((item.target, _backup(item.target)))
+        if len(staged) > 1:  # one rename is atomic by itself; several need a way back
+            for item in staged:
+                backups.append((item.target, _backup(item.target)))
         done: list[_Staged] = []
         try:
             for item in staged:

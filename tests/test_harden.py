@@ -592,3 +592,17 @@ def test_time_limit_is_honoured_with_slow_expansions(monkeypatch: pytest.MonkeyP
     assert report.stop_reason.value == "time-limit"
     assert report.seconds <= 10.0 * 1.1
     assert report.unique_states <= 10
+
+
+def test_output_set_restores_when_a_rename_fails(tmp_path: Path) -> None:
+    """IO-5: the second rename fails after the first succeeded: the first file is put back."""
+    (tmp_path / "a").write_bytes(b"old a")
+    with _io.OutputSet() as out:
+        out.add(tmp_path / "a", b"new a")
+        out.add(tmp_path / "b", b"new b")
+        (tmp_path / "b").mkdir()  # appears between staging and the renames
+        (tmp_path / "b" / "x").write_bytes(b"")
+        with pytest.raises(OutputError, match="cannot write"):
+            out.commit()
+    assert (tmp_path / "a").read_bytes() == b"old a"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
