@@ -252,7 +252,44 @@ def check_scenario_spec(
             f"a scenario is a table/object, not {type(spec).__name__}", where="$", source=source
         )
     _check_geometry(spec.get("geometry", "small"), source, error, limits)
+    _check_versions(spec, source, error)
     return _check_budget(spec.get("budget", {}), source, error, limits)
+
+
+_U32 = (0, 0xFFFF_FFFF)
+_I64 = (-(2**63), 2**64 - 1)
+#: Version fields of a scenario and the range they must fit: a build's version is stored in
+#: the 32-bit boot-control field; a claimed (manifest) version is any number a server may send.
+_VERSION_FIELDS = {
+    "version": _U32,
+    "base_version": _U32,
+    "erase_version": _U32,
+    "claimed_version": _I64,
+    "claimed_base_version": _I64,
+}
+
+
+def _check_width(
+    value: object, bounds: tuple[int, int], where: str, source: str, error: type[FormatError]
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return  # the scenario loader reports the type
+    low, high = bounds
+    if not low <= value <= high:
+        raise error(f"{value} does not fit the field ({low}..{high})", where=where, source=source)
+
+
+def _check_versions(spec: Mapping[str, Any], source: str, error: type[FormatError]) -> None:
+    """BOUND-7: version numbers fit the fields the device stores them in."""
+    _check_width(spec.get("factory_version"), _U32, "factory_version", source, error)
+    releases = spec.get("releases")
+    if not isinstance(releases, list):
+        return
+    for index, release in enumerate(releases):
+        if isinstance(release, Mapping):
+            for key, bounds in _VERSION_FIELDS.items():
+                where = f"releases[{index}].{key}"
+                _check_width(release.get(key), bounds, where, source, error)
 
 
 def get_state_estimate(with_one: int, with_two: int, budget: int) -> tuple[float, float]:

@@ -417,6 +417,9 @@ def _scenario(tmp_path: Path, text: str, suffix: str = ".toml") -> Path:
     [
         ("[budget]\npower_cut = 1000000000000000000\n", ".toml", 3, "--max-budget"),
         ("[budget]\npower_cut = -1\n", ".toml", 2, "budget.power_cut"),
+        ("releases = [{version = -1}]\n", ".toml", 2, "releases[0].version"),
+        ("releases = [{version = 1099511627776}]\n", ".toml", 2, "releases[0].version"),
+        ("factory_version = -5\n", ".toml", 2, "factory_version"),
         (
             "geometry = { page_size = 1073741824, row_size = 128, slot_pages = 4 }\n",
             ".toml",
@@ -606,3 +609,14 @@ def test_output_set_restores_when_a_rename_fails(tmp_path: Path) -> None:
             out.commit()
     assert (tmp_path / "a").read_bytes() == b"old a"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_shipped_scenarios_are_within_the_bounds() -> None:
+    from otamodel._limits import read_document
+    from otamodel.errors import ScenarioError
+
+    folder = Path(__file__).resolve().parent.parent / "otamodel" / "scenarios"
+    for path in sorted(folder.glob("*.toml")):
+        from otamodel._limits import check_scenario_spec
+
+        check_scenario_spec(read_document(path, ScenarioError), str(path), ScenarioError)
