@@ -620,3 +620,13 @@ def test_shipped_scenarios_are_within_the_bounds() -> None:
         from otamodel._limits import check_scenario_spec
 
         check_scenario_spec(read_document(path, ScenarioError), str(path), ScenarioError)
+
+
+def test_release_lint_of_an_unparseable_url(tmp_path: Path) -> None:
+    """Found by the fuzz suite: ``urlsplit`` raises on ``http://[h/a.bin`` (exit 70 before)."""
+    folder = tmp_path / "release"
+    folder.mkdir()
+    (folder / "ota.json").write_bytes(mf.make_manifest(2, "http://[h/a.bin", DIGEST))
+    result = run("release", "lint", folder, "--json")
+    assert result.exit_code == 1, result.stderr
+    assert [p["rule"] for p in json.loads(result.stdout)] == ["REL-11"]

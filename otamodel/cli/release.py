@@ -255,7 +255,11 @@ def lint_command(
 
         def fetch(url: str) -> bytes | None:
             # REL-19: the files are fetched by path from the server that served the manifest.
-            return _fetch_url(origin + (urlsplit(url).path or "/"))
+            try:
+                path = urlsplit(url).path or "/"
+            except ValueError:  # an unparseable URL: the device's download fails too
+                return None
+            return _fetch_url(origin + path)
 
         problems = lint_release(manifest, fetch, ctx, target)
     else:
