@@ -7,9 +7,9 @@ side the device sees + ghost variables that only properties read.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
-import attrs
+import uuid
+import weakref
+from typing import Any
 
 from otamodel.model._enums import (
     BlTask,
@@ -21,28 +21,12 @@ from otamodel.model._enums import (
     SvcStatus,
 )
 from otamodel.model._product import AppImage
-
-_INIT_FIELDS: dict[type, tuple[str, ...]] = {}
-
-T = TypeVar("T")
-
-
-def replace(instance: T, **changes: Any) -> T:
-    """``attrs.evolve`` for the model's frozen records, about twice as fast: the field names
-    are looked up once per class (the checker spends most of its time building states)."""
-    cls = type(instance)
-    names = _INIT_FIELDS.get(cls)
-    if names is None:
-        names = tuple(a.name for a in attrs.fields(cls) if a.init)  # type: ignore[arg-type]
-        _INIT_FIELDS[cls] = names
-    values = {name: changes[name] if name in changes else getattr(instance, name) for name in names}
-    return cls(**values)
-
+from otamodel.model._record import field, get_fields, record, replace
 
 # ---------------------------------------------------------------------------- persistent
 
 
-@attrs.frozen(cache_hash=True)
+@record
 class Flash:
     """Internal flash pages of the application slot; page 0 is the boot-control page."""
 
@@ -51,7 +35,7 @@ class Flash:
     overprograms: int = 0
 
 
-@attrs.frozen(cache_hash=True)
+@record
 class Fs:
     """The external FAT file system under ``/mnt/myDrive1`` (names relative to ``ota/``)."""
 
@@ -79,7 +63,7 @@ class Fs:
 # ---------------------------------------------------------------------------- volatile
 
 
-@attrs.frozen
+@record
 class OtaParams:
     """``OTA_PARAMS`` (service copy and core copy have the same shape)."""
 
@@ -96,7 +80,7 @@ class OtaParams:
     delete_img_version: int = 0
 
 
-@attrs.frozen
+@record
 class Service:
     """``sys_otaData`` plus the file-scope ``ota_params`` and the RTCC."""
 
@@ -118,7 +102,7 @@ class Service:
     params: OtaParams = OtaParams()
 
 
-@attrs.frozen
+@record
 class Core:
     """The OTA core's ``ota`` structure, task context and statics."""
 
@@ -143,7 +127,7 @@ class Core:
     row_version: int = 0
 
 
-@attrs.frozen
+@record
 class Bootloader:
     """``Bootloader_Tasks`` context and file statics (one boot)."""
 
@@ -166,7 +150,7 @@ class Bootloader:
     verify_flag: int = 0
 
 
-@attrs.frozen
+@record
 class Transfer:
     """The single downloader instance as the device sees it."""
 
@@ -178,7 +162,7 @@ class Transfer:
     content_length: int = 0  # the global field_content_length
 
 
-@attrs.frozen
+@record
 class Ghost:
     """History only the properties read (never read by the device's code)."""
 
@@ -191,7 +175,7 @@ class Ghost:
     witnesses: frozenset[str] = frozenset()
 
 
-@attrs.frozen(cache_hash=True)
+@record
 class World:
     """Everything the checker explores; ``scenario`` is constant context (not hashed)."""
 
@@ -210,8 +194,14 @@ class World:
     ghost: Ghost = Ghost()
     sched: int = 0  # position in the scheduler's cycle of service/core calls
     rx_len: int = 0  # the static receive offset of READ_JSON (survives checks, not resets)
-    notes: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
-    scenario: Any = attrs.field(default=None, eq=False, repr=False)
+    notes: tuple[str, ...] = field(default=(), eq=False, repr=False)
+    scenario: Any = field(default=None, eq=False, repr=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled without the constant context: only its registered key travels
+        (see :func:`register_context`)."""
+        values = tuple(getattr(self, name) for name in _WORLD_PICKLED)
+        return (_restore_world, (get_context_key(self.scenario), values))
 
     def note(self, text: str) -> World:
         return replace(self, notes=(*self.notes, text))
@@ -227,3 +217,57 @@ class World:
             self,
             budget=tuple((k, v - 1 if k == name else v) for k, v in self.budget),
         )
+
+
+# ---------------------------------------------------------------------------- context
+
+_WORLD_PICKLED = tuple(name for name in get_fields(World) if name != "scenario")
+_CONTEXTS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_KEYS: dict[int, str] = {}
+
+
+def register_context(context: Any, key: str | None = None) -> str:
+    """Make ``context`` (a scenario) known under ``key`` in this process so pickled worlds
+    can refer to it instead of carrying a copy; returns its key. A process that receives
+    worlds registers the context once (unpickling a checker model does it)."""
+    known = _KEYS.get(id(context))
+    if known is not None and _CONTEXTS.get(known) is context and key in (None, known):
+        return known
+    key = key or uuid.uuid4().hex
+    _CONTEXTS[key] = context
+    _KEYS[id(context)] = key
+    weakref.finalize(context, _KEYS.pop, id(context), None)
+    return key
+
+
+def get_context_key(context: Any) -> str | None:
+    """The key pickled worlds use for ``context`` (``None`` for a world without one)."""
+    return None if context is None else register_context(context)
+
+
+def _restore_world(key: str | None, values: tuple[Any, ...]) -> World:
+    context = None
+    if key is not None:
+        context = _CONTEXTS.get(key)
+        if context is None:
+            raise LookupError(
+                f"a pickled world refers to scenario {key} that this process does not know: "
+                "unpickle the model (or call register_context) first"
+            )
+    return World(**dict(zip(_WORLD_PICKLED, values, strict=True)), scenario=context)
+
+
+__all__ = [
+    "Bootloader",
+    "Core",
+    "Flash",
+    "Fs",
+    "Ghost",
+    "OtaParams",
+    "Service",
+    "Transfer",
+    "World",
+    "get_context_key",
+    "register_context",
+    "replace",
+]

@@ -12,6 +12,7 @@ from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world,
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
 from otamodel.model import FAULT_KINDS, Action, Fs, Phase, SvcState, World
+from otamodel.model._state import register_context
 
 RECOVERY_KINDS = frozenset({"tick", "timer", "net_up"})
 USER_CHECKS = frozenset({"update_check", "initiate_ota"})
@@ -166,6 +167,12 @@ class OtaModel:
     def __init__(self, scenario: Scenario | str) -> None:
         self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
         self.targets = get_release_targets(self.scenario)
+        # Worlds are pickled with a key to their scenario, not a copy (worker processes).
+        self.context_key = register_context(self.scenario)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        register_context(self.scenario, self.context_key)
 
     def init_states(self) -> Sequence[World]:
         return [initial_world(self.scenario)]
