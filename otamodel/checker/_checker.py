@@ -64,6 +64,7 @@ def check(
         raise ModelDefinitionError(f"property names must be unique: {names}")
     plan = Plan(properties)
     plan.record_edges = plan.record_edges or cost is not None
+    plan.record_hits = cost is not None
     started = time.perf_counter()
     deadline = None if time_limit is None else started + time_limit
     options: dict[str, Any] = {
@@ -145,6 +146,8 @@ def get_results(
         if trace is not None and cost is not None:
             if reach is not None:
                 targets = bytearray(1 - bit for bit in reach)
+            elif position in exploration.hit_bits:
+                targets = exploration.hit_bits[position]
             else:
                 if states is None:
                     states = exploration.fetch_states(range(exploration.count))
