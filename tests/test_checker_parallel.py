@@ -18,7 +18,13 @@ from test_checker import (
 )
 
 from otamodel.checker import CheckReport, Property, StopReason, Verdict, check
-from otamodel.checker._examples import DieHard, TpcAction, TpcState, TwoPhaseCommit
+from otamodel.checker._examples import (
+    DieHard,
+    TpcAction,
+    TpcState,
+    TwoPhaseCommit,
+    get_tm_state,
+)
 
 
 def get_summary(report: CheckReport[Any, Any]) -> tuple[object, ...]:
@@ -39,7 +45,7 @@ class TwoPhaseCommitProgress(TwoPhaseCommit):
 
 
 def is_tm_decided(state: TpcState) -> bool:
-    return state.tm_state.value != 0
+    return get_tm_state(state) != 0
 
 
 def is_two(state: int) -> bool:

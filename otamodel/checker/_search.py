@@ -100,7 +100,7 @@ _SALT = 0x2545F4914F6CDD1D
 """A state's fingerprint is ``hash(state) ^ _SALT`` (the one hash equal to the salt is stored
 as 1): small integers and other hashes near 0 stay distinct from the empty slot."""
 
-_FILL = 0.6
+_FILL = 0.5
 """The fingerprint table doubles when it is this full."""
 
 
@@ -245,6 +245,12 @@ def explore(
                     halt = True
         return halt
 
+    # Without edge recording only membership matters: a set of fingerprints (C speed, about
+    # 70 bytes a state) instead of the table that also maps fingerprints to numbers.
+    use_set = not record
+    seen: set[int] = set()
+    seen_add = seen.add
+
     # CHK-1: initial states, deduplicated, in the model's order, are depth 0.
     level: list[Any] = []
     for init in model.init_states():
@@ -262,6 +268,8 @@ def explore(
             break
         keys[slot] = fp
         numbers[slot] = count
+        if use_set:
+            seen_add(fp)
         roots[count] = init
         level.append(init)
         parents.append(-1)
@@ -281,6 +289,7 @@ def explore(
     src_append = edge_src.append
     next_report = started + progress_interval
     pending_judge = bool(goals or tracked or always or sometimes)
+    salt = _SALT
 
     level_starts = [0]
     depth = 0
@@ -311,17 +320,27 @@ def explore(
                 if t is None:
                     continue
                 transitions += 1
-                fp = (hash(t) ^ _SALT) or 1
-                slot = fp & mask
-                while True:
-                    key = keys[slot]
-                    if key == fp:
-                        j = numbers[slot]
-                        break
-                    if key == _EMPTY:
-                        j = -1
-                        break
-                    slot = (slot + 1) & mask
+                fp = (hash(t) ^ salt) or 1
+                if use_set:  # no edges wanted: a set of fingerprints is enough
+                    if fp in seen:
+                        continue
+                    j = -1
+                    slot = 0
+                    key = 0
+                elif (key := keys[(slot := fp & mask)]) == fp:
+                    j = numbers[slot]
+                elif not key:
+                    j = -1
+                else:
+                    while True:
+                        slot = (slot + 1) & mask
+                        key = keys[slot]
+                        if key == fp:
+                            j = numbers[slot]
+                            break
+                        if not key:
+                            j = -1
+                            break
                 if j < 0:
                     if boundary is not None and not boundary(t):
                         pruned += 1
@@ -331,12 +350,15 @@ def explore(
                     if j >= limit:
                         stop = StopReason.MAX_STATES
                         break
-                    keys[slot] = fp
-                    numbers[slot] = j
                     count += 1
-                    if count > grow_at:
-                        keys, numbers, mask = _grow(keys, numbers)
-                        grow_at = int(len(keys) * _FILL)
+                    if use_set:
+                        seen_add(fp)
+                    else:
+                        keys[slot] = fp
+                        numbers[slot] = j
+                        if count > grow_at:
+                            keys, numbers, mask = _grow(keys, numbers)
+                            grow_at = int(len(keys) * _FILL)
                     upcoming_append(t)
                     parents_append(i)
                     aid = action_get(a)
@@ -382,7 +404,7 @@ def explore(
     for position, bits in hit_bits.items():
         first_hits[position] = bits.find(1)
     assert stop is not None
-    del keys, numbers, level
+    del keys, numbers, level, seen
     return Exploration(
         count=count,
         fetch_states=make_replayer(model, roots, parents, parent_actions, action_table),
