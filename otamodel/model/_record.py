@@ -127,9 +127,10 @@ def _add_methods(
 
     shown = [n for n in names if specs[n].repr]
     parts = ", ".join(f"{n}={{self.{n}!r}}" for n in shown)
-    cls.__repr__ = _compile(
-        f"def __repr__(self):\n    return f'{cls.__qualname__}({parts})'\n", scope, "__repr__"
-    )
+    if "__repr__" not in cls.__dict__:
+        cls.__repr__ = _compile(
+            f"def __repr__(self):\n    return f'{cls.__qualname__}({parts})'\n", scope, "__repr__"
+        )
     cls.__setattr__ = _frozen_setattr
     cls.__delattr__ = _frozen_delattr
 
@@ -137,19 +138,32 @@ def _add_methods(
         values = ", ".join(f"self.{n}" for n in names)
         reduce = f"def __reduce__(self):\n    return (_cls, ({values},))\n"
         cls.__reduce__ = _compile(reduce, scope, "__reduce__")
-    for function in ("__init__", "__evolve__", "__eq__", "__hash__", "__repr__"):
+    for function in ("__init__", "__evolve__", "__eq__", "__hash__"):
         getattr(cls, function).__qualname__ = f"{cls.__qualname__}.{function}"
 
 
 def replace(instance: _T, **changes: Any) -> _T:
     """A copy of a record with some fields changed (``attrs.evolve`` for records and attrs
     classes alike)."""
-    evolve = getattr(type(instance), "__evolve__", None)
-    if evolve is not None:
-        return evolve(instance, **changes)  # type: ignore[no-any-return]
+    cls = type(instance)
+    evolve = getattr(cls, "__evolve__", None) or _ATTRS_EVOLVE.get(cls) or _get_attrs_evolve(cls)
+    return evolve(instance, **changes)  # type: ignore[no-any-return]
+
+
+_ATTRS_EVOLVE: dict[type, Callable[..., Any]] = {}
+
+
+def _get_attrs_evolve(cls: type) -> Callable[..., Any]:
+    """A generated field-wise evolve for an attrs class (one constructor call)."""
     import attrs
 
-    return attrs.evolve(instance, **changes)  # type: ignore[misc]
+    fields = [a for a in attrs.fields(cls) if a.init]
+    scope: dict[str, Any] = {"_cls": cls, "_M": _MISSING}
+    kw = ", ".join(f"{a.name}=_M" for a in fields)
+    args = ", ".join(f"{a.alias}=self.{a.name} if {a.name} is _M else {a.name}" for a in fields)
+    function = _compile(f"def evolve(self, *, {kw}):\n    return _cls({args})\n", scope, "evolve")
+    _ATTRS_EVOLVE[cls] = function
+    return function
 
 
 def get_fields(cls: type[Any]) -> tuple[str, ...]:

@@ -35,29 +35,91 @@ class Flash:
     overprograms: int = 0
 
 
+FILE_CHUNK = 4096
+"""File contents are kept as chunks of this size at fixed offsets (the last one shorter), so
+a write shares every untouched chunk with the previous state and equal contents have equal
+chunk tuples."""
+
+
+def split_chunks(data: bytes) -> tuple[bytes, ...]:
+    """The canonical chunks of a file's content."""
+    size = FILE_CHUNK
+    if len(data) <= size:
+        return (data,) if data else ()
+    return tuple(data[i : i + size] for i in range(0, len(data), size))
+
+
 @record
 class Fs:
-    """The external FAT file system under ``/mnt/myDrive1`` (names relative to ``ota/``)."""
+    """The external FAT file system under ``/mnt/myDrive1`` (names relative to ``ota/``).
+
+    ``chunks`` holds ``(name, content chunks)`` sorted by name; :attr:`files` and :meth:`get`
+    give the contents as bytes."""
 
     formatted: bool = False
     has_dir: bool = False
-    files: tuple[tuple[str, bytes], ...] = ()
+    chunks: tuple[tuple[str, tuple[bytes, ...]], ...] = ()
+
+    @property
+    def files(self) -> tuple[tuple[str, bytes], ...]:
+        """``(name, content)`` for every file, sorted by name."""
+        return tuple((name, b"".join(parts)) for name, parts in self.chunks)
+
+    def __repr__(self) -> str:
+        return f"Fs(formatted={self.formatted!r}, has_dir={self.has_dir!r}, files={self.files!r})"
 
     def get(self, name: str) -> bytes | None:
-        for fname, data in self.files:
+        for fname, parts in self.chunks:
             if fname == name:
-                return data
+                return b"".join(parts)
         return None
 
+    def get_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.chunks)
+
     def is_present(self, name: str) -> bool:
-        return any(fname == name for fname, _ in self.files)
+        return any(fname == name for fname, _ in self.chunks)
 
     def with_file(self, name: str, data: bytes) -> Fs:
-        rest = tuple(item for item in self.files if item[0] != name)
-        return replace(self, files=tuple(sorted((*rest, (name, data)))))
+        return self.with_chunks(name, split_chunks(data))
+
+    def with_chunks(self, name: str, parts: tuple[bytes, ...]) -> Fs:
+        rest = [item for item in self.chunks if item[0] != name]
+        rest.append((name, parts))
+        rest.sort(key=_get_name)
+        return replace(self, chunks=tuple(rest))
+
+    def get_chunks(self, name: str) -> tuple[bytes, ...] | None:
+        for fname, parts in self.chunks:
+            if fname == name:
+                return parts
+        return None
+
+    def with_write(self, name: str, offset: int, data: bytes) -> Fs:
+        """FS-5: ``data`` written at ``offset`` (zero-filled up to it when the file is
+        shorter); only the chunks the write touches are rebuilt. A missing file is unchanged."""
+        parts = self.get_chunks(name)
+        if parts is None:
+            return self
+        size = sum(len(part) for part in parts)
+        if offset > size or not data:
+            old = b"".join(parts).ljust(offset, b"\x00")
+            return self.with_chunks(
+                name, split_chunks(old[:offset] + data + old[offset + len(data) :])
+            )
+        first = offset // FILE_CHUNK
+        last = min((offset + len(data) - 1) // FILE_CHUNK, len(parts) - 1)
+        region = b"".join(parts[first : last + 1])
+        at = offset - first * FILE_CHUNK
+        region = region[:at] + data + region[at + len(data) :]
+        return self.with_chunks(name, (*parts[:first], *split_chunks(region), *parts[last + 1 :]))
 
     def without(self, name: str) -> Fs:
-        return replace(self, files=tuple(item for item in self.files if item[0] != name))
+        return replace(self, chunks=tuple(item for item in self.chunks if item[0] != name))
+
+
+def _get_name(item: tuple[str, tuple[bytes, ...]]) -> str:
+    return item[0]
 
 
 # ---------------------------------------------------------------------------- volatile
