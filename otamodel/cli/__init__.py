@@ -29,6 +29,7 @@ _COMMANDS = {
     "check": "check",
     "replay": "check",
     "report": "check",
+    "explore": "explore",
 }
 """Which module defines a command: a command imports only its own module (and what that
 needs), so ``otamodel patch apply`` starts without the model, rich or cryptography. A
@@ -71,7 +72,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    for name in ("records", "crypto", "patch", "model", "check"):
+    for name in ("records", "crypto", "patch", "model", "check", "explore"):
         _load(name)
 
 
