@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from otamodel.checker._cheapest import get_cheapest_trace
+from otamodel.checker._cheapest import CheapestPaths
 from otamodel.checker._liveness import ReverseGraph, get_can_reach
 from otamodel.checker._model import A, Model, Property, PropertyKind, S
 from otamodel.checker._parallel import explore_parallel
@@ -131,6 +131,7 @@ def get_results(
     complete = exploration.is_complete
     reverse: ReverseGraph | None = None
     states: list[Any] | None = None
+    paths: CheapestPaths | None = None
     results: list[PropertyResult[S, A]] = []
     for position, prop in enumerate(properties):
         hit = exploration.first_hits[position]
@@ -154,7 +155,9 @@ def get_results(
                 wanted = prop.kind is PropertyKind.SOMETIMES
                 predicate = prop.predicate
                 targets = bytearray(predicate(s) == wanted for s in states)
-            trace = get_cheapest_trace(exploration, targets, cost) or trace
+            if paths is None:
+                paths = CheapestPaths(exploration, cost)
+            trace = paths.get_trace(targets) or trace
         results.append(PropertyResult(prop.name, prop.kind, verdict, trace, prop.description))
     return tuple(results)
 
