@@ -36,6 +36,7 @@ def check(
     progress: ProgressHook | None = None,
     progress_interval: float = 0.5,
     cost: Callable[[A], int] | None = None,
+    cluster: str | None = None,
 ) -> CheckReport[S, A]:
     """Explore ``model`` breadth-first and return a verdict for each of its properties.
 
@@ -46,6 +47,9 @@ def check(
       continuing until every property has its verdict.
     * ``workers``: processes expanding each BFS level (CHK-14); the results are the same.
     * ``progress``: called about every ``progress_interval`` seconds and once at the end (CHK-12).
+    * ``cluster``: the address of a Dask scheduler (``tcp://host:8786``); the search runs on
+      its workers (``workers`` of them, all when ``workers`` is 1), with the same results
+      (CHK-17).
     * ``cost``: a price per action (e.g. 1 per fault); each trace is then the cheapest one,
       shortest among the cheapest, instead of the shortest (CHK-15).
 
@@ -76,7 +80,15 @@ def check(
         "progress_interval": progress_interval,
         "started": started,
     }
-    if workers == 1:
+    if cluster is not None:
+        from otamodel.checker._dask import DaskEngine
+
+        def engine(model: Model[Any, Any], plan: Plan, count: int) -> DaskEngine:
+            return DaskEngine(cluster, model, plan, 0 if workers == 1 else count)
+
+        exploration = explore_parallel(model, plan, workers=workers, engine=engine, **options)
+        workers = exploration.workers
+    elif workers == 1:
         exploration = explore(model, plan, **options)
     else:
         exploration = explore_parallel(model, plan, workers=workers, **options)

@@ -36,6 +36,7 @@ from otamodel.checker._search import (
     ProgressHook,
     make_replayer,
 )
+from otamodel.errors import ModelDefinitionError
 
 _POS_BITS = 20
 """A discovery key is ``parent << _POS_BITS | action position``."""
@@ -60,9 +61,20 @@ class Shard:
         self.always = list(plan.always)
         self.sometimes = list(plan.sometimes)
 
-    def expand(self, deadline: float | None) -> dict[str, Any]:
+    @staticmethod
+    def get_fingerprints(states: list[Any]) -> list[int]:
+        """The fingerprints of ``states`` as this worker computes them."""
+        return [(hash(state) ^ _SALT) or 1 for state in states]
+
+    @staticmethod
+    def get_hash_probe() -> int:
+        """Workers on other machines must share the hash seed (``PYTHONHASHSEED``)."""
+        return hash("otamodel fingerprint probe")
+
+    def expand(self, time_left: float | None) -> dict[str, Any]:
         """Expand the held level (in number order): distinct successors with their keys,
-        and every edge when the plan records edges."""
+        and every edge when the plan records edges. ``time_left`` is in seconds."""
+        deadline = None if time_left is None else time.perf_counter() + time_left
         record = self.plan.record_edges
         actions = self.model.actions
         next_state = self.model.next_state
@@ -296,11 +308,12 @@ def explore_parallel(
     engine: Callable[[Model[Any, Any], Plan, int], Engine] | None = None,
 ) -> Exploration:
     """Level-synchronous BFS over ``workers`` shards (CHK-14). ``max_states`` keeps the
-    first ``max_states`` states; time is checked per level (a cut level stays unexpanded);
+    first ``max_states`` states (only the transition count may differ from one process);
+    time is checked per level (a cut level stays unexpanded);
     ``stop_on_violation`` finishes the level it is in (CHK-9)."""
     pool = (engine or _Pool)(model, plan, workers)
     try:
-        return _Coordinator(model, plan, pool, workers).run(
+        return _Coordinator(model, plan, pool, pool.workers).run(
             max_depth=max_depth,
             max_states=max_states,
             deadline=deadline,
@@ -352,8 +365,16 @@ class _Coordinator:
         """CHK-1: the initial states, deduplicated in order, dealt to the workers."""
         boundary = get_boundary(self.model)
         shares: list[list[Any]] = [[] for _ in range(self.workers)]
-        for init in self.model.init_states():
-            fp = (hash(init) ^ _SALT) or 1
+        probes = self.pool.call("get_hash_probe", [()] * self.workers)
+        if len(set(probes)) > 1:
+            raise ModelDefinitionError(
+                "the checker's workers hash differently: start every worker process with the "
+                "same PYTHONHASHSEED (e.g. PYTHONHASHSEED=0)"
+            )
+        inits = list(self.model.init_states())
+        # Fingerprints come from the workers (this process may use another hash seed).
+        fps = self.pool.call("get_fingerprints", [(inits,)] * self.workers)[0]
+        for init, fp in zip(inits, fps, strict=True):
             if fp in self.table:
                 continue
             if boundary is not None and not boundary(init):
@@ -400,12 +421,13 @@ class _Coordinator:
             if max_depth is not None and depth >= max_depth:
                 stop = StopReason.MAX_DEPTH
                 break
-            replies = self.pool.call("expand", [(deadline,)] * self.workers)
+            time_left = None if deadline is None else deadline - time.perf_counter()
+            replies = self.pool.call("expand", [(time_left,)] * self.workers)
             if any(reply["timed_out"] for reply in replies):
                 stop = StopReason.TIME_LIMIT
                 break
             numbers, truncated = self.number_level(replies, max_states)
-            expanded = count
+            expanded = count if truncated < 0 else truncated
             solved = {p for p, hit in enumerate(self.first_hits) if hit >= 0}
             # The workers judge the new states while the edges are resolved here.
             self.pool.submit("commit", [(numbers[w], solved) for w in range(self.workers)])
@@ -418,7 +440,7 @@ class _Coordinator:
                 break
             level_starts.append(count)
             depth += 1
-            if truncated:
+            if truncated >= 0:
                 stop = StopReason.MAX_STATES
             elif stop_on_violation and violated:
                 stop = StopReason.FIRST_VIOLATION
@@ -464,12 +486,13 @@ class _Coordinator:
             edge_dst=self.edges[1] if plan.record_edges else None,
             edge_act=self.edges[2] if plan.record_edges else None,
             close=self.pool.close,
+            workers=self.workers,
             hit_bits=self.hit_bits,
         )
 
     def number_level(
         self, replies: list[dict[str, Any]], max_states: int | None
-    ) -> tuple[list[array[int]], bool]:
+    ) -> tuple[list[array[int]], int]:
         """Pick each new state's first discovery, number the level in key order, record
         parents and edges (in the single-process order: by parent, then action)."""
         table = self.table
@@ -487,10 +510,13 @@ class _Coordinator:
                 if seen is None or key < seen[0]:
                     best[fp] = (key, w, index)
         order = sorted(best.items(), key=_get_key)
-        truncated = False
+        truncated = -1
         if max_states is not None and len(table) + len(order) > max_states:
-            order = order[: max(0, max_states - len(table))]
-            truncated = True
+            # As one process would: the parent whose expansion reached the bound, and every
+            # later one, count as unexpanded.
+            keep = max(0, max_states - len(table))
+            truncated = order[keep][1][0] >> _POS_BITS
+            order = order[:keep]
         numbers = [array("i", [-1]) * len(reply["fps"]) for reply in replies]
         for fp, (key, w, index) in order:
             number = table[fp] = len(table)

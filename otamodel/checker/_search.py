@@ -52,6 +52,8 @@ class Exploration:
     edge_act: array[int] | None = None
     close: Callable[[], None] | None = None
     """Releases resources the exploration still holds (worker processes)."""
+    workers: int = 1
+    """How many processes explored (the parallel search)."""
     hit_bits: dict[int, bytearray] = attrs.field(factory=dict)
     """With ``Plan.record_hits``: per always/sometimes property, one byte per state, 1 where
     the state is a counterexample (always) or a witness (sometimes)."""

@@ -77,12 +77,20 @@ def record(cls: type[_T]) -> type[_T]:
     }
     for name, spec in specs.items():
         scope[f"_d_{name}"] = spec.default
-    _add_methods(new_cls, names, specs, scope)
+    _add_methods(new_cls, names, specs, scope, inspect.get_annotations(cls))
     return new_cls  # type: ignore[no-any-return]
 
 
+_NONE_HASH = 0x6E6F6E65
+"""What an optional field that is ``None`` contributes to a record's hash."""
+
+
 def _add_methods(
-    cls: Any, names: list[str], specs: dict[str, _Field], scope: dict[str, Any]
+    cls: Any,
+    names: list[str],
+    specs: dict[str, _Field],
+    scope: dict[str, Any],
+    annotations: dict[str, Any],
 ) -> None:
     def param(n: str) -> str:
         return n if specs[n].default is _MISSING else f"{n}=_d_{n}"
@@ -119,9 +127,18 @@ def _add_methods(
     )
     salt = hash(cls.__qualname__)
     scope["_salt"] = salt
+    scope["_NONE"] = _NONE_HASH
+    # hash(None) differs between processes on Python < 3.12: optional fields hash a constant
+    # instead, so equal states hash alike in every worker started with the same hash seed.
+    hashed = ", ".join(
+        f"(_NONE if self.{n} is None else self.{n})"
+        if "None" in str(annotations.get(n))
+        else f"self.{n}"
+        for n in compared
+    )
     hash_src = (
         "def __hash__(self):\n    h = self._hash\n    if h is None:\n"
-        f"        h = hash((_salt, {mine},))\n        _set__hash(self, h)\n    return h\n"
+        f"        h = hash((_salt, {hashed},))\n        _set__hash(self, h)\n    return h\n"
     )
     cls.__hash__ = _compile(hash_src, scope, "__hash__")
 

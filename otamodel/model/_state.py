@@ -284,7 +284,8 @@ class World:
 # ---------------------------------------------------------------------------- context
 
 _WORLD_PICKLED = tuple(name for name in get_fields(World) if name != "scenario")
-_CONTEXTS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_CONTEXTS: dict[str, list[weakref.ref[Any]]] = {}
+"""Key -> the live contexts registered under it (equal copies: a model unpickled here)."""
 _KEYS: dict[int, str] = {}
 
 
@@ -293,13 +294,30 @@ def register_context(context: Any, key: str | None = None) -> str:
     can refer to it instead of carrying a copy; returns its key. A process that receives
     worlds registers the context once (unpickling a checker model does it)."""
     known = _KEYS.get(id(context))
-    if known is not None and _CONTEXTS.get(known) is context and key in (None, known):
+    if known is not None and key in (None, known):
         return known
     key = key or uuid.uuid4().hex
-    _CONTEXTS[key] = context
+    _CONTEXTS.setdefault(key, []).append(weakref.ref(context))
     _KEYS[id(context)] = key
-    weakref.finalize(context, _KEYS.pop, id(context), None)
+    weakref.finalize(context, _forget_context, id(context), key)
     return key
+
+
+def _forget_context(ident: int, key: str) -> None:
+    _KEYS.pop(ident, None)
+    alive = [ref for ref in _CONTEXTS.get(key, []) if ref() is not None]
+    if alive:
+        _CONTEXTS[key] = alive
+    else:
+        _CONTEXTS.pop(key, None)
+
+
+def _get_context(key: str) -> Any:
+    for ref in _CONTEXTS.get(key, []):
+        context = ref()
+        if context is not None:
+            return context
+    return None
 
 
 def get_context_key(context: Any) -> str | None:
@@ -310,7 +328,7 @@ def get_context_key(context: Any) -> str | None:
 def _restore_world(key: str | None, values: tuple[Any, ...]) -> World:
     context = None
     if key is not None:
-        context = _CONTEXTS.get(key)
+        context = _get_context(key)
         if context is None:
             raise LookupError(
                 f"a pickled world refers to scenario {key} that this process does not know: "
