@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import heapq
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import Any
 
 from otamodel.checker._search import Exploration
@@ -26,10 +27,16 @@ class CheapestPaths:
         assert src is not None and dst is not None and act is not None
         count = exploration.count
         prices = [cost(action) for action in exploration.action_table]
-        order = sorted(range(len(src)), key=src.__getitem__)
-        offsets = [0] * (count + 1)
-        for edge in order:
-            offsets[src[edge] + 1] += 1
+        # Both searches record edges by source; sort only if a caller did not.
+        in_order = all(a <= b for a, b in pairwise(src))
+        order: Sequence[int] = (
+            range(len(src))
+            if in_order
+            else array("i", sorted(range(len(src)), key=src.__getitem__))
+        )
+        offsets = array("i", bytes(4 * (count + 1)))
+        for source in src:
+            offsets[source + 1] += 1
         for k in range(count):
             offsets[k + 1] += offsets[k]
         unreached = 1 << 62
