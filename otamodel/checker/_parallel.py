@@ -24,6 +24,7 @@ import time
 import traceback
 from array import array
 from collections.abc import Callable, Sequence
+from itertools import compress, repeat
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
@@ -190,6 +191,11 @@ class Shard:
 
     def size(self) -> int:
         return len(self.frontier)
+
+    @staticmethod
+    def get_cpu_seconds() -> float:
+        """This worker process's CPU time (for benchmarks)."""
+        return time.process_time()
 
 
 def _get_number(item: tuple[int, Any]) -> int:
@@ -526,25 +532,43 @@ class _Coordinator:
         return numbers, truncated
 
     def add_edges(self, replies: list[dict[str, Any]]) -> None:
+        """Resolve the level's edges to numbers (C-level maps; no Python loop per edge)
+        and append them in the single-process order: by source, then action."""
+        get = self.table.get
+        parts = []
+        for w, reply in enumerate(replies):
+            src, fps, acts = reply["edges"]
+            targets = array("i", map(get, fps, repeat(-1, len(fps))))
+            # Keep edges to a numbered state (one beyond max_states is not) that are no
+            # self-loops.
+            keep = bytes(map(_is_kept_edge, src, targets))
+            remap = self.remaps[w]
+            parts.append(
+                (
+                    array("i", compress(src, keep)),
+                    array("i", compress(targets, keep)),
+                    array("i", map(remap.__getitem__, compress(acts, keep))),
+                )
+            )
+        out_src, out_dst, out_act = self.edges
+        if len(parts) == 1 or sum(1 for part in parts if part[0]) <= 1:
+            for src, dst, act in parts:
+                out_src.extend(src)
+                out_dst.extend(dst)
+                out_act.extend(act)
+            return
         src_all = array("i")
         dst_all = array("i")
         act_all = array("i")
-        get = self.table.get
-        for w, reply in enumerate(replies):
-            remap = self.remaps[w]
-            src, fps, acts = reply["edges"]
-            for source, fp, aid in zip(src, fps, acts, strict=True):
-                target = get(fp, -1)
-                if target < 0 or target == source:  # dropped by max_states, or a self-loop
-                    continue
-                src_all.append(source)
-                dst_all.append(target)
-                act_all.append(remap[aid])
+        for src, dst, act in parts:
+            src_all.extend(src)
+            dst_all.extend(dst)
+            act_all.extend(act)
+        # Each worker's edges are in source order already: the sort merges the runs.
         order = sorted(range(len(src_all)), key=src_all.__getitem__)
-        out_src, out_dst, out_act = self.edges
-        out_src.extend(src_all[k] for k in order)
-        out_dst.extend(dst_all[k] for k in order)
-        out_act.extend(act_all[k] for k in order)
+        out_src.extend(map(src_all.__getitem__, order))
+        out_dst.extend(map(dst_all.__getitem__, order))
+        out_act.extend(map(act_all.__getitem__, order))
 
     def record_judgements(self, judged: list[dict[str, Any]]) -> bool:
         """Place the workers' verdict bits by state number; whether an invariant failed."""
@@ -589,6 +613,10 @@ class _Coordinator:
         if pooled:  # what the light ones did not need goes back to the first heavy one
             takes[heavy[0]] = (takes[heavy[0]][0] + pooled,)
         self.pool.call("take", takes)
+
+
+def _is_kept_edge(source: int, target: int) -> bool:
+    return target >= 0 and target != source
 
 
 def _get_key(item: tuple[int, tuple[int, int, int]]) -> int:
