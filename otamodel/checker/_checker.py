@@ -37,6 +37,7 @@ def check(
     progress_interval: float = 0.5,
     cost: Callable[[A], int] | None = None,
     cluster: str | None = None,
+    shortest: bool = False,
 ) -> CheckReport[S, A]:
     """Explore ``model`` breadth-first and return a verdict for each of its properties.
 
@@ -51,7 +52,9 @@ def check(
       its workers (``workers`` of them, all when ``workers`` is 1), with the same results
       (CHK-17).
     * ``cost``: a price per action (e.g. 1 per fault); each trace is then the cheapest one,
-      shortest among the cheapest, instead of the shortest (CHK-15).
+      shortest among the cheapest, instead of the shortest (CHK-15). By default the model's
+      own ``get_action_cost`` hook when it has one (what ``otamodel check`` uses).
+    * ``shortest``: ignore any cost and report the plain shortest (BFS) traces.
 
     Any bound that cuts the search short makes verdicts that need the whole graph
     ``BOUNDED`` (CHK-10).
@@ -62,6 +65,10 @@ def check(
         raise ValueError("max_states must be >= 1")
     if workers < 1:
         raise ValueError("workers must be >= 1")
+    if shortest:
+        cost = None
+    elif cost is None:
+        cost = getattr(model, "get_action_cost", None)
     properties = tuple(model.properties())
     names = [prop.name for prop in properties]
     if len(set(names)) != len(names):

@@ -72,7 +72,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    for name in ("records", "crypto", "patch", "model", "check", "explore"):
+    for name in ("records", "crypto", "patch", "model", "check", "cuts", "explore", "release"):
         _load(name)
 
 

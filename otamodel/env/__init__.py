@@ -12,7 +12,7 @@ from otamodel.env._scenario import (
     build_scenario,
     load_scenario_file,
 )
-from otamodel.env._transport import ReleaseServer, Transport
+from otamodel.env._transport import HttpTransport, ReleaseServer, Transport
 from otamodel.errors import ScenarioError
 from otamodel.model import World, make_initial_world
 
@@ -49,6 +49,7 @@ def initial_world(scenario: Scenario | str) -> World:
 __all__ = [
     "MANIFEST_URL",
     "TICK",
+    "HttpTransport",
     "Release",
     "ReleaseServer",
     "Scenario",
@@ -72,3 +73,7 @@ def with_variant(scenario: Scenario, variant: str) -> Scenario:
 
 
 __all__ += ["with_variant"]
+
+from otamodel.env._script import Until, format_actions, parse_actions, parse_until  # noqa: E402
+
+__all__ += ["Until", "format_actions", "parse_actions", "parse_until"]

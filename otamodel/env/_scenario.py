@@ -20,12 +20,14 @@ from otamodel.env._transport import ReleaseServer, Transport
 from otamodel.errors import ScenarioError
 from otamodel.formats import jdiff, signature
 from otamodel.formats import manifest as mf
+from otamodel.model import BUDGET_KINDS as ACTION_BUDGETS
 from otamodel.model import (
     REAL_GEOMETRY,
     SMALL_GEOMETRY,
     AppImage,
     Config,
     Geometry,
+    Reply,
     Scheduler,
     TearMode,
     Variant,
@@ -37,17 +39,7 @@ MANIFEST_URL = f"{SERVER}/ota.json"
 TEST_KEY_SCALAR = 0x6F74616D6F64656C2D746573742D6B6579  # "otamodel-test-key"
 OTHER_KEY_SCALAR = 0x61747461636B6572  # "attacker"
 
-BUDGET_KINDS = (
-    "power_cut",
-    "transfer_fail",
-    "corrupt",
-    "publish",
-    "ctrl",
-    "crash",
-    "reset",
-    "factory_sign",
-    "net_down",
-)
+BUDGET_KINDS = ACTION_BUDGETS  # from ActionKind's metadata (otamodel.model._action)
 
 
 @attrs.frozen
@@ -94,7 +86,7 @@ class Scenario:
     def release_count(self) -> int:
         return len(self.releases)
 
-    def serve(self, release: int, url: str) -> bytes | None:
+    def serve(self, release: int, url: str) -> bytes | Reply | None:
         """ENV-1: the server answers 200 with the file, or an error status (None), through
         the scenario's transport (ENV-5; the in-memory server by default)."""
         transport = self.transport if self.transport is not None else ReleaseServer(self.releases)

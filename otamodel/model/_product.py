@@ -56,6 +56,16 @@ def make_image(
     return AppImage(version=version, label=label, data=data, factory=factory)
 
 
+@attrs.frozen
+class Reply:
+    """ENV-6: what the device's HTTP client receives for a 200 answer: the bytes that arrived
+    before the connection ended and the Content-Length header (``None`` when there is none).
+    Fewer bytes than Content-Length means the connection was dropped or stalled."""
+
+    body: bytes = attrs.field(repr=False)
+    content_length: int | None
+
+
 class DeviceContext(Protocol):
     """What the model needs from the scenario (implemented in ``otamodel.env``)."""
 
@@ -74,6 +84,24 @@ class DeviceContext(Protocol):
     @property
     def factory(self) -> AppImage: ...
 
-    def serve(self, release: int, url: str) -> bytes | None: ...
+    @property
+    def images(self) -> tuple[AppImage, ...]: ...
+
+    @property
+    def release_count(self) -> int: ...
+
+    @property
+    def tears(self) -> bool: ...
+
+    @property
+    def user_actions(self) -> tuple[str, ...]: ...
+
+    @property
+    def fs_write_calls(self) -> bool: ...
+
+    @property
+    def factory_signature(self) -> str: ...
+
+    def serve(self, release: int, url: str) -> bytes | Reply | None: ...
 
     def identify(self, slot: bytes) -> AppImage | None: ...

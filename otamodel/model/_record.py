@@ -23,15 +23,15 @@ _MISSING: Any = object()
 class _Field:
     __slots__ = ("default", "eq", "repr")
 
-    def __init__(self, default: Any, eq: bool, repr: bool) -> None:
+    def __init__(self, default: Any, eq: bool, repr: bool | Callable[[Any], str]) -> None:
         self.default = default
         self.eq = eq
         self.repr = repr
 
 
-def field(*, default: Any, eq: bool = True, repr: bool = True) -> Any:
+def field(*, default: Any, eq: bool = True, repr: bool | Callable[[Any], str] = True) -> Any:
     """A field with options: ``eq=False`` keeps it out of equality and hash, ``repr=False`` out
-    of the repr."""
+    of the repr, ``repr=function`` shows the field as ``function(value)``."""
     return _Field(default, eq, repr)
 
 
@@ -63,6 +63,7 @@ def record(cls: type[_T]) -> type[_T]:
     }
     namespace["__slots__"] = (*names, "_hash")
     namespace["__record_fields__"] = tuple(names)
+    namespace["__record_compared__"] = tuple(n for n in names if specs[n].eq)
     meta: Any = type(cls)
     new_cls: Any = meta(cls.__name__, cls.__bases__, namespace)
     new_cls.__module__ = cls.__module__
@@ -143,7 +144,13 @@ def _add_methods(
     cls.__hash__ = _compile(hash_src, scope, "__hash__")
 
     shown = [n for n in names if specs[n].repr]
-    parts = ", ".join(f"{n}={{self.{n}!r}}" for n in shown)
+    for n in shown:
+        if callable(specs[n].repr):
+            scope[f"_r_{n}"] = specs[n].repr
+    parts = ", ".join(
+        f"{n}={{_r_{n}(self.{n})}}" if callable(specs[n].repr) else f"{n}={{self.{n}!r}}"
+        for n in shown
+    )
     if "__repr__" not in cls.__dict__:
         cls.__repr__ = _compile(
             f"def __repr__(self):\n    return f'{cls.__qualname__}({parts})'\n", scope, "__repr__"

@@ -12,16 +12,28 @@ import weakref
 from typing import Any
 
 from otamodel.model._enums import (
+    BackupStep,
     BlTask,
     CheckState,
     CoreResult,
+    CoreStep,
     CoreTask,
+    FileState,
     Phase,
+    SelectStep,
     SvcState,
     SvcStatus,
 )
-from otamodel.model._product import AppImage
+from otamodel.model._product import AppImage, DeviceContext
 from otamodel.model._record import field, get_fields, record, replace
+
+
+def get_bytes_repr(data: bytes | None) -> str:
+    """Reprs name a byte string by its size and first bytes, never dump it."""
+    if data is None or len(data) <= 16:
+        return repr(data)
+    return f"<{len(data)} B {data[:8].hex()}…>"
+
 
 # ---------------------------------------------------------------------------- persistent
 
@@ -33,6 +45,11 @@ class Flash:
     pages: tuple[bytes, ...]
     # Count of row programs that needed to set bits over cleared ones (physics violations).
     overprograms: int = 0
+
+    def __repr__(self) -> str:
+        """Short: page count and size, never the bytes."""
+        size = len(self.pages[0]) if self.pages else 0
+        return f"Flash({len(self.pages)} pages x {size} B, overprograms={self.overprograms})"
 
 
 FILE_CHUNK = 4096
@@ -66,7 +83,9 @@ class Fs:
         return tuple((name, b"".join(parts)) for name, parts in self.chunks)
 
     def __repr__(self) -> str:
-        return f"Fs(formatted={self.formatted!r}, has_dir={self.has_dir!r}, files={self.files!r})"
+        """Short: file names and sizes, never the contents."""
+        files = ", ".join(f"{name}: {len(data)} B" for name, data in self.files)
+        return f"Fs(formatted={self.formatted}, ota/={self.has_dir}, files={{{files}}})"
 
     def get(self, name: str) -> bytes | None:
         for fname, parts in self.chunks:
@@ -169,7 +188,9 @@ class Core:
     """The OTA core's ``ota`` structure, task context and statics."""
 
     task: CoreTask = CoreTask.INIT
-    sub: str = ""
+    sub: CoreStep | None = (
+        None  # the nested state of DOWNLOAD_IMAGE, SET_IMAGE_STATUS, FACTORY_RESET
+    )
     result: CoreResult = CoreResult.NONE
     idle: bool = False
     callback: bool = False
@@ -194,7 +215,8 @@ class Bootloader:
     """``Bootloader_Tasks`` context and file statics (one boot)."""
 
     task: BlTask = BlTask.INIT
-    sub: str = ""
+    sub: BackupStep | None = None  # the nested state of FACTORY_RESET (the first-boot backup)
+    select_step: SelectStep | None = None  # written by CHECK_IMAGE, cleared by INVALIDATE_IMAGE
     factory_reset: bool = True
     new_image: bool = False
     selected_row: int = -1
@@ -202,11 +224,11 @@ class Bootloader:
     db: tuple[tuple[str, ...], ...] | None = None
     digest_str: bytes = b""
     signature_str: bytes = b""
-    file_state: str = "OPEN_FILE"
+    file_state: FileState = FileState.OPEN_FILE
     file_opened: bool = False
     file_name: str = ""
-    img: bytes = bytes(256)  # param.img (256-byte header image)
-    boot_ctl: bytes = b""  # RAM copy of the file's first sector
+    img: bytes = field(default=bytes(256), repr=get_bytes_repr)  # param.img (header)
+    boot_ctl: bytes = field(default=b"", repr=get_bytes_repr)  # RAM copy of sector 0
     copy_len: int = 0
     offset: int = 0
     verify_flag: int = 0
@@ -220,7 +242,8 @@ class Transfer:
     open: bool = False
     failed: bool = False  # the next read returns -1
     corrupt: bool = False  # the next chunk arrives with one byte flipped
-    body: bytes | None = None  # what the server answers for ``url`` (None: error status)
+    # what the server answers for ``url`` (None: error status)
+    body: bytes | None = field(default=None, repr=get_bytes_repr)
     content_length: int = 0  # the global field_content_length
 
 
@@ -257,7 +280,13 @@ class World:
     sched: int = 0  # position in the scheduler's cycle of service/core calls
     rx_len: int = 0  # the static receive offset of READ_JSON (survives checks, not resets)
     notes: tuple[str, ...] = field(default=(), eq=False, repr=False)
-    scenario: Any = field(default=None, eq=False, repr=False)
+    scenario: DeviceContext = field(default=None, eq=False, repr=False)
+
+    def __repr__(self) -> str:
+        """Short: the one-line state summary (phase, machine states, boot control)."""
+        from otamodel.model._device import get_state_summary
+
+        return f"<World {get_state_summary(self)}>"
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled without the constant context: only its registered key travels
@@ -334,7 +363,7 @@ def _restore_world(key: str | None, values: tuple[Any, ...]) -> World:
                 f"a pickled world refers to scenario {key} that this process does not know: "
                 "unpickle the model (or call register_context) first"
             )
-    return World(**dict(zip(_WORLD_PICKLED, values, strict=True)), scenario=context)
+    return World(**dict(zip(_WORLD_PICKLED, values, strict=True)), scenario=context)  # type: ignore[arg-type]
 
 
 __all__ = [

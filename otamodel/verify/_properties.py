@@ -5,27 +5,26 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from otamodel.checker._model import Property
+from otamodel.checker._trace import Trace
 from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world, step
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
-from otamodel.model import FAULT_KINDS, Action, Fs, Phase, SvcState, World
+from otamodel.model import Action, Fs, Phase, SvcState, World
 from otamodel.model._state import register_context
-
-RECOVERY_KINDS = frozenset({"tick", "timer", "net_up"})
-USER_CHECKS = frozenset({"update_check", "initiate_ota"})
 
 
 def is_recovery_action(action: Action) -> bool:
-    """Actions that are neither faults nor user choices: the device left alone, power on."""
-    return action.kind in RECOVERY_KINDS
+    """Actions that are neither faults nor user choices: the device left alone, power on
+    (``ActionKind.recovery``)."""
+    return action.is_recovery()
 
 
 def is_progress_action(action: Action) -> bool:
     """For PROP-4: recovery actions plus the user asking for an update (not a fault)."""
-    return is_recovery_action(action) or (action.kind == "ctrl" and action.arg in USER_CHECKS)
+    return action.is_recovery() or action.is_update_request()
 
 
 def is_jump_valid(world: World) -> bool:
@@ -164,15 +163,34 @@ def get_expected_witnesses(scenario: Scenario) -> tuple[str, ...]:
 class OtaModel:
     """A scenario as a checker model (states are :class:`World`, actions :class:`Action`)."""
 
-    def __init__(self, scenario: Scenario | str) -> None:
+    def __init__(
+        self,
+        scenario: Scenario | str,
+        *,
+        extra_properties: Iterable[Property[World, Action] | Callable[[World], bool]] = (),
+    ) -> None:
+        """``scenario``: a :class:`Scenario` or a scenario name/path. ``extra_properties``:
+        your own properties, checked after the built-in ones: :class:`Property` objects
+        (``Property.always/sometimes/eventually``) or plain predicates ``World -> bool``,
+        which become ``always`` properties named after the function."""
         self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
         self.targets = get_release_targets(self.scenario)
+        self.extra_properties = tuple(get_property(p) for p in extra_properties)
         # Worlds are pickled with a key to their scenario, not a copy (worker processes).
         self.context_key = register_context(self.scenario)
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         register_context(self.scenario, self.context_key)
+
+    def __repr__(self) -> str:
+        return f"<OtaModel {self.scenario.name} · {self.scenario.config.variant.value}>"
+
+    def get_story_lines(self, trace: Trace[World, Action]) -> list[str]:
+        """TRACE-20: the steps of ``trace`` that matter (``Trace.get_story`` calls this)."""
+        from otamodel.verify._timeline import get_story_lines
+
+        return get_story_lines(trace.init, trace.actions)
 
     def init_states(self) -> Sequence[World]:
         return [initial_world(self.scenario)]
@@ -191,7 +209,7 @@ class OtaModel:
     def get_action_cost(action: Action) -> int:
         """PROP-9: traces are reported with the fewest faults (then the fewest steps): every
         fault or attacker input costs 1, the device's own progress and user checks 0."""
-        return 1 if action.kind in FAULT_KINDS else 0
+        return 1 if action.is_fault() else 0
 
     def is_progress_goal(self, world: World) -> bool:
         """PROP-4 goal: the published release's target (if any) is what runs."""
@@ -246,4 +264,17 @@ class OtaModel:
         }
         for name in get_expected_witnesses(scenario):
             props.append(Property.sometimes(name, _witness(name), descriptions[name]))
-        return props
+        return [*props, *self.extra_properties]
+
+
+def get_property(
+    item: Property[World, Action] | Callable[[World], bool],
+) -> Property[World, Action]:
+    """A user's property: a :class:`Property` as is, a predicate as an ``always`` property
+    named after the function (``is_`` prefix dropped, ``_`` as ``-``)."""
+    if isinstance(item, Property):
+        return item
+    if not callable(item):
+        raise TypeError(f"a property is a Property or a predicate, not {item!r}")
+    name = getattr(item, "__name__", "custom").removeprefix("is_").replace("_", "-")
+    return Property.always(name, item, (item.__doc__ or "").strip().split("\n")[0])
