@@ -42,7 +42,7 @@ from otamodel.errors import ModelDefinitionError
 _POS_BITS = 20
 """A discovery key is ``parent << _POS_BITS | action position``."""
 
-_CLOCK_MASK = 255
+_CLOCK_MASK = 0  # the clock is read before every state (BOUND-8)
 _REBALANCE = 64
 """Workers' shares of a level are evened out when they differ by more than this."""
 
