@@ -7,7 +7,14 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("rich", "transitions", "cryptography", "otamodel.model", "otamodel.checker")
+HEAVY = (
+    "rich",
+    "transitions",
+    "cryptography",
+    "bincopy",
+    "otamodel.model",
+    "otamodel.checker",
+)
 
 
 def get_loaded(*args: str) -> list[str]:
@@ -37,3 +44,10 @@ def test_help_still_lists_every_command_family() -> None:
     assert result.exit_code == 0
     for name in ("patch", "check", "manifest", "keygen", "simulate"):
         assert name in result.output
+
+
+def test_patch_size_bound_is_the_slot() -> None:
+    from otamodel.cli import patch
+    from otamodel.formats import hexfile
+
+    assert patch.DEFAULT_MAX_SIZE == hexfile.DEFAULT_SIZE
