@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from otamodel.checker._cheapest import get_cheapest_trace
+from otamodel.checker._cheapest import CheapestPaths
 from otamodel.checker._liveness import ReverseGraph, get_can_reach
 from otamodel.checker._model import A, Model, Property, PropertyKind, S
 from otamodel.checker._parallel import explore_parallel
@@ -42,6 +42,7 @@ def check(
     progress: ProgressHook | None = None,
     progress_interval: float = 0.5,
     cost: Callable[[A], int] | None = None,
+    cluster: str | None = None,
     shortest: bool = False,
 ) -> CheckReport[S, A]:
     """Explore ``model`` breadth-first and return a verdict for each of its properties.
@@ -53,6 +54,9 @@ def check(
       continuing until every property has its verdict.
     * ``workers``: processes expanding each BFS level (CHK-14); the results are the same.
     * ``progress``: called about every ``progress_interval`` seconds and once at the end (CHK-12).
+    * ``cluster``: the address of a Dask scheduler (``tcp://host:8786``); the search runs on
+      its workers (``workers`` of them, all when ``workers`` is 1), with the same results
+      (CHK-17).
     * ``cost``: a price per action (e.g. 1 per fault); each trace is then the cheapest one,
       shortest among the cheapest, instead of the shortest (CHK-15). By default the model's
       own ``get_action_cost`` hook when it has one (what ``otamodel check`` uses).
@@ -77,6 +81,7 @@ def check(
         raise ModelDefinitionError(f"property names must be unique: {names}")
     plan = Plan(properties)
     plan.record_edges = plan.record_edges or cost is not None
+    plan.record_hits = cost is not None
     started = time.perf_counter()
     # The search stops at a share of the limit so that computing the verdicts (up to a third
     # of the search time on the OTA model) still ends within the limit (BOUND-8).
@@ -91,7 +96,15 @@ def check(
         "progress_interval": progress_interval,
         "started": started,
     }
-    if workers == 1:
+    if cluster is not None:
+        from otamodel.checker._dask import DaskEngine
+
+        def engine(model: Model[Any, Any], plan: Plan, count: int) -> DaskEngine:
+            return DaskEngine(cluster, model, plan, 0 if workers == 1 else count)
+
+        exploration = explore_parallel(model, plan, workers=workers, engine=engine, **options)
+        workers = exploration.workers
+    elif workers == 1:
         exploration = explore(model, plan, **options)
     else:
         exploration = explore_parallel(model, plan, workers=workers, **options)
@@ -146,6 +159,7 @@ def get_results(
     complete = exploration.is_complete
     reverse: ReverseGraph | None = None
     states: list[Any] | None = None
+    paths: CheapestPaths | None = None
     results: list[PropertyResult[S, A]] = []
     for position, prop in enumerate(properties):
         hit = exploration.first_hits[position]
@@ -161,13 +175,17 @@ def get_results(
         if trace is not None and cost is not None:
             if reach is not None:
                 targets = bytearray(1 - bit for bit in reach)
+            elif position in exploration.hit_bits:
+                targets = exploration.hit_bits[position]
             else:
                 if states is None:
                     states = exploration.fetch_states(range(exploration.count))
                 wanted = prop.kind is PropertyKind.SOMETIMES
                 predicate = prop.predicate
                 targets = bytearray(predicate(s) == wanted for s in states)
-            trace = get_cheapest_trace(exploration, targets, cost) or trace
+            if paths is None:
+                paths = CheapestPaths(exploration, cost)
+            trace = paths.get_trace(targets) or trace
         results.append(PropertyResult(prop.name, prop.kind, verdict, trace, prop.description))
     return tuple(results)
 

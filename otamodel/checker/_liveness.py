@@ -19,13 +19,20 @@ class ReverseGraph:
         targets = exploration.edge_dst
         edge_actions = exploration.edge_act
         assert edge_src is not None and targets is not None and edge_actions is not None
-        order = sorted(range(len(targets)), key=targets.__getitem__)
-        self.sources = array("i", [edge_src[edge] for edge in order])
-        self.actions = array("i", [edge_actions[edge] for edge in order])
-        in_degree = [0] * (exploration.count + 1)
+        # A counting sort by target into arrays (no per-edge Python objects survive).
+        in_degree = array("i", bytes(4 * (exploration.count + 1)))
         for target in targets:
             in_degree[target + 1] += 1
-        self.offsets = list(accumulate(in_degree))
+        self.offsets = array("i", accumulate(in_degree))
+        place = array("i", self.offsets)
+        self.sources = array("i", bytes(4 * len(targets)))
+        self.actions = array("i", bytes(4 * len(targets)))
+        sources, actions = self.sources, self.actions
+        for source, target, action in zip(edge_src, targets, edge_actions, strict=True):
+            slot = place[target]
+            place[target] = slot + 1
+            sources[slot] = source
+            actions[slot] = action
 
 
 def find_trap(

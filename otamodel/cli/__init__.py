@@ -69,8 +69,47 @@ def _usage_line(exc: click.ClickException) -> str:
     return f"error: {where}{exc.format_message()}"
 
 
+_COMMANDS = {
+    "manifest": "records",
+    "db": "records",
+    "bootctl": "records",
+    "keygen": "crypto",
+    "sign": "crypto",
+    "verify": "crypto",
+    "hex2bin": "crypto",
+    "hexmerge": "crypto",
+    "patch": "patch",
+    "simulate": "model",
+    "diagram": "model",
+    "check": "check",
+    "replay": "check",
+    "report": "check",
+    "explore": "explore",
+    "cuts": "cuts",
+    "release": "release",
+    "serve": "release",
+}
+"""Which module defines a command: a command imports only its own module (and what that
+needs), so ``otamodel patch apply`` starts without the model, rich or cryptography. A
+command missing here is found by importing every command module."""
+
+
 class _OtaGroup(click.Group):
-    """A click group whose errors are one line with a documented exit status (CLI-1)."""
+    """A click group whose errors are one line with a documented exit status (CLI-1) and
+    that imports a command's module only when the command is used."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            module = _COMMANDS.get(cmd_name)
+            if module is not None:
+                _load(module)
+            if cmd_name not in self.commands:
+                _register()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register()
+        return super().list_commands(ctx)
 
     def main(
         self,
@@ -327,14 +366,15 @@ def main() -> None:
 
 
 def _register() -> None:
+    for name in ("records", "crypto", "patch", "model", "check", "cuts", "explore", "release"):
+        _load(name)
+
+
+def _load(name: str) -> None:
     import importlib
 
-    for name in ("records", "crypto", "patch", "model", "check", "cuts", "explore", "release"):
-        try:
-            importlib.import_module(f"otamodel.cli.{name}")
-        except ModuleNotFoundError as exc:  # a command family not written yet
-            if exc.name != f"otamodel.cli.{name}":
-                raise
-
-
-_register()
+    try:
+        importlib.import_module(f"otamodel.cli.{name}")
+    except ModuleNotFoundError as exc:  # a command family not written yet
+        if exc.name != f"otamodel.cli.{name}":
+            raise

@@ -21,6 +21,7 @@ def _run_check(
     workers: int,
     quiet: bool,
     shortest: bool = False,
+    cluster: str | None = None,
 ) -> Any:
     """Run the checker on ``scenario`` with a live progress line on stderr (unless quiet)."""
     from rich.console import Console
@@ -34,6 +35,7 @@ def _run_check(
         "time_limit": time_limit,
         "workers": workers,
         "cost": None if shortest else model.get_action_cost,
+        "cluster": cluster,
         "shortest": shortest,
     }
     if quiet:
@@ -72,6 +74,12 @@ def _run_check(
     show_default=True,
     help="Processes for expansion.",
 )
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    default=None,
+    help="Run on the Dask scheduler at ADDRESS (tcp://host:8786); see docs/cluster.md.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option(
     "--shortest",
@@ -86,6 +94,7 @@ def check_command(
     max_states: int | None,
     time_limit: float | None,
     workers: int,
+    cluster: str | None,
     quiet: bool,
     shortest: bool,
 ) -> None:
@@ -114,6 +123,7 @@ def check_command(
         workers=workers,
         quiet=quiet,
         shortest=shortest,
+        cluster=cluster,
     )
     console = Console(soft_wrap=True, stderr=json_file == "-")
     table = Table(title=f"{scenario.name} · {scenario.config.variant.value}")

@@ -16,14 +16,14 @@ import click
 from otamodel._io import read_input, write_output
 from otamodel.cli import about_input, json_option, main
 from otamodel.formats import jdiff
-from otamodel.formats.hexfile import DEFAULT_SIZE as SLOT_SIZE
 
 _DIALECT = click.Choice(jdiff.DIALECTS)
 
 
 #: Default of ``patch apply --max-size``: the device's image slot (0xDF000 bytes, hex2bin's
 #: window); the device cannot hold a larger new image (BOUND-3).
-DEFAULT_MAX_SIZE = SLOT_SIZE
+DEFAULT_MAX_SIZE = 0xDF000
+"""The application slot (``hexfile.DEFAULT_SIZE``; not imported: hexfile loads bincopy)."""
 #: Default of ``--max-patch-bytes`` for the commands that read a whole patch into memory.
 MAX_PATCH_BYTES = 64 * 1024 * 1024
 

@@ -159,7 +159,7 @@ def apply_flash_program(
 def apply_fs(fs: Fs, op: PersistentOp, *, torn: bool) -> Fs:
     """FS-5 / FS-6: external FS operations; a torn write keeps a prefix of its data."""
     if isinstance(op, FsFormat):
-        return Fs(formatted=True, has_dir=False, files=())
+        return Fs(formatted=True, has_dir=False)
     if isinstance(op, FsMkdir):
         return replace(fs, has_dir=True)
     if not fs.has_dir:
@@ -169,19 +169,13 @@ def apply_fs(fs: Fs, op: PersistentOp, *, torn: bool) -> Fs:
     if isinstance(op, FsDelete):
         return fs.without(op.name)
     if isinstance(op, FsRename):
-        data = fs.get(op.source)
-        if data is None:
+        parts = fs.get_chunks(op.source)
+        if parts is None:
             return fs
-        return fs.without(op.source).with_file(op.target, data)
+        return fs.without(op.source).with_chunks(op.target, parts)
     if isinstance(op, FsWrite):
-        old = fs.get(op.name)
-        if old is None:
-            return fs
         data = op.data[: len(op.data) // 2] if torn else op.data
-        if len(old) < op.offset:
-            old = old + b"\x00" * (op.offset - len(old))
-        new = old[: op.offset] + data + old[op.offset + len(data) :]
-        return fs.with_file(op.name, new)
+        return fs.with_write(op.name, op.offset, data)
     return fs  # FsClose
 
 

@@ -13,6 +13,7 @@ from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world,
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
 from otamodel.model import Action, Fs, Phase, SvcState, World
+from otamodel.model._state import register_context
 
 
 def is_recovery_action(action: Action) -> bool:
@@ -175,6 +176,12 @@ class OtaModel:
         self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
         self.targets = get_release_targets(self.scenario)
         self.extra_properties = tuple(get_property(p) for p in extra_properties)
+        # Worlds are pickled with a key to their scenario, not a copy (worker processes).
+        self.context_key = register_context(self.scenario)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        register_context(self.scenario, self.context_key)
 
     def __repr__(self) -> str:
         return f"<OtaModel {self.scenario.name} · {self.scenario.config.variant.value}>"
