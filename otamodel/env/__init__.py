@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 from otamodel.env._actions import TICK, enabled_actions, step
+from otamodel.env._ghost import set_initial_ghost
 from otamodel.env._scenario import (
     MANIFEST_URL,
     Release,
@@ -43,7 +44,7 @@ def initial_world(scenario: Scenario | str) -> World:
     """The world a programmer leaves (DEV-5), with the scenario's fault budgets."""
     if isinstance(scenario, str):
         scenario = get_scenario(scenario)
-    return make_initial_world(scenario, scenario.budget)
+    return set_initial_ghost(make_initial_world(scenario, scenario.budget))
 
 
 __all__ = [

@@ -267,7 +267,13 @@ def _build_release(
     if not 1 <= pages <= geometry.slot_pages - 2:
         raise ScenarioError(f"pages must be 1..{geometry.slot_pages - 2}", where=f"{where}.pages")
     image = images.get(version) or make_image(geometry, version & 0xFF, label, pages)
+    if _as_bool(rel, "crashes", False) and not image.crashes:
+        # ENV-7: this build fails at start-up, before validation, at every boot.
+        image = attrs.evolve(image, crashes=True)
+        images[version] = image
     images.setdefault(version, image)
+    if rel.get("origin", "publisher") not in ("publisher", "attacker"):
+        raise ScenarioError("origin is 'publisher' or 'attacker'", where=f"{where}.origin")
     url = str(rel.get("url", f"{SERVER}/{label}.bin"))
     digest = image.digest.hex()
     files: list[tuple[str, bytes]] = [(url, image.data)]

@@ -194,8 +194,6 @@ def _finish_set_status(w: World) -> World:
             witnesses.add("patch-entry")
         else:
             witnesses.discard("patch-entry")
-    if w.core.rollback_initiated:
-        witnesses.add("rollback-done")
     if witnesses != w.ghost.witnesses:
         w = replace(w, ghost=replace(w.ghost, witnesses=frozenset(witnesses)))
     return set_core(w, result=result, sub="")
@@ -253,11 +251,6 @@ def process_set_status(w: World) -> World:
         )
         page = make_page(w, header, b"")
         w = enqueue(w, get_bootctl_write_ops(w, page, erase=True))
-        if core.pfm_status == VALID and w.running is not None:
-            # Ghost: boot validation marks the *running* build (its compiled version) valid.
-            ghost = w.ghost
-            running = int(w.running.version)
-            w = replace(w, ghost=replace(ghost, max_validated=max(ghost.max_validated, running)))
         return set_core(w, sub="S_DONE")
     return _finish_set_status(w)
 

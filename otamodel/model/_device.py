@@ -7,7 +7,7 @@ import hashlib
 
 import attrs
 
-from otamodel.model._bootloader import BOOTLOADER, get_slot_body_digest
+from otamodel.model._bootloader import BOOTLOADER
 from otamodel.model._config import Scheduler
 from otamodel.model._core import CORE
 from otamodel.model._enums import BlTask, CoreTask, Phase, SvcState
@@ -130,8 +130,6 @@ def process_jump(world: World) -> World:
     header = get_bootctl(world)
     image = ctx.identify(slot) if header.boot_addr == BOOT_ADDR else None
     ghost = world.ghost
-    verified = get_slot_body_digest(world) in ghost.verified
-    ok = image is not None and (image.factory or verified)
     witnesses = set(ghost.witnesses)
     if image is not None:
         programmed_now = world.boot.copy_len > 0
@@ -139,18 +137,7 @@ def process_jump(world: World) -> World:
             witnesses.add("factory-restore")
         if programmed_now and not image.factory and world.boot.new_image:
             witnesses.add("patch-update" if "patch-entry" in ghost.witnesses else "full-update")
-        if (
-            ghost.last_version
-            and image.version < ghost.last_version
-            and "rollback-done" in ghost.witnesses
-        ):
-            witnesses.add("rollback")
-    ghost = replace(
-        ghost,
-        last_jump_ok=ok,
-        witnesses=frozenset(witnesses),
-        last_version=image.version if image is not None else ghost.last_version,
-    )
+    ghost = replace(ghost, witnesses=frozenset(witnesses))
     world = replace(world, ghost=ghost)
     if image is None:
         return replace(
@@ -213,6 +200,10 @@ def _tick(world: World) -> StepResult:
         return StepResult(
             world, action, refusal="the CPU is running code that is not an application"
         )
+    if world.phase is Phase.APP and world.running is not None and world.running.crashes:
+        # ENV-7: a build that fails at start-up, before its core validates it, at every boot.
+        new = process_reset(world, "application crash (fails at start-up)")
+        return StepResult(new, action, transition="crash at start-up", notes=new.notes)
     spec = get_next_machine(world)
     fired: Fired = fire(spec, world, "tick")
     if fired.transition is None:
