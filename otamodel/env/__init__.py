@@ -73,3 +73,15 @@ def with_variant(scenario: Scenario, variant: str) -> Scenario:
 
 
 __all__ += ["with_variant"]
+
+
+def with_defects(scenario: Scenario, defects: list[str] | tuple[str, ...]) -> Scenario:
+    """PROP-45: the same scenario with planted self-test defects."""
+    spec = dict(scenario.source)
+    spec["defects"] = list(defects)
+    spec.setdefault("name", scenario.name)
+    spec.setdefault("variant", scenario.config.variant.value)
+    return build_scenario(spec)
+
+
+__all__ += ["with_defects"]

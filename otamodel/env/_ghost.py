@@ -12,6 +12,7 @@ from otamodel.env._oracle import (
     find_row_of,
     get_facts,
     get_rows,
+    get_target,
     identify_file,
     is_publisher_image,
 )
@@ -24,7 +25,7 @@ from otamodel.model._state import STREAK_CAP, Expect, Ghost, replace
 CALLBACK = "app callback: "
 CORE_CALL = "core -> service: "
 
-# PROP-10: per awaited request, the callbacks that may come on the way and the final ones.
+# PROP-30: per awaited request, the callbacks that may come on the way and the final ones.
 _ON_THE_WAY = {
     Expect.CHECK: frozenset(),
     Expect.UPDATE: frozenset(
@@ -100,19 +101,20 @@ def update_ghost(before: World, result: StepResult) -> World:
 
 def set_initial_ghost(world: World) -> World:
     """PROP-4: the release published at the start counts as published."""
-    target = get_facts(world.scenario, world.published).target
-    return replace(world, ghost=replace(world.ghost, max_target=target))
+    seen = frozenset({world.published})
+    target = get_target(world.scenario, seen)
+    return replace(world, ghost=replace(world.ghost, published_seen=seen, max_target=target))
 
 
 # ------------------------------------------------------------------ per kind of step
 
 
 def _on_publish(world: World, g: Ghost) -> Ghost:
-    facts = get_facts(world.scenario, world.published)
-    if facts.target > g.max_target:
-        g = replace(g, max_target=facts.target)
+    if world.published not in g.published_seen:
+        seen = g.published_seen | {world.published}
+        g = replace(g, published_seen=seen, max_target=get_target(world.scenario, seen))
     if g.declined:
-        g = replace(g, declined=0)  # PROP-13: a rollback declines this release only
+        g = replace(g, declined=0)  # PROP-33: a rollback declines this release only
     return g
 
 
@@ -162,7 +164,7 @@ def _on_validation(before: World, after: World, g: Ghost) -> Ghost:
 
 
 def _is_removal_authorised(world: World, name: str, version: int) -> bool:
-    """PROP-15: an explicit erase, a factory reset, a rollback, or an eviction at the DB
+    """PROP-35: an explicit erase, a factory reset, a rollback, or an eviction at the DB
     entry of a newer image."""
     if world.phase is not Phase.APP:
         return False
@@ -171,21 +173,21 @@ def _is_removal_authorised(world: World, name: str, version: int) -> bool:
         return True
     if core.result in (CoreResult.IMAGE_ERASED, CoreResult.FACTORY_RESET_SUCCESS):
         return True
-    return core.new_downloaded_img and version < core.params.version and name != FACTORY_FILE
+    if not core.new_downloaded_img or name == FACTORY_FILE or version >= core.params.version:
+        return False
+    # an eviction takes the oldest stored image, not any other
+    return version == min(v for n, v in world.ghost.kept if n != FACTORY_FILE)
 
 
 def is_kept_present(world: World, name: str, version: int) -> bool:
-    """PROP-15: the stored image is intact, and (unless it is the factory backup) its DB row
+    """PROP-35: the stored image is intact, and (unless it is the factory backup) its DB row
     names it with a status other than F0."""
     image = identify_file(world, world.fs.get(name))
     if image is None or image.version != version:
         return False
     if name == FACTORY_FILE:
         return image.factory
-    for row in get_rows(world.fs) or ():
-        if row.name == name and row.status != DISABLED:
-            return True
-    return False
+    return any(row.name == name and row.status != DISABLED for row in get_rows(world.fs) or ())
 
 
 def _reconcile_kept(world: World, g: Ghost) -> Ghost:
@@ -210,16 +212,12 @@ def _on_bootloader(before: World, after: World, g: Ghost) -> Ghost:
 
 
 def _on_jump(before: World, after: World, g: Ghost) -> Ghost:
-    """PROP-1 / PROP-20 oracles; PROP-8 rollback witness; PROP-13 factory intent."""
+    """PROP-1 / PROP-40 oracles; PROP-8 rollback witness; PROP-33 factory intent."""
     ctx = after.scenario
     image = after.running
     header = bootctl.unpack(before.flash.pages[0][: bootctl.HEADER_SIZE])
     authentic = image is None or is_publisher_image(ctx, image)
-    ok = (
-        image is not None
-        and authentic
-        and (image.factory or header.version == image.version)
-    )
+    ok = image is not None and authentic and (image.factory or header.version == image.version)
     changes: dict[str, object] = {"last_jump_ok": ok, "last_jump_authentic": authentic}
     if image is not None:
         if g.rollback_to:
@@ -261,7 +259,7 @@ def _on_app(before: World, after: World, g: Ghost) -> Ghost:
 
 
 def _on_erase_start(world: World, g: Ghost) -> Ghost:
-    """PROP-13: the rows an erase of ``erase_ver`` must keep (the target name first)."""
+    """PROP-33: the rows an erase of ``erase_ver`` must keep (the target name first)."""
     target = ""
     keep = []
     for row in get_rows(world.fs) or ():
@@ -273,7 +271,7 @@ def _on_erase_start(world: World, g: Ghost) -> Ghost:
 
 
 def _on_core_call(before: World, name: str, g: Ghost) -> Ghost:
-    """PROP-10: a result written over an undelivered status, or one with no case."""
+    """PROP-30: a result written over an undelivered status, or one with no case."""
     if g.event_fault:
         return g
     svc = before.service
@@ -315,7 +313,7 @@ def _on_callback(world: World, name: str, g: Ghost) -> Ghost:
 
 
 def _check_honesty(world: World, name: str, g: Ghost) -> Ghost:
-    """PROP-11 (and the erase part of PROP-13): a success callback's persistent effect."""
+    """PROP-31 (and the erase part of PROP-33): a success callback's persistent effect."""
     problem = ""
     if name == "DB_ENTRY_SUCCESS":
         problem = _check_db_entry(world)

@@ -1,6 +1,6 @@
 """The environment's knowledge the properties judge the device against (never the device's
 own checks): which builds the publisher made and signed, which releases are valid targets
-for this build, and what the stored images are (PROP-1, PROP-4, PROP-20..PROP-24)."""
+for this build, and what the stored images are (PROP-1, PROP-4, PROP-40..PROP-44)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ VALID, DOWNLOADED, DISABLED = 0xF8, 0xFE, 0xF0
 
 @attrs.frozen
 class ReleaseFacts:
-    """What the environment knows about one release (PROP-4, PROP-20)."""
+    """What the environment knows about one release (PROP-4, PROP-40)."""
 
     publisher: bool  # made (and published) by the publisher, not by an attacker
     image: AppImage | None  # the build its manifest's URL (or patch target) delivers
@@ -40,7 +40,7 @@ def get_release_spec(scenario: Any, index: int) -> Mapping[str, Any]:
 
 
 def is_publisher_release(scenario: Any, index: int) -> bool:
-    """ENV-6: a release is the attacker's when its description says ``origin = "attacker"``
+    """ENV-20: a release is the attacker's when its description says ``origin = "attacker"``
     or its signature is by another key or garbage; otherwise the publisher made it."""
     spec = get_release_spec(scenario, index)
     origin = spec.get("origin")
@@ -105,9 +105,35 @@ def _make_facts(scenario: Any, index: int) -> ReleaseFacts:
     return ReleaseFacts(publisher, image, signed, erase, target)
 
 
+@functools.lru_cache(maxsize=1024)
+def get_target(scenario: Any, published: frozenset[int]) -> int:
+    """PROP-4: the highest target among the releases published so far, except a version the
+    publisher withdrew with a later EraseVer release of its own (an attacker's withdrawal or
+    replacement does not lower it)."""
+    best = 0
+    for i in published:
+        facts = get_facts(scenario, i)
+        if not facts.target:
+            continue
+        withdrawn = any(
+            j > i and _erased_version(scenario, j) == facts.target
+            for j in published
+            if get_facts(scenario, j).publisher and get_facts(scenario, j).erase
+        )
+        if not withdrawn:
+            best = max(best, facts.target)
+    return best
+
+
+def _erased_version(scenario: Any, index: int) -> int:
+    doc = mf.parse(scenario.releases[index].manifest)
+    entry = doc.entry
+    return int(entry.version.valueint or 0) if entry is not None else 0
+
+
 @functools.lru_cache(maxsize=64)
 def get_publisher_builds(scenario: Any) -> frozenset[tuple[bytes, bool]]:
-    """PROP-1/PROP-20: (image data, signed) for every build a publisher release delivers."""
+    """PROP-1/PROP-40: (image data, signed) for every build a publisher release delivers."""
     out = set()
     for i in range(scenario.release_count):
         facts = get_facts(scenario, i)
@@ -117,7 +143,7 @@ def get_publisher_builds(scenario: Any) -> frozenset[tuple[bytes, bool]]:
 
 
 def is_publisher_image(scenario: Any, image: AppImage) -> bool:
-    """PROP-20: the factory image or a build the publisher made (signed, in secure builds)."""
+    """PROP-40: the factory image or a build the publisher made (signed, in secure builds)."""
     if image.factory:
         return True
     secure = scenario.config.secure_boot
@@ -128,7 +154,7 @@ def is_publisher_image(scenario: Any, image: AppImage) -> bool:
 
 
 def get_max_publisher_version(scenario: Any, published: frozenset[int] | None = None) -> int:
-    """PROP-22: the highest compiled version among the publisher's releases."""
+    """PROP-42: the highest compiled version among the publisher's releases."""
     best = scenario.factory.version
     for i in range(scenario.release_count):
         facts = get_facts(scenario, i)
@@ -191,6 +217,7 @@ __all__ = [
     "get_facts",
     "get_max_publisher_version",
     "get_rows",
+    "get_target",
     "identify_file",
     "is_publisher_image",
     "is_publisher_release",

@@ -9,6 +9,7 @@ import hashlib
 from otamodel.errors import ManifestError
 from otamodel.formats import bootctl, otadb, signature
 from otamodel.formats import manifest as mf
+from otamodel.model._config import Defect
 from otamodel.model._enums import BlTask
 from otamodel.model._machine import MachineSpec, Transition, memo_last
 from otamodel.model._physics import (
@@ -101,7 +102,7 @@ def process_backup(w: World) -> World:
             FsWrite(FACTORY_DIGEST_FILE, 0, digest),
             FsClose(FACTORY_DIGEST_FILE),
         ]
-    if w.scenario.config.is_hardened:
+    if w.scenario.config.is_hardened and not w.scenario.config.has(Defect.BACKUP_COMMIT_FIRST):
         # HARD-8: everything the factory path needs is on disk before boot control says F8.
         ops.extend([FsClose(FACTORY_FILE), *digest_ops, *commit])
     else:
@@ -125,6 +126,8 @@ def get_check_decision(w: World) -> tuple[str, dict[str, object]]:
     if bootctl.is_blank_prefix(page):
         return "select", {"factory_reset": True, "db": None}
     header = get_bootctl(w)
+    if w.scenario.config.has(Defect.BOOTLOADER_TRUSTS_HEADER) and header.status == VALID:
+        return "jump", {}  # PROP-45: boot control alone decides
     result, db = load_db(w)
     if result == 1 or db is None:
         return "select", {"factory_reset": True, "database_found": False, "db": None}
@@ -142,9 +145,26 @@ def get_check_decision(w: World) -> tuple[str, dict[str, object]]:
     version = otadb.get_field_value_32bit(db, row, 2)
     if status is None or version is None:
         return "select", changes
-    if header.status == VALID and version == header.version and status == VALID:
+    if is_trial_failed(w, header.status, status, version == header.version):
+        return "abandon", changes  # HARD-9
+    never = w.scenario.config.has(Defect.BOOTLOADER_NEVER_FAST_PATH)  # PROP-45
+    if header.status == VALID and version == header.version and status == VALID and not never:
         return "jump", changes
     return "select", changes
+
+
+def is_trial_failed(w: World, boot_status: int, row_status: int, same: bool) -> bool:
+    """HARD-9: boot control FC over an FE row means the bootloader programmed this image and
+    started it, and the app never validated it: the trial boot failed, so the hardened
+    bootloader invalidates the row instead of programming the same image again."""
+    config = w.scenario.config
+    if not config.is_hardened or config.has(Defect.TRIAL_BOOT_NOT_TRACKED):
+        return False
+    return same and boot_status == (DOWNLOADED & 0xFC) and row_status == DOWNLOADED
+
+
+def is_check_abandon(w: World) -> bool:
+    return get_check_decision(w)[0] == "abandon"
 
 
 def is_check_jump(w: World) -> bool:
@@ -207,7 +227,8 @@ def get_select(w: World) -> tuple[str, World]:
         if version is None:
             # BL-6: an unreadable version: ERROR, and a 1-row DB switches to the factory path.
             return "error", set_boot(w, factory_reset=total == 1 or boot.factory_reset)
-        if best < version:
+        lowest = w.scenario.config.has(Defect.BOOTLOADER_RANKS_LOWEST)  # PROP-45
+        if (best < version) if not lowest else (selected < 0 or version < best):
             status = otadb.get_field_value(db, i, 1)
             if status is None:
                 return "error", w
@@ -246,7 +267,13 @@ def process_select(w: World) -> World:
     """BL-5..BL-8: run one call; ERROR keeps the task (no retry counter). HARD-4: in the
     hardened variant an ERROR of the normal branch falls back to the factory path."""
     outcome, new = get_select(w)
-    if outcome == "error" and w.scenario.config.is_hardened and not new.boot.factory_reset:
+    loops = w.scenario.config.has(Defect.BOOTLOADER_LOOPS_ON_ERROR)  # PROP-45
+    if (
+        outcome == "error"
+        and w.scenario.config.is_hardened
+        and not new.boot.factory_reset
+        and not loops
+    ):
         new = set_boot(new, factory_reset=True)
     return new
 
@@ -270,6 +297,8 @@ def process_program(w: World) -> World:
         copy_len = geometry.slot_size
         img = boot.img
     ops: list[PersistentOp] = [FlashErase(p) for p in range(geometry.slot_pages)]
+    if w.scenario.config.has(Defect.PROGRAM_WITHOUT_ERASE):
+        ops = [FlashErase(0)]  # PROP-45: only boot control is erased
     buffer = boot.boot_ctl.ljust(chunk, b"\x00")
     offset = chunk
     while offset < copy_len and offset < geometry.slot_size:
@@ -331,6 +360,10 @@ def is_verify_ok(w: World) -> bool:
     secure = w.scenario.config.secure_boot
     if w.boot.factory_reset and not secure:
         return True
+    if w.scenario.config.has(Defect.BOOTLOADER_SKIPS_VERIFY):
+        return True  # PROP-45
+    if w.scenario.config.has(Defect.BOOTLOADER_SKIPS_SIGNATURE):
+        secure = False  # PROP-45
     expected = get_expected_digest(w)
     factory_trusted = w.boot.factory_reset and w.scenario.config.is_hardened
     # HARD-7: the hardened bootloader trusts the digest it wrote itself at backup time.
@@ -357,7 +390,8 @@ def process_set_status(w: World) -> World:
     """BL-13: read the page, ``status &= 0xFC``, copy ``param.img`` over the header, program
     WITHOUT erase (FE→FC, F8→F8, F0→F0)."""
     img = bootctl.unpack(w.boot.img)
-    img = replace(img, status=img.status & 0xFC)
+    mask = 0xF8 if w.scenario.config.has(Defect.BOOT_STATUS_VALID_AT_PROGRAM) else 0xFC
+    img = replace(img, status=img.status & mask)  # PROP-45: mask typo
     page = img.pack() + w.flash.pages[0][bootctl.HEADER_SIZE :]
     w = enqueue(w, get_page_program_ops(0, page, w.scenario.geometry))
     return set_boot(w, img=img.pack())
@@ -391,6 +425,7 @@ BOOTLOADER_TRANSITIONS: tuple[Transition, ...] = (
     T(B.FACTORY_RESET, "tick", None, is_backup_done, label="reset"),
     T(B.FACTORY_RESET, "tick", None, None, process_backup),
     T(B.CHECK_IMAGE, "tick", B.JUMP_TO_APP, is_check_jump, process_check),
+    T(B.CHECK_IMAGE, "tick", B.INVALIDATE_IMAGE, is_check_abandon, process_check),
     T(B.CHECK_IMAGE, "tick", B.SELECT_IMAGE, None, process_check),
     T(B.SELECT_IMAGE, "tick", B.PROGRAM_IMAGE, is_select_success, process_select),
     T(B.SELECT_IMAGE, "tick", None, None, process_select),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from otamodel.model._config import Defect
 from otamodel.model._enums import CoreResult, SvcState, SvcStatus
 from otamodel.model._state import World
 from otamodel.model._storage import set_service
@@ -40,6 +41,10 @@ def process_core_callback(world: World, result: CoreResult) -> World:
         return world
     world = world.note(f"core -> service: {result.name}")
     svc = world.service
+    if result is CoreResult.IMAGE_DOWNLOAD_FAILED and world.scenario.config.has(
+        Defect.DOWNLOAD_FAILURE_DROPPED
+    ):
+        return world  # PROP-45: no case for the failure
     if result in _SAME_NAME:
         return set_service(world, status=_SAME_NAME[result], state=SvcState.UPDATE_USER)
     if result in _CLEARS_FW:

@@ -6,6 +6,7 @@ from otamodel.errors import ManifestError
 from otamodel.formats import bootctl, otadb
 from otamodel.formats import manifest as mf
 from otamodel.model._callback import process_core_callback
+from otamodel.model._config import Defect
 from otamodel.model._core_io import (
     get_cleanup_deletes,
     process_download_step,
@@ -99,8 +100,9 @@ def ota_start(world: World, params: OtaParams) -> World:
         )
         task = C.SEARCH_PATCH_BASEVERSION
     world = open_downloader(world, params.url)
+    pfm = VALID if world.scenario.config.has(Defect.VALID_STATUS_AFTER_DOWNLOAD) else DISABLED
     return set_core(
-        world, params=copied, task=task, sub="D_INIT", img_status=DOWNLOADED, pfm_status=DISABLED
+        world, params=copied, task=task, sub="D_INIT", img_status=DOWNLOADED, pfm_status=pfm
     )
 
 
@@ -250,7 +252,9 @@ def process_set_status(w: World) -> World:
             rsvd=bytes(208),
         )
         page = make_page(w, header, b"")
-        w = enqueue(w, get_bootctl_write_ops(w, page, erase=True))
+        skip = core.rollback_initiated and w.scenario.config.has(Defect.ROLLBACK_SKIPS_BOOT_CONTROL)
+        if not skip:  # PROP-45
+            w = enqueue(w, get_bootctl_write_ops(w, page, erase=True))
         return set_core(w, sub="S_DONE")
     return _finish_set_status(w)
 
@@ -316,6 +320,17 @@ def get_hex_version_db(db: otadb.ImageDatabase, name: str, version: int) -> otad
     return otadb.ImageDatabase(rows=rows)
 
 
+def get_newest_evicted(
+    db: otadb.ImageDatabase, name: str, version: int, digest: str
+) -> otadb.ImageDatabase:
+    """PROP-45 (evicts-newest): a full store overwrites its highest-version row."""
+    versions = [otadb.get_field_value_32bit(db, i, 2) or 0 for i in range(otadb.get_total_imgs(db))]
+    victim = versions.index(max(versions))
+    rows = list(db.rows)
+    rows[victim] = (name.rsplit("/", 1)[-1], "FE", str(version), "0x01", digest)
+    return otadb.ImageDatabase(rows=tuple(rows))
+
+
 def process_db_entry(w: World) -> World:
     """CORE-25: ``OTADbNewEntry`` (DB-6) then, in secure builds, the ``_sign.txt`` file;
     −1 gives IMAGE_DB_ENTRY_FAILED and UPDATE_USER."""
@@ -323,11 +338,15 @@ def process_db_entry(w: World) -> World:
     result, db = load_db(w)
     name = core.image_name
     new = otadb.new_entry(result, db, name, core.params.version, core.params.digest, core.db_full)
+    if w.scenario.config.has(Defect.EVICTS_NEWEST) and core.db_full and db is not None:
+        new = get_newest_evicted(db, name, core.params.version, core.params.digest)  # PROP-45
     if new is None:
         return set_core(w, result=R.IMAGE_DB_ENTRY_FAILED, task=C.UPDATE_USER, idle=False)
     if w.scenario.config.is_hardened:
         new = get_hex_version_db(new, name, core.params.version)
     w = enqueue(w, get_db_save_ops(w, new))
+    if w.scenario.config.has(Defect.SUCCESS_BEFORE_BOOT_CONTROL):  # PROP-45
+        return set_core(w, task=C.UPDATE_USER, result=R.IMAGE_STATUS_SET, idle=False)
     if w.scenario.config.secure_boot and core.params.signature_verification:
         from otamodel.model._physics import get_file_write_ops
 
@@ -342,6 +361,8 @@ def process_db_entry(w: World) -> World:
 def process_factory_reset_task(w: World) -> World:
     """CORE-26: delete the DB, erase the boot-control page (no write), FACTORY_RESET_SUCCESS."""
     sub = w.core.sub
+    if sub == "F_INIT" and w.scenario.config.has(Defect.FACTORY_RESET_REPORTS_ONLY):
+        return set_core(w, sub="F_DONE", idle=False)  # PROP-45
     if sub == "F_INIT":
         from otamodel.model._physics import FsDelete
 
@@ -365,10 +386,13 @@ def process_erase_task(w: World) -> World:
     row = otadb.get_image_row(db, w.core.erase_ver)
     if row < 0:
         return fail
+    if w.scenario.config.has(Defect.ERASE_WRONG_ROW):
+        row = otadb.get_total_imgs(db) - 1  # PROP-45: the last row, not the found one
     name = otadb.get_field_string(db, row, 0)
     if name is None:
         return fail
-    w = enqueue(w, get_db_save_ops(w, otadb.remove_row(db, row)))
+    if not w.scenario.config.has(Defect.ERASE_KEEPS_ROW):  # PROP-45
+        w = enqueue(w, get_db_save_ops(w, otadb.remove_row(db, row)))
     if not get_fs_view(w).is_present(name):
         return set_core(w, result=R.IMAGE_ERASE_FAILED, task=C.UPDATE_USER, idle=False)
     w = enqueue(w, [FsDelete(name)])

@@ -8,7 +8,7 @@ import hashlib
 import attrs
 
 from otamodel.model._bootloader import BOOTLOADER
-from otamodel.model._config import Scheduler
+from otamodel.model._config import Defect, Scheduler
 from otamodel.model._core import CORE
 from otamodel.model._enums import BlTask, CoreTask, Phase, SvcState
 from otamodel.model._machine import Fired, MachineSpec, Transition, fire
@@ -109,9 +109,11 @@ class StepResult:
 
 def process_reset(world: World, why: str) -> World:
     """DEV-1: any reset or power cut clears every volatile variable and runs the bootloader."""
+    kept = world.scenario.config.has(Defect.STATE_KEPT_OVER_RESET)  # PROP-45
     return World(
         flash=world.flash,
         fs=world.fs,
+        service=Service(fw_in_progress=world.service.fw_in_progress) if kept else Service(),
         phase=Phase.BOOTLOADER,
         published=world.published,
         network_up=world.network_up,
@@ -148,7 +150,7 @@ def process_jump(world: World) -> World:
         world,
         phase=Phase.APP,
         running=image,
-        service=Service(),
+        service=Service(fw_in_progress=world.service.fw_in_progress),
         core=Core(),
         boot=Bootloader(task=BlTask.JUMP_TO_APP),
         net=Transfer(),
@@ -201,7 +203,7 @@ def _tick(world: World) -> StepResult:
             world, action, refusal="the CPU is running code that is not an application"
         )
     if world.phase is Phase.APP and world.running is not None and world.running.crashes:
-        # ENV-7: a build that fails at start-up, before its core validates it, at every boot.
+        # ENV-21: a build that fails at start-up, before its core validates it, at every boot.
         new = process_reset(world, "application crash (fails at start-up)")
         return StepResult(new, action, transition="crash at start-up", notes=new.notes)
     spec = get_next_machine(world)

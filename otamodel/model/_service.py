@@ -11,6 +11,7 @@ import attrs
 from otamodel.errors import ManifestError
 from otamodel.formats import manifest as mf
 from otamodel.model import _core as core
+from otamodel.model._config import Defect
 from otamodel.model._enums import CheckState, SvcState, SvcStatus
 from otamodel.model._machine import MachineSpec, Transition, memo_last
 from otamodel.model._parse import process_manifest
@@ -219,7 +220,8 @@ def _report_check(w: World) -> World:
 
 def process_auto_check_done(w: World) -> World:
     """SVC-7: the periodic check reports FAILED/NOTAVAILABLE directly and re-arms the RTCC."""
-    return set_service(_report_check(w), rtcc_armed=True)
+    armed = not w.scenario.config.has(Defect.PERIODIC_NOT_REARMED)  # PROP-45
+    return set_service(_report_check(w), rtcc_armed=armed)
 
 
 def process_server_check_done(w: World) -> World:
@@ -312,6 +314,8 @@ def process_update_user(w: World) -> World:
     """SVC-34: deliver the pending status to the app (unless NONE)."""
     if w.service.status is not SvcStatus.NONE:
         w = _app_callback(w, w.service.status)
+        if w.scenario.config.has(Defect.CALLBACK_TWICE):
+            w = _app_callback(w, w.service.status)  # PROP-45
     return w
 
 

@@ -183,7 +183,7 @@ class Transfer:
 
 
 class Expect(enum.IntEnum):
-    """PROP-10: which request the app is waiting to hear the end of (ghost)."""
+    """PROP-30: which request the app is waiting to hear the end of (ghost)."""
 
     NONE = 0
     CHECK = 1  # a periodic or manual update check (UPDATE_CHECK_START was delivered)
@@ -208,15 +208,15 @@ class Ghost:
     max_validated: int = 0
     # Versions ever validated durably (and the factory's once it ran): PROP-8 rollback.
     validated: frozenset[int] = frozenset()
-    # PROP-1 / PROP-20: verdict of the environment's oracle on the last jump.
+    # PROP-1 / PROP-40: verdict of the environment's oracle on the last jump.
     last_jump_ok: bool = True
     last_jump_authentic: bool = True
     witnesses: frozenset[str] = frozenset()
-    # PROP-10/11: the request awaiting its terminal callback, the first wrong event seen.
+    # PROP-30/11: the request awaiting its terminal callback, the first wrong event seen.
     expect: Expect = Expect.NONE
     event_fault: str = ""
     honesty_fault: str = ""
-    # PROP-13: intents: the version a rollback left (0: none), a factory reset in flight,
+    # PROP-33: intents: the version a rollback left (0: none), a factory reset in flight,
     # the rows an erase must keep, the first intent broken.
     declined: int = 0
     factory_intent: bool = False
@@ -224,14 +224,15 @@ class Ghost:
     intent_fault: str = ""
     # PROP-8: the version an accepted rollback must end with (0: no rollback in flight).
     rollback_to: int = 0
-    # PROP-15: stored images (file, version) only an explicit path may remove.
+    # PROP-35: stored images (file, version) only an explicit path may remove.
     kept: frozenset[tuple[str, int]] = frozenset()
-    # PROP-16/17: program-mode entries of the same file in a row (saturating).
+    # PROP-36/17: program-mode entries of the same file in a row (saturating).
     program_name: str = ""
     program_streak: int = 0
-    # PROP-4/23: the highest valid publisher target published so far.
+    # PROP-4/43: the releases published so far, and the target they set.
+    published_seen: frozenset[int] = frozenset()
     max_target: int = 0
-    # PROP-24: the first erase requested by a manifest the publisher did not make.
+    # PROP-44: the first erase requested by a manifest the publisher did not make.
     erase_forged: bool = False
 
 

@@ -1,5 +1,5 @@
 """State predicates of the properties added for issue 12 (docs/spec/properties.md,
-PROP-10..PROP-24): what users care about (events, honesty, coherence, intent, data, wear)
+PROP-30..PROP-44): what users care about (events, honesty, coherence, intent, data, wear)
 and one property per threat of the TUF/Uptane list."""
 
 from __future__ import annotations
@@ -30,18 +30,18 @@ def _header(world: World) -> bootctl.BootControlHeader:
 
 
 def is_event_delivery_ok(world: World) -> bool:
-    """PROP-10 event-delivery (always): no status lost in the single slot, no result without
+    """PROP-30 event-delivery (always): no status lost in the single slot, no result without
     a case, no callback nobody asked for, no request left unanswered before the next."""
     return not world.ghost.event_fault
 
 
 def is_nothing_awaited(world: World) -> bool:
-    """PROP-10 event-response goal: the app waits for no terminal callback."""
+    """PROP-30 event-response goal: the app waits for no terminal callback."""
     return world.ghost.expect is Expect.NONE
 
 
 def is_outcome_honest(world: World) -> bool:
-    """PROP-11 outcome-honesty (always): every success callback so far found its persistent
+    """PROP-31 outcome-honesty (always): every success callback so far found its persistent
     effect in place."""
     return not world.ghost.honesty_fault
 
@@ -56,7 +56,7 @@ def is_just_booted(world: World) -> bool:
 
 
 def is_boot_coherent(world: World) -> bool:
-    """PROP-12 boot-coherence (always): right after a bootloader pass, boot control agrees
+    """PROP-32 boot-coherence (always): right after a bootloader pass, boot control agrees
     with the DB row whose file holds the running image (type PRODUCTION, version = the
     build's compiled version, status = the row's status & 0xFC, the row's version as the code
     reads it = the compiled version, the row not F0); a factory image runs under a
@@ -88,7 +88,7 @@ def _is_coherent(world: World) -> bool:
 
 
 def is_intent_honoured(world: World) -> bool:
-    """PROP-13 intent-honoured (always): an erase removed nothing but its target, and once a
+    """PROP-33 intent-honoured (always): an erase removed nothing but its target, and once a
     rollback the app accepted has taken effect the version it left does not run again while
     the same release stays published."""
     ghost = world.ghost
@@ -100,12 +100,12 @@ def is_intent_honoured(world: World) -> bool:
 
 
 def is_factory_intent_done(world: World) -> bool:
-    """PROP-14 goal: no accepted factory reset is still waiting for the factory image."""
+    """PROP-34 goal: no accepted factory reset is still waiting for the factory image."""
     return not world.ghost.factory_intent
 
 
 def is_intent_action(action: Action) -> bool:
-    """PROP-14 edges: the device left alone, user checks, and the app resetting the device."""
+    """PROP-34 edges: the device left alone, user checks, and the app resetting the device."""
     from otamodel.verify._properties import is_progress_action
 
     return is_progress_action(action) or action.kind in APP_RESET_KINDS
@@ -115,7 +115,7 @@ def is_intent_action(action: Action) -> bool:
 
 
 def is_no_data_loss(world: World) -> bool:
-    """PROP-15 no-data-loss (always): with nothing queued, every image the ghost keeps (a
+    """PROP-35 no-data-loss (always): with nothing queued, every image the ghost keeps (a
     validated image and its row, the factory backup) is intact."""
     if world.pending or not world.ghost.kept:
         return True
@@ -128,18 +128,18 @@ def _is_all_kept(world: World) -> bool:
 
 
 def is_good_image_running(world: World) -> bool:
-    """PROP-16 goal: an application runs that does not fail at start-up."""
+    """PROP-36 goal: an application runs that does not fail at start-up."""
     return world.phase is Phase.APP and world.running is not None and not world.running.crashes
 
 
 def is_reprogram_bounded(world: World) -> bool:
-    """PROP-17 bounded-reprogram (always): the bootloader never programs the same file more
+    """PROP-37 bounded-reprogram (always): the bootloader never programs the same file more
     than ``STREAK_CAP - 1`` times in a row without a fault, a user request or a validation."""
     return world.ghost.program_streak < STREAK_CAP
 
 
 def is_reprogram_needed(world: World) -> bool:
-    """PROP-18 no-needless-reprogram (always): on entering program mode, the slot does not
+    """PROP-38 no-needless-reprogram (always): on entering program mode, the slot does not
     already hold an image whose DB row is F8 under an F8 PRODUCTION boot control."""
     if world.phase is not Phase.BOOTLOADER or world.boot.task is not BlTask.PROGRAM_IMAGE:
         return True
@@ -164,13 +164,13 @@ def _is_needless(world: World) -> bool:
 
 
 def is_authentic(world: World) -> bool:
-    """PROP-20 sec-authenticity (always): every jump ran the factory image or a build the
+    """PROP-40 sec-authenticity (always): every jump ran the factory image or a build the
     publisher made (signed with the publisher's key in secure builds)."""
     return world.ghost.last_jump_authentic
 
 
 def is_no_rollback_attack(world: World) -> bool:
-    """PROP-21 sec-anti-rollback (always): no installed (non-factory) image runs below the
+    """PROP-41 sec-anti-rollback (always): no installed (non-factory) image runs below the
     highest version validated since the user last asked for a rollback or factory reset."""
     running = world.running
     if running is None or running.factory:
@@ -179,7 +179,7 @@ def is_no_rollback_attack(world: World) -> bool:
 
 
 def is_no_fast_forward(world: World) -> bool:
-    """PROP-22 sec-fast-forward (always): the running build's version is not above every
+    """PROP-42 sec-fast-forward (always): the running build's version is not above every
     version the publisher makes (an inflated version would block every later release)."""
     running = world.running
     if running is None:
@@ -188,7 +188,7 @@ def is_no_fast_forward(world: World) -> bool:
 
 
 def is_not_frozen(world: World) -> bool:
-    """PROP-23 sec-freeze-replay goal: the newest valid release published so far runs, or
+    """PROP-43 sec-freeze-replay goal: the newest valid release published so far runs, or
     the server still serves it (the published release is not an older or foreign one)."""
     target = world.ghost.max_target
     if world.running is not None and world.running.version >= target:
@@ -197,7 +197,7 @@ def is_not_frozen(world: World) -> bool:
 
 
 def is_erase_authentic(world: World) -> bool:
-    """PROP-24 sec-erase-authenticity (always): no erase was started by a manifest the
+    """PROP-44 sec-erase-authenticity (always): no erase was started by a manifest the
     publisher did not make."""
     return not world.ghost.erase_forged
 

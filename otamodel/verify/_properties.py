@@ -9,9 +9,9 @@ from collections.abc import Iterable, Sequence
 
 from otamodel.checker._model import Property
 from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world, step
+from otamodel.env._oracle import get_facts
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
-from otamodel.env._oracle import get_facts
 from otamodel.model import FAULT_KINDS, Action, Fs, Phase, SvcState, World
 from otamodel.verify import _predicates as pr
 
@@ -215,12 +215,12 @@ class OtaModel:
 
 
 def has_crashing_image(scenario: Scenario) -> bool:
-    """PROP-16 applies to scenarios with a build that fails at every boot (ENV-7)."""
+    """PROP-36 applies to scenarios with a build that fails at every boot (ENV-21)."""
     return any(image.crashes for image in scenario.images)
 
 
 def get_user_properties(scenario: Scenario) -> list[Property[World, Action]]:
-    """PROP-10..PROP-18: what the app and the user care about."""
+    """PROP-30..PROP-38: what the app and the user care about."""
     props = [
         Property.always(
             "event-delivery",
@@ -283,7 +283,7 @@ def get_user_properties(scenario: Scenario) -> list[Property[World, Action]]:
 
 
 def get_security_properties() -> list[Property[World, Action]]:
-    """PROP-20..PROP-24: one property per threat (TUF/Uptane)."""
+    """PROP-40..PROP-44: one property per threat (TUF/Uptane)."""
     return [
         Property.always(
             "sec-authenticity",
