@@ -163,7 +163,7 @@ def test_rollback_witness_needs_the_previous_validated_version() -> None:
 
 
 def test_event_delivery_holds_for_a_plain_update() -> None:
-    world, log = _updated()
+    world, _log = _updated()
     assert pr.is_event_delivery_ok(world) and pr.is_nothing_awaited(world)
     assert pr.is_outcome_honest(world)
 
@@ -298,7 +298,7 @@ def test_no_data_loss() -> None:
     assert not pr.is_no_data_loss(gone)
     no_factory = replace(world, fs=world.fs.without("factory_reset.bin"))
     assert not pr.is_no_data_loss(no_factory)
-    assert pr.is_no_data_loss(replace(gone, pending=world.pending + ("x",)))
+    assert pr.is_no_data_loss(replace(gone, pending=(*world.pending, "x")))
 
 
 # ------------------------------------------------------------------ security

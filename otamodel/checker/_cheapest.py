@@ -17,6 +17,14 @@ def get_cheapest_trace(
 ) -> Trace[Any, Any] | None:
     """CHK-15: Dijkstra over the recorded edges (tree edges included) from every initial
     state, ordered by (total cost, steps, state number); ``None`` when no target is reached."""
+    found = get_cheapest_path(exploration, targets, cost)
+    return None if found is None else found[0]
+
+
+def get_cheapest_path(
+    exploration: Exploration, targets: bytearray, cost: Callable[[Any], int]
+) -> tuple[Trace[Any, Any], int] | None:
+    """:func:`get_cheapest_trace` and the number of the state it ends in."""
     src, dst, act = exploration.edge_src, exploration.edge_dst, exploration.edge_act
     assert src is not None and dst is not None and act is not None
     count = exploration.count
@@ -64,4 +72,4 @@ def get_cheapest_trace(
     path.reverse()
     actions.reverse()
     states = exploration.fetch_states(path)
-    return Trace(states[0], tuple(zip(actions, states[1:], strict=True)))
+    return Trace(states[0], tuple(zip(actions, states[1:], strict=True))), found

@@ -35,7 +35,8 @@ class ReleaseFacts:
 def get_release_spec(scenario: Any, index: int) -> Mapping[str, Any]:
     specs = scenario.source.get("releases", []) if scenario.source else []
     if isinstance(specs, list) and index < len(specs) and isinstance(specs[index], Mapping):
-        return specs[index]
+        spec: Mapping[str, Any] = specs[index]
+        return spec
     return {}
 
 
@@ -45,7 +46,7 @@ def is_publisher_release(scenario: Any, index: int) -> bool:
     spec = get_release_spec(scenario, index)
     origin = spec.get("origin")
     if origin is not None:
-        return origin == "publisher"
+        return bool(origin == "publisher")
     return spec.get("signature") not in ("other-key", "garbage")
 
 
@@ -153,9 +154,9 @@ def is_publisher_image(scenario: Any, image: AppImage) -> bool:
     )
 
 
-def get_max_publisher_version(scenario: Any, published: frozenset[int] | None = None) -> int:
+def get_max_publisher_version(scenario: Any) -> int:
     """PROP-42: the highest compiled version among the publisher's releases."""
-    best = scenario.factory.version
+    best = int(scenario.factory.version)
     for i in range(scenario.release_count):
         facts = get_facts(scenario, i)
         if facts.publisher and facts.image is not None and not facts.erase:

@@ -87,6 +87,10 @@ FINDING_KEYS: dict[str, Callable[[World], object]] = {
 }
 
 
+def _no_key(world: World) -> object:
+    return ""
+
+
 @attrs.frozen
 class Outcome:
     """One check: verdict per property and the finding keys of its always-violations."""
@@ -113,7 +117,8 @@ class _KeyedModel(OtaModel):
         def collect(world: World) -> bool:
             for prop in always:
                 if not prop.predicate(world):
-                    key = FINDING_KEYS.get(prop.name, lambda w: "")(world)
+                    get_key = FINDING_KEYS.get(prop.name, _no_key)
+                    key = get_key(world)
                     keys.add((prop.name, key))
             return True
 
