@@ -164,8 +164,8 @@ def get_defect_kills(defect: Defect, name: str, variant: str) -> list[str]:
 
 
 def write_defects_doc(path: Path, scenarios: Sequence[str] = KILL_SCENARIOS) -> None:
-    """Generate ``docs/defects.md``: per defect and variant, the first scenario (in the order
-    of ``scenarios``) that kills it and the killing properties."""
+    """Generate ``docs/defects.md``: per defect and variant, the first scenario that kills it
+    (``KILLED_ON`` first, then the order of ``scenarios``) and the killing properties."""
     lines = [
         "# Planted defects and the properties that kill them (PROP-45)",
         "",
@@ -184,7 +184,8 @@ def write_defects_doc(path: Path, scenarios: Sequence[str] = KILL_SCENARIOS) -> 
         cells = []
         for variant in (RELEASED, HARDENED):
             cell = "**not killed**"
-            for name in scenarios:
+            order = [KILLED_ON[defect], *(n for n in scenarios if n != KILLED_ON[defect])]
+            for name in order:
                 kills = get_defect_kills(defect, name, variant)
                 if kills:
                     cell = f"`{name}`: " + ", ".join(kills)
