@@ -204,7 +204,7 @@ def test_outcome_honesty_on_db_entry() -> None:
     world = run(
         initial_world(scenario), until=lambda w: bool(w.ghost.honesty_fault), max_steps=4000
     )
-    assert world.ghost.honesty_fault == "DB_ENTRY_SUCCESS:boot-control"
+    assert world.ghost.honesty_fault == "DB_ENTRY_SUCCESS:boot-control:v1:bcF8"
     assert not pr.is_outcome_honest(world)
     world, _ = _updated(defects=["core-skips-digest"])
     assert pr.is_outcome_honest(world)  # no corruption in this run: the digest is right

@@ -124,6 +124,8 @@ def _on_ctrl(before: World, after: World, action: Action, g: Ghost) -> Ghost:
         g = replace(g, program_streak=0)
     if expect is None:
         return g
+    if g.factory_intent and expect is not Expect.FACTORY_RESET:
+        g = replace(g, factory_intent=False)  # PROP-34: a later request supersedes it
     if g.expect is not Expect.NONE and not g.event_fault:
         g = replace(g, event_fault=f"unanswered:{g.expect.name}")
     return replace(g, expect=expect)
@@ -286,12 +288,14 @@ def _on_core_call(before: World, name: str, g: Ghost) -> Ghost:
 
 def _on_callback(world: World, name: str, g: Ghost) -> Ghost:
     g = _check_honesty(world, name, g)
-    if name == "ROLLBACK_SUCCESS" and world.running is not None:
-        below = [v for v in g.validated if v < world.running.version]
+    running = world.running
+    if name == "ROLLBACK_SUCCESS" and running is not None and not running.factory:
+        # PROP-8 / PROP-33: the version to end with, and the one the user declined.
+        below = [v for v in g.validated if v < running.version]
         g = replace(
             g,
             rollback_to=max(below) if below else world.scenario.factory.version,
-            declined=world.running.version,
+            declined=running.version,
         )
     if name == "UPDATE_CHECK_START":
         if g.expect is Expect.CHECK:
@@ -328,7 +332,9 @@ def _check_honesty(world: World, name: str, g: Ghost) -> Ghost:
     elif name == "IMAGE_ERASED":
         problem, g = _check_erase(world, g)
     if problem and not g.honesty_fault:
-        g = replace(g, honesty_fault=f"{name}:{problem}")
+        version = world.running.version if world.running is not None else 0
+        status = world.flash.pages[0][0]
+        g = replace(g, honesty_fault=f"{name}:{problem}:v{version}:bc{status:02X}")
     return g
 
 

@@ -106,6 +106,12 @@ def ota_start(world: World, params: OtaParams) -> World:
     )
 
 
+def is_rollback_possible(world: World) -> bool:
+    """HARD-10: only a PRODUCTION image can be rolled back from (not the factory image, not
+    an erased boot control)."""
+    return get_bootctl(world).type == bootctl.ImageType.PRODUCTION
+
+
 def ota_rollback(world: World) -> World:
     """CORE-7: ``OTA_Rollback``: nothing for a FACTORY_RESET type; otherwise SET_IMAGE_STATUS
     with F0/F0 for the boot-control version."""
@@ -198,6 +204,11 @@ def _finish_set_status(w: World) -> World:
             witnesses.discard("patch-entry")
     if witnesses != w.ghost.witnesses:
         w = replace(w, ghost=replace(w.ghost, witnesses=frozenset(witnesses)))
+    if w.scenario.config.is_hardened:
+        # HARD-11: the request is over: its flags do not leak into the next SET_IMAGE_STATUS.
+        return set_core(
+            w, result=result, sub="", rollback_initiated=False, new_downloaded_img=False
+        )
     return set_core(w, result=result, sub="")
 
 
@@ -311,6 +322,18 @@ def process_search_base(w: World) -> World:
     return set_core(w, result=R.PATCH_EVENT_START, patch_source=name, idle=False)
 
 
+def get_db_without(db: otadb.ImageDatabase, name: str) -> tuple[int, otadb.ImageDatabase | None]:
+    """HARD-12: the rows naming the file about to be entered are dropped first, so an image
+    downloaded again replaces its row instead of adding a duplicate."""
+    short = name.rsplit("/", 1)[-1]
+    rows = tuple(row for row in db.rows if not row or row[0] != short)
+    if rows == db.rows:
+        return 0, db
+    if not rows:
+        return 1, None
+    return 0, otadb.ImageDatabase(rows=rows)
+
+
 def get_hex_version_db(db: otadb.ImageDatabase, name: str, version: int) -> otadb.ImageDatabase:
     """HARD-6: the hardened variant writes the version in hex, the base every reader uses."""
     rows = tuple(
@@ -337,6 +360,8 @@ def process_db_entry(w: World) -> World:
     core = w.core
     result, db = load_db(w)
     name = core.image_name
+    if w.scenario.config.is_hardened and result == 0 and db is not None:
+        result, db = get_db_without(db, name)  # HARD-12
     new = otadb.new_entry(result, db, name, core.params.version, core.params.digest, core.db_full)
     if w.scenario.config.has(Defect.EVICTS_NEWEST) and core.db_full and db is not None:
         new = get_newest_evicted(db, name, core.params.version, core.params.digest)  # PROP-45

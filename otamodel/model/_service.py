@@ -283,6 +283,37 @@ def process_factory_reset(w: World) -> World:
     return w
 
 
+def is_hardened(w: World) -> bool:
+    """HARD-10: the hardened service waits for the core's answer to an accepted request."""
+    return bool(w.scenario.config.is_hardened)
+
+
+def is_hardened_rollback_refused(w: World) -> bool:
+    """HARD-10: the hardened service reports a refused rollback (ROLLBACK_FAILED reaches the
+    app through UPDATE_USER): not allowed now, core busy, or nothing to roll back from."""
+    if not w.scenario.config.is_hardened:
+        return False
+    allowed = is_check_allowed(w) and core.is_core_idle_for_api(w)
+    return not (allowed and core.is_rollback_possible(w))
+
+
+def process_rollback_refused(w: World) -> World:
+    """HARD-10: status ROLLBACK_FAILED, delivered by UPDATE_USER."""
+    return set_service(w, status=SvcStatus.ROLLBACK_FAILED)
+
+
+def is_hardened_factory_refused(w: World) -> bool:
+    """HARD-10: a refused factory reset is reported too (FACTORY_RESET_FAILED)."""
+    if not w.scenario.config.is_hardened:
+        return False
+    return w.service.fw_in_progress or not core.is_core_idle_for_api(w)
+
+
+def process_factory_refused(w: World) -> World:
+    """HARD-10: status FACTORY_RESET_FAILED, delivered by UPDATE_USER."""
+    return set_service(w, status=SvcStatus.FACTORY_RESET_FAILED)
+
+
 def process_rollback(w: World) -> World:
     """SVC-19: ``OTA_Rollback`` when allowed; otherwise or on error ROLLBACK_FAILED; then IDLE."""
     if is_check_allowed(w) and core.is_core_idle_for_api(w):
@@ -429,7 +460,11 @@ SERVICE_TRANSITIONS: tuple[Transition, ...] = (
     T(S.WAIT_FOR_OTA_COMPLETE, "tick", None),
     T(S.ERASE_IMAGE, "tick", None, is_fw_idle, process_erase),
     T(S.ERASE_IMAGE, "tick", None),
+    T(S.FACTORY_RESET, "tick", S.UPDATE_USER, is_hardened_factory_refused, process_factory_refused),
+    T(S.FACTORY_RESET, "tick", S.WAIT_FOR_OTA_COMPLETE, is_hardened, process_factory_reset),
     T(S.FACTORY_RESET, "tick", S.STATE_IDLE, None, process_factory_reset),
+    T(S.ROLLBACK, "tick", S.UPDATE_USER, is_hardened_rollback_refused, process_rollback_refused),
+    T(S.ROLLBACK, "tick", S.WAIT_FOR_OTA_COMPLETE, is_hardened, process_rollback),
     T(S.ROLLBACK, "tick", S.STATE_IDLE, None, process_rollback),
     T(S.UPDATE_USER, "tick", S.TRIGGER_OTA, is_user_to_trigger, process_update_user),
     T(S.UPDATE_USER, "tick", S.AUTORESET, is_user_to_autoreset, process_update_user),

@@ -30,6 +30,7 @@ KILL_SCENARIOS = (
     "attacker-patch",
     "patch",
     "secure",
+    "user",
     "rollback",
 )
 # Where the test looks for each defect's kill (the generated table searches all of them).
@@ -39,8 +40,8 @@ KILLED_ON: dict[Defect, str] = {
     Defect.ACCEPTS_OLDER_VERSION: "store",
     Defect.ERASE_KEEPS_ROW: "erase",
     Defect.ERASE_WRONG_ROW: "erase",
-    Defect.FACTORY_RESET_REPORTS_ONLY: "rollback",
-    Defect.ROLLBACK_SKIPS_BOOT_CONTROL: "rollback",
+    Defect.FACTORY_RESET_REPORTS_ONLY: "user",
+    Defect.ROLLBACK_SKIPS_BOOT_CONTROL: "user",
     Defect.CALLBACK_TWICE: "transfer",
     Defect.STATE_KEPT_OVER_RESET: "secure",
     Defect.VALID_STATUS_AFTER_DOWNLOAD: "transfer",
