@@ -4,6 +4,8 @@ and after. The device's code never reads any of it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from otamodel.env._oracle import (
     DB_NAME,
     DISABLED,
@@ -17,7 +19,7 @@ from otamodel.env._oracle import (
     is_publisher_image,
 )
 from otamodel.formats import bootctl
-from otamodel.model import Action, CoreResult, CoreTask, Phase, StepResult, World
+from otamodel.model import Action, CoreResult, CoreTask, Fs, Phase, StepResult, World
 from otamodel.model._enums import BlTask
 from otamodel.model._physics import FlashProgram
 from otamodel.model._state import STREAK_CAP, Expect, Ghost, replace
@@ -182,14 +184,21 @@ def _is_removal_authorised(world: World, name: str, version: int) -> bool:
 
 
 def is_kept_present(world: World, name: str, version: int) -> bool:
+    return is_kept_in(world.fs, world.scenario, name, version)
+
+
+def is_kept_in(fs: Fs, scenario: Any, name: str, version: int) -> bool:
     """PROP-35: the stored image is intact, and (unless it is the factory backup) its DB row
     names it with a status other than F0."""
-    image = identify_file(world, world.fs.get(name))
+    data = fs.get(name)
+    if not data:
+        return False
+    image = scenario.identify(data.ljust(scenario.geometry.slot_size, b"\xff"))
     if image is None or image.version != version:
         return False
     if name == FACTORY_FILE:
-        return image.factory
-    return any(row.name == name and row.status != DISABLED for row in get_rows(world.fs) or ())
+        return bool(image.factory)
+    return any(row.name == name and row.status != DISABLED for row in get_rows(fs) or ())
 
 
 def _reconcile_kept(world: World, g: Ghost) -> Ghost:
@@ -377,4 +386,4 @@ def _check_erase(world: World, g: Ghost) -> tuple[str, Ghost]:
     return problem, g
 
 
-__all__ = ["is_kept_present", "set_initial_ghost", "update_ghost"]
+__all__ = ["is_kept_in", "is_kept_present", "set_initial_ghost", "update_ghost"]

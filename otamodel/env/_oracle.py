@@ -154,6 +154,7 @@ def is_publisher_image(scenario: Any, image: AppImage) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def get_max_publisher_version(scenario: Any) -> int:
     """PROP-42: the highest compiled version among the publisher's releases."""
     best = int(scenario.factory.version)

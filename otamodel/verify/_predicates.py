@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 
-from otamodel.env._ghost import is_kept_present
+from otamodel.env._ghost import is_kept_in
 from otamodel.env._oracle import (
     DISABLED,
     VALID,
@@ -16,7 +16,7 @@ from otamodel.env._oracle import (
     get_rows,
 )
 from otamodel.formats import bootctl
-from otamodel.model import Action, BlTask, CoreTask, Phase, World
+from otamodel.model import Action, BlTask, CoreTask, Fs, Phase, World
 from otamodel.model._state import STREAK_CAP, Expect
 
 APP_RESET_KINDS = frozenset({"reset"})
@@ -119,12 +119,12 @@ def is_no_data_loss(world: World) -> bool:
     validated image and its row, the factory backup) is intact."""
     if world.pending or not world.ghost.kept:
         return True
-    return _is_all_kept(world)
+    return _is_all_kept(world.fs, world.ghost.kept, world.scenario)
 
 
 @functools.lru_cache(maxsize=4096)
-def _is_all_kept(world: World) -> bool:
-    return all(is_kept_present(world, name, version) for name, version in world.ghost.kept)
+def _is_all_kept(fs: Fs, kept: frozenset[tuple[str, int]], scenario: object) -> bool:
+    return all(is_kept_in(fs, scenario, name, version) for name, version in kept)
 
 
 def is_good_image_running(world: World) -> bool:
