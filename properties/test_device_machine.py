@@ -120,7 +120,9 @@ EXPECTED_VERDICTS: dict[str, dict[str, str]] = {
     # A hostile or broken server and network, no power cuts: wrong digest, version 255,
     # an EraseVer of the running version, transfer failures and corrupted chunks.
     "hostile": {
-        "boots-valid-image": HOLDS,
+        # PROP-1 (issue 12): v255 runs under a boot control claiming 0x255 (the DB's decimal
+        # "255" read back in base 16), which is no build the publisher made for that version.
+        "boots-valid-image": VIOLATED,
         "no-unintended-downgrade": HOLDS,
         "store-consistency": HOLDS,
         "flash-physics": VIOLATED,

@@ -84,7 +84,7 @@ def update_ghost(before: World, result: StepResult) -> World:
     if kind == "publish":
         g = _on_publish(after, g)
     elif kind in ("power_cut", "power_cut_torn", "reset"):
-        g = replace(g, program_streak=0) if g.program_streak else g
+        g = replace(g, program_streak=0, program_name="") if g.program_streak else g
     if after.phase is not Phase.APP and before.phase is Phase.APP and g.expect:
         g = replace(g, expect=Expect.NONE)  # the app restarts: it waits for nothing
     if kind == "ctrl":
@@ -123,7 +123,7 @@ def _on_publish(world: World, g: Ghost) -> Ghost:
 def _on_ctrl(before: World, after: World, action: Action, g: Ghost) -> Ghost:
     expect = _CTRL_EXPECT.get(action.arg)
     if g.program_streak:
-        g = replace(g, program_streak=0)
+        g = replace(g, program_streak=0, program_name="")
     if expect is None:
         return g
     if g.factory_intent and expect is not Expect.FACTORY_RESET:
@@ -160,6 +160,7 @@ def _on_validation(before: World, after: World, g: Ghost) -> Ghost:
         "max_validated": max(g.max_validated, version),
         "validated": g.validated | {version},
         "program_streak": 0,
+        "program_name": "",
     }
     row = find_row_of(after, running)
     if row is not None:
