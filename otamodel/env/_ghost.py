@@ -79,6 +79,10 @@ def update_ghost(before: World, result: StepResult) -> World:
     after = result.world
     ghost = after.ghost
     g = ghost
+    if g.event_fault or g.honesty_fault or g.intent_fault or g.erase_forged:
+        # Faults of events are marks on the state right after the event (the always-property
+        # fails there); later states forget them, so they do not double the state space.
+        g = replace(g, event_fault="", honesty_fault="", intent_fault="", erase_forged=False)
     action = result.action
     kind = action.kind
     if kind == "publish":

@@ -41,8 +41,8 @@ def is_nothing_awaited(world: World) -> bool:
 
 
 def is_outcome_honest(world: World) -> bool:
-    """PROP-31 outcome-honesty (always): every success callback so far found its persistent
-    effect in place."""
+    """PROP-31 outcome-honesty (always): the success callback this step delivered (if any)
+    found its persistent effect in place (the ghost marks only the state right after it)."""
     return not world.ghost.honesty_fault
 
 
@@ -197,8 +197,8 @@ def is_not_frozen(world: World) -> bool:
 
 
 def is_erase_authentic(world: World) -> bool:
-    """PROP-44 sec-erase-authenticity (always): no erase was started by a manifest the
-    publisher did not make."""
+    """PROP-44 sec-erase-authenticity (always): the erase started in this step (if any) was
+    asked for by a manifest the publisher made."""
     return not world.ghost.erase_forged
 
 
