@@ -212,6 +212,8 @@ def get_select(w: World) -> tuple[str, World]:
         first = data[: w.scenario.geometry.chunk]
         header = first[: bootctl.HEADER_SIZE]
         w = set_boot(w, img=header, boot_ctl=first, file_name=FACTORY_FILE)
+        if w.scenario.config.is_hardened:
+            w = set_boot(w, new_image=False)  # HARD-13: the factory keeps its own header
         if bootctl.unpack(header).status != VALID:
             return "error", w
         return "success", w

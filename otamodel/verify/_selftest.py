@@ -51,7 +51,7 @@ KILLED_ON: dict[Defect, str] = {
     Defect.BOOTLOADER_TRUSTS_HEADER: "secure",
     Defect.BOOTLOADER_RANKS_LOWEST: "store",
     Defect.EVICTS_NEWEST: "store",
-    Defect.DB_DELETE_BEFORE_RENAME: "patch",
+    Defect.DB_DELETE_BEFORE_RENAME: "user",
     Defect.BACKUP_COMMIT_FIRST: "secure",
     Defect.PERIODIC_NOT_REARMED: "transfer",
     Defect.DOWNLOAD_FAILURE_DROPPED: "transfer",
