@@ -13,7 +13,7 @@ from otamodel.env._scenario import (
     build_scenario,
     load_scenario_file,
 )
-from otamodel.env._transport import ReleaseServer, Transport
+from otamodel.env._transport import HttpTransport, ReleaseServer, Transport
 from otamodel.errors import ScenarioError
 from otamodel.model import World, make_initial_world
 
@@ -50,6 +50,7 @@ def initial_world(scenario: Scenario | str) -> World:
 __all__ = [
     "MANIFEST_URL",
     "TICK",
+    "HttpTransport",
     "Release",
     "ReleaseServer",
     "Scenario",

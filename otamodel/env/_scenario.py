@@ -27,6 +27,7 @@ from otamodel.model import (
     Config,
     Defect,
     Geometry,
+    Reply,
     Scheduler,
     TearMode,
     Variant,
@@ -95,7 +96,7 @@ class Scenario:
     def release_count(self) -> int:
         return len(self.releases)
 
-    def serve(self, release: int, url: str) -> bytes | None:
+    def serve(self, release: int, url: str) -> bytes | Reply | None:
         """ENV-1: the server answers 200 with the file, or an error status (None), through
         the scenario's transport (ENV-5; the in-memory server by default)."""
         transport = self.transport if self.transport is not None else ReleaseServer(self.releases)

@@ -43,7 +43,7 @@ from otamodel.model._machine import (
     get_mermaid,
 )
 from otamodel.model._physics import PersistentOp, is_tearable
-from otamodel.model._product import AppImage, DeviceContext, make_image
+from otamodel.model._product import AppImage, DeviceContext, Reply, make_image
 from otamodel.model._service import SERVICE
 from otamodel.model._state import (
     Bootloader,
@@ -86,6 +86,7 @@ __all__ = [
     "OtaParams",
     "PersistentOp",
     "Phase",
+    "Reply",
     "Scheduler",
     "Service",
     "StepResult",
