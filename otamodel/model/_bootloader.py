@@ -235,7 +235,8 @@ def get_select(w: World) -> tuple[str, World]:
             if status is None:
                 return "error", w
             status_seen = status
-            if status in (DOWNLOADED, VALID):
+            wanted = (VALID,) if w.scenario.config.has(Defect.BOOTLOADER_IGNORES_NEW_IMAGES) else ()
+            if status in (wanted or (DOWNLOADED, VALID)):  # PROP-45: FE rows ignored
                 selected, best = i, version
     img = _header_with(boot.img, status=status_seen, version=best)[: bootctl.HEADER_SIZE]
     if selected < 0:
@@ -269,13 +270,7 @@ def process_select(w: World) -> World:
     """BL-5..BL-8: run one call; ERROR keeps the task (no retry counter). HARD-4: in the
     hardened variant an ERROR of the normal branch falls back to the factory path."""
     outcome, new = get_select(w)
-    loops = w.scenario.config.has(Defect.BOOTLOADER_LOOPS_ON_ERROR)  # PROP-45
-    if (
-        outcome == "error"
-        and w.scenario.config.is_hardened
-        and not new.boot.factory_reset
-        and not loops
-    ):
+    if outcome == "error" and w.scenario.config.is_hardened and not new.boot.factory_reset:
         new = set_boot(new, factory_reset=True)
     return new
 

@@ -48,7 +48,7 @@ class Defect(enum.Enum):
     BACKUP_COMMIT_FIRST = "backup-commit-first"
     PERIODIC_NOT_REARMED = "periodic-not-rearmed"
     DOWNLOAD_FAILURE_DROPPED = "download-failure-dropped"
-    BOOTLOADER_LOOPS_ON_ERROR = "bootloader-loops-on-error"
+    BOOTLOADER_IGNORES_NEW_IMAGES = "bootloader-ignores-new-images"
     TRIAL_BOOT_NOT_TRACKED = "trial-boot-not-tracked"
     BOOTLOADER_NEVER_FAST_PATH = "bootloader-never-fast-path"
     PROGRAM_WITHOUT_ERASE = "program-without-erase"

@@ -57,7 +57,7 @@ KILLED_ON: dict[Defect, str] = {
     Defect.BACKUP_COMMIT_FIRST: "signed-attack",
     Defect.PERIODIC_NOT_REARMED: "transfer",
     Defect.DOWNLOAD_FAILURE_DROPPED: "transfer",
-    Defect.BOOTLOADER_LOOPS_ON_ERROR: "patch",
+    Defect.BOOTLOADER_IGNORES_NEW_IMAGES: "transfer",
     Defect.TRIAL_BOOT_NOT_TRACKED: "bad-image",
     Defect.BOOTLOADER_NEVER_FAST_PATH: "transfer",
     Defect.PROGRAM_WITHOUT_ERASE: "transfer",
