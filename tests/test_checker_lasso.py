@@ -15,9 +15,7 @@ def test_lasso_from_a_0_step_trap_closes_its_cycle() -> None:
         2: (("c", 1),),
         3: (),
     }
-    goal = Property.eventually(
-        "goal", lambda s: s == 3, edge_filter=lambda a: a != "fault"
-    )
+    goal = Property.eventually("goal", lambda s: s == 3, edge_filter=lambda a: a != "fault")
     report = check(GraphModel(edges, (goal,)), cost=lambda a: 0)
     result = report.get_result("goal")
     assert result.verdict.value == "violated"

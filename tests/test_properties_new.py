@@ -277,7 +277,7 @@ def test_intent_honoured_and_factory_intent() -> None:
     assert pr.is_intent_honoured(_ghost(world, declined=2, rollback_to=1))
     assert not pr.is_intent_honoured(_ghost(world, intent_fault="erase-removed:app_v3.bin"))
     assert not pr.is_factory_intent_done(_ghost(world, factory_intent=True))
-    assert pr.is_intent_action(Action("reset")) and not pr.is_intent_action(Action("power_cut"))
+    assert pr.is_intent_action(Action("tick")) and not pr.is_intent_action(Action("reset"))
 
 
 def test_erase_of_the_wrong_row_is_an_intent_violation() -> None:

@@ -91,6 +91,8 @@ def update_ghost(before: World, result: StepResult) -> World:
         g = replace(g, program_streak=0, program_name="") if g.program_streak else g
     if after.phase is not Phase.APP and before.phase is Phase.APP and g.expect:
         g = replace(g, expect=Expect.NONE)  # the app restarts: it waits for nothing
+    if kind in ("power_cut", "power_cut_torn", "reset") and g.factory_intent:
+        g = replace(g, factory_intent=False)  # PROP-34: a fault cancels the request
     if kind == "ctrl":
         g = _on_ctrl(before, after, action, g)
     if kind == "tick":

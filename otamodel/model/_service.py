@@ -158,7 +158,13 @@ def is_fw_idle(w: World) -> bool:
 
 
 def is_autoreset_due(w: World) -> bool:
-    return w.scenario.config.autoreset and w.service.download_success
+    return w.scenario.config.autoreset and (w.service.download_success or is_intent_reset(w))
+
+
+def is_intent_reset(w: World) -> bool:
+    """HARD-14: the hardened service resets after a successful factory reset or rollback too
+    (with auto-reset), so the request takes effect without the app's help."""
+    return bool(w.scenario.config.is_hardened) and w.service.status in _TAKES_A_RESET
 
 
 def is_autoreset_off(w: World) -> bool:
@@ -324,6 +330,7 @@ def process_rollback(w: World) -> World:
     return set_service(w, status=SvcStatus.ROLLBACK_FAILED)
 
 
+_TAKES_A_RESET = frozenset({SvcStatus.FACTORY_RESET_SUCCESS, SvcStatus.ROLLBACK_SUCCESS})
 _WAIT_COMPLETE = {
     SvcStatus.DOWNLOAD_START,
     SvcStatus.DOWNLOAD_SUCCESS,
@@ -337,7 +344,7 @@ def get_update_user_dest(w: World) -> SvcState:
     (download done) or TRIGGER_OTA (available + auto update), in that order of override."""
     status = w.service.status
     dest = S.WAIT_FOR_OTA_COMPLETE if status in _WAIT_COMPLETE else S.STATE_IDLE
-    if w.service.download_success:
+    if w.service.download_success or (is_intent_reset(w) and w.scenario.config.autoreset):
         dest = S.AUTORESET
     if status is SvcStatus.UPDATE_AVAILABLE and w.scenario.config.auto_update:
         dest = S.TRIGGER_OTA

@@ -19,8 +19,6 @@ from otamodel.formats import bootctl
 from otamodel.model import Action, BlTask, CoreTask, Fs, Phase, World
 from otamodel.model._state import STREAK_CAP, Expect
 
-APP_RESET_KINDS = frozenset({"reset"})
-
 
 def _header(world: World) -> bootctl.BootControlHeader:
     return bootctl.unpack(world.flash.pages[0][: bootctl.HEADER_SIZE])
@@ -105,10 +103,11 @@ def is_factory_intent_done(world: World) -> bool:
 
 
 def is_intent_action(action: Action) -> bool:
-    """PROP-34 edges: the device left alone, user checks, and the app resetting the device."""
-    from otamodel.verify._properties import is_progress_action
+    """PROP-34 edges: the device left alone (a new request would supersede the factory reset,
+    a fault or reset cancels it)."""
+    from otamodel.verify._properties import is_recovery_action
 
-    return is_progress_action(action) or action.kind in APP_RESET_KINDS
+    return is_recovery_action(action)
 
 
 # ------------------------------------------------------------------ data and wear
