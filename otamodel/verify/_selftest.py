@@ -59,7 +59,7 @@ KILLED_ON: dict[Defect, str] = {
     Defect.DOWNLOAD_FAILURE_DROPPED: "transfer",
     Defect.BOOTLOADER_IGNORES_NEW_IMAGES: "transfer",
     Defect.TRIAL_BOOT_NOT_TRACKED: "bad-image",
-    Defect.BOOTLOADER_NEVER_FAST_PATH: "transfer",
+    Defect.BOOTLOADER_NEVER_FAST_PATH: "patch",
     Defect.PROGRAM_WITHOUT_ERASE: "transfer",
 }
 
@@ -166,9 +166,36 @@ def get_defect_kills(defect: Defect, name: str, variant: str) -> list[str]:
     return get_kills(get_baseline(name, variant), run_outcome(scenario))
 
 
-def write_defects_doc(path: Path, scenarios: Sequence[str] = KILL_SCENARIOS) -> None:
-    """Generate ``docs/defects.md``: per defect and variant, the first scenario that kills it
-    (``KILLED_ON`` first, then the order of ``scenarios``) and the killing properties."""
+DESCRIPTIONS: dict[Defect, str] = {
+    Defect.CORE_SKIPS_DIGEST: "the core's digest check of a download always passes",
+    Defect.SUCCESS_BEFORE_BOOT_CONTROL: "DB_ENTRY_SUCCESS before the boot-control write",
+    Defect.ACCEPTS_OLDER_VERSION: "the manifest check accepts any other version",
+    Defect.ERASE_KEEPS_ROW: "an erase deletes the file but keeps its DB row",
+    Defect.ERASE_WRONG_ROW: "an erase removes the last row instead of the found one",
+    Defect.FACTORY_RESET_REPORTS_ONLY: "the factory-reset task reports success, does nothing",
+    Defect.ROLLBACK_SKIPS_BOOT_CONTROL: "a rollback disables the row but not boot control",
+    Defect.CALLBACK_TWICE: "UPDATE_USER delivers every status twice",
+    Defect.STATE_KEPT_OVER_RESET: "otaFwInProgress survives a reset (no-init RAM)",
+    Defect.VALID_STATUS_AFTER_DOWNLOAD: "boot control written F8, not F0, after a download",
+    Defect.BOOT_STATUS_VALID_AT_PROGRAM: "BL-13 masks the status with 0xF8 instead of 0xFC",
+    Defect.BOOTLOADER_SKIPS_VERIFY: "the bootloader's digest and signature check always pass",
+    Defect.BOOTLOADER_SKIPS_SIGNATURE: "the bootloader checks the digest, not the signature",
+    Defect.BOOTLOADER_TRUSTS_HEADER: "an F8 boot control alone takes the fast path",
+    Defect.BOOTLOADER_RANKS_LOWEST: "the bootloader selects the lowest version",
+    Defect.EVICTS_NEWEST: "a full store evicts its newest row",
+    Defect.DB_DELETE_BEFORE_RENAME: "HARD-1 save deletes the DB before the rename",
+    Defect.BACKUP_COMMIT_FIRST: "first-boot backup marks F8 before the files (undoes HARD-8)",
+    Defect.PERIODIC_NOT_REARMED: "a finished periodic check does not re-arm the RTCC",
+    Defect.DOWNLOAD_FAILURE_DROPPED: "_OTACallback has no case for IMAGE_DOWNLOAD_FAILED",
+    Defect.BOOTLOADER_IGNORES_NEW_IMAGES: "the bootloader selects only F8 rows, never FE",
+    Defect.TRIAL_BOOT_NOT_TRACKED: "a failed trial boot is not noticed (undoes HARD-9)",
+    Defect.BOOTLOADER_NEVER_FAST_PATH: "CHECK_IMAGE never jumps: every boot reprograms",
+    Defect.PROGRAM_WITHOUT_ERASE: "PROGRAM_IMAGE erases only boot control",
+}
+
+
+def render_defects_doc(cells: dict[Defect, tuple[str, str]]) -> str:
+    """The Markdown of ``docs/defects.md`` from the kill cells (released, hardened)."""
     lines = [
         "# Planted defects and the properties that kill them (PROP-45)",
         "",
@@ -177,14 +204,32 @@ def write_defects_doc(path: Path, scenarios: Sequence[str] = KILL_SCENARIOS) -> 
         "one plausible design mistake behind a few guarded lines. A defect is *killed* on a",
         "scenario when a property verdict differs from the unmutated run of the same scenario",
         "and variant, or when an *always* property reaches a violation whose finding key the",
-        'unmutated run never reaches ("new finding"). `tests/test_selftest.py` re-checks the',
-        "kill of every defect on the scenario named in `KILLED_ON`, in both variants.",
+        'unmutated run never reaches ("new finding"). Each cell names the first shipped',
+        "scenario that kills it (the one in `KILLED_ON` first) and the killing properties.",
+        "`tests/test_selftest.py` re-checks every defect on its `KILLED_ON` scenario in both",
+        "variants and requires a kill in at least one.",
         "",
-        "| defect | released (harmony-3.9.1) | hardened |",
-        "|---|---|---|",
+        '"Not killed" in the released column means the released code already has the defect\'s',
+        "effect, so the defect changes nothing there: it undoes a hardened fix (HARD-1, HARD-8,",
+        "HARD-9) or is masked by a released failure (periodic checking already ends after a",
+        "failed download). The hardened column is where such defects are caught.",
+        "",
+        "| defect | what it plants | released (harmony-3.9.1) | hardened |",
+        "|---|---|---|---|",
     ]
     for defect in Defect:
-        cells = []
+        released, hardened = cells[defect]
+        lines.append(f"| `{defect.value}` | {DESCRIPTIONS[defect]} | {released} | {hardened} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_defects_doc(path: Path, scenarios: Sequence[str] = KILL_SCENARIOS) -> None:
+    """Generate ``docs/defects.md``: per defect and variant, the first scenario that kills it
+    (``KILLED_ON`` first, then the order of ``scenarios``) and the killing properties."""
+    cells: dict[Defect, tuple[str, str]] = {}
+    for defect in Defect:
+        found = []
         for variant in (RELEASED, HARDENED):
             cell = "**not killed**"
             order = [KILLED_ON[defect], *(n for n in scenarios if n != KILLED_ON[defect])]
@@ -193,11 +238,10 @@ def write_defects_doc(path: Path, scenarios: Sequence[str] = KILL_SCENARIOS) -> 
                 if kills:
                     cell = f"`{name}`: " + ", ".join(kills)
                     break
-            cells.append(cell)
+            found.append(cell)
             print(defect.value, variant, cell, file=sys.stderr, flush=True)
-        lines.append(f"| `{defect.value}` | {cells[0]} | {cells[1]} |")
-    lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
+        cells[defect] = (found[0], found[1])
+    path.write_text(render_defects_doc(cells), encoding="utf-8")
 
 
 if __name__ == "__main__":  # pragma: no cover - documentation generator
