@@ -86,3 +86,7 @@ def with_defects(scenario: Scenario, defects: list[str] | tuple[str, ...]) -> Sc
 
 
 __all__ += ["with_defects"]
+
+from otamodel.env._script import Until, format_actions, parse_actions, parse_until  # noqa: E402
+
+__all__ += ["Until", "format_actions", "parse_actions", "parse_until"]

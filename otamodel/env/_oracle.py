@@ -41,7 +41,7 @@ def get_release_spec(scenario: Any, index: int) -> Mapping[str, Any]:
 
 
 def is_publisher_release(scenario: Any, index: int) -> bool:
-    """ENV-20: a release is the attacker's when its description says ``origin = "attacker"``
+    """ENV-30: a release is the attacker's when its description says ``origin = "attacker"``
     or its signature is by another key or garbage; otherwise the publisher made it."""
     spec = get_release_spec(scenario, index)
     origin = spec.get("origin")

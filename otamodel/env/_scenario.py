@@ -271,7 +271,7 @@ def _build_release(
         raise ScenarioError(f"pages must be 1..{geometry.slot_pages - 2}", where=f"{where}.pages")
     image = images.get(version) or make_image(geometry, version & 0xFF, label, pages)
     if _as_bool(rel, "crashes", False) and not image.crashes:
-        # ENV-21: this build fails at start-up, before validation, at every boot.
+        # ENV-31: this build fails at start-up, before validation, at every boot.
         image = attrs.evolve(image, crashes=True)
         images[version] = image
     images.setdefault(version, image)

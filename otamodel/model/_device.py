@@ -203,7 +203,7 @@ def _tick(world: World) -> StepResult:
             world, action, refusal="the CPU is running code that is not an application"
         )
     if world.phase is Phase.APP and world.running is not None and world.running.crashes:
-        # ENV-21: a build that fails at start-up, before its core validates it, at every boot.
+        # ENV-31: a build that fails at start-up, before its core validates it, at every boot.
         new = process_reset(world, "application crash (fails at start-up)")
         return StepResult(new, action, transition="crash at start-up", notes=new.notes)
     spec = get_next_machine(world)
@@ -342,11 +342,14 @@ def get_state_summary(world: World) -> str:
 
 def get_fingerprint(world: World) -> str:
     """A short stable digest of a world (for traces)."""
-    h = hashlib.sha256()
-    h.update(
-        repr((world.flash, world.fs, world.phase, world.service, world.core, world.boot)).encode()
-    )
-    return h.hexdigest()[:16]
+    import pickle
+
+    # The records' reprs are short on purpose (no bytes), so the digest reads the fields.
+    flash, fs = world.flash, world.fs
+    parts = (flash.pages, flash.overprograms, fs.formatted, fs.has_dir, fs.files)
+    machines = (world.phase.value, world.service, world.core, world.boot)
+    parts_all = (parts, machines)
+    return hashlib.sha256(pickle.dumps(parts_all, protocol=4)).hexdigest()[:16]
 
 
 __all__ = [
