@@ -12,6 +12,7 @@ from otamodel.env._oracle import (
     FACTORY_FILE,
     VALID,
     find_row_of,
+    get_ctx,
     get_facts,
     get_rows,
     get_target,
@@ -110,7 +111,7 @@ def update_ghost(before: World, result: StepResult) -> World:
 def set_initial_ghost(world: World) -> World:
     """PROP-4: the release published at the start counts as published."""
     seen = frozenset({world.published})
-    target = get_target(world.scenario, seen)
+    target = get_target(get_ctx(world), seen)
     return replace(world, ghost=replace(world.ghost, published_seen=seen, max_target=target))
 
 
@@ -120,7 +121,7 @@ def set_initial_ghost(world: World) -> World:
 def _on_publish(world: World, g: Ghost) -> Ghost:
     if world.published not in g.published_seen:
         seen = g.published_seen | {world.published}
-        g = replace(g, published_seen=seen, max_target=get_target(world.scenario, seen))
+        g = replace(g, published_seen=seen, max_target=get_target(get_ctx(world), seen))
     if g.declined:
         g = replace(g, declined=0)  # PROP-33: a rollback declines this release only
     return g
@@ -259,6 +260,13 @@ def _on_app(before: World, after: World, g: Ghost) -> Ghost:
     ):
         return g
     core = after.core
+    if (
+        before.core.task is CoreTask.UPDATE_USER
+        and core.task is not CoreTask.UPDATE_USER
+        and before.core.result.name in _DROPPED
+        and before.core.callback
+    ):
+        g = replace(g, event_fault=f"dropped:{before.core.result.name}")
     if before.core.task is not CoreTask.FACTORY_RESET and core.task is CoreTask.FACTORY_RESET:
         g = replace(g, factory_intent=True)
     if before.core.task is not CoreTask.ERASE_IMAGE and core.task is CoreTask.ERASE_IMAGE:

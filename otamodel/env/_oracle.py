@@ -196,11 +196,16 @@ def get_rows(fs: Fs) -> tuple[Row, ...] | None:
     return tuple(rows)
 
 
+def get_ctx(world: World) -> Any:
+    """The scenario as the environment knows it (hashable by identity, for the caches)."""
+    return world.scenario
+
+
 def identify_file(world: World, data: bytes | None) -> AppImage | None:
     if not data:
         return None
     ctx = world.scenario
-    return ctx.identify(data.ljust(ctx.geometry.slot_size, b"\xff"))  # type: ignore[no-any-return]
+    return ctx.identify(data.ljust(ctx.geometry.slot_size, b"\xff"))
 
 
 def find_row_of(world: World, image: AppImage) -> Row | None:
@@ -216,6 +221,7 @@ __all__ = [
     "ReleaseFacts",
     "Row",
     "find_row_of",
+    "get_ctx",
     "get_facts",
     "get_max_publisher_version",
     "get_rows",

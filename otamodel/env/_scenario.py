@@ -20,6 +20,7 @@ from otamodel.env._transport import ReleaseServer, Transport
 from otamodel.errors import ScenarioError
 from otamodel.formats import jdiff, signature
 from otamodel.formats import manifest as mf
+from otamodel.model import BUDGET_KINDS as ACTION_BUDGETS
 from otamodel.model import (
     REAL_GEOMETRY,
     SMALL_GEOMETRY,
@@ -39,17 +40,7 @@ MANIFEST_URL = f"{SERVER}/ota.json"
 TEST_KEY_SCALAR = 0x6F74616D6F64656C2D746573742D6B6579  # "otamodel-test-key"
 OTHER_KEY_SCALAR = 0x61747461636B6572  # "attacker"
 
-BUDGET_KINDS = (
-    "power_cut",
-    "transfer_fail",
-    "corrupt",
-    "publish",
-    "ctrl",
-    "crash",
-    "reset",
-    "factory_sign",
-    "net_down",
-)
+BUDGET_KINDS = ACTION_BUDGETS  # from ActionKind's metadata (otamodel.model._action)
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ from otamodel.env._oracle import (
     DISABLED,
     VALID,
     find_row_of,
+    get_ctx,
     get_facts,
     get_max_publisher_version,
     get_rows,
@@ -118,7 +119,7 @@ def is_no_data_loss(world: World) -> bool:
     validated image and its row, the factory backup) is intact."""
     if world.pending or not world.ghost.kept:
         return True
-    return _is_all_kept(world.fs, world.ghost.kept, world.scenario)
+    return _is_all_kept(world.fs, world.ghost.kept, get_ctx(world))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -183,7 +184,7 @@ def is_no_fast_forward(world: World) -> bool:
     running = world.running
     if running is None:
         return True
-    return running.version <= get_max_publisher_version(world.scenario)
+    return running.version <= get_max_publisher_version(get_ctx(world))
 
 
 def is_not_frozen(world: World) -> bool:

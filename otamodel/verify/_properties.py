@@ -13,21 +13,19 @@ from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world,
 from otamodel.env._oracle import get_facts
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
-from otamodel.model import FAULT_KINDS, Action, Fs, Phase, SvcState, World
+from otamodel.model import Action, Fs, Phase, SvcState, World
 from otamodel.verify import _predicates as pr
-
-RECOVERY_KINDS = frozenset({"tick", "timer", "net_up"})
-USER_CHECKS = frozenset({"update_check", "initiate_ota"})
 
 
 def is_recovery_action(action: Action) -> bool:
-    """Actions that are neither faults nor user choices: the device left alone, power on."""
-    return action.kind in RECOVERY_KINDS
+    """Actions that are neither faults nor user choices: the device left alone, power on
+    (``ActionKind.recovery``)."""
+    return action.is_recovery()
 
 
 def is_progress_action(action: Action) -> bool:
     """For PROP-4: recovery actions plus the user asking for an update (not a fault)."""
-    return is_recovery_action(action) or (action.kind == "ctrl" and action.arg in USER_CHECKS)
+    return action.is_recovery() or action.is_update_request()
 
 
 def is_jump_valid(world: World) -> bool:
@@ -173,7 +171,7 @@ class OtaModel:
     def get_action_cost(action: Action) -> int:
         """PROP-9: traces are reported with the fewest faults (then the fewest steps): every
         fault or attacker input costs 1, the device's own progress and user checks 0."""
-        return 1 if action.kind in FAULT_KINDS else 0
+        return 1 if action.is_fault() else 0
 
     def is_progress_goal(self, world: World) -> bool:
         """PROP-4 goal: an application runs whose compiled version is at least the newest
