@@ -12,7 +12,7 @@ import attrs
 from otamodel.errors import ManifestError
 from otamodel.formats import bootctl, otadb, signature
 from otamodel.formats import manifest as mf
-from otamodel.model._config import Defect
+from otamodel.model._config import Defect, Variant
 from otamodel.model._enums import BackupStep, BlTask, FileState, SelectStep
 from otamodel.model._machine import MachineDef, Nest, row
 from otamodel.model._physics import (
@@ -474,7 +474,13 @@ BOOTLOADER_TRANSITIONS: tuple[dict[str, object], ...] = (
     row("tick", (B.FACTORY_RESET, K.COPY_IMAGE), (B.FACTORY_RESET, K.RESET), do=process_backup),
     row("tick", (B.FACTORY_RESET, K.RESET), B.SOFTWARE_RESET),
     row("tick", B.CHECK_IMAGE, B.JUMP_TO_APP, attempt=process_check_jump),
-    row("tick", B.CHECK_IMAGE, B.INVALIDATE_IMAGE, attempt=process_check_abandon),
+    row(
+        "tick",
+        B.CHECK_IMAGE,
+        B.INVALIDATE_IMAGE,
+        attempt=process_check_abandon,
+        only=Variant.HARDENED,
+    ),
     row("tick", B.CHECK_IMAGE, B.SELECT_IMAGE, do=process_check_select),
     row("tick", B.SELECT_IMAGE, B.PROGRAM_IMAGE, attempt=process_select_success),
     row("tick", B.SELECT_IMAGE, None, do=process_select),

@@ -453,6 +453,7 @@ SERVICE_TRANSITIONS: tuple[dict[str, object], ...] = (
         S.UPDATE_USER,
         when=[is_hardened_factory_refused],
         do=process_factory_refused,
+        only=Variant.HARDENED,
     ),
     row(
         "tick",
@@ -460,6 +461,7 @@ SERVICE_TRANSITIONS: tuple[dict[str, object], ...] = (
         S.WAIT_FOR_OTA_COMPLETE,
         when=[is_hardened],
         do=process_factory_reset,
+        only=Variant.HARDENED,
     ),
     row("tick", S.FACTORY_RESET, S.STATE_IDLE, do=process_factory_reset),
     row(
@@ -468,8 +470,16 @@ SERVICE_TRANSITIONS: tuple[dict[str, object], ...] = (
         S.UPDATE_USER,
         when=[is_hardened_rollback_refused],
         do=process_rollback_refused,
+        only=Variant.HARDENED,
     ),
-    row("tick", S.ROLLBACK, S.WAIT_FOR_OTA_COMPLETE, when=[is_hardened], do=process_rollback),
+    row(
+        "tick",
+        S.ROLLBACK,
+        S.WAIT_FOR_OTA_COMPLETE,
+        when=[is_hardened],
+        do=process_rollback,
+        only=Variant.HARDENED,
+    ),
     row("tick", S.ROLLBACK, S.STATE_IDLE, do=process_rollback),
     row("tick", S.UPDATE_USER, S.TRIGGER_OTA, when=[is_user_to_trigger], do=process_update_user),
     row("tick", S.UPDATE_USER, S.AUTORESET, when=[is_user_to_autoreset], do=process_update_user),
