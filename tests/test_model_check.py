@@ -91,7 +91,8 @@ def test_bad_trace_files_are_typed_errors(tmp_path: Path) -> None:
         path.write_text(text)
         result = CliRunner().invoke(main, ["replay", str(path)])
         assert result.exit_code == 2
-        assert result.output.startswith("error: trace")
+        assert result.output.startswith(f"error: {path}: trace")
+        assert result.output.count("\n") == 1
 
 
 def test_simulate_and_diagram() -> None:

@@ -29,7 +29,7 @@ from otamodel.checker._report import ProgressInfo, StopReason
 from otamodel.checker._search import Exploration, Plan, ProgressHook
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
-_CLOCK_MASK = 255
+_CLOCK_MASK = 0  # the clock is read before every state (BOUND-8)
 _PENDING = -1
 """Cache value of a remote state sent this level whose owner has not yet named its id."""
 
