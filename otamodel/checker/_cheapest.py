@@ -75,6 +75,11 @@ class CheapestPaths:
 
     def get_trace(self, targets: bytearray) -> Trace[Any, Any] | None:
         """The cheapest trace to a state marked in ``targets`` (``None``: none reachable)."""
+        found = self.get_path(targets)
+        return None if found is None else found[0]
+
+    def get_path(self, targets: bytearray) -> tuple[Trace[Any, Any], int] | None:
+        """:meth:`get_trace` and the number of the state it ends in."""
         price_of, steps_of = self.price_of, self.steps_of
         found = -1
         best = (1 << 62, 0)
@@ -96,7 +101,7 @@ class CheapestPaths:
         path.reverse()
         actions.reverse()
         states = self.exploration.fetch_states(path)
-        return Trace(states[0], tuple(zip(actions, states[1:], strict=True)))
+        return Trace(states[0], tuple(zip(actions, states[1:], strict=True))), found
 
 
 def get_cheapest_trace(

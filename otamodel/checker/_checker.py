@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from otamodel.checker._cheapest import CheapestPaths
-from otamodel.checker._liveness import ReverseGraph, get_can_reach
+from otamodel.checker._liveness import ForwardGraph, ReverseGraph, get_can_reach, get_lasso
 from otamodel.checker._model import A, Model, Property, PropertyKind, S
 from otamodel.checker._parallel import explore_parallel
 from otamodel.checker._report import (
@@ -158,6 +158,7 @@ def get_results(
     ``cost``, each trace is the cheapest (CHK-15)."""
     complete = exploration.is_complete
     reverse: ReverseGraph | None = None
+    forward: ForwardGraph | None = None
     states: list[Any] | None = None
     paths: CheapestPaths | None = None
     results: list[PropertyResult[S, A]] = []
@@ -185,8 +186,20 @@ def get_results(
                 targets = bytearray(predicate(s) == wanted for s in states)
             if paths is None:
                 paths = CheapestPaths(exploration, cost)
-            trace = paths.get_trace(targets) or trace
-        results.append(PropertyResult(prop.name, prop.kind, verdict, trace, prop.description))
+            cheapest = paths.get_path(targets)
+            if cheapest is not None:
+                trace, hit = cheapest
+        lasso: tuple[tuple[Any, Any], ...] = ()
+        if trace is not None and reach is not None and exploration.edge_src is not None:
+            if forward is None:
+                forward = ForwardGraph(exploration)
+            steps = get_lasso(exploration, forward, hit, reach, prop.edge_filter)
+            table = exploration.action_table
+            fetched = exploration.fetch_states([t for _, t in steps])
+            lasso = tuple((table[a], s) for (a, _), s in zip(steps, fetched, strict=True))
+        results.append(
+            PropertyResult(prop.name, prop.kind, verdict, trace, prop.description, lasso)
+        )
     return tuple(results)
 
 

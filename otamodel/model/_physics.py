@@ -9,7 +9,7 @@ from __future__ import annotations
 import attrs
 
 from otamodel.model._config import Geometry, TearMode
-from otamodel.model._state import Flash, Fs, replace
+from otamodel.model._state import OVERPROGRAM_CAP, Flash, Fs, replace
 
 
 @attrs.frozen
@@ -150,9 +150,17 @@ def apply_flash_program(
     over = int.from_bytes(data, "big") & ~int.from_bytes(old, "big")
     written = (int.from_bytes(old, "big") & int.from_bytes(data, "big")).to_bytes(len(old), "big")
     new_page = page[:start] + written + page[start + len(written) :]
+    if not over:
+        return Flash(
+            pages=_replace(flash.pages, op.page, new_page),
+            overprograms=flash.overprograms,
+            overprogrammed=flash.overprogrammed,
+        )
+    # PROP-7: saturating count and the location, so distinct over-programs stay distinct.
     return Flash(
         pages=_replace(flash.pages, op.page, new_page),
-        overprograms=flash.overprograms + (1 if over else 0),
+        overprograms=min(flash.overprograms + 1, OVERPROGRAM_CAP),
+        overprogrammed=flash.overprogrammed | {(op.page, op.row)},
     )
 
 

@@ -7,6 +7,7 @@ side the device sees + ghost variables that only properties read.
 
 from __future__ import annotations
 
+import enum
 import uuid
 import weakref
 from typing import Any
@@ -43,8 +44,11 @@ class Flash:
     """Internal flash pages of the application slot; page 0 is the boot-control page."""
 
     pages: tuple[bytes, ...]
-    # Count of row programs that needed to set bits over cleared ones (physics violations).
+    # Row programs that needed to set bits over cleared ones (physics violations): a count
+    # saturating at OVERPROGRAM_CAP and the (page, row) locations, so that distinct
+    # over-programs are distinct states (PROP-7).
     overprograms: int = 0
+    overprogrammed: frozenset[tuple[int, int]] = frozenset()
 
     def __repr__(self) -> str:
         """Short: page count and size, never the bytes."""
@@ -247,17 +251,58 @@ class Transfer:
     content_length: int = 0  # the global field_content_length
 
 
+class Expect(enum.IntEnum):
+    """PROP-30: which request the app is waiting to hear the end of (ghost)."""
+
+    NONE = 0
+    CHECK = 1  # a periodic or manual update check (UPDATE_CHECK_START was delivered)
+    UPDATE = 2  # a download the service triggered (or INITIATE_OTA)
+    ROLLBACK = 3
+    FACTORY_RESET = 4
+    ERASE = 5
+
+
+OVERPROGRAM_CAP = 3
+STREAK_CAP = 3
+
+
 @record
 class Ghost:
-    """History only the properties read (never read by the device's code)."""
+    """History only the properties read (never read by the device's code). Every field is
+    a flag, a small enum, a saturating counter or a set bounded by the scenario's images, so
+    that no defect can make the state space infinite (PROP-*, docs/spec/properties.md)."""
 
-    verified: frozenset[bytes] = frozenset()  # SHA-256 of every slot body a bootloader check passed
-    max_validated: int = (
-        0  # highest version the app validated (F8) since the last authorised downgrade
-    )
+    # Highest compiled version the app validated durably (F8 in boot control, PROP-3) since
+    # the user last asked for a rollback or a factory reset.
+    max_validated: int = 0
+    # Versions ever validated durably (and the factory's once it ran): PROP-8 rollback.
+    validated: frozenset[int] = frozenset()
+    # PROP-1 / PROP-40: verdict of the environment's oracle on the last jump.
     last_jump_ok: bool = True
-    last_version: int = 0
+    last_jump_authentic: bool = True
     witnesses: frozenset[str] = frozenset()
+    # PROP-30/11: the request awaiting its terminal callback, the first wrong event seen.
+    expect: Expect = Expect.NONE
+    event_fault: str = ""
+    honesty_fault: str = ""
+    # PROP-33: intents: the version a rollback left (0: none), a factory reset in flight,
+    # the rows an erase must keep, the first intent broken.
+    declined: int = 0
+    factory_intent: bool = False
+    erase_keep: tuple[str, ...] | None = None
+    intent_fault: str = ""
+    # PROP-8: the version an accepted rollback must end with (0: no rollback in flight).
+    rollback_to: int = 0
+    # PROP-35: stored images (file, version) only an explicit path may remove.
+    kept: frozenset[tuple[str, int]] = frozenset()
+    # PROP-36/17: program-mode entries of the same file in a row (saturating).
+    program_name: str = ""
+    program_streak: int = 0
+    # PROP-4/43: the releases published so far, and the target they set.
+    published_seen: frozenset[int] = frozenset()
+    max_target: int = 0
+    # PROP-44: the first erase requested by a manifest the publisher did not make.
+    erase_forged: bool = False
 
 
 @record
