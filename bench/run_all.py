@@ -12,6 +12,7 @@ SCRIPTS = [
     "bench_ota.py",
     "bench_jdiff.py",
     "bench_release.py",
+    "bench_hexmerge.py",
     "bench_findings.py",
 ]
 

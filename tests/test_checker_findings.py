@@ -1,4 +1,4 @@
-"""Findings (CHK-16..CHK-19) on textbook models: distinct causes and livelocks give distinct
+"""Findings (CHK-30..CHK-33) on textbook models: distinct causes and livelocks give distinct
 findings; IDs do not depend on worker count, action order or unrelated budgets."""
 
 from __future__ import annotations

@@ -1,23 +1,23 @@
-"""Findings: every distinct way a property fails, each with its own cheapest trace (CHK-16..CHK-19).
+"""Findings: every distinct way a property fails, each with its own cheapest trace (CHK-30..CHK-33).
 
 A verdict says *whether* a property fails; a finding says *how*. After the search the explored
 graph is classified:
 
 * ``always``: every violating edge (a state where the property held, an action, a state where
   it fails; a violating initial state counts too) is keyed by the model's ``get_edge_key``
-  hook; edges with equal keys form one finding (CHK-16). A property may carry a ``measure``
+  hook; edges with equal keys form one finding (CHK-30). A property may carry a ``measure``
   (a count of violations so far that never decreases); an edge is then violating when the
   measure rises, so a second, later violation shows too.
 * ``eventually``: the trap region (states from which no goal is reachable over allowed edges)
   is split by its bottom strongly connected components, the behaviours the device ends in,
   keyed by ``get_terminal_key`` over each component's states, and within each by the entry
   edges into the region (the last edge from a state that could still reach a goal), keyed by
-  ``get_edge_key`` (CHK-17).
-* ``sometimes`` properties without a witness give one finding (CHK-18).
+  ``get_edge_key`` (CHK-31).
+* ``sometimes`` properties without a witness give one finding (CHK-32).
 
 Keys are tuples of strings computed from states and actions only, so they do not depend on
 exploration order or on the number of workers; the finding ID is a short hash of the property
-and key (CHK-19). Each finding carries its cheapest trace: least total cost, then fewest steps
+and key (CHK-33). Each finding carries its cheapest trace: least total cost, then fewest steps
 (CHK-15); for a trap finding the trace continues, with allowed edges only, into the terminal
 behaviour.
 """
@@ -46,7 +46,7 @@ TerminalKeyHook = Callable[[Property[Any, Any], Sequence[Any]], Key]
 
 @attrs.frozen
 class Finding(Generic[S, A]):
-    """One class of violations of one property (CHK-16..CHK-19).
+    """One class of violations of one property (CHK-30..CHK-33).
 
     ``key`` is the model's description of the class (for ``eventually``: the terminal
     behaviour's key, then the entry cause's key), ``terminal``/``cause`` its two parts.
@@ -71,7 +71,7 @@ class Finding(Generic[S, A]):
 
 
 def get_finding_id(prefix: str, property_name: str, key: Key, digits: int = 4) -> str:
-    """CHK-19: ``PREFIX-xxxx``, a hash of the property name and key (stable across runs)."""
+    """CHK-33: ``PREFIX-xxxx``, a hash of the property name and key (stable across runs)."""
     text = "\x1f".join((property_name, *key)).encode()
     return f"{prefix}-{hashlib.blake2s(text, digest_size=8).hexdigest()[:digits]}"
 
@@ -217,7 +217,7 @@ def classify(
     can_reach: dict[int, bytearray] | None = None,
     witnesses: dict[int, bool] | None = None,
 ) -> list[Finding[Any, Any]]:
-    """CHK-16..CHK-19: the findings of every property, in property order, cheapest first.
+    """CHK-30..CHK-33: the findings of every property, in property order, cheapest first.
 
     The cyclic garbage collector is paused meanwhile: the classification allocates many
     small lists while every explored state is alive, and each full collection would walk
@@ -347,7 +347,7 @@ Found = tuple[Key, Key, Key, tuple[_Class, list[int]] | None]
 def _classify_always(
     graph: Graph, states: list[Any], prop: Property[Any, Any], edge_key: EdgeKeyHook
 ) -> list[Found]:
-    """CHK-16: group violating edges (and violating initial states) by key."""
+    """CHK-30: group violating edges (and violating initial states) by key."""
     measure = prop.measure
     if measure is None:
         predicate = prop.predicate
@@ -384,7 +384,7 @@ def _classify_always(
 
 
 def _get_clean(graph: Graph, values: Sequence[int]) -> bytearray:
-    """CHK-16: the states reachable from a non-violating initial state through non-violating
+    """CHK-30: the states reachable from a non-violating initial state through non-violating
     states only; an edge out of any other state repeats an earlier violation."""
     count = graph.exploration.count
     parents = graph.exploration.parents
@@ -441,7 +441,7 @@ def _classify_traps(
     terminal_key: TerminalKeyHook,
     shared: TrapGraph,
 ) -> list[Found]:
-    """CHK-17: terminal behaviours (bottom SCCs of the trap region over allowed edges), and
+    """CHK-31: terminal behaviours (bottom SCCs of the trap region over allowed edges), and
     within each the entry edges into the region, grouped by key."""
     exploration = graph.exploration
     count = exploration.count

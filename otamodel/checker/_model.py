@@ -39,7 +39,7 @@ class Property(Generic[S, A]):
     edge_filter: Callable[[A], bool] | None = None
     measure: Callable[[S], int] | None = None
     """Only for ``always``: how many violations happened so far (never decreasing, 0 while
-    the predicate holds). Findings then count each rise as a violation (CHK-16), so a second
+    the predicate holds). Findings then count each rise as a violation (CHK-30), so a second
     violation after the first still shows."""
 
     @classmethod

@@ -65,6 +65,10 @@ class PropertyResult(Generic[S, A]):
     verdict: Verdict
     trace: Trace[S, A] | None = None
     description: str = ""
+    # CHK-32: for an ``eventually`` violation, the steps after the trace's last state along
+    # the property's allowed edges, until they close a cycle or stop: why the goal stays out
+    # of reach (a 0-step trace alone would not say).
+    lasso: tuple[tuple[A, S], ...] = ()
 
     @property
     def is_failing(self) -> bool:
@@ -115,7 +119,7 @@ class CheckReport(Generic[S, A]):
     pruned: int = 0
     workers: int = 1
     findings: tuple[Finding[S, A], ...] = ()
-    """Every distinct way a property fails (CHK-16..CHK-19), when ``check(findings=True)``."""
+    """Every distinct way a property fails (CHK-30..CHK-33), when ``check(findings=True)``."""
     classified: bool = False
 
     def get_findings(self, name: str) -> tuple[Finding[S, A], ...]:

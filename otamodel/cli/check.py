@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from otamodel._io import write_atomic
-from otamodel.cli import main
+from otamodel._io import write_output
+from otamodel.cli import SCENARIO, about_input, json_option, main, variant_choice
 
 EXIT_OK, EXIT_NEW, EXIT_BAD_INPUT, EXIT_BOUNDED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 PROGRESS_SECONDS = 5.0
@@ -55,25 +55,19 @@ def progress_hook(quiet: bool) -> Iterator[Any]:
 
 
 def _write_text(target: str, text: str) -> None:
-    if target == "-":
-        click.echo(text, nl=False)
-    else:
-        write_atomic(target, text)
+    write_output(target, text)
 
 
 @main.command("check")
 @click.option(
     "--scenario",
     "scenario_name",
+    type=SCENARIO,
     default="default",
     show_default=True,
     help="Scenario name or TOML/JSON file.",
 )
-@click.option(
-    "--variant",
-    default=None,
-    help="Code variant (harmony-3.9.1, harmony-3.9.0, hardened).",
-)
+@click.option("--variant", type=variant_choice(), default=None, help="Code variant.")
 @click.option(
     "--property",
     "property_names",
@@ -82,12 +76,7 @@ def _write_text(target: str, text: str) -> None:
     help="Check only this property (repeatable); module:function adds your own predicate "
     "over a World (an always-property) or a Property.",
 )
-@click.option(
-    "--json",
-    "json_file",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="Write the full finding records as JSON ('-': standard output).",
-)
+@json_option("Write the full finding records as JSON (to FILE if given; - is stdout).", "json_file")
 @click.option(
     "--traces",
     "traces_dir",
@@ -119,6 +108,12 @@ def _write_text(target: str, text: str) -> None:
     show_default=True,
     help="Processes for expansion.",
 )
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    default=None,
+    help="Run on the Dask scheduler at ADDRESS (tcp://host:8786); see docs/cluster.md.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option(
     "--shortest",
@@ -136,6 +131,7 @@ def check_command(
     max_states: int | None,
     time_limit: float | None,
     workers: int,
+    cluster: str | None,
     quiet: bool,
     shortest: bool,
 ) -> None:
@@ -179,6 +175,7 @@ def check_command(
         "max_states": max_states,
         "time_limit": time_limit,
         "workers": workers,
+        "cluster": cluster,
         "progress_interval": 0.5 if sys.stderr.isatty() else 1.0,
     }
     if shortest:
@@ -329,7 +326,10 @@ def get_check_json(scenario: Any, report: Any, comparison: Any) -> str:
     metavar="FILE",
     help="Write the trace in the Informal Trace Format (Apalache/Quint JSON; '-': stdout).",
 )
-def replay(trace_file: str, mermaid: bool, full: bool, itf_file: str | None) -> None:
+@json_option("Print the replayed timeline as JSON (to FILE if given; - is stdout).")
+def replay(
+    trace_file: str, mermaid: bool, full: bool, itf_file: str | None, json_out: str | None
+) -> None:
     """Re-execute a trace file and tell its story: inputs and faults, persistent writes,
     machine state changes and the loop it ends in (--full: every step)."""
     from otamodel.env import initial_world
@@ -337,7 +337,8 @@ def replay(trace_file: str, mermaid: bool, full: bool, itf_file: str | None) -> 
     from otamodel.verify._tracefile import get_mermaid_sequence, read_trace
     from otamodel.verify._tracefile import replay as run_replay
 
-    trace = read_trace(trace_file)
+    with about_input(trace_file):
+        trace = read_trace(trace_file)
     if itf_file is not None:
         from otamodel.verify._itf import get_itf
 
@@ -346,13 +347,14 @@ def replay(trace_file: str, mermaid: bool, full: bool, itf_file: str | None) -> 
             trace.actions,
             description=f"{trace.property_name} ({trace.verdict}) from {trace_file}",
         )
-        text = json.dumps(doc, indent=1) + "\n"
-        if itf_file == "-":
-            click.echo(text, nl=False)
-            return
-        write_atomic(itf_file, text)
+        write_output(itf_file, json.dumps(doc, indent=1) + "\n")
+        return
     steps, problem = run_replay(trace.scenario, trace.actions)
-    if mermaid:
+    if json_out is not None:
+        from otamodel.cli.model import write_timeline_json
+
+        write_timeline_json(json_out, trace.scenario, steps, problem)
+    elif mermaid:
         click.echo(get_mermaid_sequence(steps), nl=False)
     else:
         title = f"{trace.scenario.name} · {trace.scenario.config.variant.value} · "
@@ -376,11 +378,13 @@ def replay(trace_file: str, mermaid: bool, full: bool, itf_file: str | None) -> 
                 for i, (rec, s) in enumerate(zip(trace.recorded, steps, strict=True))
                 if rec.get("state") != s.summary
             ]
-            if drift:
+            if drift:  # another scenario or another model version: a negative result
                 click.echo(
-                    f"note: the states differ from the recorded ones at steps {drift[:10]}",
+                    f"error: {trace_file}: the states differ from the recorded ones at steps "
+                    f"{drift[:10]}",
                     err=True,
                 )
+                sys.exit(1)
     if problem is not None:
         click.echo(f"error: the trace no longer reproduces: {problem}", err=True)
         sys.exit(1)
@@ -391,7 +395,11 @@ def replay(trace_file: str, mermaid: bool, full: bool, itf_file: str | None) -> 
     "-o", "--output", default="docs/findings.md", show_default=True, type=click.Path(dir_okay=False)
 )
 @click.option(
-    "--scenario", "scenarios", multiple=True, help="Limit to these scenarios (default: all)."
+    "--scenario",
+    "scenarios",
+    type=SCENARIO,
+    multiple=True,
+    help="Limit to these scenarios (default: all).",
 )
 @click.option(
     "--baselines",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 from otamodel.env._actions import TICK, enabled_actions, step
+from otamodel.env._ghost import set_initial_ghost
 from otamodel.env._scenario import (
     MANIFEST_URL,
     Release,
@@ -43,7 +44,7 @@ def initial_world(scenario: Scenario | str) -> World:
     """The world a programmer leaves (DEV-5), with the scenario's fault budgets."""
     if isinstance(scenario, str):
         scenario = get_scenario(scenario)
-    return make_initial_world(scenario, scenario.budget)
+    return set_initial_ghost(make_initial_world(scenario, scenario.budget))
 
 
 __all__ = [
@@ -73,6 +74,18 @@ def with_variant(scenario: Scenario, variant: str) -> Scenario:
 
 
 __all__ += ["with_variant"]
+
+
+def with_defects(scenario: Scenario, defects: list[str] | tuple[str, ...]) -> Scenario:
+    """PROP-45: the same scenario with planted self-test defects."""
+    spec = dict(scenario.source)
+    spec["defects"] = list(defects)
+    spec.setdefault("name", scenario.name)
+    spec.setdefault("variant", scenario.config.variant.value)
+    return build_scenario(spec)
+
+
+__all__ += ["with_defects"]
 
 from otamodel.env._script import Until, format_actions, parse_actions, parse_until  # noqa: E402
 

@@ -3,6 +3,7 @@ fault budgets."""
 
 from __future__ import annotations
 
+from otamodel.env._ghost import update_ghost
 from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tearable
 from otamodel.model import step as device_step
 from otamodel.model._enums import CoreTask, SetStatusStep, SvcState
@@ -77,11 +78,12 @@ def step(world: World, action: Action) -> StepResult:
     if result.is_refused:
         return result
     key = action.get_budget_key()
-    if key is not None and world.get_budget(key) > 0:
-        return replace(result, world=result.world.spend(key))
-    if key is not None and key in dict(world.budget):
+    if key is not None and key in dict(world.budget) and world.get_budget(key) <= 0:
         return replace(result, world=world, refusal=f"the {key} budget is spent")
-    return result
+    new = update_ghost(world, result)  # PROP-*: history for the properties only
+    if key is not None and world.get_budget(key) > 0:
+        new = new.spend(key)
+    return replace(result, world=new) if new is not result.world else result
 
 
 __all__ = ["FAULT_KINDS", "TICK", "enabled_actions", "step"]

@@ -26,6 +26,7 @@ from otamodel.model import (
     SMALL_GEOMETRY,
     AppImage,
     Config,
+    Defect,
     Geometry,
     Reply,
     Scheduler,
@@ -175,6 +176,7 @@ def build_scenario(spec: Mapping[str, Any]) -> Scenario:
             scheduler=Scheduler(str(cfg_spec.get("scheduler", "freertos"))),
             tear_mode=TearMode(str(cfg_spec.get("tear_mode", "word"))),
             variant=variant,
+            defects=_get_defects(spec),
         )
     except ValueError as exc:
         if isinstance(exc, ScenarioError):
@@ -259,7 +261,13 @@ def _build_release(
     if not 1 <= pages <= geometry.slot_pages - 2:
         raise ScenarioError(f"pages must be 1..{geometry.slot_pages - 2}", where=f"{where}.pages")
     image = images.get(version) or make_image(geometry, version & 0xFF, label, pages)
+    if _as_bool(rel, "crashes", False) and not image.crashes:
+        # ENV-31: this build fails at start-up, before validation, at every boot.
+        image = attrs.evolve(image, crashes=True)
+        images[version] = image
     images.setdefault(version, image)
+    if rel.get("origin", "publisher") not in ("publisher", "attacker"):
+        raise ScenarioError("origin is 'publisher' or 'attacker'", where=f"{where}.origin")
     url = str(rel.get("url", f"{SERVER}/{label}.bin"))
     digest = image.digest.hex()
     files: list[tuple[str, bytes]] = [(url, image.data)]
@@ -317,6 +325,20 @@ def _build_release(
         **extra,
     )
     return Release(f"{kind} v{version}", manifest, tuple(files), str(rel.get("description", "")))
+
+
+def _get_defects(spec: Mapping[str, Any]) -> frozenset[Defect]:
+    """PROP-45: ``defects = ["name", ...]`` plants self-test defects (unknown names refused)."""
+    value = spec.get("defects", [])
+    if not isinstance(value, list):
+        raise ScenarioError("defects must be a list of names", where="defects")
+    known = {d.value: d for d in Defect}
+    for name in value:
+        if name not in known:
+            raise ScenarioError(
+                f"unknown defect {name!r} (known: {', '.join(known)})", where="defects"
+            )
+    return frozenset(known[name] for name in value)
 
 
 def _get_witnesses(spec: Mapping[str, Any]) -> tuple[str, ...] | None:

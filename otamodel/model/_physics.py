@@ -9,7 +9,7 @@ from __future__ import annotations
 import attrs
 
 from otamodel.model._config import Geometry, TearMode
-from otamodel.model._state import Flash, Fs, replace
+from otamodel.model._state import OVERPROGRAM_CAP, Flash, Fs, replace
 
 
 @attrs.frozen
@@ -150,16 +150,24 @@ def apply_flash_program(
     over = int.from_bytes(data, "big") & ~int.from_bytes(old, "big")
     written = (int.from_bytes(old, "big") & int.from_bytes(data, "big")).to_bytes(len(old), "big")
     new_page = page[:start] + written + page[start + len(written) :]
+    if not over:
+        return Flash(
+            pages=_replace(flash.pages, op.page, new_page),
+            overprograms=flash.overprograms,
+            overprogrammed=flash.overprogrammed,
+        )
+    # PROP-7: saturating count and the location, so distinct over-programs stay distinct.
     return Flash(
         pages=_replace(flash.pages, op.page, new_page),
-        overprograms=flash.overprograms + (1 if over else 0),
+        overprograms=min(flash.overprograms + 1, OVERPROGRAM_CAP),
+        overprogrammed=flash.overprogrammed | {(op.page, op.row)},
     )
 
 
 def apply_fs(fs: Fs, op: PersistentOp, *, torn: bool) -> Fs:
     """FS-5 / FS-6: external FS operations; a torn write keeps a prefix of its data."""
     if isinstance(op, FsFormat):
-        return Fs(formatted=True, has_dir=False, files=())
+        return Fs(formatted=True, has_dir=False)
     if isinstance(op, FsMkdir):
         return replace(fs, has_dir=True)
     if not fs.has_dir:
@@ -169,19 +177,13 @@ def apply_fs(fs: Fs, op: PersistentOp, *, torn: bool) -> Fs:
     if isinstance(op, FsDelete):
         return fs.without(op.name)
     if isinstance(op, FsRename):
-        data = fs.get(op.source)
-        if data is None:
+        parts = fs.get_chunks(op.source)
+        if parts is None:
             return fs
-        return fs.without(op.source).with_file(op.target, data)
+        return fs.without(op.source).with_chunks(op.target, parts)
     if isinstance(op, FsWrite):
-        old = fs.get(op.name)
-        if old is None:
-            return fs
         data = op.data[: len(op.data) // 2] if torn else op.data
-        if len(old) < op.offset:
-            old = old + b"\x00" * (op.offset - len(old))
-        new = old[: op.offset] + data + old[op.offset + len(data) :]
-        return fs.with_file(op.name, new)
+        return fs.with_write(op.name, op.offset, data)
     return fs  # FsClose
 
 

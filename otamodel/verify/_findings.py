@@ -21,6 +21,70 @@ VARIANTS = ("harmony-3.9.1", "harmony-3.9.0", "hardened")
 RELEASED = "harmony-3.9.1"
 BASELINE_FORMAT = "otamodel-baseline/1"
 
+#: What a violation of each property means, shown under its heading in the report.
+EXPLANATIONS: dict[str, str] = {
+    "boots-valid-image": (
+        "The bootloader jumped into slot content that no verification passed and that is not "
+        "the factory image."
+    ),
+    "no-brick": (
+        "The last state of the trace cannot reach a running application by itself: with power "
+        "on and no further faults the device stays in the bootloader or in code that is not an "
+        "application."
+    ),
+    "no-unintended-downgrade": (
+        "An application older than one the app had already validated runs, without a rollback "
+        "or factory-reset request."
+    ),
+    "progress": (
+        "A valid newer release stays published, yet from the last state no fault-free path "
+        "leads to running it."
+    ),
+    "no-stuck-service": (
+        "From the last state the OTA service can no longer get back to a state that accepts a "
+        "new update check."
+    ),
+    "store-consistency": (
+        "With no write in flight, a database row names a missing file or a file whose SHA-256 "
+        "differs from the recorded digest."
+    ),
+    "flash-physics": (
+        "A row program needed to set bits that were already cleared (a write over un-erased flash)."
+    ),
+    "event-delivery": (
+        "The app lost a callback (overwritten in the single status slot, or a result with no "
+        "case), got one nobody asked for, or a new request started while one was unanswered."
+    ),
+    "event-response": "A request the app made can no longer get its terminal callback.",
+    "outcome-honesty": "A success callback fired before (or without) its persistent effect.",
+    "boot-coherence": (
+        "Right after a bootloader pass, boot control and the DB row of the running image "
+        "disagree (status, type, version), or the row is disabled."
+    ),
+    "intent-honoured": (
+        "A rollback the app accepted was undone by the same release, or an erase removed more "
+        "than its target."
+    ),
+    "intent-factory-reset": "An accepted factory reset can no longer end with the factory image.",
+    "no-data-loss": (
+        "A validated image, its DB row or the factory backup disappeared without an erase, a "
+        "factory reset, a rollback or an eviction asking for it."
+    ),
+    "bad-image-abandoned": "An image that fails at every boot is never replaced by one that runs.",
+    "bounded-reprogram": "The bootloader programmed the same image three times in a row.",
+    "no-needless-reprogram": (
+        "The bootloader erased and reprogrammed a slot that already held the validated image "
+        "boot control and the DB agree on (flash wear)."
+    ),
+    "sec-authenticity": "A build the publisher did not make (or sign) runs.",
+    "sec-anti-rollback": "An installed image older than one validated earlier runs.",
+    "sec-fast-forward": "A version above every release of the publisher runs, blocking updates.",
+    "sec-freeze-replay": (
+        "The server is kept on an older or foreign manifest and the newest release never installs."
+    ),
+    "sec-erase-authenticity": "A manifest the publisher did not make erased a stored image.",
+}
+
 
 class BaselineError(OtaModelError):
     """A baseline file that cannot be used (bad JSON, wrong format or scenario)."""
@@ -361,6 +425,8 @@ def get_report_lines(
             key=lambda o: (o.finding.cost, len(o.finding.trace), o.finding.id),
         )
         lines += [f"## {prop} ({len(group)})", ""]
+        if prop in EXPLANATIONS:
+            lines += [EXPLANATIONS[prop], ""]
         for occurrence in group:
             finding = occurrence.finding
             where = ", ".join(f"{n} · {v}" for n, v in occurrence.places)

@@ -1,5 +1,5 @@
 """What makes two OTA violations the same finding (TRACE-30, TRACE-31): the keys the generic
-classifier (``otamodel.checker``, CHK-16..CHK-19) groups violations by.
+classifier (``otamodel.checker``, CHK-30..CHK-33) groups violations by.
 
 * an edge (a violating step, or the step entering a trap region) is keyed by the action, the
   persistent operation it performed, cut or tore (kind, medium, file or flash region), the
