@@ -4,6 +4,7 @@ the story view of ``otamodel replay`` (TRACE-30..TRACE-34)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -30,7 +31,7 @@ def test_check_lists_findings_with_stories_and_hint(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     out = " ".join(result.output.split())  # stories are wrapped
     files = sorted(p.name for p in traces.iterdir())
-    assert all(n[:3] in ("FP-", "PG-") for n in files)
+    assert files and all(re.fullmatch(r"[A-Z]+-[0-9a-f]{4,8}\.json", n) for n in files)
     fp = next(n[:-5] for n in files if n.startswith("FP-"))
     assert "findings" in out and fp in out
     assert "the row program has to set bits that are already cleared" in out

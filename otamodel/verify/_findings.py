@@ -148,7 +148,7 @@ def load_user_property(spec: str) -> Property[World, Action]:
 
 
 def run_check(model: Any, **options: Any) -> CheckReport[World, Action]:
-    """The classified check with the fewest-faults traces (PROP-9, CHK-16..CHK-19)."""
+    """The classified check with the fewest-faults traces (PROP-9, CHK-30..CHK-33)."""
     options.setdefault("cost", model.get_action_cost)
     return check(model, findings=True, **options)
 
