@@ -890,10 +890,12 @@ HUNT_EXAMPLES = 1000
 
 
 def get_hunt_settings() -> settings:
-    """Deterministic (derandomized) runs without shrinking; the example count is the
-    profile's (``HUNT_EXAMPLES`` is only the budget the hunts were sized for)."""
+    """Deterministic (derandomized) runs without shrinking, at least ``HUNT_EXAMPLES`` (a hunt
+    is a search for one expected finding, not a suite; the suites' counts come from the
+    profiles)."""
     return settings(
         settings(),
+        max_examples=max(HUNT_EXAMPLES, settings().max_examples),
         derandomize=True,
         database=None,
         phases=[Phase.explicit, Phase.generate],

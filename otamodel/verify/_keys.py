@@ -112,7 +112,7 @@ def get_edge_key(prop: str, before: World | None, action: Action | None, after: 
     if before is None or action is None:
         return ("initial state", get_stage(after), *outcome)
     kind = action.kind
-    label = str(action) if kind in ("ctrl", "publish") else kind
+    label = str(action) if kind in ("ctrl", "publish") else str(action).split("(")[0]
     if kind in ("tick", "power_cut", "power_cut_torn") and before.pending:
         op = get_op_target(before.pending[0], before.scenario.geometry.row_size)
         how = {"tick": "done", "power_cut": "cut before", "power_cut_torn": "torn"}[kind]
