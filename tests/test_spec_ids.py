@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 SPEC_DIR = REPO / "docs" / "spec"
 CODE_DIR = REPO / "otamodel"
 
-PREFIXES = "SVC|CORE|BL|FS|DEV|PROP|ENV|TRACE|DB|BC|MAN|PATCH|TOOL|CHK|HARD"
+PREFIXES = "SVC|CORE|BL|FS|DEV|PROP|ENV|TRACE|DB|BC|MAN|PATCH|TOOL|CHK|HARD|SCN"
 ID_RE = re.compile(rf"\b({PREFIXES})-\d+\b")
 DEFINITION_RE = re.compile(rf"^- \*\*(({PREFIXES})-\d+)\*\* —")
 RANGE_RE = re.compile(rf"\b({PREFIXES})-(\d+)\s*(?:\.\.\.?|…|–|\bto\b)\s*\1-(\d+)\b")

@@ -11,6 +11,7 @@ from otamodel.env._scenario import (
     Scenario,
     build_scenario,
     load_scenario_file,
+    load_scenario_text,
 )
 from otamodel.env._transport import ReleaseServer, Transport
 from otamodel.errors import ScenarioError
@@ -18,15 +19,13 @@ from otamodel.model import World, make_initial_world
 
 
 def get_scenario_names() -> list[str]:
-    """The named scenarios shipped with otamodel."""
+    """SCN-8: the named scenarios shipped with otamodel (every ``*.toml`` of the library)."""
     folder = resources.files("otamodel") / "scenarios"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
 def get_scenario(name: str) -> Scenario:
     """A named scenario, or a path to a TOML/JSON description."""
-    import tomllib
-
     if name.endswith((".toml", ".json")):
         return load_scenario_file(name)
     folder = resources.files("otamodel") / "scenarios"
@@ -34,9 +33,7 @@ def get_scenario(name: str) -> Scenario:
     if not item.is_file():
         known = ", ".join(get_scenario_names())
         raise ScenarioError(f"unknown scenario {name!r} (known: {known})")
-    spec = tomllib.loads(item.read_text(encoding="utf-8"))
-    spec.setdefault("name", name)
-    return build_scenario(spec)
+    return load_scenario_text(item.read_text(encoding="utf-8"), f"{name}.toml", name)
 
 
 def initial_world(scenario: Scenario | str) -> World:

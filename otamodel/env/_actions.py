@@ -3,7 +3,7 @@ fault budgets."""
 
 from __future__ import annotations
 
-from otamodel.env._scenario import BUDGET_KINDS
+from otamodel.env._spec import BUDGET_KINDS
 from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tearable
 from otamodel.model import step as device_step
 from otamodel.model._enums import CoreTask, SvcState

@@ -21,6 +21,11 @@ S = SvcState
 JSON_READ_LIMIT = mf.JSON_FILE_MAXSIZE - 10
 
 
+def get_json_read_limit(world: World) -> int:
+    """SCN-6: reads stop at ``SYS_OTA_JSON_FILE_MAXSIZE - 10`` (the configured size)."""
+    return int(world.scenario.config.json_max_size) - 10
+
+
 def _app_callback(world: World, status: SvcStatus) -> World:
     return world.note(f"app callback: {status.name}")
 
@@ -65,10 +70,11 @@ def run_check_step(world: World) -> CheckStep:
             return CheckStep(
                 set_service(world, update_check_failed=True, check=CheckState.DONE), False, False
             )
-        capacity = JSON_READ_LIMIT - world.rx_len
+        limit = get_json_read_limit(world)
+        capacity = limit - world.rx_len
         if len(net.body) > capacity:
             # SVC-12: the buffer fills; zero-byte reads run the 70000 counter out. rx_len stays.
-            world = replace(world, rx_len=JSON_READ_LIMIT)
+            world = replace(world, rx_len=max(limit, 0))
             world = set_net(world, open=False)
             return CheckStep(
                 set_service(world, update_check_failed=True, check=CheckState.DONE), False, False
