@@ -20,7 +20,20 @@ REPO = Path(__file__).resolve().parent.parent
 SPEC_DIR = REPO / "docs" / "spec"
 CODE_DIR = REPO / "otamodel"
 
-PREFIXES = "SVC|CORE|BL|FS|DEV|PROP|ENV|TRACE|DB|BC|MAN|PATCH|TOOL|CHK|HARD|SCN"
+SPEC_DIR_FILES = sorted((Path(__file__).resolve().parent.parent / "docs" / "spec").glob("*.md"))
+#: Every prefix some spec document defines a rule with (``- **XYZ-1** —``): a new spec file
+#: with a new prefix needs no change here.
+PREFIXES = "|".join(
+    sorted(
+        {
+            match.group(1)
+            for path in SPEC_DIR_FILES
+            for match in re.finditer(
+                r"^- \*\*([A-Z]{2,8})-\d+\*\* —", path.read_text("utf-8"), re.M
+            )
+        }
+    )
+)
 ID_RE = re.compile(rf"\b({PREFIXES})-\d+\b")
 DEFINITION_RE = re.compile(rf"^- \*\*(({PREFIXES})-\d+)\*\* —")
 RANGE_RE = re.compile(rf"\b({PREFIXES})-(\d+)\s*(?:\.\.\.?|…|–|\bto\b)\s*\1-(\d+)\b")
