@@ -49,6 +49,7 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
             }
         ),
     ),
+    "console": (911, frozenset({"flash-physics", "progress"})),
     "erase": (3023, frozenset({"flash-physics", "progress"})),
     "factory-version-0": (
         1973,
@@ -69,11 +70,47 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
             {"flash-physics", "no-brick", "no-stuck-service", "progress", "store-consistency"}
         ),
     ),
-    "image-oversize": (280, frozenset({"flash-physics", "full-update", "progress"})),
+    "fail-boot": (
+        1395,
+        frozenset(
+            {"flash-physics", "no-brick", "no-stuck-service", "progress", "store-consistency"}
+        ),
+    ),
+    "fs-durable-at-close": (
+        2023,
+        frozenset(
+            {
+                "flash-physics",
+                "no-brick",
+                "no-stuck-service",
+                "no-unintended-downgrade",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
+    "fs-mount-damaged": (
+        1976,
+        frozenset(
+            {
+                "flash-physics",
+                "no-brick",
+                "no-stuck-service",
+                "no-unintended-downgrade",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
+    "fs-open-handles": (521, frozenset({"flash-physics", "progress"})),
+    "fs-preload": (191, frozenset({"flash-physics"})),
+    "image-oversize": (201, frozenset({"flash-physics"})),
     "image-tiny": (69, frozenset({"flash-physics", "full-update", "progress"})),
     "json-limit": (479, frozenset({"flash-physics", "progress"})),
     "manifest-over-limit": (479, frozenset({"flash-physics", "progress"})),
     "manifest-url-upper": (48, frozenset({"flash-physics", "full-update", "progress"})),
+    "mitm": (1003, frozenset({"flash-physics", "progress"})),
+    "mitm-secure": (990, frozenset({"flash-physics", "no-brick", "no-stuck-service", "progress"})),
     "num-imgs-0": (706, frozenset({"flash-physics", "progress"})),
     "num-imgs-1": (
         7448,
@@ -117,7 +154,7 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
     ),
     "relabel-signed": (1139, frozenset({"flash-physics", "progress", "store-consistency"})),
     "rollback": (
-        74393,
+        74473,
         frozenset(
             {
                 "flash-physics",
@@ -143,7 +180,7 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
         ),
     ),
     "secure": (
-        42608,
+        42735,
         frozenset(
             {
                 "flash-physics",
@@ -165,6 +202,34 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
                 "no-stuck-service",
                 "patch-update",
                 "progress",
+            }
+        ),
+    ),
+    "server-freeze": (6461, frozenset({"flash-physics", "progress"})),
+    "set-parameters": (1058, frozenset({"flash-physics", "progress"})),
+    "tamper": (
+        2525,
+        frozenset(
+            {
+                "boots-valid-image",
+                "flash-physics",
+                "no-brick",
+                "no-stuck-service",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
+    "tamper-secure": (
+        12890,
+        frozenset(
+            {
+                "boots-valid-image",
+                "flash-physics",
+                "no-brick",
+                "no-stuck-service",
+                "progress",
+                "store-consistency",
             }
         ),
     ),

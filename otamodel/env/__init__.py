@@ -15,7 +15,8 @@ from otamodel.env._scenario import (
 )
 from otamodel.env._transport import ReleaseServer, Transport
 from otamodel.errors import ScenarioError
-from otamodel.model import World, make_initial_world
+from otamodel.model import Fs, World, make_initial_world
+from otamodel.model._state import replace
 
 
 def get_scenario_names() -> list[str]:
@@ -40,7 +41,13 @@ def initial_world(scenario: Scenario | str) -> World:
     """The world a programmer leaves (DEV-5), with the scenario's fault budgets."""
     if isinstance(scenario, str):
         scenario = get_scenario(scenario)
-    return make_initial_world(scenario, scenario.budget)
+    world = make_initial_world(scenario, scenario.budget)
+    preload = scenario.fs_options.preload
+    if preload:
+        # SCN-33: files already on a formatted volume at first boot (empty content).
+        files = tuple(sorted((name, b"") for name in set(preload)))
+        world = replace(world, fs=Fs(formatted=True, has_dir=True, files=files))
+    return world
 
 
 __all__ = [

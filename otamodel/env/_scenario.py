@@ -56,8 +56,11 @@ class Release:
     manifest: bytes = attrs.field(repr=False)
     files: tuple[tuple[str, bytes], ...] = attrs.field(repr=False)
     description: str = ""
+    withheld: bool = False  # SCN-17: the frozen server answers nothing
 
     def get_file(self, url: str) -> bytes | None:
+        if self.withheld:
+            return None
         if url == MANIFEST_URL:
             return self.manifest
         for path, data in self.files:
@@ -86,7 +89,9 @@ class Scenario:
     factory_signature: str = ""
     manifest_url: str = MANIFEST_URL
     fs_options: FsSpec = attrs.field(factory=FsSpec)
-    failing_versions: frozenset[int] = frozenset()
+    failing_images: frozenset[AppImage] = frozenset()
+    mitm_manifest: bytes = attrs.field(default=b"", repr=False)
+    mitm_image: AppImage | None = attrs.field(default=None, repr=False)
     source: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     transport: Transport | None = attrs.field(default=None, repr=False)
 
@@ -99,6 +104,27 @@ class Scenario:
         the scenario's transport (ENV-5; the in-memory server by default)."""
         transport = self.transport if self.transport is not None else ReleaseServer(self.releases)
         return transport.get(release, url)
+
+    def get_frozen_index(self) -> int | None:
+        """SCN-17: the index of the frozen server's pseudo-release, if the scenario has one."""
+        last = len(self.releases) - 1
+        return last if last >= 0 and self.releases[last].withheld else None
+
+    def get_release_params(self, release: int) -> tuple[str, int, str] | None:
+        """SCN-15: the URL, Version and Digest of a release's manifest (for an app that calls
+        ``SYS_OTA_SET_PARAMETERS`` with them), or None for an erase or malformed one."""
+        if not 0 <= release < len(self.releases) or self.releases[release].withheld:
+            return None
+        try:
+            entry = json.loads(self.releases[release].manifest)["ota"][-1]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
+        url, version, digest = entry.get("URL"), entry.get("Version"), entry.get("Digest")
+        if entry.get("EraseVer") is True or not isinstance(url, str):
+            return None
+        if not isinstance(version, int) or not isinstance(digest, str):
+            return None
+        return url, version, digest
 
     @cached_property
     def _known(self) -> tuple[AppImage, ...]:
@@ -178,12 +204,22 @@ def build_scenario(
             version=parsed.factory_version, url=f"{SERVER}/none.bin", digest="0" * 64
         )
         releases.append(Release("nothing", empty, ()))
+    if parsed.budget.freeze is not None:
+        # SCN-17: the frozen server is one more "release" that answers nothing.
+        frozen = mf.make_manifest(
+            version=parsed.factory_version, url=f"{SERVER}/none.bin", digest="0" * 64
+        )
+        releases.append(Release("frozen", frozen, (), "the server answers nothing", True))
     budget = tuple(
         (kind, value)
         for kind in BUDGET_KINDS
         if (value := getattr(parsed.budget, kind)) is not None
     )
     key_scalar = TEST_KEY_SCALAR
+    mitm_manifest, mitm_image = b"", None
+    if parsed.budget.mitm is not None:
+        mitm_manifest, mitm_image = _get_mitm_release(geometry, config, body_pages)
+        builder.images.append(mitm_image)
     factory_sig = _sign(factory.data, key_scalar) if config.secure_boot else ""
     public = signature.public_key_pem(_key_pem(key_scalar)) if config.secure_boot else None
     return Scenario(
@@ -205,9 +241,27 @@ def build_scenario(
         factory_signature=factory_sig,
         manifest_url=cfg.manifest_url if cfg.manifest_url is not None else MANIFEST_URL,  # SCN-7
         fs_options=parsed.fs,
-        failing_versions=frozenset(parsed.fail_before_validation),
+        failing_images=frozenset(builder.failing),
+        mitm_manifest=mitm_manifest,
+        mitm_image=mitm_image,
         source=dict(spec),
     )
+
+
+MITM_VERSION = 200
+
+
+def _get_mitm_release(geometry: Geometry, config: Config, pages: int) -> tuple[bytes, AppImage]:
+    """SCN-16: the man in the middle's build and a self-consistent manifest for it (its true
+    digest; in secure builds a signature by his own key)."""
+    image = make_image(geometry, MITM_VERSION, "mitm", pages)
+    extra: dict[str, Any] = {}
+    if config.secure_boot:
+        extra["signature"] = _sign(image.data, OTHER_KEY_SCALAR)
+    manifest = mf.make_manifest(
+        version=MITM_VERSION, url=f"{SERVER}/mitm.bin", digest=image.digest.hex(), **extra
+    )
+    return manifest, image
 
 
 class _ReleaseBuilder:
@@ -228,6 +282,7 @@ class _ReleaseBuilder:
         self.fail = fail
         self.by_version: dict[int, AppImage] = {}
         self.images: list[AppImage] = []
+        self.failing: list[AppImage] = []
 
     def get_image(self, rel: ReleaseSpec, index: int, label: str) -> AppImage:
         if rel.relabel_of is not None:
@@ -269,6 +324,8 @@ class _ReleaseBuilder:
         default_label = f"app_v{version}" if rel.build is None else f"app_v{version}_{rel.build}"
         label = rel.label if rel.label is not None else default_label
         image = self.get_image(rel, index, label)
+        if rel.fails_before_validation:
+            self.failing.append(image)  # SCN-18
         url = self.get_url(rel, index, label)
         digest = image.digest.hex()
         if rel.digest is DigestMode.WRONG:

@@ -91,7 +91,7 @@ CtrlMessage = enum.Enum(  # type: ignore[misc]
 
 
 class Durability(enum.Enum):
-    """When the data of an FS write reaches the medium."""
+    """SCN-30: when the data of an FS write reaches the medium."""
 
     WRITE = "write"  # at each write call (today's model)
     CLOSE = "close"  # only when the handle is closed (a cut before close loses the writes)
@@ -214,6 +214,10 @@ class ReleaseSpec:
         default=DigestMode.RIGHT, metadata=_doc("kind patch: right or wrong BaseVerDigest")
     )
     patch_url: str | None = attrs.field(default=None, metadata=_doc("kind patch: the PatchURL"))
+    fails_before_validation: bool = attrs.field(
+        default=False,
+        metadata=_doc("the build fails (resets) before its core validates it, at every boot"),
+    )
     manifest_size: Positive | None = attrs.field(
         default=None, metadata=_doc("pad the manifest with spaces to this many bytes")
     )
@@ -323,9 +327,6 @@ class ScenarioSpec:
     )
     fs_write_calls: bool = attrs.field(
         default=False, metadata=_doc("one persistent write per csv_save call")
-    )
-    fail_before_validation: list[Byte] = attrs.field(
-        factory=list, metadata=_doc("versions whose build fails before validation at every boot")
     )
 
 

@@ -127,7 +127,8 @@ def get_check_decision(w: World) -> tuple[str, dict[str, object]]:
     header = get_bootctl(w)
     result, db = load_db(w)
     if result == 1 or db is None:
-        return "select", {"factory_reset": True, "database_found": False, "db": None}
+        # SCN-12: imageDB was created before the load, so it is an empty DB, not NULL.
+        return "select", {"factory_reset": True, "database_found": False, "db": ()}
     rows = db.rows
     row = otadb.get_image_row(db, header.version, bootloader=True)
     changes: dict[str, object] = {
@@ -159,6 +160,11 @@ def process_check(w: World) -> World:
 # ------------------------------------------------------------------ SELECT_IMAGE (BL-5..BL-8)
 
 
+def _overwrite(buffer: bytes, data: bytes) -> bytes:
+    """SCN-10: a copy into a static buffer: the bytes after the copied ones stay as they were."""
+    return data + buffer[len(data) :]
+
+
 def _db(w: World) -> otadb.ImageDatabase | None:
     return otadb.ImageDatabase(rows=w.boot.db) if w.boot.db is not None else None
 
@@ -176,10 +182,10 @@ def get_select(w: World) -> tuple[str, World]:
             if secure:
                 sign = fs.get(FACTORY_SIGN_FILE)
                 if sign is not None:
-                    changes["signature_str"] = sign[:100]
+                    changes["signature_str"] = _overwrite(boot.signature_str, sign[:100])
                 digest = fs.get(FACTORY_DIGEST_FILE)
                 if digest is not None:
-                    changes["digest_str"] = digest[:32]
+                    changes["digest_str"] = _overwrite(boot.digest_str, digest[:32])
             if boot.file_state == "ERROR" or not fs.is_present(FACTORY_FILE):
                 return "more", set_boot(w, file_state="ERROR", **changes)
             return "more", set_boot(w, file_opened=True, file_name=FACTORY_FILE, **changes)
@@ -218,10 +224,13 @@ def get_select(w: World) -> tuple[str, World]:
     if selected < 0:
         return "more", set_boot(w, img=img, selected_row=-1, factory_reset=True)
     name = otadb.get_field_string(db, selected, 0)
-    digest = otadb.get_field_string(db, selected, 4, limit=65)
+    # SCN-10: GetFieldString reads up to 100 characters and strcpy's them (with the NUL) over
+    # digest_str[66]; what runs past it spills into digest_g, which formulate_digest rewrites.
+    digest = otadb.get_field_string(db, selected, 4)
     if name is None or digest is None:
         return "error", set_boot(w, img=img, selected_row=selected)
-    changes = {"img": img, "selected_row": selected, "digest_str": digest.encode()}
+    digest_str = _overwrite(boot.digest_str, digest.encode("latin-1") + b"\x00")
+    changes = {"img": img, "selected_row": selected, "digest_str": digest_str}
     if secure:
         try:
             sign_name = mf.get_sign_file_name(name)
@@ -229,7 +238,7 @@ def get_select(w: World) -> tuple[str, World]:
             return "more", process_exception(w, f"sign file name of {name!r}")
         sign = fs.get(sign_name)
         if sign is not None:
-            changes["signature_str"] = sign[:100]
+            changes["signature_str"] = _overwrite(boot.signature_str, sign[:100])
     if not fs.is_present(name):
         # BL-8: an image that cannot be opened sends the next call to the factory path.
         return "more", set_boot(w, factory_reset=True, **changes)
@@ -272,7 +281,7 @@ def process_program(w: World) -> World:
     ops: list[PersistentOp] = [FlashErase(p) for p in range(geometry.slot_pages)]
     buffer = boot.boot_ctl.ljust(chunk, b"\x00")
     offset = chunk
-    while offset < copy_len and offset < geometry.slot_size:
+    while offset < copy_len:  # SCN-11: no bound: an image larger than the slot writes past it
         piece = data[offset : offset + chunk]
         buffer = piece + buffer[len(piece) :]  # a short read leaves the previous chunk's tail
         ops.extend(get_page_program_ops(offset // chunk, buffer, geometry))
@@ -320,7 +329,7 @@ def get_flash_digest(w: World) -> bytes:
     """BL-12: SHA-256 of ``sz`` bytes: the first 4 KB from the RAM copy, the rest from flash."""
     boot = w.boot
     size = bootctl.unpack(boot.img).sz
-    slot = b"".join(w.flash.pages)
+    slot = w.flash.get_contents()
     chunk = w.scenario.geometry.chunk
     data = (boot.boot_ctl[:chunk] + slot[chunk:])[:size]
     return hashlib.sha256(data).digest()
@@ -348,7 +357,7 @@ def process_verified(w: World) -> World:
 
 
 def get_slot_body_digest(w: World) -> bytes:
-    slot = b"".join(w.flash.pages)
+    slot = w.flash.get_contents()
     return hashlib.sha256(slot[w.scenario.geometry.chunk :]).digest()
 
 
@@ -371,7 +380,9 @@ def process_invalidate(w: World) -> World:
     w = set_boot(w, img=img, sub="")
     db = _db(w)
     if db is None:
-        return w
+        # SCN-12, DEV-6: imageDB is NULL (blank boot control: CheckImage never created it);
+        # SetFieldValue writes through it.
+        return process_exception(w, "INVALIDATE writes through a NULL imageDB")
     row = w.boot.selected_row
     if 0 <= row < len(db.rows):
         db = otadb.remove_row(otadb.set_status(db, row, "f0"), row)

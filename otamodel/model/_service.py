@@ -14,7 +14,7 @@ from otamodel.model import _core as core
 from otamodel.model._enums import CheckState, SvcState, SvcStatus
 from otamodel.model._machine import MachineSpec, Transition, memo_last
 from otamodel.model._parse import process_manifest
-from otamodel.model._state import World, replace
+from otamodel.model._state import RuntimeConfig, World, replace
 from otamodel.model._storage import set_net, set_service
 
 S = SvcState
@@ -28,6 +28,16 @@ def get_json_read_limit(world: World) -> int:
 
 def _app_callback(world: World, status: SvcStatus) -> World:
     return world.note(f"app callback: {status.name}")
+
+
+def get_runtime_config(world: World) -> RuntimeConfig:
+    """SCN-14: ``g_SysOtaConfig`` as the console left it, else as generated."""
+    if world.service.runtime is not None:
+        return world.service.runtime
+    cfg = world.scenario.config
+    return RuntimeConfig(
+        periodic=cfg.periodic, autoreset=cfg.autoreset, auto_update=cfg.auto_update
+    )
 
 
 def get_app_version(world: World) -> int:
@@ -124,11 +134,11 @@ def is_core_idle(w: World) -> bool:
 
 
 def is_periodic(w: World) -> bool:
-    return bool(w.scenario.config.periodic)
+    return get_runtime_config(w).periodic
 
 
 def is_timer_triggered(w: World) -> bool:
-    return w.scenario.config.periodic and w.service.timer_trigger
+    return get_runtime_config(w).periodic and w.service.timer_trigger
 
 
 def is_check_finished(w: World) -> bool:
@@ -160,11 +170,11 @@ def is_fw_idle(w: World) -> bool:
 
 
 def is_autoreset_due(w: World) -> bool:
-    return w.scenario.config.autoreset and w.service.download_success
+    return get_runtime_config(w).autoreset and w.service.download_success
 
 
 def is_autoreset_off(w: World) -> bool:
-    return not w.scenario.config.autoreset
+    return not get_runtime_config(w).autoreset
 
 
 def is_hardened_periodic(w: World) -> bool:
@@ -309,7 +319,7 @@ def get_update_user_dest(w: World) -> SvcState:
     dest = S.WAIT_FOR_OTA_COMPLETE if status in _WAIT_COMPLETE else S.STATE_IDLE
     if w.service.download_success:
         dest = S.AUTORESET
-    if status is SvcStatus.UPDATE_AVAILABLE and w.scenario.config.auto_update:
+    if status is SvcStatus.UPDATE_AVAILABLE and get_runtime_config(w).auto_update:
         dest = S.TRIGGER_OTA
     return dest
 
