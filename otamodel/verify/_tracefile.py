@@ -77,20 +77,19 @@ def replay(scenario: Scenario, actions: Sequence[Action]) -> tuple[list[ReplaySt
     return steps, None
 
 
-def write_trace(
-    path: str | Path,
+def get_trace_document(
     *,
     scenario: Scenario,
     property_name: str,
     verdict: str,
     actions: Sequence[Action],
-) -> None:
-    """TRACE-1: write a trace file (scenario description, variant, property, actions, and a
-    per-step summary) atomically."""
+) -> dict[str, Any]:
+    """TRACE-1: the JSON document of a trace file (scenario description, variant, property,
+    actions, and a per-step summary); the actions must replay."""
     steps, problem = replay(scenario, actions)
     if problem is not None:
         raise TraceError(f"refusing to write a trace that does not replay: {problem}")
-    doc = {
+    return {
         "format": TRACE_FORMAT,
         "scenario": scenario.name,
         "scenario_source": dict(scenario.source),
@@ -108,6 +107,20 @@ def write_trace(
             for s in steps
         ],
     }
+
+
+def write_trace(
+    path: str | Path,
+    *,
+    scenario: Scenario,
+    property_name: str,
+    verdict: str,
+    actions: Sequence[Action],
+) -> None:
+    """TRACE-1: write a trace file atomically (see :func:`get_trace_document`)."""
+    doc = get_trace_document(
+        scenario=scenario, property_name=property_name, verdict=verdict, actions=actions
+    )
     write_atomic(path, json.dumps(doc, indent=1) + "\n")
 
 
@@ -122,14 +135,19 @@ class TraceFile:
 
 def read_trace(path: str | Path) -> TraceFile:
     """TRACE-4: read and validate a trace file; problems are a TraceError naming the field."""
-    from otamodel.env import build_scenario
-
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise TraceError(f"cannot read {path}: {exc.strerror}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise TraceError(f"not JSON: {exc}") from None
+    return parse_trace_document(doc)
+
+
+def parse_trace_document(doc: object) -> TraceFile:
+    """TRACE-4: validate a trace file's JSON document; problems name the field."""
+    from otamodel.env import build_scenario
+
     if not isinstance(doc, dict):
         raise TraceError("a trace is a JSON object", where="$")
     if doc.get("format") != TRACE_FORMAT:
