@@ -181,3 +181,25 @@ def test_files_present_at_first_boot() -> None:
     assert world.fs.is_present("app_v2.bin") and world.fs.formatted
     world = run(world, until=lambda w: w.phase is Phase.APP)
     assert not world.fs.is_present("app_v2.bin")
+
+
+def test_extra_inputs_show_in_the_replayed_timeline_and_the_story() -> None:
+    from otamodel.verify._findings import get_fault_story
+    from otamodel.verify._tracefile import replay
+
+    scenario = get_scenario("tamper")
+    world = run(initial_world(scenario), until=_app)
+    actions: list[Action] = []
+    probe = initial_world(scenario)
+    while probe != world:
+        action = Action("timer") if Action("timer") in enabled_actions(probe) else Action("tick")
+        actions.append(action)
+        probe = step(probe, action).world
+    actions.append(Action("tamper", "flip:nvm:bootctl"))
+    steps, problem = replay(scenario, actions)
+    assert problem is None
+    last = steps[-1]
+    assert last.result.transition == "bit flip in internal flash (bootctl)"
+    assert any(c.startswith("NVM boot control: status F9") for c in last.changes)
+    story = get_fault_story(scenario, actions)
+    assert story and "tamper(flip:nvm:bootctl)" in story[-1]

@@ -19,6 +19,7 @@ from otamodel.verify._properties import OtaModel
 # name -> (unique states, the properties the check reports failing). ``default`` is pinned in
 # test_model_check.py (it takes ~20 s).
 LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
+    "enforce-tls": (275, frozenset({"flash-physics", "progress"})),
     "attacker": (34549, frozenset({"flash-physics", "progress"})),
     "attacker-patch": (4381, frozenset({"flash-physics", "progress"})),
     "autoreset-off": (853, frozenset({"flash-physics", "progress", "store-consistency"})),

@@ -224,3 +224,14 @@ def test_config_keys_reach_the_model() -> None:
     assert scenario.config.json_max_size == 300
     assert scenario.manifest_url == "HTTP://x/ota.json"
     assert scenario.config.num_imgs == 0
+
+
+def test_enforce_tls_and_a_configured_manifest_url() -> None:
+    from otamodel.model._core import is_url_accepted
+
+    scenario = get_scenario("enforce-tls")
+    assert scenario.config.enforce_tls
+    assert scenario.serve(0, "https://127.0.0.1:8000/ota.json") == scenario.releases[0].manifest
+    assert not is_url_accepted("http://127.0.0.1:8000/app_v2.bin", enforce_tls=True)
+    assert is_url_accepted("https://127.0.0.1:8000/app_v3.bin", enforce_tls=True)
+    assert is_url_accepted("http://127.0.0.1:8000/app_v2.bin")

@@ -102,6 +102,8 @@ class Scenario:
     def serve(self, release: int, url: str) -> bytes | None:
         """ENV-1: the server answers 200 with the file, or an error status (None), through
         the scenario's transport (ENV-5; the in-memory server by default)."""
+        if url == self.manifest_url:
+            url = MANIFEST_URL  # SCN-7: the build's manifest URL reaches the server's manifest
         transport = self.transport if self.transport is not None else ReleaseServer(self.releases)
         return transport.get(release, url)
 
@@ -182,6 +184,7 @@ def build_scenario(
         secure_boot=cfg.secure_boot,
         patch=cfg.patch,
         tls=cfg.tls,
+        enforce_tls=cfg.enforce_tls,
         scheduler=cfg.scheduler,
         tear_mode=cfg.tear_mode,
         variant=parsed.variant,

@@ -138,6 +138,9 @@ class ConfigSpec:
         default=False, metadata=_doc("SYS_OTA_SECURE_BOOT_ENABLED (app and bootloader)")
     )
     patch: bool = attrs.field(default=False, metadata=_doc("SYS_OTA_PATCH_ENABLE"))
+    enforce_tls: bool = attrs.field(
+        default=False, metadata=_doc("SYS_OTA_ENFORCE_TLS: only https: URLs are opened")
+    )
     tls: bool = attrs.field(default=False, metadata=_doc("SYS_OTA_HTTP_SECURE (TLS compiled in)"))
     scheduler: Scheduler = attrs.field(
         default=Scheduler.FREERTOS, metadata=_doc("the RTOS choice: freertos or bare-metal")

@@ -38,9 +38,10 @@ VALID, DOWNLOADED, DISABLED = 0xF8, 0xFE, 0xF0
 # ------------------------------------------------------------------ API used by the service
 
 
-def is_url_accepted(url: str) -> bool:
-    """CORE-2: ``HTTP_Client_ParseURI`` accepts only ``http://`` / ``https://`` (case-sensitive)."""
-    return url.startswith(("http://", "https://"))
+def is_url_accepted(url: str, *, enforce_tls: bool = False) -> bool:
+    """CORE-2: ``HTTP_Client_ParseURI`` accepts only ``http://`` / ``https://`` (case-sensitive);
+    SCN-19: with ``SYS_OTA_ENFORCE_TLS`` only ``https://``."""
+    return url.startswith("https://") or (not enforce_tls and url.startswith("http://"))
 
 
 def open_downloader(world: World, url: str) -> World:
@@ -68,7 +69,8 @@ def is_core_idle_for_api(world: World) -> bool:
 
 def is_start_accepted(world: World, params: OtaParams) -> bool:
     """CORE-6: ``OTA_Start`` fails unless IDLE and the URL opens."""
-    return is_core_idle_for_api(world) and is_url_accepted(params.url)
+    enforce = world.scenario.config.enforce_tls
+    return is_core_idle_for_api(world) and is_url_accepted(params.url, enforce_tls=enforce)
 
 
 def ota_start(world: World, params: OtaParams) -> World:

@@ -64,7 +64,7 @@ def run_check_step(world: World) -> CheckStep:
         # SVC-10: open the manifest URL; a URL the HTTP client refuses fails at once.
         world = set_service(world, check_in_progress=True)
         url = world.scenario.manifest_url
-        if not core.is_url_accepted(url):
+        if not core.is_url_accepted(url, enforce_tls=world.scenario.config.enforce_tls):
             return CheckStep(
                 set_service(world, update_check_failed=True, check=CheckState.DONE), False, False
             )
