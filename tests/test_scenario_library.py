@@ -19,6 +19,19 @@ from otamodel.verify._properties import OtaModel
 # name -> (unique states, the properties the check reports failing). ``default`` is pinned in
 # test_model_check.py (it takes ~20 s).
 LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
+    "url-factory-sign-name": (
+        12572,
+        frozenset(
+            {
+                "flash-physics",
+                "no-brick",
+                "no-stuck-service",
+                "no-unintended-downgrade",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
     "enforce-tls": (275, frozenset({"flash-physics", "progress"})),
     "attacker": (34549, frozenset({"flash-physics", "progress"})),
     "attacker-patch": (4381, frozenset({"flash-physics", "progress"})),

@@ -235,3 +235,27 @@ def test_enforce_tls_and_a_configured_manifest_url() -> None:
     assert not is_url_accepted("http://127.0.0.1:8000/app_v2.bin", enforce_tls=True)
     assert is_url_accepted("https://127.0.0.1:8000/app_v3.bin", enforce_tls=True)
     assert is_url_accepted("http://127.0.0.1:8000/app_v2.bin")
+
+
+def test_json_max_size_limits_the_manifest_read() -> None:
+    from _drive import run
+
+    from otamodel.env import initial_world
+    from otamodel.model import Phase, SvcState
+
+    def checked(size: int) -> bool:
+        scenario = build_scenario(
+            {
+                "config": {"json_max_size": 200, "periodic": True},
+                "releases": [{"version": 2, "manifest_size": size}],
+            }
+        )
+        world = run(
+            initial_world(scenario),
+            until=lambda w: w.phase is Phase.APP and w.service.check_in_progress,
+        )
+        world = run(world, until=lambda w: not w.service.check_in_progress)
+        return not world.service.update_check_failed or world.service.state is SvcState.UPDATE_USER
+
+    assert checked(190)  # reads stop at 200 - 10 bytes: 190 fit
+    assert not checked(191)

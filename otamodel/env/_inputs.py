@@ -33,7 +33,7 @@ CONSOLE_FIELDS = ("periodic", "autoreset", "autoupdate")
 def get_extra_actions(world: World, budget: dict[str, int]) -> list[Action]:
     """SCN-13..SCN-18: the extra inputs the budgets still allow, in a fixed order."""
     out: list[Action] = []
-    if world.pending:
+    if world.pending or not world.scenario.has_extra_inputs:
         return out
     if budget.get("tamper", 0) > 0:
         out.extend(get_tamper_actions(world))
@@ -188,10 +188,11 @@ def process_server(world: World, action: Action) -> StepResult:
 
 def is_failing_at_boot(world: World) -> bool:
     """SCN-18: the running build fails before its core validated it, at every boot."""
+    failing = world.scenario.failing_images
     running = world.running
-    if world.phase is not Phase.APP or running is None or world.pending:
+    if not failing or world.phase is not Phase.APP or running is None or world.pending:
         return False
-    if running not in world.scenario.failing_images:
+    if running not in failing:
         return False
     core = world.core
     if core.new_downloaded_img or core.rollback_initiated:

@@ -107,6 +107,11 @@ class Scenario:
         transport = self.transport if self.transport is not None else ReleaseServer(self.releases)
         return transport.get(release, url)
 
+    @cached_property
+    def has_extra_inputs(self) -> bool:
+        """Whether any budget of SCN-13..SCN-17 is given (a fast path for the checker)."""
+        return any(kind in ("tamper", "console", "mitm", "freeze") for kind, _ in self.budget)
+
     def get_frozen_index(self) -> int | None:
         """SCN-17: the index of the frozen server's pseudo-release, if the scenario has one."""
         last = len(self.releases) - 1
