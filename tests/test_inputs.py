@@ -203,3 +203,14 @@ def test_extra_inputs_show_in_the_replayed_timeline_and_the_story() -> None:
     assert any(c.startswith("NVM boot control: status F9") for c in last.changes)
     story = get_fault_story(scenario, actions)
     assert story and "tamper(flip:nvm:bootctl)" in story[-1]
+
+
+def test_tamper_is_total_in_every_variant() -> None:
+    # A truncated DB between SET_IMAGE_STATUS's S_INIT and S_UPDATE_DB is a read error there.
+    from otamodel.checker import check
+    from otamodel.env import with_variant
+    from otamodel.verify._properties import OtaModel
+
+    for variant in ("harmony-3.9.0", "hardened"):
+        report = check(OtaModel(with_variant(get_scenario("tamper"), variant)), time_limit=60)
+        assert report.is_complete

@@ -230,7 +230,10 @@ def process_set_status(w: World) -> World:
         return set_core(w, selected_row=_select_row(w), sub="S_UPDATE_DB")
     if core.sub == "S_UPDATE_DB":
         _, db = load_db(w)
-        assert db is not None
+        if db is None:
+            # SCN-13: only a tamper between S_INIT and here removes the DB the model reads
+            # again (the C code keeps its S_INIT copy); taken as a read error.
+            return set_core(w, sub="S_DONE")
         row = core.selected_row
         status = otadb.get_field_value(db, row, 1)
         version = otadb.get_field_value_32bit(db, row, 2)
