@@ -19,6 +19,7 @@ from otamodel.verify._properties import OtaModel
 # name -> (unique states, the properties the check reports failing). ``default`` is pinned in
 # test_model_check.py (it takes ~20 s).
 LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
+    "patch-base-digest-upper": (705, frozenset({"flash-physics", "progress"})),
     "url-factory-sign-name": (
         12572,
         frozenset(

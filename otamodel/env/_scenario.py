@@ -398,7 +398,11 @@ class _ReleaseBuilder:
             "BaseVersion": rel.claimed_base_version
             if rel.claimed_base_version is not None
             else base_version,
-            "BaseVerDigest": "11" * 32 if wrong else base.digest.hex(),
+            "BaseVerDigest": "11" * 32
+            if wrong
+            else base.digest.hex().upper()
+            if rel.base_digest is DigestMode.UPPER
+            else base.digest.hex(),
             "PatchDigest": hashlib.sha256(patch).hexdigest(),
             "PatchURL": patch_url,
             "TargetDigest": digest,

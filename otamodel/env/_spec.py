@@ -214,7 +214,8 @@ class ReleaseSpec:
         default=None, metadata=_doc("kind patch: the BaseVersion the manifest claims")
     )
     base_digest: DigestMode = attrs.field(
-        default=DigestMode.RIGHT, metadata=_doc("kind patch: right or wrong BaseVerDigest")
+        default=DigestMode.RIGHT,
+        metadata=_doc("kind patch: right, wrong or upper (upper-case hex) BaseVerDigest"),
     )
     patch_url: str | None = attrs.field(default=None, metadata=_doc("kind patch: the PatchURL"))
     fails_before_validation: bool = attrs.field(
@@ -266,7 +267,7 @@ class BudgetSpec:
     )
     freeze: Count | None = attrs.field(
         default=None,
-        metadata=_doc("the server freezes (withholds newer manifests) or replays an old one"),
+        metadata=_doc("the server freezes (answers nothing) or replays an older release"),
     )
 
 
