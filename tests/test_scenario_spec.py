@@ -259,3 +259,23 @@ def test_json_max_size_limits_the_manifest_read() -> None:
 
     assert checked(190)  # reads stop at 200 - 10 bytes: 190 fit
     assert not checked(191)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("list.json", b"[1, 2]", "list.json: a scenario is a table/object"),
+        ("bad.toml", b"[config\n", "bad.toml: "),
+        ("latin.toml", b"name = '\xe9'\n", "not UTF-8 text at byte offset 8"),
+        ("syntax.json", b'{"a": }', "syntax.json: Expecting value"),
+    ],
+)
+def test_unreadable_files_are_one_line_errors(
+    tmp_path: Path, name: str, data: bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    result = CliRunner().invoke(main, ["check", "--scenario", str(path), "-q"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
