@@ -214,3 +214,17 @@ def test_tamper_is_total_in_every_variant() -> None:
     for variant in ("harmony-3.9.0", "hardened"):
         report = check(OtaModel(with_variant(get_scenario("tamper"), variant)), time_limit=60)
         assert report.is_complete
+
+
+def test_simulate_accepts_the_extra_inputs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from otamodel.cli import main
+
+    actions = tmp_path / "actions.txt"
+    actions.write_text("tick\n" * 3 + "tamper(flip:nvm:bootctl)\n")
+    result = CliRunner().invoke(
+        main, ["simulate", "--scenario", "tamper", "--actions", str(actions)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "bit flip in internal flash (bootctl)" in result.output

@@ -73,6 +73,13 @@ ACTION_KINDS = (
     "factory_sign",
     "crash",
     "reset",
+    # SCN-13..SCN-17: the environment's extra inputs (performed by ``env.step``)
+    "tamper",
+    "console",
+    "set_params",
+    "mitm",
+    "freeze",
+    "replay",
 )
 FAULT_KINDS = frozenset(
     {
