@@ -19,6 +19,19 @@ from otamodel.verify._properties import OtaModel
 # name -> (unique states, the properties the check reports failing). ``default`` is pinned in
 # test_model_check.py (it takes ~20 s).
 LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
+    "tear-bits": (
+        1968,
+        frozenset(
+            {
+                "flash-physics",
+                "no-brick",
+                "no-stuck-service",
+                "no-unintended-downgrade",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
     "patch-base-digest-upper": (705, frozenset({"flash-physics", "progress"})),
     "url-factory-sign-name": (
         12572,
