@@ -39,10 +39,9 @@ BAD_TOML = [
     ),
     ('variant = "3.9.2"\n', "x.toml:1:1: variant: unknown value '3.9.2'"),
     (
-        'user_actions = ["rollback"]\n',
-        "user_actions: user actions other than update_check need a ctrl budget",
+        'user_actions = ["rollback", "rollback"]\n',
+        "x.toml:1:1: user_actions: a user action is listed twice",
     ),
-    ("[budget]\nfactory_sign = 1\n", "budget.factory_sign: factory_sign needs config.secure_boot"),
     ("[geometry]\npage_size = 100\n", "x.toml:1:1: geometry: page_size must be >= 256"),
     (
         "[[releases]]\nversion = 2\nrelabel_of = 9\n",

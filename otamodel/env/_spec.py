@@ -494,15 +494,10 @@ def check_consistency(spec: ScenarioSpec, *, text: str | None, file: str | None)
                 index,
                 "relabel_of",
             )
-    if spec.budget.factory_sign and not cfg.secure_boot:
-        fail("factory_sign needs config.secure_boot = true", "budget", "factory_sign")
     if Witness.PATCH_UPDATE in (spec.witnesses or []) and not cfg.patch:
         fail("a patch-update witness needs config.patch = true", "witnesses")
     if len(set(spec.user_actions)) != len(spec.user_actions):
         fail("a user action is listed twice", "user_actions")
-    ctrl_needed = [a for a in spec.user_actions if a.value != "update_check"]
-    if ctrl_needed and not spec.budget.ctrl:
-        fail("user actions other than update_check need a ctrl budget", "user_actions")
 
 
 # ---------------------------------------------------------------------------- positions
