@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from otamodel.cli import main
 from otamodel.env import build_scenario, get_scenario, get_scenario_names, load_scenario_file
-from otamodel.env._spec import get_all_keys, get_schema_text
+from otamodel.env._schema import get_all_keys, get_schema_text
 from otamodel.errors import ScenarioError
 from otamodel.formats import manifest as mf
 

@@ -151,6 +151,10 @@ def run_sweep(
             runs.append({"params": label, "error": str(exc)})
             echo(f"{_show(label)}: skipped: {exc}")
             continue
+        from otamodel.env._scenario import LARGE_ESTIMATE, get_state_estimate
+
+        if get_state_estimate(scenario) >= LARGE_ESTIMATE and not (max_states or time_limit):
+            echo(f"{_show(label)}: warning: the budgets may give a very large state space (SCN-20)")
         report = check(OtaModel(scenario), max_states=max_states, time_limit=time_limit)
         failing = [r for r in report.results if r.is_failing]
         keys = []

@@ -4,18 +4,15 @@ Every key a scenario file may hold is a field of one of the records below, with 
 range. Structuring forbids unknown keys, converts nothing silently (``"5"`` is not an integer,
 ``1`` is not a boolean) and checks ranges with the hooks of the range types; an error names the
 key path and, for a file, the line and column. The JSON Schema shipped in
-``otamodel/scenarios/scenario.schema.json`` is generated from the same records.
+``otamodel/scenarios/scenario.schema.json`` is generated from the same records
+(:mod:`otamodel.env._schema`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import json
-import re
 import typing
 from collections.abc import Callable, Mapping
-from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, NewType
 
 import attrs
@@ -28,6 +25,7 @@ from cattrs.errors import (
     IterableValidationNote,
 )
 
+from otamodel.env._locate import PathItem, locate
 from otamodel.errors import ScenarioError
 from otamodel.model import Scheduler, TearMode, Variant
 from otamodel.model._device import CTRL_MESSAGES
@@ -400,8 +398,6 @@ CONVERTER = _make_converter()
 
 # ---------------------------------------------------------------------------- errors
 
-PathItem = str | int
-
 
 def _first_error(
     exc: BaseException, path: tuple[PathItem, ...]
@@ -498,166 +494,3 @@ def check_consistency(spec: ScenarioSpec, *, text: str | None, file: str | None)
         fail("a patch-update witness needs config.patch = true", "witnesses")
     if len(set(spec.user_actions)) != len(spec.user_actions):
         fail("a user action is listed twice", "user_actions")
-
-
-# ---------------------------------------------------------------------------- positions
-
-
-_TABLE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
-
-
-def locate(text: str, file: str, path: tuple[PathItem, ...]) -> tuple[int, int] | None:
-    """The (line, column) of the longest prefix of ``path`` found in the file's text."""
-    positions = _json_positions(text) if file.endswith(".json") else _toml_positions(text)
-    for cut in range(len(path), -1, -1):
-        if path[:cut] in positions:
-            index = positions[path[:cut]]
-            line = text.count("\n", 0, index) + 1
-            column = index - (text.rfind("\n", 0, index) + 1) + 1
-            return line, column
-    return None
-
-
-def _toml_positions(text: str) -> dict[tuple[PathItem, ...], int]:
-    out: dict[tuple[PathItem, ...], int] = {}
-    counts: dict[tuple[PathItem, ...], int] = {}
-    table: tuple[PathItem, ...] = ()
-    offset = 0
-    for line in text.splitlines(keepends=True):
-        match = _TABLE.match(line)
-        col = len(line) - len(line.lstrip())
-        if match:
-            keys: tuple[PathItem, ...] = tuple(
-                k.strip().strip("\"'") for k in match.group(2).split(".")
-            )
-            if match.group(1) == "[[":
-                n = counts.get(keys, 0)
-                counts[keys] = n + 1
-                out.setdefault(keys, offset + col)
-                table = (*keys, n)
-            else:
-                table = keys
-            out.setdefault(table, offset + col)
-        else:
-            key = _KEY.match(line)
-            if key:
-                parts = tuple(k.strip("\"'") for k in key.group(1).split("."))
-                for i in range(1, len(parts) + 1):
-                    out.setdefault((*table, *parts[:i]), offset + col)
-        offset += len(line)
-    return out
-
-
-def _json_positions(text: str) -> dict[tuple[PathItem, ...], int]:
-    out: dict[tuple[PathItem, ...], int] = {}
-    decoder = json.JSONDecoder()
-    space = re.compile(r"[ \t\n\r]*")
-
-    def value(i: int, path: tuple[PathItem, ...]) -> int:
-        i = space.match(text, i).end()  # type: ignore[union-attr]
-        out.setdefault(path, i)
-        if text.startswith("{", i):
-            i = space.match(text, i + 1).end()  # type: ignore[union-attr]
-            while not text.startswith("}", i):
-                key, j = scanstring(text, i + 1)
-                out[(*path, key)] = i
-                j = space.match(text, j).end() + 1  # type: ignore[union-attr]  # the colon
-                i = space.match(text, value(j, (*path, key))).end()  # type: ignore[union-attr]
-                if text.startswith(",", i):
-                    i = space.match(text, i + 1).end()  # type: ignore[union-attr]
-            return i + 1
-        if text.startswith("[", i):
-            i = space.match(text, i + 1).end()  # type: ignore[union-attr]
-            n = 0
-            while not text.startswith("]", i):
-                i = space.match(text, value(i, (*path, n))).end()  # type: ignore[union-attr]
-                n += 1
-                if text.startswith(",", i):
-                    i = space.match(text, i + 1).end()  # type: ignore[union-attr]
-            return i + 1
-        return int(decoder.raw_decode(text, i)[1])
-
-    with contextlib.suppress(ValueError, IndexError, AttributeError):
-        value(0, ())
-    return out
-
-
-# ---------------------------------------------------------------------------- JSON Schema
-
-
-def _schema_of(kind: Any) -> dict[str, Any]:
-    if kind in RANGES:
-        low, high = RANGES[kind]
-        out: dict[str, Any] = {"type": "integer", "minimum": low}
-        if high is not None:
-            out["maximum"] = high
-        return out
-    if kind is bool:
-        return {"type": "boolean"}
-    if kind is int:
-        return {"type": "integer"}
-    if kind is str:
-        return {"type": "string"}
-    if kind == GeometryValue:
-        return {"anyOf": [_schema_of(GeometryName), _schema_of(GeometrySpec)]}
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return {"enum": [m.value for m in kind]}
-    if isinstance(kind, type) and attrs.has(kind):
-        hints = typing.get_type_hints(kind)
-        props = {}
-        for field in attrs.fields(kind):
-            prop = _schema_of(hints[field.name])
-            if "doc" in field.metadata:
-                prop["description"] = field.metadata["doc"]
-            props[field.name] = prop
-        return {
-            "type": "object",
-            "description": (kind.__doc__ or "").strip().splitlines()[0],
-            "properties": props,
-            "additionalProperties": False,
-        }
-    origin = typing.get_origin(kind)
-    args = [a for a in typing.get_args(kind) if a is not type(None)]
-    if origin is list:
-        return {"type": "array", "items": _schema_of(args[0])}
-    if args and len(args) == 1:  # X | None: absent (or null in JSON) means the default
-        return _schema_of(args[0])
-    raise TypeError(f"no schema for {kind!r}")
-
-
-def get_scenario_schema() -> dict[str, Any]:
-    """SCN-4: the JSON Schema of scenario files, generated from :class:`ScenarioSpec`."""
-    schema = _schema_of(ScenarioSpec)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://otamodel.invalid/scenario.schema.json",
-        "title": "otamodel scenario",
-        **schema,
-    }
-
-
-def get_schema_text() -> str:
-    return json.dumps(get_scenario_schema(), indent=1, sort_keys=False) + "\n"
-
-
-def get_all_keys() -> list[str]:
-    """Every key path of the format (for the docs and their test)."""
-    keys: list[str] = []
-
-    def walk(kind: type, prefix: str) -> None:
-        hints = typing.get_type_hints(kind)
-        for field in attrs.fields(kind):
-            name = f"{prefix}{field.name}"
-            keys.append(name)
-            inner = hints[field.name]
-            args = [a for a in typing.get_args(inner) if attrs.has(a)]
-            if attrs.has(inner):
-                walk(inner, f"{name}.")
-            elif args:
-                walk(args[0], f"{name}[].") if typing.get_origin(inner) is list else walk(
-                    args[0], f"{name}."
-                )
-
-    walk(ScenarioSpec, "")
-    return keys
