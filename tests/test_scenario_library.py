@@ -32,7 +32,7 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
             }
         ),
     ),
-    "patch-base-digest-upper": (705, frozenset({"flash-physics", "progress"})),
+    "patch-base-digest-upper": (705, frozenset({"flash-physics", "patch-update", "progress"})),
     "url-factory-sign-name": (
         12572,
         frozenset(
