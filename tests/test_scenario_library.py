@@ -392,3 +392,13 @@ def test_sweep_cli(tmp_path: Path) -> None:
     assert all("needs" in f for f in doc["findings"])
     bad = CliRunner().invoke(main, ["sweep", "--param", "nonsense"])
     assert bad.exit_code == 2
+
+
+def test_scenarios_command_lists_the_library_and_the_schema() -> None:
+    result = CliRunner().invoke(main, ["scenarios"])
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == len(get_scenario_names())
+    assert any(line.startswith("tamper: ") for line in lines)
+    schema = CliRunner().invoke(main, ["scenarios", "--schema"])
+    assert schema.exit_code == 0 and json.loads(schema.output)["title"] == "otamodel scenario"
