@@ -39,7 +39,17 @@ def main() -> None:
 def _register() -> None:
     import importlib
 
-    for name in ("records", "crypto", "patch", "model", "check", "explore", "sweep", "scenarios"):
+    for name in (
+        "records",
+        "crypto",
+        "patch",
+        "model",
+        "check",
+        "explore",
+        "release",
+        "sweep",
+        "scenarios",
+    ):
         try:
             importlib.import_module(f"otamodel.cli.{name}")
         except ModuleNotFoundError as exc:  # a command family not written yet

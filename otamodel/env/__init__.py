@@ -13,7 +13,7 @@ from otamodel.env._scenario import (
     load_scenario_file,
     load_scenario_text,
 )
-from otamodel.env._transport import ReleaseServer, Transport
+from otamodel.env._transport import HttpTransport, ReleaseServer, Transport
 from otamodel.errors import ScenarioError
 from otamodel.model import Fs, World, make_initial_world
 from otamodel.model._state import replace
@@ -53,6 +53,7 @@ def initial_world(scenario: Scenario | str) -> World:
 __all__ = [
     "MANIFEST_URL",
     "TICK",
+    "HttpTransport",
     "Release",
     "ReleaseServer",
     "Scenario",

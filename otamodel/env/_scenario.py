@@ -39,6 +39,7 @@ from otamodel.model import (
     AppImage,
     Config,
     Geometry,
+    Reply,
     make_image,
 )
 
@@ -99,7 +100,7 @@ class Scenario:
     def release_count(self) -> int:
         return len(self.releases)
 
-    def serve(self, release: int, url: str) -> bytes | None:
+    def serve(self, release: int, url: str) -> bytes | Reply | None:
         """ENV-1: the server answers 200 with the file, or an error status (None), through
         the scenario's transport (ENV-5; the in-memory server by default)."""
         if url == self.manifest_url:

@@ -42,7 +42,7 @@ from otamodel.model._machine import (
     get_mermaid,
 )
 from otamodel.model._physics import PersistentOp, is_tearable
-from otamodel.model._product import AppImage, DeviceContext, make_image
+from otamodel.model._product import AppImage, DeviceContext, Reply, make_image
 from otamodel.model._service import SERVICE
 from otamodel.model._state import (
     Bootloader,
@@ -84,6 +84,7 @@ __all__ = [
     "OtaParams",
     "PersistentOp",
     "Phase",
+    "Reply",
     "Scheduler",
     "Service",
     "StepResult",

@@ -14,6 +14,7 @@ from otamodel.model._core_io import (
 )
 from otamodel.model._enums import CoreResult, CoreTask
 from otamodel.model._machine import MachineSpec, Transition
+from otamodel.model._product import Reply
 from otamodel.model._state import OtaParams, World, replace
 from otamodel.model._storage import (
     BOOT_ADDR,
@@ -45,15 +46,22 @@ def is_url_accepted(url: str, *, enforce_tls: bool = False) -> bool:
 
 
 def open_downloader(world: World, url: str) -> World:
-    """CORE-3: the single downloader instance starts a GET; a 200 sets ``field_content_length``."""
-    body = world.scenario.serve(world.published, url) if world.network_up else None
+    """CORE-3: the single downloader instance starts a GET; a 200 sets ``field_content_length``
+    (ENV-6: an answer without the header leaves the previous value)."""
+    answer = world.scenario.serve(world.published, url) if world.network_up else None
+    if isinstance(answer, Reply):
+        body: bytes | None = answer.body
+        length = answer.content_length
+    else:
+        body = answer
+        length = None if answer is None else len(answer)
     return set_net(
         world,
         url=url,
         open=True,
         failed=False,
         body=body,
-        content_length=len(body) if body is not None else world.net.content_length,
+        content_length=world.net.content_length if length is None else length,
     )
 
 

@@ -78,7 +78,13 @@ def process_download_step(w: World) -> World:
         start = core.copied
     if start >= total:
         return set_core(w, sub="D_DONE", result=R.IMAGE_DOWNLOADED)
-    data = body[start : start + min(chunk, total - start)]
+    want = min(chunk, total - start)
+    if start + want > len(body):
+        # ENV-6: the server sent fewer bytes than Content-Length and the connection ended
+        # (dropped, or stalled into the 1000 s timeout) before this buffer filled: the read
+        # is negative and the partial buffer is not written.
+        return set_core(w, sub="D_DONE", result=R.IMAGE_DOWNLOAD_FAILED)
+    data = body[start : start + want]
     if net.corrupt and data:
         data = bytes([data[0] ^ 0x01]) + data[1:]
         w = set_net(w, corrupt=False)

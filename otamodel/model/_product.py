@@ -56,6 +56,16 @@ def make_image(
     return AppImage(version=version, label=label, data=data, factory=factory)
 
 
+@attrs.frozen
+class Reply:
+    """ENV-6: what the device's HTTP client receives for a 200 answer: the bytes that arrived
+    before the connection ended and the Content-Length header (``None`` when there is none).
+    Fewer bytes than Content-Length means the connection was dropped or stalled."""
+
+    body: bytes = attrs.field(repr=False)
+    content_length: int | None
+
+
 class DeviceContext(Protocol):
     """What the model needs from the scenario (implemented in ``otamodel.env``)."""
 
@@ -74,6 +84,6 @@ class DeviceContext(Protocol):
     @property
     def factory(self) -> AppImage: ...
 
-    def serve(self, release: int, url: str) -> bytes | None: ...
+    def serve(self, release: int, url: str) -> bytes | Reply | None: ...
 
     def identify(self, slot: bytes) -> AppImage | None: ...

@@ -74,7 +74,10 @@ def run_check_step(world: World) -> CheckStep:
         if not svc.dev_cnctd_to_nw:
             return CheckStep(world, False, False)
         net = world.net
-        if net.failed or net.body is None or not world.network_up:
+        # ENV-6: fewer bytes than Content-Length: the connection ends before READ_JSON has
+        # read field_content_length bytes, and the next read is negative (SVC-11).
+        short = net.body is not None and len(net.body) < net.content_length
+        if net.failed or net.body is None or short or not world.network_up:
             # SVC-11: a negative read closes, flags the failure; rx_len is not reset.
             world = set_net(world, open=False, failed=False)
             return CheckStep(
