@@ -36,6 +36,7 @@ def check(
     progress: ProgressHook | None = None,
     progress_interval: float = 0.5,
     cost: Callable[[A], int] | None = None,
+    shortest: bool = False,
 ) -> CheckReport[S, A]:
     """Explore ``model`` breadth-first and return a verdict for each of its properties.
 
@@ -47,7 +48,9 @@ def check(
     * ``workers``: processes expanding each BFS level (CHK-14); the results are the same.
     * ``progress``: called about every ``progress_interval`` seconds and once at the end (CHK-12).
     * ``cost``: a price per action (e.g. 1 per fault); each trace is then the cheapest one,
-      shortest among the cheapest, instead of the shortest (CHK-15).
+      shortest among the cheapest, instead of the shortest (CHK-15). By default the model's
+      own ``get_action_cost`` hook when it has one (what ``otamodel check`` uses).
+    * ``shortest``: ignore any cost and report the plain shortest (BFS) traces.
 
     Any bound that cuts the search short makes verdicts that need the whole graph
     ``BOUNDED`` (CHK-10).
@@ -58,6 +61,10 @@ def check(
         raise ValueError("max_states must be >= 1")
     if workers < 1:
         raise ValueError("workers must be >= 1")
+    if shortest:
+        cost = None
+    elif cost is None:
+        cost = getattr(model, "get_action_cost", None)
     properties = tuple(model.properties())
     names = [prop.name for prop in properties]
     if len(set(names)) != len(names):

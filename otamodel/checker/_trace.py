@@ -11,7 +11,7 @@ from otamodel.checker._model import A, Model, S, get_action_label
 from otamodel.errors import TraceError
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Trace(Generic[S, A]):
     """A path through a model: ``init`` then each ``(action, state)`` step in order.
 
@@ -46,6 +46,19 @@ class Trace(Generic[S, A]):
     def get_path(self) -> list[tuple[A | None, S]]:
         """``[(None, init), (action1, state1), ...]``: every state with the action into it."""
         return [(None, self.init), *self.steps]
+
+    def __repr__(self) -> str:
+        """Short: the length, the first actions and the last state (never every state)."""
+        shown = ", ".join(str(a) for a in self.actions[:3])
+        more = ", …" if len(self.steps) > 3 else ""
+        return f"<Trace {len(self.steps)} steps [{shown}{more}] -> {self.last_state!r}>"
+
+    def get_story(self, model: object = None) -> str:
+        """A concise account of the steps that matter: the model's ``get_story_lines(trace)``
+        hook when it has one, else one line per step (:meth:`get_lines`)."""
+        teller = getattr(model, "get_story_lines", None)
+        lines = teller(self) if callable(teller) else self.get_lines(model)
+        return "\n".join(lines)
 
     def get_lines(self, model: object = None) -> list[str]:
         """One line per state, actions labelled with the model's ``format_action`` hook."""

@@ -45,6 +45,7 @@ def _register() -> None:
         "patch",
         "model",
         "check",
+        "cuts",
         "explore",
         "release",
         "sweep",

@@ -34,6 +34,7 @@ def _run_check(
         "time_limit": time_limit,
         "workers": workers,
         "cost": None if shortest else model.get_action_cost,
+        "shortest": shortest,
     }
     if quiet:
         return check(model, **options)
@@ -193,12 +194,32 @@ def check_command(
 @click.option(
     "--mermaid", is_flag=True, help="Print a Mermaid sequence diagram instead of the timeline."
 )
-def replay(trace_file: str, mermaid: bool) -> None:
+@click.option(
+    "--itf",
+    "itf_file",
+    default=None,
+    metavar="FILE",
+    help="Write the trace in the Informal Trace Format (Apalache/Quint JSON; '-': stdout).",
+)
+def replay(trace_file: str, mermaid: bool, itf_file: str | None) -> None:
     """Re-execute a trace file and print what changed in persistent state at each step."""
     from otamodel.verify._tracefile import get_mermaid_sequence, read_trace
     from otamodel.verify._tracefile import replay as run_replay
 
     trace = read_trace(trace_file)
+    if itf_file is not None:
+        from otamodel.verify._itf import get_itf
+
+        doc = get_itf(
+            trace.scenario,
+            trace.actions,
+            description=f"{trace.property_name} ({trace.verdict}) from {trace_file}",
+        )
+        text = json.dumps(doc, indent=1) + "\n"
+        if itf_file == "-":
+            click.echo(text, nl=False)
+            return
+        write_atomic(itf_file, text)
     steps, problem = run_replay(trace.scenario, trace.actions)
     if mermaid:
         click.echo(get_mermaid_sequence(steps), nl=False)

@@ -24,65 +24,133 @@ from otamodel.errors import ScenarioError, TraceError
     help="Scenario name or TOML/JSON file.",
 )
 @click.option(
+    "--variant", default=None, help="Code variant (harmony-3.9.1, harmony-3.9.0, hardened)."
+)
+@click.option(
+    "--script",
+    default=None,
+    metavar="SCRIPT",
+    help="Actions in the compact form the tools print, e.g. 'tick*29, timer, tick*95, power_cut'.",
+)
+@click.option(
     "--actions",
     "actions_file",
     type=click.Path(dir_okay=False),
-    help="File with one action per line (default: tick until quiet).",
+    help="File with a script (one action per line, or the compact form; '#' comments).",
+)
+@click.option(
+    "--until",
+    "until_text",
+    default=None,
+    metavar="COND",
+    help="Stop at the first step where COND holds: app-runs, bootloader-programs, "
+    "update-done, hang, version:N, state:NAME (a service, core or bootloader state).",
 )
 @click.option(
     "--steps",
     default=400,
     show_default=True,
     type=click.IntRange(1, 100_000),
-    help="Steps when no action file is given.",
+    help="Steps when no script is given.",
 )
-def simulate(scenario_name: str, actions_file: str | None, steps: int) -> None:
-    """Print a step-by-step timeline of a scenario (states, callbacks, persistent writes)."""
-    from otamodel.env import TICK, enabled_actions, get_scenario, initial_world, step
-    from otamodel.model import Action
+def simulate(
+    scenario_name: str,
+    variant: str | None,
+    script: str | None,
+    actions_file: str | None,
+    until_text: str | None,
+    steps: int,
+) -> None:
+    """Print a step-by-step timeline of a scenario (states, callbacks, persistent writes).
+
+    Without a script the device runs on its own (``tick``, the RTCC alarm as soon as it is
+    armed) until it is quiet on the newest image, ``--until`` holds, or ``--steps``. The run
+    ends with its script in the compact form, ready for ``--script``.
+    """
+    from otamodel.env import format_actions, parse_actions, parse_until
     from otamodel.verify._tracefile import replay
 
-    scenario = get_scenario(scenario_name)
+    if script is not None and actions_file is not None:
+        raise click.UsageError("--script and --actions exclude each other")
+    until = parse_until(until_text) if until_text is not None else None
+    scenario = _get_scenario(scenario_name, variant)
     if actions_file is not None:
         try:
-            lines = Path(actions_file).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise TraceError(f"cannot read {actions_file}: {exc.strerror}") from None
-        actions = []
-        for number, line in enumerate(lines, 1):
-            text = line.split("#", 1)[0].strip()
-            if not text:
-                continue
-            action = Action.parse(text)
-            from otamodel.model import ACTION_KINDS
-
-            if action.kind not in ACTION_KINDS:
-                raise TraceError(
-                    f"unknown action {action.kind!r}", where=f"{actions_file}:{number}"
-                )
-            actions.append(action)
+            text = Path(actions_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise TraceError(f"cannot read {actions_file}: {reason}") from None
+        actions = parse_actions(text, source=actions_file)
+    elif script is not None:
+        actions = parse_actions(script, source="--script")
     else:
-        world = initial_world(scenario)
-        actions = []
-        for _ in range(steps):
-            enabled = enabled_actions(world)
-            timer = [a for a in enabled if a.kind == "timer"]
-            action = timer[0] if timer else TICK
-            result = step(world, action)
-            if result.is_refused:
-                break
-            actions.append(action)
-            world = result.world
-            if _is_quiet(world):
-                break
+        actions = _run_free(scenario, steps, until)
     replayed, problem = replay(scenario, actions)
+    reached = None
+    if until is not None:
+        reached = _find_until(scenario, replayed, until)
+        if reached is not None:
+            replayed = replayed[:reached]
+            problem = None
     click.echo(
         f"scenario {scenario.name} ({scenario.config.variant.value}): {scenario.description}"
     )
     echo_timeline(replayed)
+    click.echo(f"script: {format_actions(s.action for s in replayed)}")
     if problem is not None:
         click.echo(f"error: {problem}", err=True)
         sys.exit(1)
+    if until is not None and reached is None:
+        click.echo(f"error: --until {until.text}: {until.description} did not happen", err=True)
+        sys.exit(1)
+
+
+def _get_scenario(name: str, variant: str | None) -> Any:
+    from otamodel.env import get_scenario, with_variant
+    from otamodel.model import Variant
+
+    scenario = get_scenario(name)
+    if variant is not None:
+        try:
+            Variant.from_name(variant)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--variant") from None
+        scenario = with_variant(scenario, variant)
+    return scenario
+
+
+def _run_free(scenario: Any, steps: int, until: Any) -> list[Any]:
+    """The device left alone: ``tick``, or ``timer`` as soon as the service waits for it."""
+    from otamodel.env import TICK, enabled_actions, initial_world, step
+
+    world = initial_world(scenario)
+    actions = []
+    for _ in range(steps):
+        enabled = enabled_actions(world)
+        timer = [a for a in enabled if a.kind == "timer"]
+        action = timer[0] if timer else TICK
+        result = step(world, action)
+        if result.is_refused:
+            break
+        actions.append(action)
+        if until is not None and until.is_met(world, result):
+            break
+        world = result.world
+        if until is None and _is_quiet(world):
+            break
+    return actions
+
+
+def _find_until(scenario: Any, replayed: list[Any], until: Any) -> int | None:
+    """How many replayed steps it takes until ``until`` holds (None: never)."""
+    from otamodel.env import initial_world
+
+    before = initial_world(scenario)
+    for count, s in enumerate(replayed, 1):
+        if until.is_met(before, s.result):
+            return count
+        before = s.result.world
+    return None
 
 
 def echo_timeline(steps: list[Any]) -> None:

@@ -77,3 +77,7 @@ def with_variant(scenario: Scenario, variant: str) -> Scenario:
 
 
 __all__ += ["with_variant"]
+
+from otamodel.env._script import Until, format_actions, parse_actions, parse_until  # noqa: E402
+
+__all__ += ["Until", "format_actions", "parse_actions", "parse_until"]

@@ -370,11 +370,14 @@ def get_state_summary(world: World) -> str:
 
 def get_fingerprint(world: World) -> str:
     """A short stable digest of a world (for traces)."""
-    h = hashlib.sha256()
-    h.update(
-        repr((world.flash, world.fs, world.phase, world.service, world.core, world.boot)).encode()
-    )
-    return h.hexdigest()[:16]
+    import pickle
+
+    # The records' reprs are short on purpose (no bytes), so the digest reads the fields.
+    flash, fs = world.flash, world.fs
+    parts = (flash.pages, flash.overprograms, fs.formatted, fs.has_dir, fs.files)
+    machines = (world.phase.value, world.service, world.core, world.boot)
+    parts_all = (parts, machines)
+    return hashlib.sha256(pickle.dumps(parts_all, protocol=4)).hexdigest()[:16]
 
 
 __all__ = [

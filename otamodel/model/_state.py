@@ -39,6 +39,13 @@ def replace(instance: T, **changes: Any) -> T:
     return cls(**values)
 
 
+def get_bytes_repr(data: bytes | None) -> str:
+    """Reprs name a byte string by its size and first bytes, never dump it."""
+    if data is None or len(data) <= 16:
+        return repr(data)
+    return f"<{len(data)} B {data[:8].hex()}…>"
+
+
 # ---------------------------------------------------------------------------- persistent
 
 
@@ -56,6 +63,11 @@ class Flash:
     beyond: bytes = b""
     # Count of row programs that needed to set bits over cleared ones (physics violations).
     overprograms: int = 0
+
+    def __repr__(self) -> str:
+        """Short: page count and size, never the bytes."""
+        size = len(self.pages[0]) if self.pages else 0
+        return f"Flash({len(self.pages)} pages x {size} B, overprograms={self.overprograms})"
 
 
 @attrs.frozen(cache_hash=True)
@@ -80,6 +92,11 @@ class Fs:
             if fs.is_present(name):
                 fs = fs.with_file(name, data)
         return fs
+
+    def __repr__(self) -> str:
+        """Short: file names and sizes, never the contents."""
+        files = ", ".join(f"{name}: {len(data)} B" for name, data in self.files)
+        return f"Fs(formatted={self.formatted}, ota/={self.has_dir}, files={{{files}}})"
 
     def get(self, name: str) -> bytes | None:
         for fname, data in self.files:
@@ -192,8 +209,8 @@ class Bootloader:
     file_state: str = "OPEN_FILE"
     file_opened: bool = False
     file_name: str = ""
-    img: bytes = bytes(256)  # param.img (256-byte header image)
-    boot_ctl: bytes = b""  # RAM copy of the file's first sector
+    img: bytes = attrs.field(default=bytes(256), repr=get_bytes_repr)  # param.img (header)
+    boot_ctl: bytes = attrs.field(default=b"", repr=get_bytes_repr)  # RAM copy of sector 0
     copy_len: int = 0
     offset: int = 0
     verify_flag: int = 0
@@ -207,7 +224,8 @@ class Transfer:
     open: bool = False
     failed: bool = False  # the next read returns -1
     corrupt: bool = False  # the next chunk arrives with one byte flipped
-    body: bytes | None = None  # what the server answers for ``url`` (None: error status)
+    # what the server answers for ``url`` (None: error status)
+    body: bytes | None = attrs.field(default=None, repr=get_bytes_repr)
     content_length: int = 0  # the global field_content_length
 
 
@@ -245,6 +263,12 @@ class World:
     rx_len: int = 0  # the static receive offset of READ_JSON (survives checks, not resets)
     notes: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
     scenario: Any = attrs.field(default=None, eq=False, repr=False)
+
+    def __repr__(self) -> str:
+        """Short: the one-line state summary (phase, machine states, boot control)."""
+        from otamodel.model._device import get_state_summary
+
+        return f"<World {get_state_summary(self)}>"
 
     def note(self, text: str) -> World:
         return replace(self, notes=(*self.notes, text))

@@ -4,7 +4,9 @@ findings report. Built on the generic :mod:`otamodel.checker`, which knows nothi
 
 from __future__ import annotations
 
+from otamodel.verify._cuttable import CutTable, get_cut_table, get_double_summary
 from otamodel.verify._findings import write_findings
+from otamodel.verify._itf import get_itf, write_itf
 from otamodel.verify._properties import (
     OtaModel,
     get_expected_witnesses,
@@ -26,10 +28,14 @@ from otamodel.verify._tracefile import (
 )
 
 __all__ = [
+    "CutTable",
     "OtaModel",
     "ReplayStep",
     "TraceFile",
+    "get_cut_table",
+    "get_double_summary",
     "get_expected_witnesses",
+    "get_itf",
     "get_mermaid_sequence",
     "get_persistent_changes",
     "get_release_targets",
@@ -41,5 +47,6 @@ __all__ = [
     "replay",
     "run",
     "write_findings",
+    "write_itf",
     "write_trace",
 ]

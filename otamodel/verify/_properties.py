@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from otamodel.checker._model import Property
+from otamodel.checker._trace import Trace
 from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world, step
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
@@ -163,9 +164,28 @@ def get_expected_witnesses(scenario: Scenario) -> tuple[str, ...]:
 class OtaModel:
     """A scenario as a checker model (states are :class:`World`, actions :class:`Action`)."""
 
-    def __init__(self, scenario: Scenario | str) -> None:
+    def __init__(
+        self,
+        scenario: Scenario | str,
+        *,
+        extra_properties: Iterable[Property[World, Action] | Callable[[World], bool]] = (),
+    ) -> None:
+        """``scenario``: a :class:`Scenario` or a scenario name/path. ``extra_properties``:
+        your own properties, checked after the built-in ones: :class:`Property` objects
+        (``Property.always/sometimes/eventually``) or plain predicates ``World -> bool``,
+        which become ``always`` properties named after the function."""
         self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
         self.targets = get_release_targets(self.scenario)
+        self.extra_properties = tuple(get_property(p) for p in extra_properties)
+
+    def __repr__(self) -> str:
+        return f"<OtaModel {self.scenario.name} · {self.scenario.config.variant.value}>"
+
+    def get_story_lines(self, trace: Trace[World, Action]) -> list[str]:
+        """TRACE-20: the steps of ``trace`` that matter (``Trace.get_story`` calls this)."""
+        from otamodel.verify._timeline import get_story_lines
+
+        return get_story_lines(trace.init, trace.actions)
 
     def init_states(self) -> Sequence[World]:
         return [initial_world(self.scenario)]
@@ -239,4 +259,17 @@ class OtaModel:
         }
         for name in get_expected_witnesses(scenario):
             props.append(Property.sometimes(name, _witness(name), descriptions[name]))
-        return props
+        return [*props, *self.extra_properties]
+
+
+def get_property(
+    item: Property[World, Action] | Callable[[World], bool],
+) -> Property[World, Action]:
+    """A user's property: a :class:`Property` as is, a predicate as an ``always`` property
+    named after the function (``is_`` prefix dropped, ``_`` as ``-``)."""
+    if isinstance(item, Property):
+        return item
+    if not callable(item):
+        raise TypeError(f"a property is a Property or a predicate, not {item!r}")
+    name = getattr(item, "__name__", "custom").removeprefix("is_").replace("_", "-")
+    return Property.always(name, item, (item.__doc__ or "").strip().split("\n")[0])

@@ -210,4 +210,6 @@ def run(world: World, actions: Sequence[Action]) -> Trace[World, Action]:
             raise TraceError(f"step {index} ({action}) is refused: {result.refusal}")
         world = result.world
         steps.append((action, world))
-    return Trace(init=init, steps=tuple(steps))
+    from otamodel.verify._timeline import OtaTrace
+
+    return OtaTrace(init=init, steps=tuple(steps))
