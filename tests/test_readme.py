@@ -135,7 +135,9 @@ def test_every_scenario_the_readme_names_exists() -> None:
     from otamodel.env import get_scenario_names
 
     text = README.read_text(encoding="utf-8")
-    sentence = text[text.index("see `otamodel/scenarios/*.toml`:") :].split(");", 1)[0]
+    sentence = text[text.index("The library `otamodel/scenarios/*.toml`") :].split(
+        "`--scenario`", 1
+    )[0]
     named = re.findall(r"`([a-z0-9-]+)`", sentence)
     assert named and set(named) <= set(get_scenario_names())
 
