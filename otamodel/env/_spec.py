@@ -129,7 +129,10 @@ class ConfigSpec:
     auto_update: bool = attrs.field(default=True, metadata=_doc("SYS_OTA_AUTOUPDATE_ENABLE"))
     periodic: bool = attrs.field(default=True, metadata=_doc("SYS_OTA_PERODIC_UPDATE"))
     interval: Interval = attrs.field(
-        default=Interval(60), metadata=_doc("SYS_OTA_TIME_INTERVAL, seconds (0..7200)")
+        default=Interval(60),
+        metadata=_doc(
+            "SYS_OTA_TIME_INTERVAL, seconds (0..7200); recorded: the model has no clock, the RTCC alarm is the timer input"
+        ),
     )
     num_imgs: NumImgs = attrs.field(default=NumImgs(2), metadata=_doc("SYS_OTA_NUM_IMGS (0..5)"))
     secure_boot: bool = attrs.field(
