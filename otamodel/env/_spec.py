@@ -131,7 +131,8 @@ class ConfigSpec:
     interval: Interval = attrs.field(
         default=Interval(60),
         metadata=_doc(
-            "SYS_OTA_TIME_INTERVAL, seconds (0..7200); recorded: the model has no clock, the RTCC alarm is the timer input"
+            "SYS_OTA_TIME_INTERVAL, seconds (0..7200); recorded: the model has no clock, "
+            "the RTCC alarm is the timer input"
         ),
     )
     num_imgs: NumImgs = attrs.field(default=NumImgs(2), metadata=_doc("SYS_OTA_NUM_IMGS (0..5)"))
