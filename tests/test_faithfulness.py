@@ -7,7 +7,8 @@ from _drive import run
 from otamodel.env import build_scenario, initial_world
 from otamodel.formats import otadb
 from otamodel.model import BlTask, Phase, World
-from otamodel.model._bootloader import get_select, process_invalidate
+from otamodel.model._bootloader import SelectOutcome, get_select, process_invalidate
+from otamodel.model._enums import SelectStep
 from otamodel.model._state import replace
 from otamodel.model._storage import DB_NAME, set_boot
 
@@ -25,7 +26,7 @@ def _in_select(db_text: bytes, files: dict[str, bytes]) -> World:
         task=BlTask.SELECT_IMAGE,
         factory_reset=False,
         db=db.rows,
-        sub="S_PARSE_DB",
+        select_step=SelectStep.S_PARSE_DB,
     )
 
 
@@ -33,17 +34,18 @@ def test_digest_field_up_to_100_characters_is_read_and_overflows() -> None:
     # SCN-10: GetFieldString accepts up to 100 characters; strcpy copies them and the NUL.
     digest = "ab" * 50
     world = _in_select(b"app.bin,FE,2,0x01," + digest.encode(), {"app.bin": b"x" * 600})
-    outcome, new = get_select(world)
-    assert outcome == "success"
+    selection = get_select(world)
+    new = selection.world
+    assert selection.outcome is SelectOutcome.SUCCESS
     assert new.boot.digest_str == digest.encode() + b"\x00"
     too_long = _in_select(b"app.bin,FE,2,0x01," + b"a" * 101, {"app.bin": b"x" * 600})
-    assert get_select(too_long)[0] == "error"
+    assert get_select(too_long).outcome is SelectOutcome.ERROR
 
 
 def test_a_shorter_digest_leaves_the_stale_bytes_after_its_nul() -> None:
     world = _in_select(b"app.bin,FE,2,0x01,abcd", {"app.bin": b"x" * 600})
     world = set_boot(world, digest_str=b"f" * 64)
-    _, new = get_select(world)
+    new = get_select(world).world
     assert new.boot.digest_str == b"abcd\x00" + b"f" * 59
 
 
@@ -65,8 +67,8 @@ def test_no_db_file_gives_an_empty_db_that_invalidate_saves() -> None:
     world = replace(
         world, flash=replace(world.flash, pages=(b"\x00" * 256, *world.flash.pages[1:]))
     )
-    _, changes = get_check_decision(world)
-    assert changes["db"] == () and changes["factory_reset"] is True
+    decision = get_check_decision(world)
+    assert decision.db == () and decision.factory_reset is True
     world = set_boot(world, db=(), selected_row=-1)
     new = process_invalidate(world)
     assert new.phase is Phase.BOOTLOADER and new.pending  # the empty DB is written back

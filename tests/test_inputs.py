@@ -6,6 +6,7 @@ from _drive import apply, run
 
 from otamodel.env import build_scenario, enabled_actions, get_scenario, initial_world, step
 from otamodel.model import Action, CoreTask, Phase, SvcState, World
+from otamodel.model._enums import DownloadStep
 from otamodel.model._physics import FsClose, FsCreate, FsWrite, apply_fs
 from otamodel.model._state import Fs
 
@@ -155,7 +156,10 @@ def test_a_failed_download_leaks_its_handle_and_blocks_the_db_save() -> None:
     world = run(
         world, until=lambda w: w.core.task is CoreTask.DOWNLOAD_IMAGE and w.fs.handles != ()
     )
-    world = run(world, until=lambda w: w.net.open and not w.pending and w.core.sub == "D_DOWNLOAD")
+    world = run(
+        world,
+        until=lambda w: w.net.open and not w.pending and w.core.sub is DownloadStep.D_DOWNLOAD,
+    )
     world = apply(world, Action("transfer_fail"))
     world = run(world, until=lambda w: w.core.task is CoreTask.IDLE and not w.pending)
     assert world.fs.handles == ("app_v2.bin",)

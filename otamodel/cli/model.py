@@ -183,7 +183,7 @@ def _is_quiet(world: object) -> bool:
 
 
 @main.command()
-@click.argument("machine", type=click.Choice(["service", "core", "bootloader"]))
+@click.argument("machine", type=click.Choice(["service", "update_check", "core", "bootloader"]))
 @click.option(
     "--format",
     "fmt",
@@ -192,17 +192,27 @@ def _is_quiet(world: object) -> bool:
     show_default=True,
 )
 @click.option(
+    "--variant",
+    type=click.Choice(["harmony-3.9.1", "harmony-3.9.0", "hardened"]),
+    default="harmony-3.9.1",
+    show_default=True,
+    help="Draw the edges of this variant only.",
+)
+@click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout."
 )
-def diagram(machine: str, fmt: str, output: str | None) -> None:
-    """Draw a machine's transition table (generated from the same table ``step`` uses)."""
-    from otamodel.model import MACHINES, get_dot, get_mermaid
+def diagram(machine: str, fmt: str, variant: str, output: str | None) -> None:
+    """Draw a machine with ``transitions``' own diagram support (the Machine ``step`` is
+    compiled from)."""
+    from otamodel.model import MACHINES, Variant
+    from otamodel.model._machine import get_diagram
 
-    spec = MACHINES[machine]
+    defn = MACHINES[machine].defn
+    chosen = Variant.from_name(variant)
     if fmt == "mermaid":
-        text: str | bytes = get_mermaid(spec)
+        text: str | bytes = get_diagram(defn, variant=chosen)
     else:
-        text = get_dot(spec)
+        text = get_diagram(defn, variant=chosen, engine="graphviz")
         if fmt == "svg":
             dot = shutil.which("dot")
             if dot is None:

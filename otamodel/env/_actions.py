@@ -12,25 +12,12 @@ from otamodel.env._inputs import (
     process_extra,
     process_torn_format,
 )
-from otamodel.env._spec import BUDGET_KINDS
 from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tearable
 from otamodel.model import step as device_step
-from otamodel.model._enums import CoreTask, SvcState
+from otamodel.model._enums import CoreTask, SetStatusStep, SvcState
 from otamodel.model._state import replace
 
 TICK = Action("tick")
-
-
-def _budget_key(action: Action) -> str | None:
-    if action.kind == "ctrl" and action.arg == "update_check":
-        return None
-    if action.kind in ("power_cut", "power_cut_torn"):
-        return "power_cut"
-    if action.kind in EXTRA_KINDS:
-        return EXTRA_KINDS[action.kind]
-    if action.kind in BUDGET_KINDS:
-        return action.kind
-    return None
 
 
 def is_before_validation(world: World) -> bool:
@@ -40,7 +27,7 @@ def is_before_validation(world: World) -> bool:
         return False
     if core.task is CoreTask.INIT:
         return True
-    return core.task is CoreTask.SET_IMAGE_STATUS and core.sub != "S_DONE"
+    return core.task is CoreTask.SET_IMAGE_STATUS and core.sub is not SetStatusStep.S_DONE
 
 
 def enabled_actions(world: World) -> list[Action]:
@@ -67,10 +54,9 @@ def enabled_actions(world: World) -> list[Action]:
         if svc.state is SvcState.STATE_IDLE:
             # ENV-3: asking for an update check is not a fault and costs no budget; the other
             # control messages spend the ``ctrl`` budget.
+            messages = (Action("ctrl", name) for name in ctx.user_actions)
             out.extend(
-                Action("ctrl", name)
-                for name in ctx.user_actions
-                if name == "update_check" or budget.get("ctrl", 0) > 0
+                a for a in messages if a.get_budget_key() is None or budget.get("ctrl", 0) > 0
             )
         if budget.get("crash", 0) > 0 and is_before_validation(world):
             out.append(Action("crash"))
@@ -101,7 +87,7 @@ def step(world: World, action: Action) -> StepResult:
     result = _step_unbudgeted(world, action)
     if result.is_refused:
         return result
-    key = _budget_key(action)
+    key = action.get_budget_key()
     if key is not None and world.get_budget(key) > 0:
         return replace(result, world=result.world.spend(key))
     if key is not None and key in dict(world.budget):

@@ -7,22 +7,36 @@ not involved. The file-system switches act around the device's step in ``env.ste
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from otamodel.model import Action, Phase, StepResult, World
-from otamodel.model._enums import BlTask, CoreTask
+from otamodel.model._action import ActionKind
+from otamodel.model._enums import BlTask, CoreTask, SetStatusStep
 from otamodel.model._physics import FsFormat
 from otamodel.model._service import get_runtime_config
 from otamodel.model._state import Fs, replace
 from otamodel.model._storage import set_net, set_service
 
-#: The action kinds this module handles, each with the budget it spends.
-EXTRA_KINDS: dict[str, str] = {
-    "tamper": "tamper",
-    "console": "console",
-    "set_params": "console",
-    "mitm": "mitm",
-    "freeze": "freeze",
-    "replay": "freeze",
-}
+if TYPE_CHECKING:
+    from otamodel.env._scenario import Scenario
+
+
+def _ctx(world: World) -> Scenario:
+    """The world's scenario (the model types it as the narrower ``DeviceContext``)."""
+    return cast("Scenario", world.scenario)
+
+
+#: The action kinds this module handles (their budgets are in ``ActionKind``'s metadata).
+EXTRA_KINDS = frozenset(
+    {
+        ActionKind.TAMPER,
+        ActionKind.CONSOLE,
+        ActionKind.SET_PARAMS,
+        ActionKind.MITM,
+        ActionKind.FREEZE,
+        ActionKind.REPLAY,
+    }
+)
 
 CONSOLE_FIELDS = ("periodic", "autoreset", "autoupdate")
 
@@ -33,7 +47,8 @@ CONSOLE_FIELDS = ("periodic", "autoreset", "autoupdate")
 def get_extra_actions(world: World, budget: dict[str, int]) -> list[Action]:
     """SCN-13..SCN-18: the extra inputs the budgets still allow, in a fixed order."""
     out: list[Action] = []
-    if world.pending or not world.scenario.has_extra_inputs:
+    ctx = _ctx(world)
+    if world.pending or not ctx.has_extra_inputs:
         return out
     if budget.get("tamper", 0) > 0:
         out.extend(get_tamper_actions(world))
@@ -44,18 +59,16 @@ def get_extra_actions(world: World, budget: dict[str, int]) -> list[Action]:
             out.append(Action("console", f"{name}={0 if value else 1}"))
         out.extend(
             Action("set_params", str(i))
-            for i in range(world.scenario.release_count)
-            if world.scenario.get_release_params(i) is not None
+            for i in range(ctx.release_count)
+            if ctx.get_release_params(i) is not None
         )
     if budget.get("mitm", 0) > 0 and world.net.open:
-        if world.net.url == world.scenario.manifest_url:
-            if world.net.body != world.scenario.mitm_manifest:
+        if world.net.url == ctx.manifest_url:
+            if world.net.body != ctx.mitm_manifest:
                 out.append(Action("mitm", "manifest"))
-        elif world.scenario.mitm_image is not None and (
-            world.net.body != world.scenario.mitm_image.data
-        ):
+        elif ctx.mitm_image is not None and world.net.body != ctx.mitm_image.data:
             out.append(Action("mitm", "image"))
-    frozen = world.scenario.get_frozen_index()
+    frozen = ctx.get_frozen_index()
     if budget.get("freeze", 0) > 0 and frozen is not None:
         if world.published != frozen:
             out.append(Action("freeze"))
@@ -126,7 +139,7 @@ def process_console(world: World, action: Action) -> StepResult:
         return StepResult(world, action, refusal="no application is running")
     if action.kind == "set_params":
         try:
-            params = world.scenario.get_release_params(int(action.arg))
+            params = _ctx(world).get_release_params(int(action.arg))
         except ValueError:
             params = None
         if params is None:
@@ -150,7 +163,7 @@ def process_mitm(world: World, action: Action) -> StepResult:
     """SCN-16: a man in the middle answers the open transfer himself: the manifest with one
     for his own build (Version 200, its true digest, a signature by another key), or the image
     with his build."""
-    ctx = world.scenario
+    ctx = _ctx(world)
     if not world.net.open:
         return StepResult(world, action, refusal="no transfer in progress")
     if action.arg == "manifest" and world.net.url == ctx.manifest_url:
@@ -166,7 +179,7 @@ def process_mitm(world: World, action: Action) -> StepResult:
 def process_server(world: World, action: Action) -> StepResult:
     """SCN-17: the server freezes (answers nothing: every request fails) or replays the
     manifest and files of an earlier release."""
-    frozen = world.scenario.get_frozen_index()
+    frozen = _ctx(world).get_frozen_index()
     if frozen is None:
         return StepResult(world, action, refusal="the scenario has no freeze budget")
     if action.kind == "freeze":
@@ -188,7 +201,7 @@ def process_server(world: World, action: Action) -> StepResult:
 
 def is_failing_at_boot(world: World) -> bool:
     """SCN-18: the running build fails before its core validated it, at every boot."""
-    failing = world.scenario.failing_images
+    failing = _ctx(world).failing_images
     running = world.running
     if not failing or world.phase is not Phase.APP or running is None or world.pending:
         return False
@@ -198,14 +211,14 @@ def is_failing_at_boot(world: World) -> bool:
     if core.new_downloaded_img or core.rollback_initiated:
         return False
     return core.task is CoreTask.INIT or (
-        core.task is CoreTask.SET_IMAGE_STATUS and core.sub != "S_DONE"
+        core.task is CoreTask.SET_IMAGE_STATUS and core.sub is not SetStatusStep.S_DONE
     )
 
 
 def is_mount_failing(world: World) -> bool:
     """SCN-32: with the switch on, a mount of a damaged volume fails; the bootloader (and the
     core) retry it forever."""
-    if not world.scenario.fs_options.mount_fails_damaged or not world.fs.damaged:
+    if not _ctx(world).fs_options.mount_fails_damaged or not world.fs.damaged:
         return False
     if world.pending:
         return False
@@ -217,7 +230,7 @@ def is_mount_failing(world: World) -> bool:
 def is_format_tearable(world: World) -> bool:
     """SCN-32: with the switch on, a power cut can tear the first-boot format."""
     return bool(
-        world.scenario.fs_options.mount_fails_damaged
+        _ctx(world).fs_options.mount_fails_damaged
         and world.pending
         and isinstance(world.pending[0], FsFormat)
     )

@@ -22,6 +22,13 @@ JsonDict = dict[str, Any]
 CALLBACK_PREFIX = "app callback: "
 
 
+def get_name(value: object) -> str | None:
+    """An enum member's name (a sub-state), or None."""
+    if value is None or value == "":
+        return None
+    return str(getattr(value, "name", value))
+
+
 def get_machine_states(world: World) -> JsonDict:
     """The state (and sub-state) of each machine, or None when it is not running."""
     app = world.phase is Phase.APP
@@ -38,12 +45,12 @@ def get_machine_states(world: World) -> JsonDict:
         },
         "core": {
             "state": core.task.name if app else None,
-            "sub": str(getattr(core, "sub", "")) or None if app else None,
+            "sub": get_name(core.sub) if app else None,
             "result": core.result.name if app else None,
         },
         "bootloader": {
             "state": boot.task.name if booting else None,
-            "sub": str(getattr(boot, "sub", "")) or None if booting else None,
+            "sub": get_name(boot.sub) if booting else None,
         },
     }
 

@@ -1,7 +1,12 @@
 """The executable model: frozen device state, flash physics, and the service, core and
 bootloader machines (``docs/spec/service.md``, ``core.md``, ``bootloader.md``, ``flash.md``)."""
 
-from otamodel.model._bootloader import BOOTLOADER
+from otamodel.model._action import (
+    BUDGET_KINDS,
+    RECOVERY_KINDS,
+    ActionKind,
+    CtrlMessage,
+)
 from otamodel.model._config import (
     REAL_GEOMETRY,
     SMALL_GEOMETRY,
@@ -11,12 +16,15 @@ from otamodel.model._config import (
     TearMode,
     Variant,
 )
-from otamodel.model._core import CORE
 from otamodel.model._device import (
     ACTION_KINDS,
+    BOOTLOADER,
+    CORE,
     CTRL_MESSAGES,
     FAULT_KINDS,
     MACHINES,
+    SERVICE,
+    UPDATE_CHECK,
     Action,
     StepResult,
     get_fingerprint,
@@ -34,16 +42,18 @@ from otamodel.model._enums import (
     SvcStatus,
 )
 from otamodel.model._machine import (
-    MachineSpec,
-    Transition,
+    Compiled,
+    MachineDef,
+    Nest,
     build_machine,
+    checking_effects,
+    compile_machine,
     fire,
-    get_dot,
-    get_mermaid,
+    fire_with_machine,
+    through_machines,
 )
 from otamodel.model._physics import PersistentOp, is_tearable
 from otamodel.model._product import AppImage, DeviceContext, Reply, make_image
-from otamodel.model._service import SERVICE
 from otamodel.model._state import (
     Bootloader,
     Core,
@@ -59,28 +69,35 @@ from otamodel.model._state import (
 __all__ = [
     "ACTION_KINDS",
     "BOOTLOADER",
+    "BUDGET_KINDS",
     "CORE",
     "CTRL_MESSAGES",
     "FAULT_KINDS",
     "MACHINES",
     "REAL_GEOMETRY",
+    "RECOVERY_KINDS",
     "SERVICE",
     "SMALL_GEOMETRY",
+    "UPDATE_CHECK",
     "Action",
+    "ActionKind",
     "AppImage",
     "BlTask",
     "Bootloader",
     "CheckState",
+    "Compiled",
     "Config",
     "Core",
     "CoreResult",
     "CoreTask",
+    "CtrlMessage",
     "DeviceContext",
     "Flash",
     "Fs",
     "Geometry",
     "Ghost",
-    "MachineSpec",
+    "MachineDef",
+    "Nest",
     "OtaParams",
     "PersistentOp",
     "Phase",
@@ -92,17 +109,18 @@ __all__ = [
     "SvcStatus",
     "TearMode",
     "Transfer",
-    "Transition",
     "Variant",
     "World",
     "build_machine",
+    "checking_effects",
+    "compile_machine",
     "fire",
-    "get_dot",
+    "fire_with_machine",
     "get_fingerprint",
-    "get_mermaid",
     "get_state_summary",
     "is_tearable",
     "make_image",
     "make_initial_world",
     "step",
+    "through_machines",
 ]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import hashlib
+
+import attrs
 
 from otamodel.errors import ManifestError
 from otamodel.formats import bootctl, otadb, signature
 from otamodel.formats import manifest as mf
-from otamodel.model._enums import BlTask
-from otamodel.model._machine import MachineSpec, Transition, memo_last
+from otamodel.model._enums import BackupStep, BlTask, FileState, SelectStep
+from otamodel.model._machine import MachineDef, Nest, row
 from otamodel.model._physics import (
     FlashErase,
     FsClose,
@@ -39,7 +42,11 @@ from otamodel.model._storage import (
 )
 
 B = BlTask
-VALID, DOWNLOADED, DISABLED = 0xF8, 0xFE, 0xF0
+VALID, DOWNLOADED, DISABLED = (
+    bootctl.ImageStatus.VALID,
+    bootctl.ImageStatus.DOWNLOADED,
+    bootctl.ImageStatus.DISABLED,
+)
 
 
 def _header_with(data: bytes, **fields: int) -> bytes:
@@ -64,23 +71,23 @@ def is_factory_first_boot(w: World) -> bool:
     return header.type == bootctl.ImageType.FACTORY_RESET and header.status != VALID
 
 
-def process_first_boot(w: World) -> World:
-    """BL-2: FACTORY_RESET type without F8 is the first boot: format the disk next."""
-    return set_boot(w, file_state="FORMAT_DISK", sub="")
-
-
 # ------------------------------------------------------------------ first-boot backup (BL-3)
 
 
+def process_format(w: World) -> World:
+    """BL-2: FACTORY_RESET type without F8 is the first boot: format the disk."""
+    return enqueue(w, [FsFormat()])
+
+
+def process_mkdir(w: World) -> World:
+    """BL-3: create the ``ota`` directory."""
+    return enqueue(w, [FsMkdir()])
+
+
 def process_backup(w: World) -> World:
-    """BL-3: format, mkdir, create ``factory_reset.bin``, copy the slot (page 0 forced to
+    """BL-3: create ``factory_reset.bin``, copy the slot (page 0 forced to
     F8/FACTORY_RESET/boot address), write boot control WITHOUT erase from the last page read
-    with the three fields set, close, digest file (secure), software reset."""
-    state = w.boot.file_state
-    if state == "FORMAT_DISK":
-        return set_boot(enqueue(w, [FsFormat()]), file_state="CREATE_DIR")
-    if state == "CREATE_DIR":
-        return set_boot(enqueue(w, [FsMkdir()]), file_state="OPEN_FILE")
+    with the three fields set, close, digest file (secure); then a software reset."""
     geometry = w.scenario.geometry
     pages = w.flash.pages
     first = _header_with(
@@ -106,55 +113,68 @@ def process_backup(w: World) -> World:
         ops.extend([FsClose(FACTORY_FILE), *digest_ops, *commit])
     else:
         ops.extend([*commit, FsClose(FACTORY_FILE), *digest_ops])
-    w = enqueue(w, ops)
-    return set_boot(w, file_state="RESET")
-
-
-def is_backup_done(w: World) -> bool:
-    return w.boot.file_state == "RESET"
+    return enqueue(w, ops)
 
 
 # ------------------------------------------------------------------ CHECK_IMAGE (BL-4)
 
 
-@memo_last
-def get_check_decision(w: World) -> tuple[str, dict[str, object]]:
+@attrs.frozen
+class CheckDecision:
+    """BL-4's decision and the statics it leaves (None: left as it was)."""
+
+    jump: bool
+    factory_reset: bool
+    db: tuple[tuple[str, ...], ...] | None = None
+    database_found: bool | None = None
+    selected_row: int | None = None
+
+    def apply(self, w: World) -> World:
+        boot = replace(
+            w.boot, factory_reset=self.factory_reset, db=self.db, select_step=SelectStep.S_PARSE_DB
+        )
+        if self.database_found is not None:
+            boot = replace(boot, database_found=self.database_found)
+        if self.selected_row is not None:
+            boot = replace(boot, selected_row=self.selected_row)
+        return replace(w, boot=boot)
+
+
+def get_check_decision(w: World) -> CheckDecision:
     """BL-4: blank first 16 bytes → factory; no DB → factory; otherwise jump iff boot
     control is F8 and the row (bootloader lookup, uint8 cast) is F8 with the same version."""
     page = w.flash.pages[0]
     if bootctl.is_blank_prefix(page):
-        return "select", {"factory_reset": True, "db": None}
+        return CheckDecision(jump=False, factory_reset=True)
     header = get_bootctl(w)
     result, db = load_db(w)
     if result == 1 or db is None:
         # SCN-12: imageDB was created before the load, so it is an empty DB, not NULL.
-        return "select", {"factory_reset": True, "database_found": False, "db": ()}
-    rows = db.rows
-    row = otadb.get_image_row(db, header.version, bootloader=True)
-    changes: dict[str, object] = {
-        "factory_reset": False,
-        "database_found": True,
-        "db": rows,
-        "selected_row": row,
-    }
-    if row < 0:
-        return "select", changes
-    status = otadb.get_field_value(db, row, 1)
-    version = otadb.get_field_value_32bit(db, row, 2)
+        return CheckDecision(jump=False, factory_reset=True, database_found=False, db=())
+    row_index = otadb.get_image_row(db, header.version, bootloader=True)
+    select = CheckDecision(
+        jump=False, factory_reset=False, db=db.rows, database_found=True, selected_row=row_index
+    )
+    if row_index < 0:
+        return select
+    status = otadb.get_field_value(db, row_index, 1)
+    version = otadb.get_field_value_32bit(db, row_index, 2)
     if status is None or version is None:
-        return "select", changes
+        return select
     if header.status == VALID and version == header.version and status == VALID:
-        return "jump", changes
-    return "select", changes
+        return replace(select, jump=True)
+    return select
 
 
-def is_check_jump(w: World) -> bool:
-    return get_check_decision(w)[0] == "jump"
+def process_check_jump(w: World) -> World | None:
+    """BL-4: the image in the slot is valid: jump (recording the statics the check leaves)."""
+    decision = get_check_decision(w)
+    return decision.apply(w) if decision.jump else None
 
 
-def process_check(w: World) -> World:
-    """BL-4: record the statics the decision leaves."""
-    return set_boot(w, **get_check_decision(w)[1], sub="S_PARSE_DB")
+def process_check_select(w: World) -> World:
+    """BL-4: otherwise select an image (recording the statics the check leaves)."""
+    return get_check_decision(w).apply(w)
 
 
 # ------------------------------------------------------------------ SELECT_IMAGE (BL-5..BL-8)
@@ -169,9 +189,20 @@ def _db(w: World) -> otadb.ImageDatabase | None:
     return otadb.ImageDatabase(rows=w.boot.db) if w.boot.db is not None else None
 
 
-@memo_last
-def get_select(w: World) -> tuple[str, World]:
-    """BL-5..BL-8: one call of ``Bootloader_Task_SelectImage`` → ('more'|'error'|'success', w)."""
+class SelectOutcome(enum.Enum):
+    MORE = "more"  # BUSY: call again
+    ERROR = "error"
+    SUCCESS = "success"
+
+
+@attrs.frozen
+class Selection:
+    outcome: SelectOutcome
+    world: World
+
+
+def get_select(w: World) -> Selection:
+    """BL-5..BL-8: one call of ``Bootloader_Task_SelectImage``."""
     boot = w.boot
     fs = get_fs_view(w)
     secure = w.scenario.config.secure_boot
@@ -186,24 +217,30 @@ def get_select(w: World) -> tuple[str, World]:
                 digest = fs.get(FACTORY_DIGEST_FILE)
                 if digest is not None:
                     changes["digest_str"] = _overwrite(boot.digest_str, digest[:32])
-            if boot.file_state == "ERROR" or not fs.is_present(FACTORY_FILE):
-                return "more", set_boot(w, file_state="ERROR", **changes)
-            return "more", set_boot(w, file_opened=True, file_name=FACTORY_FILE, **changes)
+            if boot.file_state is FileState.ERROR or not fs.is_present(FACTORY_FILE):
+                return Selection(
+                    SelectOutcome.MORE, set_boot(w, file_state=FileState.ERROR, **changes)
+                )
+            return Selection(
+                SelectOutcome.MORE, set_boot(w, file_opened=True, file_name=FACTORY_FILE, **changes)
+            )
         # BL-5: the DB is deleted on every call of the factory path.
         w = enqueue(w, [FsDelete(DB_NAME)])
         data = fs.get(FACTORY_FILE)
-        closed = boot.file_state == "CLOSED" and not w.scenario.config.is_hardened
+        closed = boot.file_state is FileState.CLOSED and not w.scenario.config.is_hardened
         if closed or not data:
-            return "error", w  # BL-7: EOF (empty file or closed handle) is an ERROR; HARD-4
+            return Selection(
+                SelectOutcome.ERROR, w
+            )  # BL-7: EOF (empty file or closed handle) is an ERROR; HARD-4
         first = data[: w.scenario.geometry.chunk]
         header = first[: bootctl.HEADER_SIZE]
         w = set_boot(w, img=header, boot_ctl=first, file_name=FACTORY_FILE)
         if bootctl.unpack(header).status != VALID:
-            return "error", w
-        return "success", w
+            return Selection(SelectOutcome.ERROR, w)
+        return Selection(SelectOutcome.SUCCESS, w)
     db = _db(w)
     if db is None:
-        return "error", w
+        return Selection(SelectOutcome.ERROR, w)
     selected, best, status_seen = -1, 0, bootctl.unpack(boot.img).status
     total = otadb.get_total_imgs(db)
     for i in range(total):
@@ -212,50 +249,63 @@ def get_select(w: World) -> tuple[str, World]:
             continue  # HARD-4: the hardened bootloader skips an unreadable row
         if version is None:
             # BL-6: an unreadable version: ERROR, and a 1-row DB switches to the factory path.
-            return "error", set_boot(w, factory_reset=total == 1 or boot.factory_reset)
+            return Selection(
+                SelectOutcome.ERROR, set_boot(w, factory_reset=total == 1 or boot.factory_reset)
+            )
         if best < version:
             status = otadb.get_field_value(db, i, 1)
             if status is None:
-                return "error", w
+                return Selection(SelectOutcome.ERROR, w)
             status_seen = status
             if status in (DOWNLOADED, VALID):
                 selected, best = i, version
     img = _header_with(boot.img, status=status_seen, version=best)[: bootctl.HEADER_SIZE]
     if selected < 0:
-        return "more", set_boot(w, img=img, selected_row=-1, factory_reset=True)
+        return Selection(
+            SelectOutcome.MORE, set_boot(w, img=img, selected_row=-1, factory_reset=True)
+        )
     name = otadb.get_field_string(db, selected, 0)
     # SCN-10: GetFieldString reads up to 100 characters and strcpy's them (with the NUL) over
     # digest_str[66]; what runs past it spills into digest_g, which formulate_digest rewrites.
-    digest = otadb.get_field_string(db, selected, 4)
-    if name is None or digest is None:
-        return "error", set_boot(w, img=img, selected_row=selected)
-    digest_str = _overwrite(boot.digest_str, digest.encode("latin-1") + b"\x00")
+    digest_text = otadb.get_field_string(db, selected, 4)
+    if name is None or digest_text is None:
+        return Selection(SelectOutcome.ERROR, set_boot(w, img=img, selected_row=selected))
+    digest_str = _overwrite(boot.digest_str, digest_text.encode("latin-1") + b"\x00")
     changes = {"img": img, "selected_row": selected, "digest_str": digest_str}
     if secure:
         try:
             sign_name = mf.get_sign_file_name(name)
         except ManifestError:
-            return "more", process_exception(w, f"sign file name of {name!r}")
+            return Selection(
+                SelectOutcome.MORE, process_exception(w, f"sign file name of {name!r}")
+            )
         sign = fs.get(sign_name)
         if sign is not None:
             changes["signature_str"] = _overwrite(boot.signature_str, sign[:100])
     if not fs.is_present(name):
         # BL-8: an image that cannot be opened sends the next call to the factory path.
-        return "more", set_boot(w, factory_reset=True, **changes)
+        return Selection(SelectOutcome.MORE, set_boot(w, factory_reset=True, **changes))
     data = fs.get(name) or b""
     first = data[: w.scenario.geometry.chunk]
-    return "success", set_boot(w, new_image=True, file_name=name, boot_ctl=first, **changes)
+    return Selection(
+        SelectOutcome.SUCCESS,
+        set_boot(w, new_image=True, file_name=name, boot_ctl=first, **changes),
+    )
 
 
-def is_select_success(w: World) -> bool:
-    return get_select(w)[0] == "success"
+def process_select_success(w: World) -> World | None:
+    """BL-5..BL-8: an image is selected: program it."""
+    selection = get_select(w)
+    return selection.world if selection.outcome is SelectOutcome.SUCCESS else None
 
 
 def process_select(w: World) -> World:
     """BL-5..BL-8: run one call; ERROR keeps the task (no retry counter). HARD-4: in the
     hardened variant an ERROR of the normal branch falls back to the factory path."""
-    outcome, new = get_select(w)
-    if outcome == "error" and w.scenario.config.is_hardened and not new.boot.factory_reset:
+    selection = get_select(w)
+    new = selection.world
+    error = selection.outcome is SelectOutcome.ERROR
+    if error and w.scenario.config.is_hardened and not new.boot.factory_reset:
         new = set_boot(new, factory_reset=True)
     return new
 
@@ -296,7 +346,7 @@ def process_program(w: World) -> World:
         page = data[:chunk].ljust(chunk, b"\xff")
     ops.extend(get_page_program_ops(0, page, geometry))
     w = enqueue(w, ops)
-    file_state = "CLOSED" if boot.factory_reset else boot.file_state
+    file_state = FileState.CLOSED if boot.factory_reset else boot.file_state
     return set_boot(w, img=img, copy_len=copy_len, file_state=file_state)
 
 
@@ -377,7 +427,7 @@ def process_set_status(w: World) -> World:
 def process_invalidate(w: World) -> World:
     """BL-14: F0 into ``selected_row`` of the in-memory DB, delete that row, save the DB."""
     img = _header_with(w.boot.img, status=DISABLED)[: bootctl.HEADER_SIZE]
-    w = set_boot(w, img=img, sub="")
+    w = set_boot(w, img=img, select_step=None)
     db = _db(w)
     if db is None:
         # SCN-12, DEV-6: imageDB is NULL (blank boot control: CheckImage never created it);
@@ -390,46 +440,60 @@ def process_invalidate(w: World) -> World:
     return set_boot(w, db=db.rows)
 
 
-def process_jump(w: World) -> World:
-    """BL-15: jump to ``boot_addr`` as stored (handled by the device: it starts the app)."""
-    return w
-
-
-T = Transition
-BOOTLOADER_TRANSITIONS: tuple[Transition, ...] = (
-    T(B.INIT, "tick", B.JUMP_TO_APP, is_debug_type),
-    T(B.INIT, "tick", B.JUMP_TO_APP, is_factory_valid),
-    T(B.INIT, "tick", B.FACTORY_RESET, is_factory_first_boot, process_first_boot),
-    T(B.INIT, "tick", B.CHECK_IMAGE),
-    T(B.FACTORY_RESET, "tick", None, is_backup_done, label="reset"),
-    T(B.FACTORY_RESET, "tick", None, None, process_backup),
-    T(B.CHECK_IMAGE, "tick", B.JUMP_TO_APP, is_check_jump, process_check),
-    T(B.CHECK_IMAGE, "tick", B.SELECT_IMAGE, None, process_check),
-    T(B.SELECT_IMAGE, "tick", B.PROGRAM_IMAGE, is_select_success, process_select),
-    T(B.SELECT_IMAGE, "tick", None, None, process_select),
-    T(B.PROGRAM_IMAGE, "tick", B.VERIFY_IMAGE, None, process_program),
-    T(B.VERIFY_IMAGE, "tick", B.SET_IMAGE_STATUS, is_verify_ok, process_verified),
-    T(B.VERIFY_IMAGE, "tick", B.INVALIDATE_IMAGE),
-    T(B.SET_IMAGE_STATUS, "tick", B.JUMP_TO_APP, None, process_set_status),
-    T(B.INVALIDATE_IMAGE, "tick", B.SELECT_IMAGE, None, process_invalidate),
-    T(B.JUMP_TO_APP, "tick", None, None, process_jump, label="jump"),
+K = BackupStep
+BOOTLOADER_TRANSITIONS: tuple[dict[str, object], ...] = (
+    row("tick", B.INIT, B.JUMP_TO_APP, when=[is_debug_type]),
+    row("tick", B.INIT, B.JUMP_TO_APP, when=[is_factory_valid]),
+    row("tick", B.INIT, B.FACTORY_RESET, when=[is_factory_first_boot]),
+    row("tick", B.INIT, B.CHECK_IMAGE),
+    row(
+        "tick", (B.FACTORY_RESET, K.FORMAT_DISK), (B.FACTORY_RESET, K.CREATE_DIR), do=process_format
+    ),
+    row("tick", (B.FACTORY_RESET, K.CREATE_DIR), (B.FACTORY_RESET, K.COPY_IMAGE), do=process_mkdir),
+    row("tick", (B.FACTORY_RESET, K.COPY_IMAGE), (B.FACTORY_RESET, K.RESET), do=process_backup),
+    row("tick", (B.FACTORY_RESET, K.RESET), B.SOFTWARE_RESET),
+    row("tick", B.CHECK_IMAGE, B.JUMP_TO_APP, attempt=process_check_jump),
+    row("tick", B.CHECK_IMAGE, B.SELECT_IMAGE, do=process_check_select),
+    row("tick", B.SELECT_IMAGE, B.PROGRAM_IMAGE, attempt=process_select_success),
+    row("tick", B.SELECT_IMAGE, None, do=process_select),
+    row("tick", B.PROGRAM_IMAGE, B.VERIFY_IMAGE, do=process_program),
+    row("tick", B.VERIFY_IMAGE, B.SET_IMAGE_STATUS, when=[is_verify_ok], do=process_verified),
+    row("tick", B.VERIFY_IMAGE, B.INVALIDATE_IMAGE),
+    row("tick", B.SET_IMAGE_STATUS, B.JUMP_TO_APP, do=process_set_status),
+    row("tick", B.INVALIDATE_IMAGE, B.SELECT_IMAGE, do=process_invalidate),
+    # BL-15: jump to ``boot_addr`` as stored (the device then runs whatever is there).
+    row("tick", B.JUMP_TO_APP, B.APPLICATION),
 )
 
 
-def _get_state(w: World) -> BlTask:
-    return w.boot.task
+def _get_key(w: World) -> tuple[BlTask, BackupStep | None]:
+    return (w.boot.task, w.boot.sub)
 
 
-def _set_state(w: World, state: object) -> World:
-    assert isinstance(state, BlTask)
-    return set_boot(w, task=state)
+def _set_key(w: World, key: object) -> World:
+    assert isinstance(key, tuple)
+    return set_boot(w, task=key[0], sub=key[1])
 
 
-BOOTLOADER = MachineSpec(
+BOOTLOADER_DEF = MachineDef(
     name="bootloader",
-    states=BlTask,
+    states=(
+        B.INIT,
+        B.CHECK_IMAGE,
+        B.SELECT_IMAGE,
+        B.PROGRAM_IMAGE,
+        B.VERIFY_IMAGE,
+        B.SET_IMAGE_STATUS,
+        B.INVALIDATE_IMAGE,
+        B.JUMP_TO_APP,
+        Nest(B.FACTORY_RESET, BackupStep),
+        B.SOFTWARE_RESET,
+        B.APPLICATION,
+    ),
     initial=B.INIT,
     transitions=BOOTLOADER_TRANSITIONS,
-    get_state=_get_state,
-    set_state=_set_state,
+    get_key=_get_key,
+    set_key=_set_key,
+    nested=True,
+    finals=(B.SOFTWARE_RESET, B.APPLICATION),
 )

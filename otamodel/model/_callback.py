@@ -1,8 +1,9 @@
-"""``_OTACallback``: how core results reach the service, synchronously (SVC-30..SVC-33)."""
+"""``_OTACallback``: how core results reach the service, synchronously (SVC-30..SVC-33): the
+service machine's event ``core_result``."""
 
 from __future__ import annotations
 
-from otamodel.model._enums import CoreResult, SvcState, SvcStatus
+from otamodel.model._enums import CoreResult, SvcStatus
 from otamodel.model._state import World
 from otamodel.model._storage import set_service
 
@@ -31,33 +32,30 @@ _CLEARS_ERASE = {
 }
 
 
-def process_core_callback(world: World, result: CoreResult) -> World:
-    """SVC-30: the core calls ``_OTACallback`` (if registered); it writes the single status
-    slot and the service state directly. SVC-31: failures clear ``otaFwInProgress``.
-    SVC-32: ``IMAGE_STATUS_SET`` counts only while a download is in progress.
+def is_callback_registered(world: World) -> bool:
+    """SVC-30: the core calls ``_OTACallback`` only once it is registered."""
+    return world.core.callback
+
+
+def is_result_handled(world: World, result: CoreResult) -> bool:
+    """SVC-32: ``IMAGE_STATUS_SET`` counts only while a download is in progress.
     SVC-33: ``IMAGE_DB_ENTRY_FAILED``, ``PATCH_IMAGE_FAILED`` and ``NONE`` have no case."""
-    if not world.core.callback:
-        return world
-    world = world.note(f"core -> service: {result.name}")
-    svc = world.service
-    if result in _SAME_NAME:
-        return set_service(world, status=_SAME_NAME[result], state=SvcState.UPDATE_USER)
-    if result in _CLEARS_FW:
-        return set_service(
-            world, status=_CLEARS_FW[result], state=SvcState.UPDATE_USER, fw_in_progress=False
-        )
-    if result in _CLEARS_ERASE:
-        return set_service(
-            world, status=_CLEARS_ERASE[result], state=SvcState.UPDATE_USER, erase_in_progress=False
-        )
     if result is CoreResult.IMAGE_STATUS_SET:
-        if not svc.fw_in_progress:
-            return world
-        return set_service(
-            world,
-            status=SvcStatus.DB_ENTRY_SUCCESS,
-            state=SvcState.UPDATE_USER,
-            download_success=True,
-            fw_in_progress=False,
-        )
-    return world
+        return world.service.fw_in_progress
+    return result in _SAME_NAME or result in _CLEARS_FW or result in _CLEARS_ERASE
+
+
+def process_core_result(world: World, result: CoreResult) -> World:
+    """SVC-30: the core's result (event ``core_result``) writes the single status slot; the
+    service goes to UPDATE_USER. SVC-31: failures clear ``otaFwInProgress``."""
+    world = world.note(f"core -> service: {result.name}")
+    if result in _SAME_NAME:
+        return set_service(world, status=_SAME_NAME[result])
+    if result in _CLEARS_FW:
+        return set_service(world, status=_CLEARS_FW[result], fw_in_progress=False)
+    if result in _CLEARS_ERASE:
+        return set_service(world, status=_CLEARS_ERASE[result], erase_in_progress=False)
+    assert result is CoreResult.IMAGE_STATUS_SET
+    return set_service(
+        world, status=SvcStatus.DB_ENTRY_SUCCESS, download_success=True, fw_in_progress=False
+    )

@@ -2,39 +2,67 @@
 
 from __future__ import annotations
 
-from otamodel.errors import ManifestError
 from otamodel.formats import bootctl, otadb
-from otamodel.formats import manifest as mf
-from otamodel.model._callback import process_core_callback
 from otamodel.model._core_io import (
     get_cleanup_deletes,
-    process_download_step,
+    is_body_truncated,
+    is_download_complete,
+    is_first_buffer_short,
+    is_image_name_bad,
+    is_read_failed,
+    process_download_chunk,
+    process_download_close,
+    process_download_crash,
+    process_download_init,
+    process_download_timeout,
+    process_downloaded,
     process_patch_build,
+    process_read_failed,
     process_verify,
 )
-from otamodel.model._enums import CoreResult, CoreTask
-from otamodel.model._machine import MachineSpec, Transition
+from otamodel.model._core_tasks import (
+    get_hex_version_db,
+    is_sign_name_bad,
+    process_db_entry,
+    process_db_entry_failed,
+    process_erase_task,
+    process_factory_delete_db,
+    process_factory_done,
+    process_factory_erase_boot_control,
+    process_search_base,
+    process_sign_exception,
+)
+from otamodel.model._enums import (
+    CoreResult,
+    CoreStep,
+    CoreTask,
+    DownloadStep,
+    FactoryResetStep,
+    SetStatusStep,
+)
+from otamodel.model._machine import MachineDef, Nest, row, send
 from otamodel.model._product import Reply
 from otamodel.model._state import OtaParams, World, replace
 from otamodel.model._storage import (
     BOOT_ADDR,
-    DB_NAME,
     FACTORY_FILE,
     enqueue,
     get_bootctl,
     get_bootctl_write_ops,
     get_db_save_ops,
-    get_fs_view,
     load_db,
     make_page,
-    process_exception,
     set_core,
     set_net,
 )
 
 C = CoreTask
 R = CoreResult
-VALID, DOWNLOADED, DISABLED = 0xF8, 0xFE, 0xF0
+VALID, DOWNLOADED, DISABLED = (
+    bootctl.ImageStatus.VALID,
+    bootctl.ImageStatus.DOWNLOADED,
+    bootctl.ImageStatus.DISABLED,
+)
 
 # ------------------------------------------------------------------ API used by the service
 
@@ -71,7 +99,8 @@ def register_callback(world: World) -> World:
 
 
 def is_core_idle_for_api(world: World) -> bool:
-    """CORE-5: the core API calls are accepted only while the task is IDLE."""
+    """CORE-5: the core API calls are accepted only while the task is IDLE (the API events
+    below are accepted only in IDLE)."""
     return world.core.task is C.IDLE
 
 
@@ -81,12 +110,19 @@ def is_start_accepted(world: World, params: OtaParams) -> bool:
     return is_core_idle_for_api(world) and is_url_accepted(params.url, enforce_tls=enforce)
 
 
-def ota_start(world: World, params: OtaParams) -> World:
+def is_start_url_accepted(world: World, params: OtaParams) -> bool:
+    """CORE-6: the event ``start`` is refused when the URL does not open."""
+    return is_url_accepted(params.url, enforce_tls=world.scenario.config.enforce_tls)
+
+
+def is_patch_start(world: World, params: OtaParams) -> bool:
+    return params.patch_request
+
+
+def process_start(world: World, params: OtaParams) -> World:
     """CORE-6: copy the params (digest before URL, so a long URL runs into the digest), pick
     SEARCH_PATCH_BASEVERSION or DOWNLOAD_IMAGE, statuses FE/F0; the version is not written
     to the task parameters."""
-    if not is_start_accepted(world, params):
-        return world
     from otamodel.model._parse import copy_url
 
     old = world.core.params
@@ -98,7 +134,6 @@ def ota_start(world: World, params: OtaParams) -> World:
             signature=params.signature[:96] if params.signature_verification else old.signature,
         )
     copied = copy_url(copied, params.url)
-    task = C.DOWNLOAD_IMAGE
     if params.patch_request:
         copied = replace(
             copied,
@@ -107,23 +142,16 @@ def ota_start(world: World, params: OtaParams) -> World:
             base_digest=params.base_digest,
             patch_digest=params.patch_digest,
         )
-        task = C.SEARCH_PATCH_BASEVERSION
     world = open_downloader(world, params.url)
-    return set_core(
-        world, params=copied, task=task, sub="D_INIT", img_status=DOWNLOADED, pfm_status=DISABLED
-    )
+    return set_core(world, params=copied, img_status=DOWNLOADED, pfm_status=DISABLED)
 
 
-def ota_rollback(world: World) -> World:
-    """CORE-7: ``OTA_Rollback``: nothing for a FACTORY_RESET type; otherwise SET_IMAGE_STATUS
-    with F0/F0 for the boot-control version."""
+def process_rollback_start(world: World) -> World:
+    """CORE-7: ``OTA_Rollback``: SET_IMAGE_STATUS with F0/F0 for the boot-control version
+    (nothing for a FACTORY_RESET type: the event is refused)."""
     header = get_bootctl(world)
-    if header.type == bootctl.ImageType.FACTORY_RESET:
-        return world
     world = set_core(
         world,
-        task=C.SET_IMAGE_STATUS,
-        sub="S_INIT",
         param_version=header.version,
         img_status=DISABLED,
         pfm_status=DISABLED,
@@ -132,19 +160,14 @@ def ota_rollback(world: World) -> World:
     return replace(world, ghost=replace(world.ghost, max_validated=0))
 
 
-def ota_factory_reset(world: World) -> World:
+def process_factory_reset_start(world: World) -> World:
     """CORE-8: ``OTA_FactoryReset``: task FACTORY_RESET when IDLE."""
-    if not is_core_idle_for_api(world):
-        return world
-    world = replace(world, ghost=replace(world.ghost, max_validated=0))
-    return set_core(world, task=C.FACTORY_RESET, sub="F_INIT")
+    return replace(world, ghost=replace(world.ghost, max_validated=0))
 
 
-def ota_erase_image(world: World, version: int) -> World:
+def process_erase_start(world: World, version: int) -> World:
     """CORE-9: ``OTA_EraseImage``: task ERASE_IMAGE when IDLE (later calls are refused)."""
-    if not is_core_idle_for_api(world):
-        return world
-    return set_core(world, task=C.ERASE_IMAGE, erase_ver=version)
+    return set_core(world, erase_ver=version)
 
 
 # ------------------------------------------------------------------ boot-time path (§3.2)
@@ -167,7 +190,7 @@ def process_init(w: World) -> World:
         if db_full:
             result_code = R.IMAGE_DATABASE_FULL
     header = get_bootctl(w)
-    w = set_core(
+    return set_core(
         w,
         db_full=db_full,
         result=result_code,
@@ -175,9 +198,7 @@ def process_init(w: World) -> World:
         img_status=VALID,
         pfm_status=VALID,
         idle=False,
-        sub="S_INIT",
     )
-    return w
 
 
 def is_factory_type(w: World) -> bool:
@@ -191,7 +212,7 @@ def is_mounted_factory_type(w: World) -> bool:
 # ------------------------------------------------------------------ SET_IMAGE_STATUS (§3.3)
 
 
-def _finish_set_status(w: World) -> World:
+def process_finish_set_status(w: World) -> World:
     """CORE-24: READY or ERROR map to NONE / IMAGE_STATUS_SET / ROLLBACK_DONE."""
     result = R.NONE
     if w.core.new_downloaded_img:
@@ -208,7 +229,7 @@ def _finish_set_status(w: World) -> World:
         witnesses.add("rollback-done")
     if witnesses != w.ghost.witnesses:
         w = replace(w, ghost=replace(w.ghost, witnesses=frozenset(witnesses)))
-    return set_core(w, result=result, sub="")
+    return set_core(w, result=result)
 
 
 def _select_row(w: World) -> int:
@@ -222,57 +243,63 @@ def _select_row(w: World) -> int:
 
 
 def is_set_status_error(w: World) -> bool:
-    return w.core.sub == "S_INIT" and _select_row(w) < 0
+    """CORE-20: no row for the version (or no DB)."""
+    return _select_row(w) < 0
 
 
 def process_set_status_error(w: World) -> World:
     """CORE-20: no row for the version (or no DB): nothing written, ERROR → result mapping."""
-    return _finish_set_status(w)
+    return process_finish_set_status(w)
 
 
-def process_set_status(w: World) -> World:
-    """CORE-21..CORE-23: pick the row, rewrite its status if it differs (whole DB), then erase
-    and write the boot-control page (status ``pfm_status``, PRODUCTION, the row's version)."""
+def process_select_row(w: World) -> World:
+    """CORE-21: S_INIT picks the row."""
+    return set_core(w, selected_row=_select_row(w))
+
+
+def process_update_db(w: World) -> World | None:
+    """CORE-22: S_UPDATE_DB rewrites the row's status if it differs (whole DB); a read error
+    does not apply (CORE-20: it ends as ERROR)."""
     core = w.core
-    if core.sub == "S_INIT":
-        return set_core(w, selected_row=_select_row(w), sub="S_UPDATE_DB")
-    if core.sub == "S_UPDATE_DB":
-        _, db = load_db(w)
-        if db is None:
-            # SCN-13: only a tamper between S_INIT and here removes the DB the model reads
-            # again (the C code keeps its S_INIT copy); taken as a read error.
-            return set_core(w, sub="S_DONE")
-        row = core.selected_row
-        status = otadb.get_field_value(db, row, 1)
-        version = otadb.get_field_value_32bit(db, row, 2)
-        if status is None or version is None:
-            return set_core(w, sub="S_DONE")  # CORE-20: a read error ends as ERROR
-        if status != core.img_status:
-            db = otadb.set_status(db, row, f"{core.img_status:x}")
-            w = enqueue(w, get_db_save_ops(w, db))
-        return set_core(w, sub="S_WRITE_BOOT_CONTROL", row_version=version)
-    if core.sub == "S_WRITE_BOOT_CONTROL":
-        version = core.row_version
-        header = bootctl.BootControlHeader(
-            status=core.pfm_status,
-            slot=0,
-            order=0xFF,
-            type=bootctl.ImageType.PRODUCTION,
-            sz=0,
-            version=version,
-            boot_addr=BOOT_ADDR,
-            digest=bytes(32),
-            rsvd=bytes(208),
-        )
-        page = make_page(w, header, b"")
-        w = enqueue(w, get_bootctl_write_ops(w, page, erase=True))
-        if core.pfm_status == VALID and w.running is not None:
-            # Ghost: boot validation marks the *running* build (its compiled version) valid.
-            ghost = w.ghost
-            running = int(w.running.version)
-            w = replace(w, ghost=replace(ghost, max_validated=max(ghost.max_validated, running)))
-        return set_core(w, sub="S_DONE")
-    return _finish_set_status(w)
+    _, db = load_db(w)
+    if db is None:
+        # SCN-13: only a tamper between S_INIT and here removes the DB the model reads again
+        # (the C code keeps its S_INIT copy); taken as a read error.
+        return None
+    row = core.selected_row
+    status = otadb.get_field_value(db, row, 1)
+    version = otadb.get_field_value_32bit(db, row, 2)
+    if status is None or version is None:
+        return None
+    if status != core.img_status:
+        db = otadb.set_status(db, row, f"{core.img_status:x}")
+        w = enqueue(w, get_db_save_ops(w, db))
+    return set_core(w, row_version=version)
+
+
+def process_write_boot_control(w: World) -> World:
+    """CORE-23: erase and write the boot-control page (status ``pfm_status``, PRODUCTION, the
+    row's version)."""
+    core = w.core
+    header = bootctl.BootControlHeader(
+        status=core.pfm_status,
+        slot=0,
+        order=0xFF,
+        type=bootctl.ImageType.PRODUCTION,
+        sz=0,
+        version=core.row_version,
+        boot_addr=BOOT_ADDR,
+        digest=bytes(32),
+        rsvd=bytes(208),
+    )
+    page = make_page(w, header, b"")
+    w = enqueue(w, get_bootctl_write_ops(w, page, erase=True))
+    if core.pfm_status == VALID and w.running is not None:
+        # Ghost: boot validation marks the *running* build (its compiled version) valid.
+        ghost = w.ghost
+        running = int(w.running.version)
+        w = replace(w, ghost=replace(ghost, max_validated=max(ghost.max_validated, running)))
+    return w
 
 
 # ------------------------------------------------------------------ UPDATE_USER pipeline
@@ -294,18 +321,33 @@ def get_next_task(w: World) -> CoreTask:
     return _NEXT_TASK.get(result, C.IDLE)
 
 
+def is_next_verify_patch(w: World) -> bool:
+    return get_next_task(w) is C.VERIFY_PATCH_IMAGE_DIGEST
+
+
+def is_next_verify(w: World) -> bool:
+    return get_next_task(w) is C.VERIFY_IMAGE_DIGEST
+
+
+def is_next_patch_build(w: World) -> bool:
+    return get_next_task(w) is C.PATCH_BUILD_IMAGE
+
+
+def is_next_db_entry(w: World) -> bool:
+    return get_next_task(w) is C.DATABASE_ENTRY
+
+
+def is_next_download(w: World) -> bool:
+    return get_next_task(w) is C.DOWNLOAD_IMAGE
+
+
 def process_update_user(w: World) -> World:
     """CORE-30: close the downloader (except after DOWNLOAD_START / PATCH_EVENT_START) and
-    call the service callback with the result."""
+    call the service callback with the result (the service's event ``core_result``)."""
     result = w.core.result
     if result not in (R.IMAGE_DOWNLOAD_START, R.PATCH_EVENT_START):
         w = set_net(w, open=False)
-    nxt = get_next_task(w)
-    sub = {"DOWNLOAD_IMAGE": "D_INIT", "DATABASE_ENTRY": "", "VERIFY_IMAGE_DIGEST": ""}.get(
-        nxt.name, ""
-    )
-    w = set_core(w, task=nxt, sub=sub)
-    return process_core_callback(w, result)
+    return send(w, "service", "core_result", result)
 
 
 def process_idle(w: World) -> World:
@@ -313,138 +355,184 @@ def process_idle(w: World) -> World:
     return set_core(w, idle=True) if not w.core.idle else w
 
 
-# ------------------------------------------------------------------ the other tasks
+# ------------------------------------------------------------------ the machine
 
-
-def process_search_base(w: World) -> World:
-    """CORE-40: SEARCH_PATCH_BASEVERSION: PATCH_EVENT_START or PATCH_BASEVERSION_NOTFOUND."""
-    from otamodel.model._parse import search_image_version
-
-    params = w.core.params
-    name = search_image_version(w, params.patch_base_version, params.base_digest)
-    if name is None:
-        return set_core(w, result=R.PATCH_BASEVERSION_NOTFOUND, idle=False)
-    return set_core(w, result=R.PATCH_EVENT_START, patch_source=name, idle=False)
-
-
-def get_hex_version_db(db: otadb.ImageDatabase, name: str, version: int) -> otadb.ImageDatabase:
-    """HARD-6: the hardened variant writes the version in hex, the base every reader uses."""
-    rows = tuple(
-        (*row[:2], f"{version:x}", *row[3:]) if row and row[0] == name and len(row) > 2 else row
-        for row in db.rows
-    )
-    return otadb.ImageDatabase(rows=rows)
-
-
-def process_db_entry(w: World) -> World:
-    """CORE-25: ``OTADbNewEntry`` (DB-6) then, in secure builds, the ``_sign.txt`` file;
-    −1 gives IMAGE_DB_ENTRY_FAILED and UPDATE_USER."""
-    core = w.core
-    result, db = load_db(w)
-    name = core.image_name
-    new = otadb.new_entry(result, db, name, core.params.version, core.params.digest, core.db_full)
-    if new is None:
-        return set_core(w, result=R.IMAGE_DB_ENTRY_FAILED, task=C.UPDATE_USER, idle=False)
-    if w.scenario.config.is_hardened:
-        new = get_hex_version_db(new, name, core.params.version)
-    w = enqueue(w, get_db_save_ops(w, new))
-    if w.scenario.config.secure_boot and core.params.signature_verification:
-        from otamodel.model._physics import get_file_write_ops
-
-        try:
-            sign_name = mf.get_sign_file_name(core.params.url)
-        except ManifestError:
-            return process_exception(w, f"sign file name of {core.params.url!r}")
-        w = enqueue(w, get_file_write_ops(sign_name, [(0, core.params.signature.encode())]))
-    return set_core(w, task=C.SET_IMAGE_STATUS, sub="S_INIT", idle=False)
-
-
-def process_factory_reset_task(w: World) -> World:
-    """CORE-26: delete the DB, erase the boot-control page (no write), FACTORY_RESET_SUCCESS."""
-    sub = w.core.sub
-    if sub == "F_INIT":
-        from otamodel.model._physics import FsDelete
-
-        return set_core(enqueue(w, [FsDelete(DB_NAME)]), sub="F_INVALIDATE_BOOT_CTL", idle=False)
-    if sub == "F_INVALIDATE_BOOT_CTL":
-        from otamodel.model._physics import FlashErase
-
-        return set_core(enqueue(w, [FlashErase(0)]), sub="F_DONE")
-    return set_core(w, result=R.FACTORY_RESET_SUCCESS, task=C.UPDATE_USER, sub="")
-
-
-def process_erase_task(w: World) -> World:
-    """CORE-27: find the row by version (no check against the running version), delete the
-    row and rewrite the DB, then delete the file; the sign file stays."""
-    from otamodel.model._physics import FsDelete
-
-    result, db = load_db(w)
-    fail = set_core(w, result=R.IMAGE_ERASE_FAILED, task=C.UPDATE_USER, idle=False)
-    if result > 1 or db is None:
-        return fail
-    row = otadb.get_image_row(db, w.core.erase_ver)
-    if row < 0:
-        return fail
-    name = otadb.get_field_string(db, row, 0)
-    if name is None:
-        return fail
-    w = enqueue(w, get_db_save_ops(w, otadb.remove_row(db, row)))
-    if not get_fs_view(w).is_present(name):
-        return set_core(w, result=R.IMAGE_ERASE_FAILED, task=C.UPDATE_USER, idle=False)
-    w = enqueue(w, [FsDelete(name)])
-    return set_core(w, result=R.IMAGE_ERASED, task=C.UPDATE_USER, idle=False)
-
-
-def is_sub(name: str):  # type: ignore[no-untyped-def]
-    def guard(w: World) -> bool:
-        return w.core.sub == name
-
-    guard.__name__ = f"sub_{name}"
-    return guard
-
-
-def is_download_done(w: World) -> bool:
-    return w.core.sub == "D_DONE"
-
-
-T = Transition
-CORE_TRANSITIONS: tuple[Transition, ...] = (
-    T(C.INIT, "tick", C.UPDATE_USER, is_mounted_factory_type, process_init),
-    T(C.INIT, "tick", C.SET_IMAGE_STATUS, is_fs_mounted, process_init),
-    T(C.INIT, "tick", None),
-    T(C.SET_IMAGE_STATUS, "tick", C.UPDATE_USER, is_set_status_error, process_set_status_error),
-    T(C.SET_IMAGE_STATUS, "tick", C.UPDATE_USER, is_sub("S_DONE"), process_set_status),
-    T(C.SET_IMAGE_STATUS, "tick", None, None, process_set_status),
-    T(C.UPDATE_USER, "tick", None, None, process_update_user),
-    T(C.IDLE, "tick", None, None, process_idle),
-    T(C.SEARCH_PATCH_BASEVERSION, "tick", C.UPDATE_USER, None, process_search_base),
-    T(C.DOWNLOAD_IMAGE, "tick", C.UPDATE_USER, is_download_done, process_download_step),
-    T(C.DOWNLOAD_IMAGE, "tick", None, None, process_download_step),
-    T(C.VERIFY_IMAGE_DIGEST, "tick", C.UPDATE_USER, None, process_verify),
-    T(C.VERIFY_PATCH_IMAGE_DIGEST, "tick", C.UPDATE_USER, None, process_verify),
-    T(C.PATCH_BUILD_IMAGE, "tick", C.UPDATE_USER, None, process_patch_build),
-    T(C.DATABASE_ENTRY, "tick", None, None, process_db_entry),
-    T(C.FACTORY_RESET, "tick", None, None, process_factory_reset_task),
-    T(C.ERASE_IMAGE, "tick", None, None, process_erase_task),
+D, S, F = DownloadStep, SetStatusStep, FactoryResetStep
+CORE_TRANSITIONS: tuple[dict[str, object], ...] = (
+    # API events the service sends (CORE-5: accepted only in IDLE).
+    row(
+        "start",
+        C.IDLE,
+        C.SEARCH_PATCH_BASEVERSION,
+        when_arg=[is_start_url_accepted, is_patch_start],
+        do_arg=process_start,
+    ),
+    row("start", C.IDLE, C.DOWNLOAD_IMAGE, when_arg=[is_start_url_accepted], do_arg=process_start),
+    row(
+        "rollback", C.IDLE, C.SET_IMAGE_STATUS, unless=[is_factory_type], do=process_rollback_start
+    ),
+    row("factory_reset", C.IDLE, C.FACTORY_RESET, do=process_factory_reset_start),
+    row("erase_image", C.IDLE, C.ERASE_IMAGE, do_arg=process_erase_start),
+    # One call of OTA_Tasks.
+    row("tick", C.INIT, C.UPDATE_USER, when=[is_mounted_factory_type], do=process_init),
+    row("tick", C.INIT, C.SET_IMAGE_STATUS, when=[is_fs_mounted], do=process_init),
+    row("tick", C.INIT, None),
+    row(
+        "tick",
+        (C.SET_IMAGE_STATUS, S.S_INIT),
+        C.UPDATE_USER,
+        when=[is_set_status_error],
+        do=process_set_status_error,
+    ),
+    row(
+        "tick",
+        (C.SET_IMAGE_STATUS, S.S_INIT),
+        (C.SET_IMAGE_STATUS, S.S_UPDATE_DB),
+        do=process_select_row,
+    ),
+    row(
+        "tick",
+        (C.SET_IMAGE_STATUS, S.S_UPDATE_DB),
+        (C.SET_IMAGE_STATUS, S.S_WRITE_BOOT_CONTROL),
+        attempt=process_update_db,
+    ),
+    row("tick", (C.SET_IMAGE_STATUS, S.S_UPDATE_DB), (C.SET_IMAGE_STATUS, S.S_DONE)),
+    row(
+        "tick",
+        (C.SET_IMAGE_STATUS, S.S_WRITE_BOOT_CONTROL),
+        (C.SET_IMAGE_STATUS, S.S_DONE),
+        do=process_write_boot_control,
+    ),
+    row("tick", (C.SET_IMAGE_STATUS, S.S_DONE), C.UPDATE_USER, do=process_finish_set_status),
+    row(
+        "tick",
+        C.UPDATE_USER,
+        C.VERIFY_PATCH_IMAGE_DIGEST,
+        when=[is_next_verify_patch],
+        do=process_update_user,
+    ),
+    row(
+        "tick", C.UPDATE_USER, C.VERIFY_IMAGE_DIGEST, when=[is_next_verify], do=process_update_user
+    ),
+    row(
+        "tick",
+        C.UPDATE_USER,
+        C.PATCH_BUILD_IMAGE,
+        when=[is_next_patch_build],
+        do=process_update_user,
+    ),
+    row("tick", C.UPDATE_USER, C.DATABASE_ENTRY, when=[is_next_db_entry], do=process_update_user),
+    row("tick", C.UPDATE_USER, C.DOWNLOAD_IMAGE, when=[is_next_download], do=process_update_user),
+    row("tick", C.UPDATE_USER, C.IDLE, do=process_update_user),
+    row("tick", C.IDLE, None, do=process_idle),
+    row("tick", C.SEARCH_PATCH_BASEVERSION, C.UPDATE_USER, do=process_search_base),
+    row(
+        "tick",
+        (C.DOWNLOAD_IMAGE, D.D_INIT),
+        None,
+        when=[is_image_name_bad],
+        do=process_download_crash,
+    ),
+    row(
+        "tick",
+        (C.DOWNLOAD_IMAGE, D.D_INIT),
+        (C.DOWNLOAD_IMAGE, D.D_GET_CONTENT_LENGTH),
+        do=process_download_init,
+    ),
+    row(
+        "tick",
+        [(C.DOWNLOAD_IMAGE, D.D_GET_CONTENT_LENGTH), (C.DOWNLOAD_IMAGE, D.D_DOWNLOAD)],
+        (C.DOWNLOAD_IMAGE, D.D_DONE),
+        when=[is_read_failed],
+        do=process_read_failed,
+    ),
+    row(
+        "tick",
+        (C.DOWNLOAD_IMAGE, D.D_GET_CONTENT_LENGTH),
+        (C.DOWNLOAD_IMAGE, D.D_DONE),
+        when=[is_first_buffer_short],
+        do=process_download_timeout,
+    ),
+    row(
+        "tick",
+        [(C.DOWNLOAD_IMAGE, D.D_GET_CONTENT_LENGTH), (C.DOWNLOAD_IMAGE, D.D_DOWNLOAD)],
+        (C.DOWNLOAD_IMAGE, D.D_DONE),
+        when=[is_download_complete],
+        do=process_downloaded,
+    ),
+    row(
+        "tick",
+        [(C.DOWNLOAD_IMAGE, D.D_GET_CONTENT_LENGTH), (C.DOWNLOAD_IMAGE, D.D_DOWNLOAD)],
+        (C.DOWNLOAD_IMAGE, D.D_DONE),
+        when=[is_body_truncated],
+        do=process_download_timeout,
+    ),
+    row(
+        "tick",
+        (C.DOWNLOAD_IMAGE, D.D_GET_CONTENT_LENGTH),
+        (C.DOWNLOAD_IMAGE, D.D_DOWNLOAD),
+        do=process_download_chunk,
+    ),
+    row("tick", (C.DOWNLOAD_IMAGE, D.D_DOWNLOAD), None, do=process_download_chunk),
+    row("tick", (C.DOWNLOAD_IMAGE, D.D_DONE), C.UPDATE_USER, do=process_download_close),
+    row(
+        "tick",
+        [C.VERIFY_IMAGE_DIGEST, C.VERIFY_PATCH_IMAGE_DIGEST],
+        C.UPDATE_USER,
+        do=process_verify,
+    ),
+    row("tick", C.PATCH_BUILD_IMAGE, C.UPDATE_USER, do=process_patch_build),
+    row("tick", C.DATABASE_ENTRY, C.UPDATE_USER, attempt=process_db_entry_failed),
+    row("tick", C.DATABASE_ENTRY, None, when=[is_sign_name_bad], do=process_sign_exception),
+    row("tick", C.DATABASE_ENTRY, C.SET_IMAGE_STATUS, do=process_db_entry),
+    row(
+        "tick",
+        (C.FACTORY_RESET, F.F_INIT),
+        (C.FACTORY_RESET, F.F_INVALIDATE_BOOT_CTL),
+        do=process_factory_delete_db,
+    ),
+    row(
+        "tick",
+        (C.FACTORY_RESET, F.F_INVALIDATE_BOOT_CTL),
+        (C.FACTORY_RESET, F.F_DONE),
+        do=process_factory_erase_boot_control,
+    ),
+    row("tick", (C.FACTORY_RESET, F.F_DONE), C.UPDATE_USER, do=process_factory_done),
+    row("tick", C.ERASE_IMAGE, C.UPDATE_USER, do=process_erase_task),
 )
 
 
-def _get_state(w: World) -> CoreTask:
-    return w.core.task
+def get_core_key(w: World) -> tuple[CoreTask, CoreStep | None]:
+    core = w.core
+    return (core.task, core.sub)
 
 
-def _set_state(w: World, state: object) -> World:
-    assert isinstance(state, CoreTask)
-    return set_core(w, task=state)
+def set_core_key(w: World, key: object) -> World:
+    assert isinstance(key, tuple)
+    return set_core(w, task=key[0], sub=key[1])
 
 
-CORE = MachineSpec(
+CORE_DEF = MachineDef(
     name="core",
-    states=CoreTask,
+    states=(
+        C.INIT,
+        C.IDLE,
+        C.SEARCH_PATCH_BASEVERSION,
+        Nest(C.DOWNLOAD_IMAGE, DownloadStep),
+        C.VERIFY_IMAGE_DIGEST,
+        C.VERIFY_PATCH_IMAGE_DIGEST,
+        C.PATCH_BUILD_IMAGE,
+        C.DATABASE_ENTRY,
+        Nest(C.SET_IMAGE_STATUS, SetStatusStep),
+        Nest(C.FACTORY_RESET, FactoryResetStep),
+        C.ERASE_IMAGE,
+        C.UPDATE_USER,
+    ),
     initial=C.INIT,
     transitions=CORE_TRANSITIONS,
-    get_state=_get_state,
-    set_state=_set_state,
+    get_key=get_core_key,
+    set_key=set_core_key,
+    nested=True,
 )
 
-__all__ = ["CORE", "FACTORY_FILE"]
+__all__ = ["CORE_DEF", "FACTORY_FILE", "get_hex_version_db"]

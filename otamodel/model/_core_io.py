@@ -7,8 +7,8 @@ import hashlib
 from otamodel.errors import ManifestError, PatchError
 from otamodel.formats import jdiff, otadb
 from otamodel.formats import manifest as mf
-from otamodel.model._callback import process_core_callback
-from otamodel.model._enums import CoreResult, CoreTask
+from otamodel.model._enums import CoreResult, CoreTask, DownloadStep
+from otamodel.model._machine import send
 from otamodel.model._physics import FsClose, FsCreate, FsDelete, FsWrite, PersistentOp
 from otamodel.model._state import World
 from otamodel.model._storage import (
@@ -44,54 +44,101 @@ def get_cleanup_deletes(w: World) -> list[PersistentOp]:
     return ops
 
 
-def process_download_step(w: World) -> World:
-    """CORE-15..CORE-18: ``OTA_Task_DownloadImage``: D_INIT emits DOWNLOAD_START and
-    creates/truncates the file; the first 4 KB fixes the total from Content-Length; then one
-    chunk per step; a failed read gives IMAGE_DOWNLOAD_FAILED and leaves the file open."""
-    core = w.core
-    chunk = w.scenario.geometry.chunk
-    if core.sub == "D_INIT":
-        w = process_core_callback(w, R.IMAGE_DOWNLOAD_START)
-        try:
-            name = mf.get_image_file_name(core.params.url, patch=core.params.patch_request)
-        except ManifestError:
-            return process_exception(w, f"create_image_file on {core.params.url!r}")
-        w = enqueue(w, [FsCreate(name)])
-        return set_core(
-            w, sub="D_GET_CONTENT_LENGTH", image_name=name, copied=0, total=0, idle=False
-        )
-    if core.sub == "D_DONE":
-        return set_net(w, open=False)
+def get_image_name(w: World) -> str | None:
+    try:
+        return mf.get_image_file_name(w.core.params.url, patch=w.core.params.patch_request)
+    except ManifestError:
+        return None
+
+
+def is_image_name_bad(w: World) -> bool:
+    """CORE-15: ``create_image_file`` on a URL without a name writes through NULL."""
+    return get_image_name(w) is None
+
+
+def process_download_crash(w: World) -> World:
+    """CORE-15, DEV-6: DOWNLOAD_START is emitted, then the CPU hangs."""
+    w = send(w, "service", "core_result", R.IMAGE_DOWNLOAD_START)
+    return process_exception(w, f"create_image_file on {w.core.params.url!r}")
+
+
+def process_download_init(w: World) -> World:
+    """CORE-15: D_INIT emits DOWNLOAD_START and creates/truncates the file."""
+    w = send(w, "service", "core_result", R.IMAGE_DOWNLOAD_START)
+    name = get_image_name(w)
+    assert name is not None
+    w = enqueue(w, [FsCreate(name)])
+    return set_core(w, image_name=name, copied=0, total=0, idle=False)
+
+
+def is_read_failed(w: World) -> bool:
+    """CORE-18: a negative read (or no response)."""
     net = w.net
-    if net.failed or net.body is None or not w.network_up:
-        w = set_net(w, failed=False)
-        return set_core(w, sub="D_DONE", result=R.IMAGE_DOWNLOAD_FAILED)
+    return net.failed or net.body is None or not w.network_up
+
+
+def process_read_failed(w: World) -> World:
+    """CORE-18: a failed read gives IMAGE_DOWNLOAD_FAILED and leaves the file open."""
+    w = set_net(w, failed=False)
+    return set_core(w, result=R.IMAGE_DOWNLOAD_FAILED)
+
+
+def is_first_buffer_short(w: World) -> bool:
+    """CORE-16: fewer than 4096 bytes never complete the first buffer."""
+    body = w.net.body
+    return body is not None and len(body) < w.scenario.geometry.chunk
+
+
+def process_download_timeout(w: World) -> World:
+    """CORE-16: the 1000 s timeout (or ENV-6 a connection that ended early):
+    IMAGE_DOWNLOAD_FAILED."""
+    return set_core(w, result=R.IMAGE_DOWNLOAD_FAILED)
+
+
+def _get_window(w: World) -> tuple[int, int]:
+    core = w.core
+    if core.sub is DownloadStep.D_GET_CONTENT_LENGTH:
+        return 0, w.net.content_length  # CORE-16: the first 4 KB fixes the total
+    return core.copied, core.total
+
+
+def is_download_complete(w: World) -> bool:
+    start, total = _get_window(w)
+    return start >= total
+
+
+def is_body_truncated(w: World) -> bool:
+    """ENV-6: the server sent fewer bytes than Content-Length and the connection ended
+    (dropped, or stalled into the 1000 s timeout) before this buffer filled: the read is
+    negative and the partial buffer is not written."""
+    start, total = _get_window(w)
+    body = w.net.body
+    return body is not None and start + min(w.scenario.geometry.chunk, total - start) > len(body)
+
+
+def process_downloaded(w: World) -> World:
+    """CORE-17: every byte copied: IMAGE_DOWNLOADED."""
+    return set_core(w, result=R.IMAGE_DOWNLOADED)
+
+
+def process_download_chunk(w: World) -> World:
+    """CORE-17: one chunk per step."""
+    chunk = w.scenario.geometry.chunk
+    net = w.net
     body = net.body
-    if core.sub == "D_GET_CONTENT_LENGTH":
-        if len(body) < chunk:
-            # CORE-16: fewer than 4096 bytes never complete the first buffer: the 1000 s timeout.
-            return set_core(w, sub="D_DONE", result=R.IMAGE_DOWNLOAD_FAILED)
-        total = net.content_length
-        start = 0
-    else:
-        total = core.total
-        start = core.copied
-    if start >= total:
-        return set_core(w, sub="D_DONE", result=R.IMAGE_DOWNLOADED)
-    want = min(chunk, total - start)
-    if start + want > len(body):
-        # ENV-6: the server sent fewer bytes than Content-Length and the connection ended
-        # (dropped, or stalled into the 1000 s timeout) before this buffer filled: the read
-        # is negative and the partial buffer is not written.
-        return set_core(w, sub="D_DONE", result=R.IMAGE_DOWNLOAD_FAILED)
-    data = body[start : start + want]
+    assert body is not None
+    start, total = _get_window(w)
+    data = body[start : start + min(chunk, total - start)]
     if net.corrupt and data:
         data = bytes([data[0] ^ 0x01]) + data[1:]
         w = set_net(w, corrupt=False)
-    w = enqueue(w, [FsWrite(core.image_name, start, data)])
-    copied = start + len(data)
-    w = set_core(w, sub="D_DOWNLOAD", total=total, copied=copied)
-    return w
+    w = enqueue(w, [FsWrite(w.core.image_name, start, data)])
+    return set_core(w, total=total, copied=start + len(data))
+
+
+def process_download_close(w: World) -> World:
+    """CORE-18: D_DONE closes the downloader."""
+    return set_net(w, open=False)
 
 
 def process_verify(w: World) -> World:
@@ -100,7 +147,7 @@ def process_verify(w: World) -> World:
     core = w.core
     patch_file = core.task is CoreTask.VERIFY_PATCH_IMAGE_DIGEST
     start = R.PATCH_IMAGE_DIGEST_VERIFY_START if patch_file else R.IMAGE_DIGEST_VERIFY_START
-    w = process_core_callback(w, start)
+    w = send(w, "service", "core_result", start)
     data = get_fs_view(w).get(core.image_name) or b""
     if not core.params.patch_request:
         data = data[: w.net.content_length]

@@ -7,11 +7,18 @@ import hashlib
 
 import attrs
 
-from otamodel.model._bootloader import BOOTLOADER, get_slot_body_digest
+from otamodel.model._action import (
+    ACTION_KINDS,
+    CTRL_MESSAGES,
+    FAULT_KINDS,
+    Action,
+    ActionKind,
+)
+from otamodel.model._bootloader import BOOTLOADER_DEF, get_slot_body_digest
 from otamodel.model._config import Scheduler
-from otamodel.model._core import CORE
+from otamodel.model._core import CORE_DEF
 from otamodel.model._enums import BlTask, CoreTask, Phase, SvcState
-from otamodel.model._machine import Fired, MachineSpec, Transition, fire
+from otamodel.model._machine import Compiled, Fired, compile_machine, fire, register
 from otamodel.model._physics import (
     FlashErase,
     FlashProgram,
@@ -21,7 +28,8 @@ from otamodel.model._physics import (
     apply_fs,
     is_tearable,
 )
-from otamodel.model._service import SERVICE
+from otamodel.model._product import DeviceContext
+from otamodel.model._service import SERVICE_DEF
 from otamodel.model._state import (
     Bootloader,
     Core,
@@ -34,69 +42,19 @@ from otamodel.model._state import (
     replace,
 )
 from otamodel.model._storage import BOOT_ADDR, get_bootctl, set_service
+from otamodel.model._update_check import CHECK_DEF
 
-MACHINES: dict[str, MachineSpec] = {"service": SERVICE, "core": CORE, "bootloader": BOOTLOADER}
-
-CTRL_MESSAGES = ("update_check", "initiate_ota", "system_reset", "factory_reset", "rollback")
-
-
-@attrs.frozen(order=True)
-class Action:
-    """One input to the world. ``kind`` is one of :data:`ACTION_KINDS`; ``arg`` qualifies it."""
-
-    kind: str
-    arg: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.kind}({self.arg})" if self.arg else self.kind
-
-    @classmethod
-    def parse(cls, text: str) -> Action:
-        text = text.strip()
-        if text.endswith(")") and "(" in text:
-            kind, arg = text[:-1].split("(", 1)
-            return cls(kind, arg)
-        return cls(text)
-
-
-ACTION_KINDS = (
-    "tick",
-    "power_cut",
-    "power_cut_torn",
-    "timer",
-    "net_down",
-    "net_up",
-    "transfer_fail",
-    "corrupt",
-    "publish",
-    "ctrl",
-    "factory_sign",
-    "crash",
-    "reset",
-    # SCN-13..SCN-17: the environment's extra inputs (performed by ``env.step``)
-    "tamper",
-    "console",
-    "set_params",
-    "mitm",
-    "freeze",
-    "replay",
-)
-FAULT_KINDS = frozenset(
-    {
-        "power_cut",
-        "power_cut_torn",
-        "net_down",
-        "transfer_fail",
-        "corrupt",
-        "publish",
-        "crash",
-        "reset",
-        "tamper",  # SCN-13..SCN-17: the environment's extra faults and attacks
-        "mitm",
-        "freeze",
-        "replay",
-    }
-)
+SERVICE = compile_machine(SERVICE_DEF)
+UPDATE_CHECK = compile_machine(CHECK_DEF)
+CORE = compile_machine(CORE_DEF)
+BOOTLOADER = compile_machine(BOOTLOADER_DEF)
+register(SERVICE, UPDATE_CHECK, CORE, BOOTLOADER)
+MACHINES: dict[str, Compiled] = {
+    "service": SERVICE,
+    "update_check": UPDATE_CHECK,
+    "core": CORE,
+    "bootloader": BOOTLOADER,
+}
 
 
 @attrs.frozen
@@ -217,7 +175,7 @@ def get_schedule(world: World) -> tuple[str, ...]:
     return ("service", "core")
 
 
-def get_next_machine(world: World) -> MachineSpec:
+def get_next_machine(world: World) -> Compiled:
     if world.phase is Phase.BOOTLOADER:
         return BOOTLOADER
     schedule = get_schedule(world)
@@ -239,12 +197,12 @@ def _tick(world: World) -> StepResult:
     if fired.transition is None:
         return StepResult(world, action, refusal=fired.refusal)
     new = fired.world
-    row: Transition = fired.transition
+    row = fired.transition
     if world.phase is Phase.APP:
         new = replace(new, sched=(world.sched + 1) % len(get_schedule(world)))
-    if row.label == "reset":
+    if new.service.state is SvcState.SOFTWARE_RESET or new.boot.task is BlTask.SOFTWARE_RESET:
         new = process_reset(new, "software reset")
-    elif row.label == "jump":
+    elif new.boot.task is BlTask.APPLICATION:
         new = process_jump(new)
     return StepResult(new, action, transition=f"{spec.name}: {row.get_name()}", notes=new.notes)
 
@@ -330,13 +288,13 @@ def _factory_sign(world: World, action: Action) -> StepResult:
     return StepResult(new, action, transition="console: sysota set factory sign")
 
 
-def make_initial_world(ctx: object, budget: tuple[tuple[str, int], ...]) -> World:
+def make_initial_world(ctx: DeviceContext, budget: tuple[tuple[str, int], ...]) -> World:
     """DEV-5: what the programmer leaves: the unified image in internal flash (boot control
     = compiled-in default: FACTORY_RESET, status FF, version 1), empty external flash."""
     from otamodel.formats import bootctl
 
-    geometry = ctx.geometry  # type: ignore[attr-defined]
-    factory = ctx.factory  # type: ignore[attr-defined]
+    geometry = ctx.geometry
+    factory = ctx.factory
     data = factory.data.ljust(geometry.slot_size, b"\xff")
     size = geometry.page_size
     page0 = bootctl.get_default_page()[:size]
@@ -386,6 +344,7 @@ __all__ = [
     "FAULT_KINDS",
     "MACHINES",
     "Action",
+    "ActionKind",
     "CoreTask",
     "StepResult",
     "SvcState",

@@ -26,6 +26,9 @@ class SvcState(enum.IntEnum):
     SYSTEM_RESET = 15
     STATE_IDLE = 16
     SERVER_UPDATE_CHECK_TRIGGER = 23
+    # Not in the code's enum: where ``SYS_RESET_SoftwareReset`` leaves the service (the
+    # device reboots in the same step; drawn as a final state).
+    SOFTWARE_RESET = 100
 
 
 class CheckState(enum.IntEnum):
@@ -35,6 +38,37 @@ class CheckState(enum.IntEnum):
     READ_JSON = 19
     JSON_CONTENT = 20
     DONE = 22
+
+
+class DownloadStep(enum.StrEnum):
+    """``OTA_Task_DownloadImage``'s states (D_WRITE is folded into D_DOWNLOAD)."""
+
+    D_INIT = "D_INIT"
+    D_GET_CONTENT_LENGTH = "D_GET_CONTENT_LENGTH"
+    D_DOWNLOAD = "D_DOWNLOAD"
+    D_DONE = "D_DONE"
+
+
+class SetStatusStep(enum.StrEnum):
+    """``OTA_Task_SetImageStatus``'s states."""
+
+    S_INIT = "S_INIT"
+    S_UPDATE_DB = "S_UPDATE_DB"
+    S_WRITE_BOOT_CONTROL = "S_WRITE_BOOT_CONTROL"
+    S_DONE = "S_DONE"
+
+
+class FactoryResetStep(enum.StrEnum):
+    """``OTA_Task_FactoryReset``'s states (F_DISABLE_IMAGE does nothing the model sees)."""
+
+    F_INIT = "F_INIT"
+    F_INVALIDATE_BOOT_CTL = "F_INVALIDATE_BOOT_CTL"
+    F_DONE = "F_DONE"
+
+
+# Sub-states are ``str`` enums whose values are the code's names: ``core.sub == "D_DONE"``
+# reads as before, and no two sub-state enums share a value.
+CoreStep = DownloadStep | SetStatusStep | FactoryResetStep
 
 
 class SvcStatus(enum.IntEnum):
@@ -128,6 +162,33 @@ class BlTask(enum.IntEnum):
     NO_IMAGE_FOUND = 7
     JUMP_TO_APP = 8
     FACTORY_RESET = 9
+    # Not in the code's enum: where the bootloader leaves the CPU (drawn as final states).
+    SOFTWARE_RESET = 10  # the first-boot backup ends in a software reset
+    APPLICATION = 11  # the jump to ``boot_addr``
+
+
+class BackupStep(enum.StrEnum):
+    """The first-boot backup inside FACTORY_RESET (the code's ``file_state`` values)."""
+
+    FORMAT_DISK = "FORMAT_DISK"
+    CREATE_DIR = "CREATE_DIR"
+    COPY_IMAGE = "COPY_IMAGE"  # the code's OPEN_FILE: create the backup file and copy the slot
+    RESET = "RESET"
+
+
+class SelectStep(enum.StrEnum):
+    """``Bootloader_Task_SelectImage``'s sub-state static as CHECK_IMAGE leaves it (the model
+    runs the selection in one call and never reads it back; it is kept as the code keeps it)."""
+
+    S_PARSE_DB = "S_PARSE_DB"
+
+
+class FileState(enum.StrEnum):
+    """The bootloader's ``file_state`` as SELECT_IMAGE and PROGRAM_IMAGE read it."""
+
+    OPEN_FILE = "OPEN_FILE"
+    ERROR = "ERROR"
+    CLOSED = "CLOSED"
 
 
 class Phase(enum.Enum):

@@ -1,95 +1,352 @@
-"""Transition tables as data, the ``transitions`` machines built from them, and the
-compiled table that :func:`step` uses.
+"""The machines as ``transitions`` machines, and the fast path :func:`step` compiles from them.
 
-A machine is a list of :class:`Transition` rows ``(source, trigger, dest, guard, effect)``.
-For one event the rows of the current state are tried in order and the first whose guard
-holds fires: its effect (a pure ``World -> World`` function) runs, then the machine's
-state becomes ``dest`` (``None``: stay). The same rows are handed to a real
-``transitions.Machine`` (diagrams, introspection, and a conformance test that it agrees
-with the compiled table).
+A machine is declared once (:class:`MachineDef`): its states (an enum; a state with a
+sub-state machine is a :class:`Nest` of a second enum) and its transitions in the form
+``transitions`` takes (``trigger``, ``source``, ``dest``, ``conditions``, ``unless``,
+``before``), whose callables are small wrappers over pure functions of the world:
+
+- :class:`When` wraps a guard ``World -> bool`` (``(World, arg) -> bool`` for an event with
+  an argument);
+- :class:`Do` wraps an effect ``World -> World``;
+- :class:`Attempt` wraps a *partial* effect ``World -> World | None`` and sits last among the
+  conditions: ``None`` means "does not apply" and the next transition is tried (this replaces
+  a guard and an effect that would compute the same thing twice).
+
+:func:`build_machine` hands the declaration to a real ``transitions`` HierarchicalMachine.
+:func:`compile_machine` reads that Machine's own event and transition lists back
+(``machine.events[trigger].transitions[source]``, each transition's ``conditions`` and
+``before`` callbacks) into the table :func:`fire` runs; there is no second table. The world
+keeps each machine's state in plain fields (``get_key``/``set_key``); a transition's effect
+never writes them: its destination does (checked by :func:`checking_effects` in tests). One
+machine affects another only by sending it an event (:func:`send`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import Literal, TypeVar
 
 import attrs
-from transitions import Machine
+from transitions.extensions import HierarchicalGraphMachine
+from transitions.extensions.nesting import NestedState
 
 from otamodel.errors import ModelDefinitionError
+from otamodel.model._config import Variant
 from otamodel.model._state import World
 
-Guard = Callable[[World], bool]
-Effect = Callable[[World], World]
+SEPARATOR = "__"
+
+_A = TypeVar("_A")
+Key = Hashable
 
 
-_R = TypeVar("_R")
+class _State(NestedState):
+    separator = SEPARATOR
 
 
-def memo_last(function: Callable[[World], _R]) -> Callable[[World], _R]:
-    """Remember the result for the last world object: a guard and the effect of the same
-    transition evaluate the same pure function on the same world, one after the other."""
-    last: list[Any] = [None, None]
-
-    def wrapper(world: World) -> _R:
-        if last[0] is not world:
-            last[1] = function(world)
-            last[0] = world
-        return last[1]  # type: ignore[no-any-return]
-
-    wrapper.__name__ = function.__name__
-    wrapper.__doc__ = function.__doc__
-    return wrapper
+class _Machine(HierarchicalGraphMachine):
+    state_cls = _State
 
 
-def _identity(world: World) -> World:
-    return world
+@attrs.define
+class Cell:
+    """What a ``transitions`` model carries through one firing: the world (replaced by the
+    effects), the event's argument, and the result an :class:`Attempt` left for ``before``."""
+
+    world: World
+    arg: object = None
+    attempt: World | None = None
+
+
+class When:
+    """A guard ``World -> bool`` (or ``(World, arg) -> bool`` with ``with_arg``)."""
+
+    def __init__(self, fn: Callable[..., bool], *, with_arg: bool = False) -> None:
+        self.fn = fn
+        self.with_arg = with_arg
+        self.__name__ = fn.__name__
+
+    def __call__(self, cell: Cell) -> bool:
+        return self.fn(cell.world, cell.arg) if self.with_arg else self.fn(cell.world)
+
+
+class Do:
+    """An effect ``World -> World`` (or ``(World, arg) -> World`` with ``with_arg``)."""
+
+    def __init__(self, fn: Callable[..., World], *, with_arg: bool = False) -> None:
+        self.fn = fn
+        self.with_arg = with_arg
+        self.__name__ = fn.__name__
+
+    def __call__(self, cell: Cell) -> None:
+        cell.world = self.fn(cell.world, cell.arg) if self.with_arg else self.fn(cell.world)
+
+
+class Attempt:
+    """A partial effect ``World -> World | None``: as the last condition it applies or not;
+    ``before`` then commits the world it computed (no second evaluation)."""
+
+    def __init__(self, fn: Callable[..., World | None], *, with_arg: bool = False) -> None:
+        self.fn = fn
+        self.with_arg = with_arg
+        self.__name__ = f"applies({fn.__name__})"
+
+    def __call__(self, cell: Cell) -> bool:
+        cell.attempt = self.fn(cell.world, cell.arg) if self.with_arg else self.fn(cell.world)
+        return cell.attempt is not None
+
+
+def commit_attempt(cell: Cell) -> None:
+    """``before`` callback of a transition with an :class:`Attempt`."""
+    assert cell.attempt is not None
+    cell.world = cell.attempt
+    cell.attempt = None
 
 
 @attrs.frozen
-class Transition:
-    """One row of a machine's table."""
+class Nest:
+    """A state with a nested machine: ``children`` in order, the first is entered."""
 
-    source: enum.Enum
-    trigger: str
-    dest: enum.Enum | None
-    guard: Guard | None = None
-    effect: Effect = _identity
-    label: str = ""
+    state: enum.Enum
+    children: type[enum.Enum]
 
-    def get_name(self) -> str:
-        guard = getattr(self.guard, "__name__", "") if self.guard else ""
-        dest = self.dest.name if self.dest is not None else "(stay)"
-        suffix = f" [{guard}]" if guard else ""
-        return f"{self.source.name} --{self.trigger}{suffix}--> {dest}"
+
+StateRef = enum.Enum | tuple[enum.Enum, enum.Enum]
+
+
+def state_name(ref: StateRef) -> str:
+    if isinstance(ref, tuple):
+        return f"{ref[0].name}{SEPARATOR}{ref[1].name}"
+    return ref.name
+
+
+def row(
+    trigger: str,
+    source: StateRef | Sequence[StateRef],
+    dest: StateRef | None,
+    *,
+    when: Sequence[Callable[[World], bool]] = (),
+    unless: Sequence[Callable[[World], bool]] = (),
+    do: Callable[[World], World] | None = None,
+    attempt: Callable[[World], World | None] | None = None,
+    when_arg: Sequence[Callable[[World, _A], bool]] = (),
+    do_arg: Callable[[World, _A], World] | None = None,
+    only: Variant | None = None,
+) -> dict[str, object]:
+    """One transition in the form ``transitions`` takes (``dest`` None: internal)."""
+    sources: list[StateRef] = list(source) if isinstance(source, list) else [source]  # type: ignore[list-item]
+    conditions: list[object] = [When(fn) for fn in when]
+    conditions += [When(fn, with_arg=True) for fn in when_arg]
+    before: list[object] = []
+    if attempt is not None:
+        if unless:
+            raise ModelDefinitionError("an attempt must be the last condition (no unless)")
+        conditions.append(Attempt(attempt))
+        before.append(commit_attempt)
+    if do is not None:
+        before.append(Do(do))
+    if do_arg is not None:
+        before.append(Do(do_arg, with_arg=True))
+    out: dict[str, object] = {
+        "trigger": trigger,
+        "source": [state_name(s) for s in sources],
+        "dest": state_name(dest) if dest is not None else None,
+        "conditions": conditions,
+        "unless": [When(fn) for fn in unless],
+        "before": before,
+    }
+    if only is not None:
+        out["only"] = only
+    return out
 
 
 @attrs.frozen
-class MachineSpec:
-    """A machine: its states (an enum), its table, and where its state lives in the world."""
+class MachineDef:
+    """A machine declared once: states, transitions (``transitions`` dicts), initial state,
+    and where its state lives in the world."""
 
     name: str
-    states: type[enum.Enum]
+    states: tuple[enum.Enum | Nest, ...]
     initial: enum.Enum
-    transitions: tuple[Transition, ...]
-    get_state: Callable[[World], enum.Enum]
-    set_state: Callable[[World, enum.Enum], World]
-    table: dict[tuple[enum.Enum, str], tuple[Transition, ...]] = attrs.field(
-        init=False, eq=False, repr=False
+    transitions: tuple[dict[str, object], ...]
+    get_key: Callable[[World], Key]
+    set_key: Callable[[World, Key], World]
+    nested: bool = False
+    finals: tuple[enum.Enum, ...] = ()
+
+    def get_state_list(self) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for state in self.states:
+            if isinstance(state, Nest):
+                children = [{"name": c.name, "final": False} for c in state.children]
+                out.append(
+                    {
+                        "name": state.state.name,
+                        "children": children,
+                        "initial": next(iter(state.children)).name,
+                    }
+                )
+            else:
+                out.append({"name": state.name, "final": state in self.finals})
+        return out
+
+    def get_keys(self) -> dict[str, Key]:
+        """Leaf state name -> the key the world stores."""
+        out: dict[str, Key] = {}
+        for state in self.states:
+            if isinstance(state, Nest):
+                for child in state.children:
+                    out[state_name((state.state, child))] = (state.state, child)
+            else:
+                out[state.name] = (state, None) if self.nested else state
+        return out
+
+    def get_entry(self) -> dict[str, str]:
+        """State name -> the leaf entered (a nest enters its first child)."""
+        out = {}
+        for state in self.states:
+            if isinstance(state, Nest):
+                out[state.state.name] = state_name((state.state, next(iter(state.children))))
+            else:
+                out[state.name] = state.name
+        out.update({name: name for name in self.get_keys()})
+        return out
+
+
+Engine = Literal["mermaid", "graphviz"]
+
+
+def build_machine(
+    defn: MachineDef, *, variant: Variant | None = None, graph_engine: Engine = "mermaid"
+) -> _Machine:
+    """The ``transitions`` HierarchicalMachine of ``defn`` (all rows, or those of ``variant``)."""
+    rows = []
+    for t in defn.transitions:
+        if variant is not None and t.get("only") not in (None, variant):
+            continue
+        rows.append({k: v for k, v in t.items() if k != "only"})
+    return _Machine(
+        model="self",
+        states=defn.get_state_list(),
+        transitions=rows,
+        initial=defn.initial.name,
+        auto_transitions=False,
+        send_event=False,
+        ignore_invalid_triggers=True,
+        graph_engine=graph_engine,
+        show_conditions=True,
+        title=defn.name,
     )
 
-    def __attrs_post_init__(self) -> None:
-        table: dict[tuple[enum.Enum, str], list[Transition]] = {}
-        for row in self.transitions:
-            if not isinstance(row.source, self.states):
-                raise ModelDefinitionError(f"{self.name}: {row.source} is not a {self.states}")
-            table.setdefault((row.source, row.trigger), []).append(row)
-        object.__setattr__(self, "table", {k: tuple(v) for k, v in table.items()})
 
-    def get_triggers(self, state: enum.Enum) -> list[str]:
-        return sorted({t for (s, t) in self.table if s is state})
+def get_diagram(defn: MachineDef, *, variant: Variant, engine: Engine = "mermaid") -> str:
+    """The machine drawn by ``transitions``' own diagram support (``mermaid`` or
+    ``graphviz`` DOT source): nested states, guards on edges, the variant's edges only."""
+    machine = build_machine(defn, variant=variant, graph_engine=engine)
+    title = f"{defn.name} ({variant.value})"
+    text: str = machine.get_graph(title=title).source
+    if engine == "mermaid":
+        # Mermaid's front matter is YAML (``title:``) and its style statement is ``class``.
+        text = text.replace(f"---\n{title}\n---", f"---\ntitle: {title}\n---", 1)
+        text = "\n".join(
+            "  class" + line[len("  Class") :] if line.startswith("  Class ") else line.rstrip()
+            for line in text.splitlines()
+        )
+    return text if text.endswith("\n") else text + "\n"
+
+
+# ------------------------------------------------------------------ the compiled path
+
+
+@attrs.frozen
+class Row:
+    """One compiled transition (read back from a ``transitions.Transition``)."""
+
+    machine: str
+    source: str
+    trigger: str
+    dest: Key | None
+    dest_name: str | None
+    guards: tuple[tuple[Callable[..., bool], bool, bool], ...]  # (fn, with_arg, target)
+    attempt: tuple[Callable[..., World | None], bool] | None
+    effects: tuple[tuple[Callable[..., World], bool], ...]
+
+    def get_name(self) -> str:
+        names = [("" if target else "!") + fn.__name__ for fn, _, target in self.guards]
+        if self.attempt is not None:
+            names.append(f"applies({self.attempt[0].__name__})")
+        suffix = f" [{' & '.join(names)}]" if names else ""
+        dest = self.dest_name if self.dest_name is not None else "(stay)"
+        return f"{self.source} --{self.trigger}{suffix}--> {dest}"
+
+
+@attrs.frozen
+class Compiled:
+    """A machine's fast table: key -> trigger -> rows, plus the declaration."""
+
+    defn: MachineDef
+    table: dict[Key, dict[str, tuple[Row, ...]]]
+    machine: _Machine = attrs.field(eq=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.defn.name
+
+    def get_triggers(self, key: Key) -> list[str]:
+        return sorted(self.table.get(key, {}))
+
+    def get_state_name(self, key: Key) -> str:
+        """The ``transitions`` name of the state the world stores as ``key``."""
+        for name, value in self.defn.get_keys().items():
+            if value == key:
+                return name
+        return repr(key)
+
+
+def compile_machine(defn: MachineDef, machine: _Machine | None = None) -> Compiled:
+    """Read the Machine's own transitions back into the table :func:`fire` runs."""
+    machine = machine if machine is not None else build_machine(defn)
+    keys = defn.get_keys()
+    entry = defn.get_entry()
+    table: dict[Key, dict[str, list[Row]]] = {}
+    for trigger, event in machine.events.items():
+        for source, transitions in event.transitions.items():
+            if source not in keys:
+                raise ModelDefinitionError(f"{defn.name}: {source} is not a leaf state")
+            for t in transitions:
+                guards: list[tuple[Callable[..., bool], bool, bool]] = []
+                attempt: tuple[Callable[..., World | None], bool] | None = None
+                for cond in t.conditions:
+                    func = cond.func
+                    if isinstance(func, Attempt):
+                        attempt = (func.fn, func.with_arg)
+                    elif isinstance(func, When):
+                        guards.append((func.fn, func.with_arg, bool(cond.target)))
+                    else:
+                        raise ModelDefinitionError(f"{defn.name}: condition {func!r}")
+                effects: list[tuple[Callable[..., World], bool]] = []
+                for callback in t.before:
+                    if isinstance(callback, Do):
+                        effects.append((callback.fn, callback.with_arg))
+                    elif callback is not commit_attempt:
+                        raise ModelDefinitionError(f"{defn.name}: callback {callback!r}")
+                dest_name = entry[t.dest] if t.dest is not None else None
+                table.setdefault(keys[source], {}).setdefault(trigger, []).append(
+                    Row(
+                        machine=defn.name,
+                        source=source,
+                        trigger=trigger,
+                        dest=keys[dest_name] if dest_name is not None else None,
+                        dest_name=dest_name,
+                        guards=tuple(guards),
+                        attempt=attempt,
+                        effects=tuple(effects),
+                    )
+                )
+    frozen = {k: {t: tuple(rows) for t, rows in v.items()} for k, v in table.items()}
+    return Compiled(defn=defn, table=frozen, machine=machine)
 
 
 @attrs.frozen
@@ -97,106 +354,142 @@ class Fired:
     """The outcome of one machine event: the row that fired (or why none did)."""
 
     world: World
-    transition: Transition | None
+    transition: Row | None
     refusal: str | None = None
 
 
-def fire(spec: MachineSpec, world: World, trigger: str) -> Fired:
-    """Fire ``trigger`` on ``spec`` using the compiled table (total: refusals are values)."""
-    state = spec.get_state(world)
-    rows = spec.table.get((state, trigger))
+_EMPTY: dict[str, tuple[Row, ...]] = {}
+
+
+def fire(spec: Compiled, world: World, trigger: str, arg: object = None) -> Fired:
+    """Fire ``trigger`` on ``spec`` through the compiled table (total: refusals are values)."""
+    if _ENGINE.real is not None:
+        return _ENGINE.real(spec, world, trigger, arg)
+    key = spec.defn.get_key(world)
+    rows = spec.table.get(key, _EMPTY).get(trigger)
     if not rows:
-        return Fired(world, None, f"{spec.name}: {trigger!r} is not accepted in {state.name}")
-    for row in rows:
-        if row.guard is None or row.guard(world):
-            new = row.effect(world)
-            if row.dest is not None:
-                new = spec.set_state(new, row.dest)
-            return Fired(new, row)
-    return Fired(world, None, f"{spec.name}: no guard of {trigger!r} holds in {state.name}")
+        state = spec.get_state_name(key)
+        return Fired(world, None, f"{spec.name}: {trigger!r} is not accepted in {state}")
+    for r in rows:
+        for fn, with_arg, target in r.guards:
+            if bool(fn(world, arg) if with_arg else fn(world)) is not target:
+                break
+        else:
+            log = _ENGINE.log
+            if log is not None:
+                _ENGINE.log = []
+            new: World | None = world
+            if r.attempt is not None:
+                fn_a, with_arg = r.attempt
+                new = fn_a(world, arg) if with_arg else fn_a(world)
+                if new is None:
+                    _ENGINE.log = log
+                    continue
+            for fn_e, with_arg in r.effects:
+                new = fn_e(new, arg) if with_arg else fn_e(new)
+            assert new is not None
+            if log is not None:
+                _check_effect(spec, r, world, new, _ENGINE.log or [])
+                _ENGINE.log = log
+            if r.dest is not None:
+                new = spec.defn.set_key(new, r.dest)
+            if log is not None:
+                log.append((spec.name, key, spec.defn.get_key(new)))
+            return Fired(new, r)
+    state = spec.get_state_name(key)
+    return Fired(world, None, f"{spec.name}: no guard of {trigger!r} holds in {state}")
 
 
-class Shell:
-    """A mutable adapter a ``transitions.Machine`` can drive (compares by identity)."""
-
-    def __init__(self, spec: MachineSpec, world: World) -> None:
-        self.spec = spec
-        self.world = world
-        self.state = spec.get_state(world).name
-        self.fired: Transition | None = None
+# ------------------------------------------------------------------ events between machines
 
 
-def build_machine(spec: MachineSpec, model: Any = None) -> Machine:
-    """A ``transitions.Machine`` with exactly the rows of ``spec`` (guards/effects as callables)."""
-    rows: list[dict[str, Any]] = []
-    for row in spec.transitions:
+class _Engine:
+    """How :func:`fire` runs: compiled (default) or through the real Machines (conformance),
+    and, in tests, the log of machine state changes the effect check reads."""
 
-        def guard(event: Any, _row: Transition = row) -> bool:
-            return _row.guard is None or _row.guard(event.model.world)
-
-        def effect(event: Any, _row: Transition = row) -> None:
-            shell = event.model
-            shell.world = _row.effect(shell.world)
-            shell.fired = _row
-
-        guard.__name__ = getattr(row.guard, "__name__", "always") if row.guard else "always"
-        rows.append(
-            {
-                "trigger": row.trigger,
-                "source": row.source.name,
-                "dest": row.dest.name if row.dest is not None else None,
-                "conditions": [guard],
-                "before": [effect],
-            }
-        )
-    return Machine(
-        model=model if model is not None else "self",
-        states=[s.name for s in spec.states],
-        transitions=rows,
-        initial=spec.initial.name,
-        auto_transitions=False,
-        send_event=True,
-        ignore_invalid_triggers=True,
-    )
+    def __init__(self) -> None:
+        self.real: Callable[[Compiled, World, str, object], Fired] | None = None
+        self.log: list[tuple[str, Key, Key]] | None = None
+        self.machines: dict[str, Compiled] = {}
 
 
-def fire_with_machine(spec: MachineSpec, machine: Machine, world: World, trigger: str) -> Fired:
-    """Fire ``trigger`` through the real ``transitions.Machine`` (for the conformance test)."""
-    shell = Shell(spec, world)
-    machine.add_model(shell, initial=spec.get_state(world).name)
+_ENGINE = _Engine()
+
+
+def register(*specs: Compiled) -> None:
+    for spec in specs:
+        _ENGINE.machines[spec.name] = spec
+
+
+def send(world: World, machine: str, trigger: str, arg: object = None) -> World:
+    """Send an event to another machine; a refused event leaves the world as it was."""
+    return fire(_ENGINE.machines[machine], world, trigger, arg).world
+
+
+def _check_effect(
+    spec: Compiled, r: Row, before: World, after: World, log: list[tuple[str, Key, Key]]
+) -> None:
+    """No effect changes a machine's state except through transitions of that machine."""
+    for other in _ENGINE.machines.values():
+        current = other.defn.get_key(before)
+        for name, start, end in log:
+            if name == other.name:
+                if start != current:
+                    raise AssertionError(
+                        f"{r.get_name()}: {name} left {current} outside a transition"
+                    )
+                current = end
+        if other.defn.get_key(after) != current:
+            raise AssertionError(
+                f"{spec.name}: {r.get_name()} changed {other.name} from {current} to "
+                f"{other.defn.get_key(after)} outside a transition"
+            )
+
+
+@contextlib.contextmanager
+def checking_effects() -> Iterator[None]:
+    """Within this block every firing checks that its effects changed no machine state."""
+    saved = _ENGINE.log
+    _ENGINE.log = []
     try:
-        shell.trigger(trigger)  # type: ignore[attr-defined]
+        yield
+    finally:
+        _ENGINE.log = saved
+
+
+class _Shell:
+    """A ``transitions`` model for one firing."""
+
+    state: str
+
+
+def fire_with_machine(spec: Compiled, world: World, trigger: str, arg: object = None) -> Fired:
+    """Fire ``trigger`` through the real ``transitions`` Machine, reading its state back."""
+    machine = spec.machine
+    keys = spec.defn.get_keys()
+    names = {v: k for k, v in keys.items()}
+    shell = _Shell()
+    machine.add_model(shell, initial=names[spec.defn.get_key(world)])
+    cell = Cell(world, arg)
+    try:
+        fired = machine.trigger_event(shell, trigger, cell)
     finally:
         machine.remove_model(shell)
-    row = shell.fired
-    if row is None:
+    if not fired:
         return Fired(world, None, "refused")
-    new = shell.world
-    if row.dest is not None:
-        new = spec.set_state(new, row.dest)
-    return Fired(new, row)
+    new = spec.defn.set_key(cell.world, keys[shell.state])
+    return Fired(new, _ROW_FIRED)
 
 
-def get_mermaid(spec: MachineSpec) -> str:
-    """A stable Mermaid state diagram of ``spec`` (one edge per table row, guards as labels)."""
-    lines = ["stateDiagram-v2", f"    [*] --> {spec.initial.name}"]
-    for row in spec.transitions:
-        dest = row.dest.name if row.dest is not None else row.source.name
-        guard = getattr(row.guard, "__name__", "") if row.guard else ""
-        label = row.trigger + (f" [{guard}]" if guard else "")
-        lines.append(f"    {row.source.name} --> {dest}: {label}")
-    return "\n".join(lines) + "\n"
+_ROW_FIRED = Row("", "", "", None, None, (), None, ())
 
 
-def get_dot(spec: MachineSpec) -> str:
-    """A Graphviz DOT digraph of ``spec``."""
-    lines = [f'digraph "{spec.name}" {{', "  rankdir=LR;", "  node [shape=box, style=rounded];"]
-    for state in spec.states:
-        lines.append(f'  "{state.name}";')
-    for row in spec.transitions:
-        dest = row.dest.name if row.dest is not None else row.source.name
-        guard = getattr(row.guard, "__name__", "") if row.guard else ""
-        label = row.trigger + (f"\\n[{guard}]" if guard else "")
-        lines.append(f'  "{row.source.name}" -> "{dest}" [label="{label}"];')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+@contextlib.contextmanager
+def through_machines() -> Iterator[None]:
+    """Within this block every firing (events between machines too) runs the real Machines."""
+    saved = _ENGINE.real
+    _ENGINE.real = fire_with_machine
+    try:
+        yield
+    finally:
+        _ENGINE.real = saved

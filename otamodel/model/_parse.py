@@ -28,19 +28,19 @@ class ParseOutcome:
     why: str = ""
 
 
-def _is_string(field: Any) -> bool:
+def _is_string(field: mf.JsonField | None) -> bool:
     return field is not None and field.kind == "string"
 
 
-def _is_present(field: Any) -> bool:
+def _is_present(field: mf.JsonField | None) -> bool:
     return field is not None and field.kind != "absent"
 
 
-def _valueint(field: Any) -> int | None:
+def _valueint(field: mf.JsonField | None) -> int | None:
     """A number field's cJSON ``valueint`` (None when the field is not a number)."""
     if field is None or field.kind != "number":
         return None
-    return int(field.valueint)
+    return int(field.valueint or 0)
 
 
 def search_image_version(world: World, version: int, digest: str) -> str | None:
@@ -88,8 +88,10 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
     def done(result: bool, why: str, **extra: Any) -> ParseOutcome:
         return ParseOutcome(result, erase_request, patch_request, params, why=why, **extra)
 
-    def field(name: str) -> Any:
-        return getattr(entry, name) if entry is not None else None
+    def field(name: str) -> mf.JsonField:
+        value = getattr(entry, name) if entry is not None else mf.ABSENT
+        assert isinstance(value, mf.JsonField)
+        return value
 
     erase_ver = field("erase_ver")
     version = field("version")
@@ -114,7 +116,7 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
     if not (_is_present(version) and _is_present(url) and _is_present(digest)):
         return done(False, "Version, URL or Digest missing")
     err = False
-    patches = field("patch")
+    patches = entry.patch if entry is not None else None
     if config.patch:
         if patches is not None:
             # SVC-24: patch elements are scanned from the last to the first.

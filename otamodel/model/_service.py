@@ -6,28 +6,25 @@ triggers ``ctrl_*``; they are accepted only in STATE_IDLE (SVC-40).
 
 from __future__ import annotations
 
-import attrs
-
-from otamodel.errors import ManifestError
-from otamodel.formats import manifest as mf
 from otamodel.model import _core as core
-from otamodel.model._enums import CheckState, SvcState, SvcStatus
-from otamodel.model._machine import MachineSpec, Transition, memo_last
-from otamodel.model._parse import process_manifest
-from otamodel.model._state import RuntimeConfig, World, replace
-from otamodel.model._storage import set_net, set_service
+from otamodel.model._callback import (
+    is_callback_registered,
+    is_result_handled,
+    process_core_result,
+)
+from otamodel.model._config import Variant
+from otamodel.model._enums import SvcState, SvcStatus
+from otamodel.model._machine import MachineDef, row, send
+from otamodel.model._state import RuntimeConfig, World
+from otamodel.model._storage import set_service
+from otamodel.model._update_check import (
+    Ck,
+    get_manifest_outcome,
+    is_check_finished,
+    is_connected,
+)
 
 S = SvcState
-JSON_READ_LIMIT = mf.JSON_FILE_MAXSIZE - 10
-
-
-def get_json_read_limit(world: World) -> int:
-    """SCN-6: reads stop at ``SYS_OTA_JSON_FILE_MAXSIZE - 10`` (the configured size)."""
-    return int(world.scenario.config.json_max_size) - 10
-
-
-def _app_callback(world: World, status: SvcStatus) -> World:
-    return world.note(f"app callback: {status.name}")
 
 
 def get_runtime_config(world: World) -> RuntimeConfig:
@@ -40,85 +37,46 @@ def get_runtime_config(world: World) -> RuntimeConfig:
     )
 
 
-def get_app_version(world: World) -> int:
-    """The running image's compiled-in ``SYS_OTA_APP_VER_NUM``."""
-    return world.running.version if world.running is not None else 0
+def _app_callback(world: World, status: SvcStatus) -> World:
+    return world.note(f"app callback: {status.name}")
 
 
-# ------------------------------------------------------------------ the update check (§2.3)
+def run_check_step(world: World) -> World:
+    """SVC-9: one call of ``SYS_OTA_Update_Check``: the event ``step`` of ``update_check``."""
+    return send(world, "update_check", "step")
 
 
-@attrs.frozen
-class CheckStep:
-    world: World
-    returned: bool
-    erase: bool
+def is_check_returning(w: World) -> bool:
+    """SVC-14: the call returns true only from DONE, with the stored parse result."""
+    return w.service.check is Ck.DONE and w.service.parse_result
 
 
-@memo_last
-def run_check_step(world: World) -> CheckStep:
-    """SVC-10..SVC-14: one step of ``SYS_OTA_Update_Check``."""
-    svc = world.service
+def is_check_parsing(w: World) -> bool:
+    return w.service.check is Ck.JSON_CONTENT
+
+
+def process_check_erase(w: World) -> World | None:
+    """SVC-23: a manifest asking for an erase jumps the service to ERASE_IMAGE."""
+    out = get_manifest_outcome(w)
+    if out is None or not out.erase:
+        return None
+    return run_check_step(w)
+
+
+def is_step_finishing(w: World) -> bool:
+    """SVC-8: whether the check is finished once this step ran (the step decides only
+    ``check_in_progress``: set in CNCT_TO_SRVR, cleared in DONE; and ``erase_request``:
+    written by JSON_CONTENT)."""
+    svc = w.service
     sub = svc.check
-    if sub is CheckState.CNCT_TO_SRVR:
-        # SVC-10: open the manifest URL; a URL the HTTP client refuses fails at once.
-        world = set_service(world, check_in_progress=True)
-        url = world.scenario.manifest_url
-        if not core.is_url_accepted(url, enforce_tls=world.scenario.config.enforce_tls):
-            return CheckStep(
-                set_service(world, update_check_failed=True, check=CheckState.DONE), False, False
-            )
-        world = core.open_downloader(world, url)
-        return CheckStep(set_service(world, check=CheckState.READ_JSON), False, False)
-    if sub is CheckState.READ_JSON:
-        if not svc.dev_cnctd_to_nw:
-            return CheckStep(world, False, False)
-        net = world.net
-        # ENV-6: fewer bytes than Content-Length: the connection ends before READ_JSON has
-        # read field_content_length bytes, and the next read is negative (SVC-11).
-        short = net.body is not None and len(net.body) < net.content_length
-        if net.failed or net.body is None or short or not world.network_up:
-            # SVC-11: a negative read closes, flags the failure; rx_len is not reset.
-            world = set_net(world, open=False, failed=False)
-            return CheckStep(
-                set_service(world, update_check_failed=True, check=CheckState.DONE), False, False
-            )
-        limit = get_json_read_limit(world)
-        capacity = limit - world.rx_len
-        if len(net.body) > capacity:
-            # SVC-12: the buffer fills; zero-byte reads run the 70000 counter out. rx_len stays.
-            world = replace(world, rx_len=max(limit, 0))
-            world = set_net(world, open=False)
-            return CheckStep(
-                set_service(world, update_check_failed=True, check=CheckState.DONE), False, False
-            )
-        world = replace(world, rx_len=0)
-        return CheckStep(set_service(world, check=CheckState.JSON_CONTENT), False, False)
-    if sub is CheckState.JSON_CONTENT:
-        body = world.net.body or b""
-        try:
-            mf.parse(body)
-        except ManifestError:
-            # SVC-13: a JSON syntax error is a failed check.
-            world = set_net(world, open=False)
-            return CheckStep(
-                set_service(world, update_check_failed=True, check=CheckState.DONE), False, False
-            )
-        out = process_manifest(world, body, get_app_version(world))
-        world = world.note(f"manifest: {out.why}")
-        world = set_service(
-            world,
-            parse_result=out.result,
-            erase_request=out.erase_request,
-            patch_request=out.patch_request,
-            params=out.params,
-            check=CheckState.DONE,
-        )
-        return CheckStep(world, False, out.erase)
-    # SVC-14: DONE resets the sub-state, clears the in-progress flag, returns the stored result.
-    world = set_net(world, open=False)
-    world = set_service(world, check=CheckState.CNCT_TO_SRVR, check_in_progress=False)
-    return CheckStep(world, svc.parse_result, False)
+    if sub is Ck.CNCT_TO_SRVR:
+        return False
+    if sub is Ck.DONE:
+        return not svc.erase_request
+    if sub is Ck.READ_JSON or svc.check_in_progress:
+        return is_check_finished(w)
+    out = get_manifest_outcome(w)
+    return is_check_finished(w) if out is None else not out.erase_request
 
 
 # ------------------------------------------------------------------ guards
@@ -126,10 +84,6 @@ def run_check_step(world: World) -> CheckStep:
 
 def is_network_up(w: World) -> bool:
     return w.network_up
-
-
-def is_connected(w: World) -> bool:
-    return w.service.dev_cnctd_to_nw
 
 
 def is_core_idle(w: World) -> bool:
@@ -144,20 +98,8 @@ def is_timer_triggered(w: World) -> bool:
     return get_runtime_config(w).periodic and w.service.timer_trigger
 
 
-def is_check_finished(w: World) -> bool:
-    return not w.service.check_in_progress and not w.service.erase_request
-
-
 def is_check_allowed(w: World) -> bool:
     return not w.service.fw_in_progress and not w.service.download_success
-
-
-def is_check_available(w: World) -> bool:
-    return is_check_allowed(w) and run_check_step(w).returned
-
-
-def is_check_erase(w: World) -> bool:
-    return is_check_allowed(w) and run_check_step(w).erase
 
 
 def is_trigger_allowed(w: World) -> bool:
@@ -248,21 +190,19 @@ def process_server_check_done(w: World) -> World:
 
 def process_check_step(w: World) -> World:
     """SVC-9: one update-check step while no download is in progress."""
-    return run_check_step(w).world
+    return run_check_step(w)
 
 
 def process_check_available(w: World) -> World:
     """SVC-9: the check returned true: status UPDATE_AVAILABLE."""
-    return set_service(run_check_step(w).world, status=SvcStatus.UPDATE_AVAILABLE)
-
-
-def is_step_then_finished(w: World) -> bool:
-    return is_check_allowed(w) and is_check_finished(run_check_step(w).world)
+    return set_service(run_check_step(w), status=SvcStatus.UPDATE_AVAILABLE)
 
 
 def process_step_and_report(w: World) -> World:
     """SVC-8: in the manual check the step runs first, then the same tick may report."""
-    return process_server_check_done(run_check_step(w).world)
+    w = run_check_step(w)
+    assert is_check_finished(w)
+    return process_server_check_done(w)
 
 
 def process_manual_check_start(w: World) -> World:
@@ -272,8 +212,8 @@ def process_manual_check_start(w: World) -> World:
 
 
 def process_trigger(w: World) -> World:
-    """SVC-16: ``OTA_Start`` then ``otaFwInProgress = true`` whatever the result."""
-    w = core.ota_start(w, w.service.params)
+    """SVC-16: ``OTA_Start`` (the core's event ``start``) then ``otaFwInProgress = true``."""
+    w = send(w, "core", "start", w.service.params)
     return set_service(w, fw_in_progress=True)
 
 
@@ -285,7 +225,7 @@ def process_trigger_failed(w: World) -> World:
 
 def process_erase(w: World) -> World:
     """SVC-17: ``OTA_EraseImage`` on every tick (the core refuses unless IDLE)."""
-    w = core.ota_erase_image(w, w.service.params.delete_img_version)
+    w = send(w, "core", "erase_image", w.service.params.delete_img_version)
     return set_service(w, erase_in_progress=True)
 
 
@@ -294,7 +234,7 @@ def process_factory_reset(w: World) -> World:
     if w.service.fw_in_progress:
         return w
     accepted = core.is_core_idle_for_api(w)
-    w = core.ota_factory_reset(w)
+    w = send(w, "core", "factory_reset")
     if not accepted:
         w = set_service(w, status=SvcStatus.FACTORY_RESET_FAILED)
     return w
@@ -303,7 +243,7 @@ def process_factory_reset(w: World) -> World:
 def process_rollback(w: World) -> World:
     """SVC-19: ``OTA_Rollback`` when allowed; otherwise or on error ROLLBACK_FAILED; then IDLE."""
     if is_check_allowed(w) and core.is_core_idle_for_api(w):
-        return core.ota_rollback(w)
+        return send(w, "core", "rollback")
     return set_service(w, status=SvcStatus.ROLLBACK_FAILED)
 
 
@@ -350,11 +290,6 @@ def is_user_to_trigger(w: World) -> bool:
     return get_update_user_dest(w) is S.TRIGGER_OTA
 
 
-def process_software_reset(w: World) -> World:
-    """SVC-35: AUTORESET / SYSTEM_RESET perform a software reset (the device reboots)."""
-    return w
-
-
 def process_idle(w: World) -> World:
     """SVC-36: STATE_IDLE writes status IDLE each tick."""
     return set_service(w, status=SvcStatus.IDLE)
@@ -365,104 +300,164 @@ def process_refused_reset(w: World) -> World:
     return w.note("OTA DB entry is not yet done")
 
 
-T = Transition
-SERVICE_TRANSITIONS: tuple[Transition, ...] = (
-    T(
+_REGISTERED = [
+    S.AUTO_CONFIGURATION_CHECK,
+    S.SERVER_UPDATE_CHECK,
+    S.WAIT_FOR_OTA_TIMER_TRIGGER,
+    S.AUTO_UPDATE_CHECK,
+    S.TRIGGER_OTA,
+    S.WAIT_FOR_OTA_COMPLETE,
+    S.ERASE_IMAGE,
+    S.FACTORY_RESET,
+    S.ROLLBACK,
+    S.UPDATE_USER,
+    S.AUTORESET,
+    S.SYSTEM_RESET,
+    S.STATE_IDLE,
+    S.SERVER_UPDATE_CHECK_TRIGGER,
+]
+SERVICE_TRANSITIONS: tuple[dict[str, object], ...] = (
+    row(
+        "tick",
         S.REGWIFISRVCALLBCK,
+        S.WAITFOR_NETWORK_CONNECTION,
+        when=[is_network_up],
+        do=process_register_wifi,
+    ),
+    row("tick", S.REGWIFISRVCALLBCK, None),
+    row(
         "tick",
         S.WAITFOR_NETWORK_CONNECTION,
-        is_network_up,
-        process_register_wifi,
+        S.WAITFOR_OTAIDLE,
+        when=[is_connected],
+        do=process_wait_network,
     ),
-    T(S.REGWIFISRVCALLBCK, "tick", None),
-    T(S.WAITFOR_NETWORK_CONNECTION, "tick", S.WAITFOR_OTAIDLE, is_connected, process_wait_network),
-    T(S.WAITFOR_NETWORK_CONNECTION, "tick", None, None, process_wait_network),
-    T(S.WAITFOR_OTAIDLE, "tick", S.REGOTACALLBCK, is_core_idle, process_wait_core),
-    T(S.WAITFOR_OTAIDLE, "tick", None, None, process_wait_core),
-    T(S.REGOTACALLBCK, "tick", S.AUTO_CONFIGURATION_CHECK, None, process_register_callback),
-    T(
+    row("tick", S.WAITFOR_NETWORK_CONNECTION, None, do=process_wait_network),
+    row("tick", S.WAITFOR_OTAIDLE, S.REGOTACALLBCK, when=[is_core_idle], do=process_wait_core),
+    row("tick", S.WAITFOR_OTAIDLE, None, do=process_wait_core),
+    row("tick", S.REGOTACALLBCK, S.AUTO_CONFIGURATION_CHECK, do=process_register_callback),
+    row(
+        "tick",
         S.AUTO_CONFIGURATION_CHECK,
+        S.WAIT_FOR_OTA_TIMER_TRIGGER,
+        when=[is_periodic],
+        do=process_arm_timer,
+    ),
+    row("tick", S.AUTO_CONFIGURATION_CHECK, S.STATE_IDLE),
+    row(
         "tick",
         S.WAIT_FOR_OTA_TIMER_TRIGGER,
-        is_periodic,
-        process_arm_timer,
+        S.AUTO_UPDATE_CHECK,
+        when=[is_timer_triggered],
+        do=process_timer_start,
     ),
-    T(S.AUTO_CONFIGURATION_CHECK, "tick", S.STATE_IDLE),
-    T(
-        S.WAIT_FOR_OTA_TIMER_TRIGGER,
+    row("tick", S.WAIT_FOR_OTA_TIMER_TRIGGER, None, do=process_wait_timer),
+    row(
         "tick",
         S.AUTO_UPDATE_CHECK,
-        is_timer_triggered,
-        process_timer_start,
-    ),
-    T(S.WAIT_FOR_OTA_TIMER_TRIGGER, "tick", None, None, process_wait_timer),
-    T(
-        S.AUTO_UPDATE_CHECK,
-        "tick",
         S.WAIT_FOR_OTA_TIMER_TRIGGER,
-        is_check_finished,
-        process_auto_check_done,
+        when=[is_check_finished],
+        do=process_auto_check_done,
     ),
-    T(S.AUTO_UPDATE_CHECK, "tick", S.UPDATE_USER, is_check_available, process_check_available),
-    T(S.AUTO_UPDATE_CHECK, "tick", S.ERASE_IMAGE, is_check_erase, process_check_step),
-    T(S.AUTO_UPDATE_CHECK, "tick", None, is_check_allowed, process_check_step),
-    T(S.AUTO_UPDATE_CHECK, "tick", None),
-    T(
-        S.SERVER_UPDATE_CHECK,
+    row(
+        "tick",
+        S.AUTO_UPDATE_CHECK,
+        S.UPDATE_USER,
+        when=[is_check_allowed, is_check_returning],
+        do=process_check_available,
+    ),
+    row(
+        "tick",
+        S.AUTO_UPDATE_CHECK,
+        S.ERASE_IMAGE,
+        when=[is_check_allowed, is_check_parsing],
+        attempt=process_check_erase,
+    ),
+    row("tick", S.AUTO_UPDATE_CHECK, None, when=[is_check_allowed], do=process_check_step),
+    row("tick", S.AUTO_UPDATE_CHECK, None),
+    row(
+        "tick", S.SERVER_UPDATE_CHECK, S.SERVER_UPDATE_CHECK_TRIGGER, do=process_manual_check_start
+    ),
+    row(
         "tick",
         S.SERVER_UPDATE_CHECK_TRIGGER,
-        None,
-        process_manual_check_start,
+        S.UPDATE_USER,
+        when=[is_check_allowed, is_check_returning],
+        do=process_check_available,
     ),
-    T(
+    row(
+        "tick",
         S.SERVER_UPDATE_CHECK_TRIGGER,
+        S.ERASE_IMAGE,
+        when=[is_check_allowed, is_check_parsing],
+        attempt=process_check_erase,
+    ),
+    row(
+        "tick",
+        S.SERVER_UPDATE_CHECK_TRIGGER,
+        S.STATE_IDLE,
+        when=[is_check_allowed, is_step_finishing],
+        do=process_step_and_report,
+    ),
+    row(
+        "tick", S.SERVER_UPDATE_CHECK_TRIGGER, None, when=[is_check_allowed], do=process_check_step
+    ),
+    row(
+        "tick",
+        S.SERVER_UPDATE_CHECK_TRIGGER,
+        S.STATE_IDLE,
+        when=[is_check_finished],
+        do=process_server_check_done,
+    ),
+    row("tick", S.SERVER_UPDATE_CHECK_TRIGGER, None),
+    row("tick", S.TRIGGER_OTA, S.UPDATE_USER, when=[is_trigger_failing], do=process_trigger_failed),
+    row("tick", S.TRIGGER_OTA, None, when=[is_trigger_allowed], do=process_trigger),
+    row("tick", S.TRIGGER_OTA, None),
+    row("tick", S.WAIT_FOR_OTA_COMPLETE, None),
+    row("tick", S.ERASE_IMAGE, None, when=[is_fw_idle], do=process_erase),
+    row("tick", S.ERASE_IMAGE, None),
+    row("tick", S.FACTORY_RESET, S.STATE_IDLE, do=process_factory_reset),
+    row("tick", S.ROLLBACK, S.STATE_IDLE, do=process_rollback),
+    row("tick", S.UPDATE_USER, S.TRIGGER_OTA, when=[is_user_to_trigger], do=process_update_user),
+    row("tick", S.UPDATE_USER, S.AUTORESET, when=[is_user_to_autoreset], do=process_update_user),
+    row(
         "tick",
         S.UPDATE_USER,
-        is_check_available,
-        process_check_available,
+        S.WAIT_FOR_OTA_COMPLETE,
+        when=[is_user_to_wait],
+        do=process_update_user,
     ),
-    T(S.SERVER_UPDATE_CHECK_TRIGGER, "tick", S.ERASE_IMAGE, is_check_erase, process_check_step),
-    T(
-        S.SERVER_UPDATE_CHECK_TRIGGER,
+    row("tick", S.UPDATE_USER, S.STATE_IDLE, when=[is_user_to_idle], do=process_update_user),
+    # SVC-35: AUTORESET / SYSTEM_RESET perform a software reset (the device reboots).
+    row("tick", S.AUTORESET, S.SOFTWARE_RESET, when=[is_autoreset_due]),
+    row("tick", S.AUTORESET, S.STATE_IDLE, when=[is_autoreset_off]),
+    row("tick", S.AUTORESET, None),
+    row("tick", S.SYSTEM_RESET, S.SOFTWARE_RESET, when=[is_download_done]),
+    row("tick", S.SYSTEM_RESET, S.STATE_IDLE, do=process_refused_reset),
+    row(
         "tick",
         S.STATE_IDLE,
-        is_step_then_finished,
-        process_step_and_report,
+        S.WAIT_FOR_OTA_TIMER_TRIGGER,
+        when=[is_hardened_periodic],
+        do=process_arm_timer,
+        only=Variant.HARDENED,
     ),
-    T(S.SERVER_UPDATE_CHECK_TRIGGER, "tick", None, is_check_allowed, process_check_step),
-    T(
-        S.SERVER_UPDATE_CHECK_TRIGGER,
-        "tick",
-        S.STATE_IDLE,
-        is_check_finished,
-        process_server_check_done,
-    ),
-    T(S.SERVER_UPDATE_CHECK_TRIGGER, "tick", None),
-    T(S.TRIGGER_OTA, "tick", S.UPDATE_USER, is_trigger_failing, process_trigger_failed),
-    T(S.TRIGGER_OTA, "tick", None, is_trigger_allowed, process_trigger),
-    T(S.TRIGGER_OTA, "tick", None),
-    T(S.WAIT_FOR_OTA_COMPLETE, "tick", None),
-    T(S.ERASE_IMAGE, "tick", None, is_fw_idle, process_erase),
-    T(S.ERASE_IMAGE, "tick", None),
-    T(S.FACTORY_RESET, "tick", S.STATE_IDLE, None, process_factory_reset),
-    T(S.ROLLBACK, "tick", S.STATE_IDLE, None, process_rollback),
-    T(S.UPDATE_USER, "tick", S.TRIGGER_OTA, is_user_to_trigger, process_update_user),
-    T(S.UPDATE_USER, "tick", S.AUTORESET, is_user_to_autoreset, process_update_user),
-    T(S.UPDATE_USER, "tick", S.WAIT_FOR_OTA_COMPLETE, is_user_to_wait, process_update_user),
-    T(S.UPDATE_USER, "tick", S.STATE_IDLE, is_user_to_idle, process_update_user),
-    T(S.AUTORESET, "tick", None, is_autoreset_due, process_software_reset, label="reset"),
-    T(S.AUTORESET, "tick", S.STATE_IDLE, is_autoreset_off),
-    T(S.AUTORESET, "tick", None),
-    T(S.SYSTEM_RESET, "tick", None, is_download_done, process_software_reset, label="reset"),
-    T(S.SYSTEM_RESET, "tick", S.STATE_IDLE, None, process_refused_reset),
-    T(S.STATE_IDLE, "tick", S.WAIT_FOR_OTA_TIMER_TRIGGER, is_hardened_periodic, process_arm_timer),
-    T(S.STATE_IDLE, "tick", None, None, process_idle),
+    row("tick", S.STATE_IDLE, None, do=process_idle),
     # SVC-40: control messages are accepted only in STATE_IDLE.
-    T(S.STATE_IDLE, "ctrl_update_check", S.SERVER_UPDATE_CHECK),
-    T(S.STATE_IDLE, "ctrl_initiate_ota", S.TRIGGER_OTA),
-    T(S.STATE_IDLE, "ctrl_system_reset", S.SYSTEM_RESET),
-    T(S.STATE_IDLE, "ctrl_factory_reset", S.FACTORY_RESET),
-    T(S.STATE_IDLE, "ctrl_rollback", S.ROLLBACK),
+    row("ctrl_update_check", S.STATE_IDLE, S.SERVER_UPDATE_CHECK),
+    row("ctrl_initiate_ota", S.STATE_IDLE, S.TRIGGER_OTA),
+    row("ctrl_system_reset", S.STATE_IDLE, S.SYSTEM_RESET),
+    row("ctrl_factory_reset", S.STATE_IDLE, S.FACTORY_RESET),
+    row("ctrl_rollback", S.STATE_IDLE, S.ROLLBACK),
+    # SVC-30: the core's callback, synchronous, in whatever state the service is.
+    row(
+        "core_result",
+        _REGISTERED,
+        S.UPDATE_USER,
+        when=[is_callback_registered],
+        when_arg=[is_result_handled],
+        do_arg=process_core_result,
+    ),
 )
 
 
@@ -471,15 +466,15 @@ def _get_state(w: World) -> SvcState:
 
 
 def _set_state(w: World, state: object) -> World:
-    assert isinstance(state, SvcState)
     return set_service(w, state=state)
 
 
-SERVICE = MachineSpec(
+SERVICE_DEF = MachineDef(
     name="service",
-    states=SvcState,
+    states=tuple(SvcState),
     initial=S.REGWIFISRVCALLBCK,
     transitions=SERVICE_TRANSITIONS,
-    get_state=_get_state,
-    set_state=_set_state,
+    get_key=_get_state,
+    set_key=_set_state,
+    finals=(S.SOFTWARE_RESET,),
 )

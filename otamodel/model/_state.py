@@ -12,15 +12,19 @@ from typing import Any, TypeVar
 import attrs
 
 from otamodel.model._enums import (
+    BackupStep,
     BlTask,
     CheckState,
     CoreResult,
+    CoreStep,
     CoreTask,
+    FileState,
     Phase,
+    SelectStep,
     SvcState,
     SvcStatus,
 )
-from otamodel.model._product import AppImage
+from otamodel.model._product import AppImage, DeviceContext
 
 _INIT_FIELDS: dict[type, tuple[str, ...]] = {}
 
@@ -173,7 +177,9 @@ class Core:
     """The OTA core's ``ota`` structure, task context and statics."""
 
     task: CoreTask = CoreTask.INIT
-    sub: str = ""
+    sub: CoreStep | None = (
+        None  # the nested state of DOWNLOAD_IMAGE, SET_IMAGE_STATUS, FACTORY_RESET
+    )
     result: CoreResult = CoreResult.NONE
     idle: bool = False
     callback: bool = False
@@ -198,7 +204,8 @@ class Bootloader:
     """``Bootloader_Tasks`` context and file statics (one boot)."""
 
     task: BlTask = BlTask.INIT
-    sub: str = ""
+    sub: BackupStep | None = None  # the nested state of FACTORY_RESET (the first-boot backup)
+    select_step: SelectStep | None = None  # written by CHECK_IMAGE, cleared by INVALIDATE_IMAGE
     factory_reset: bool = True
     new_image: bool = False
     selected_row: int = -1
@@ -206,7 +213,7 @@ class Bootloader:
     db: tuple[tuple[str, ...], ...] | None = None
     digest_str: bytes = b""
     signature_str: bytes = b""
-    file_state: str = "OPEN_FILE"
+    file_state: FileState = FileState.OPEN_FILE
     file_opened: bool = False
     file_name: str = ""
     img: bytes = attrs.field(default=bytes(256), repr=get_bytes_repr)  # param.img (header)
@@ -262,7 +269,7 @@ class World:
     sched: int = 0  # position in the scheduler's cycle of service/core calls
     rx_len: int = 0  # the static receive offset of READ_JSON (survives checks, not resets)
     notes: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
-    scenario: Any = attrs.field(default=None, eq=False, repr=False)
+    scenario: DeviceContext = attrs.field(default=None, eq=False, repr=False)
 
     def __repr__(self) -> str:
         """Short: the one-line state summary (phase, machine states, boot control)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from otamodel.formats import bootctl, otadb
 from otamodel.model._physics import FsClose, FsCreate, FsWrite, PersistentOp, get_page_program_ops
-from otamodel.model._state import World, replace
+from otamodel.model._state import Fs, World, replace
 
 DB_NAME = "image_database.csv"
 FACTORY_FILE = "factory_reset.bin"
@@ -52,7 +52,7 @@ def enqueue(world: World, ops: Sequence[PersistentOp]) -> World:
     return replace(world, pending=(*world.pending, *ops))
 
 
-def get_fs_view(world: World) -> Any:
+def get_fs_view(world: World) -> Fs:
     """The FS as the code will find it once the queued operations are done."""
     from otamodel.model._physics import FlashErase, FlashProgram, apply_fs
 

@@ -288,7 +288,8 @@ def _short(data: bytes, limit: int = 48) -> str:
 
 def describe_op(op: PersistentOp, before: World, after: World) -> tuple[str, str, str]:
     """(medium, target, content) of one operation performed fault-free."""
-    scenario: Scenario = before.scenario
+    scenario = before.scenario
+    assert isinstance(scenario, Scenario)  # the model's DeviceContext, as env implements it
     geometry = scenario.geometry
     if isinstance(op, FlashErase):
         where = "boot control page 0" if op.page == 0 else f"page {op.page}"
@@ -380,7 +381,8 @@ def cut_power(world: World, *, torn: str = "") -> World:
     The scenario's fault budget does not apply: the table asks for the cut."""
     if not torn:
         return device_step(world, Action("power_cut")).world
-    scenario: Scenario = world.scenario
+    scenario = world.scenario
+    assert isinstance(scenario, Scenario)  # the model's DeviceContext, as env implements it
     config = scenario.config
     if torn not in (TEAR_HALF, config.tear_mode.value):
         other = attrs.evolve(scenario, config=attrs.evolve(config, tear_mode=TearMode(torn)))

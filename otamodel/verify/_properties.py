@@ -12,20 +12,18 @@ from otamodel.checker._trace import Trace
 from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world, step
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
-from otamodel.model import FAULT_KINDS, Action, Fs, Phase, SvcState, World
-
-RECOVERY_KINDS = frozenset({"tick", "timer", "net_up"})
-USER_CHECKS = frozenset({"update_check", "initiate_ota"})
+from otamodel.model import Action, Fs, Phase, SvcState, World
 
 
 def is_recovery_action(action: Action) -> bool:
-    """Actions that are neither faults nor user choices: the device left alone, power on."""
-    return action.kind in RECOVERY_KINDS
+    """Actions that are neither faults nor user choices: the device left alone, power on
+    (``ActionKind.recovery``)."""
+    return action.is_recovery()
 
 
 def is_progress_action(action: Action) -> bool:
     """For PROP-4: recovery actions plus the user asking for an update (not a fault)."""
-    return is_recovery_action(action) or (action.kind == "ctrl" and action.arg in USER_CHECKS)
+    return action.is_recovery() or action.is_update_request()
 
 
 def is_jump_valid(world: World) -> bool:
@@ -204,7 +202,7 @@ class OtaModel:
     def get_action_cost(action: Action) -> int:
         """PROP-9: traces are reported with the fewest faults (then the fewest steps): every
         fault or attacker input costs 1, the device's own progress and user checks 0."""
-        return 1 if action.kind in FAULT_KINDS else 0
+        return 1 if action.is_fault() else 0
 
     def is_progress_goal(self, world: World) -> bool:
         """PROP-4 goal: the published release's target (if any) is what runs."""

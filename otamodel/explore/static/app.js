@@ -116,7 +116,7 @@ async function renderMachines(machines) {
     const sub = machines[name].sub;
     let panel = document.querySelector(`.machine[data-machine="${name}"]`);
     if (!panel) {
-      panel = el("div", { class: "machine", "data-machine": name }, el("h3", {}), el("div", { class: "drawing" }));
+      panel = el("details", { class: "machine", "data-machine": name }, el("summary", {}, el("h3", {})), el("div", { class: "drawing" }));
       box.append(panel);
     }
     panel.querySelector("h3").textContent = `${name}: ${current ?? "(not running)"}${sub ? " / " + sub : ""}`;
@@ -125,12 +125,19 @@ async function renderMachines(machines) {
     const svg = await loadSvg(name);
     if (svg) {
       if (!drawing.querySelector("svg")) drawing.innerHTML = svg;
+      const leaf = sub ? `${current}__${sub}` : current;
       for (const node of drawing.querySelectorAll("g.node")) {
         const title = node.querySelector("title")?.textContent;
-        node.classList.toggle("current", title === current);
+        node.classList.toggle("current", title === leaf || (title === current && !sub));
       }
+      for (const cluster of drawing.querySelectorAll("g.cluster")) {
+        const title = cluster.querySelector("title")?.textContent;
+        cluster.classList.toggle("current", title === `cluster_${current}`);
+      }
+      panel.open = current !== null;
       drawing.querySelector("g.node.current")?.scrollIntoView({ block: "nearest", inline: "nearest" });
     } else {
+      panel.open = true;
       drawing.replaceChildren(el("div", { class: "statelist" }, ...(machineStates(name)).map((s) => el("span", { class: s === current ? "current" : "" }, s))));
     }
   }
