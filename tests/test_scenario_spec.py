@@ -278,3 +278,10 @@ def test_unreadable_files_are_one_line_errors(
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_scenario_budgets_are_the_action_kinds_budgets() -> None:
+    from otamodel.env._spec import BUDGET_KINDS
+    from otamodel.model import BUDGET_KINDS as ACTION_BUDGETS
+
+    assert BUDGET_KINDS == ACTION_BUDGETS
