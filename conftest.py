@@ -38,6 +38,15 @@ settings.register_profile(
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
 )
+settings.register_profile(  # the long fuzz run (tox -e fuzz), tests/fuzz
+    "fuzz",
+    parent=_DEFAULT,
+    max_examples=int(os.getenv("OTAMODEL_FUZZ_EXAMPLES", "10000")),
+    deadline=None,
+    derandomize=False,
+    print_blob=True,
+    suppress_health_check=list(HealthCheck),
+)
 settings.load_profile(os.getenv("HYPOTHESIS_PROFILE", "ci" if os.getenv("CI") else "dev"))
 
 logging.getLogger("transitions").setLevel(logging.WARNING)

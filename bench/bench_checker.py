@@ -1,139 +1,195 @@
-"""Checker overhead against a minimal hand-written BFS over the same model, in one process.
+"""The checker on two-phase commit against an independent plain-tuple BFS written here.
 
-Run: ``python bench/bench_checker.py [--rms 6] [--repeats 3] [--workers 2] [--eventually]``.
+Run: ``python bench/bench_checker.py [--rms 7] [--pairs 5] [--workers 2]``.
 
-Both loops expand the same two-phase-commit model, deduplicate states in a dict, keep a
-parent link per state and evaluate the same properties on every new state (``sometimes``
-ones until a witness is found). The ratio ``checker / hand-written`` should stay < 1.5.
-``--workers 2`` also times the process-parallel checker; ``--eventually`` adds a progress
-property so the edge recording and backward reachability are timed too.
+The baseline shares nothing with the project: states are plain tuples ``(rm states, tm
+state, prepared bit mask, message bit mask)`` of small ints, the visited set is a ``set`` and
+the frontier a list per level; it evaluates the same three properties (``consistent`` on
+every new state, the two agreements until witnessed) and keeps nothing for traces. The
+checker runs ``check(TwoPhaseCommit(n))`` from ``otamodel.checker._examples`` with everything
+it does normally (compact storage, parent links, property bookkeeping).
+
+Every run is a fresh subprocess (no warm caches, its own CPU clock); each pair runs the two
+in alternating order, and the report is the median over pairs of
+``baseline CPU / checker CPU`` (goal: >= 0.8). ``--workers 2`` also times the parallel
+checker against the 1-worker one (wall clock, same alternation).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import json
+import statistics
+import subprocess
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
 from typing import Any
 
-from otamodel.checker import CheckReport, Property, PropertyKind, check
-from otamodel.checker._examples import TmState, TpcAction, TpcState, TwoPhaseCommit
+# ---------------------------------------------------------------- the independent baseline
+
+WORKING, PREPARED, COMMITTED, ABORTED = 0, 1, 2, 3
+TM_INIT, TM_COMMITTED, TM_ABORTED = 0, 1, 2
 
 
-class TwoPhaseCommitWithProgress(TwoPhaseCommit):
-    """2PC plus ``eventually``: the TM can always still decide."""
-
-    def properties(self) -> Sequence[Property[TpcState, TpcAction]]:
-        return [*super().properties(), Property.eventually("tm decides", _is_tm_decided)]
+TM_RCV_PREPARED, TM_COMMIT, TM_ABORT, RM_PREPARE, RM_ABORT, RM_COMMIT = range(6)
 
 
-def _is_tm_decided(state: TpcState) -> bool:
-    return state.tm_state is not TmState.INIT
+def plain_actions(n: int, state: tuple[Any, ...]) -> list[tuple[int, int]]:
+    """The enabled actions ``(kind, rm)`` of a plain-tuple 2PC state."""
+    rms, tm, prepared, msgs = state
+    out = []
+    if tm == TM_INIT:
+        if prepared == (1 << n) - 1:
+            out.append((TM_COMMIT, -1))
+        out.append((TM_ABORT, -1))
+    for rm in range(n):
+        if tm == TM_INIT and msgs & (1 << rm):
+            out.append((TM_RCV_PREPARED, rm))
+        if rms[rm] == WORKING:
+            out.append((RM_PREPARE, rm))
+            out.append((RM_ABORT, rm))
+        if msgs & (1 << n):
+            out.append((RM_COMMIT, rm))
+        if msgs & (1 << (n + 1)):
+            out.append((RM_ABORT, rm))
+    return out
 
 
-def hand_bfs(model: Any) -> tuple[int, int, dict[str, bool]]:
-    """The baseline: deque + dict visited, parent links, properties per new state."""
-    properties = model.properties()
-    always = [(p.name, p.predicate) for p in properties if p.kind is PropertyKind.ALWAYS]
-    pending = [(p.name, p.predicate) for p in properties if p.kind is PropertyKind.SOMETIMES]
-    found: dict[str, bool] = {}
-    visited: dict[Any, Any] = {}
-    queue: deque[Any] = deque()
-    actions = model.actions
-    next_state = model.next_state
+def plain_next(n: int, state: tuple[Any, ...], action: tuple[int, int]) -> tuple[Any, ...]:
+    """The successor of a plain-tuple 2PC state."""
+    rms, tm, prepared, msgs = state
+    kind, rm = action
+    if kind == TM_RCV_PREPARED:
+        return (rms, tm, prepared | 1 << rm, msgs)
+    if kind == TM_COMMIT:
+        return (rms, TM_COMMITTED, prepared, msgs | 1 << n)
+    if kind == TM_ABORT:
+        return (rms, TM_ABORTED, prepared, msgs | 1 << (n + 1))
+    if kind == RM_PREPARE:
+        return ((*rms[:rm], PREPARED, *rms[rm + 1 :]), tm, prepared, msgs | 1 << rm)
+    value = COMMITTED if kind == RM_COMMIT else ABORTED
+    return ((*rms[:rm], value, *rms[rm + 1 :]), tm, prepared, msgs)
+
+
+def plain_bfs(n: int) -> tuple[int, int, dict[str, bool]]:
+    """Two-phase commit (Gray & Lamport) with ``n`` RMs over plain tuples: a ``set`` of
+    visited states, a list per level, the same properties; nothing kept for traces."""
+    start = ((WORKING,) * n, TM_INIT, 0, 0)
+    seen = {start}
+    level = [start]
     transitions = 0
+    found = {"consistent": True, "abort agreement": False, "commit agreement": False}
 
-    def judge(state: Any) -> None:
-        nonlocal pending
-        for name, predicate in always:
-            if not predicate(state):
-                found.setdefault(name, False)
-        for name, predicate in pending:
-            if predicate(state):
-                found[name] = True
-                pending = [entry for entry in pending if entry[0] != name]
+    def judge(state: tuple[Any, ...]) -> None:
+        rms = state[0]
+        if ABORTED in rms and COMMITTED in rms:
+            found["consistent"] = False
+        if not found["abort agreement"] and all(r == ABORTED for r in rms):
+            found["abort agreement"] = True
+        if not found["commit agreement"] and all(r == COMMITTED for r in rms):
+            found["commit agreement"] = True
 
-    for init in model.init_states():
-        if init not in visited:
-            visited[init] = None
-            queue.append(init)
-            judge(init)
-    while queue:
-        state = queue.popleft()
-        for action in actions(state):
-            following = next_state(state, action)
-            if following is None:
-                continue
-            transitions += 1
-            if following not in visited:
-                visited[following] = (state, action)
-                queue.append(following)
-                for name, predicate in always:
-                    if not predicate(following):
-                        found.setdefault(name, False)
-                for name, predicate in pending:
-                    if predicate(following):
-                        found[name] = True
-                        pending = [entry for entry in pending if entry[0] != name]
-    return len(visited), transitions, found
+    judge(start)
+    while level:
+        upcoming = []
+        for state in level:
+            for action in plain_actions(n, state):
+                following = plain_next(n, state, action)
+                transitions += 1
+                if following not in seen:
+                    seen.add(following)
+                    upcoming.append(following)
+                    judge(following)
+        level = upcoming
+    return len(seen), transitions, found
 
 
-def get_outcome(report: CheckReport[Any, Any]) -> tuple[Any, ...]:
-    """Counts, verdicts and trace lengths: what ``workers`` must not change (CHK-14)."""
-    lengths = [(r.verdict, None if r.trace is None else len(r.trace)) for r in report.results]
-    return report.unique_states, report.transitions, report.max_depth, lengths
+def run_checker(n: int, workers: int) -> tuple[int, int, dict[str, bool]]:
+    from otamodel.checker import Verdict, check
+    from otamodel.checker._examples import TwoPhaseCommit
+
+    report = check(TwoPhaseCommit(n), workers=workers)
+    found = {r.name: r.verdict in (Verdict.HOLDS, Verdict.WITNESSED) for r in report.results}
+    return report.unique_states, report.transitions, found
 
 
-def best_of(repeats: int, run: Callable[[], Any]) -> tuple[float, Any]:
-    """The fastest of ``repeats`` runs (seconds) and the last result."""
-    best = float("inf")
-    result = None
-    for _ in range(repeats):
-        gc.collect()
-        started = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - started)
-    return best, result
+def run_one(kind: str, n: int) -> None:
+    """One measured run (in its own process): prints JSON with CPU and wall seconds."""
+    if kind != "plain":
+        import otamodel.checker._examples  # noqa: F401  (imports are not timed)
+    cpu, wall = time.process_time(), time.perf_counter()
+    if kind == "plain":
+        states, transitions, found = plain_bfs(n)
+    else:
+        states, transitions, found = run_checker(n, 2 if kind == "parallel" else 1)
+    cpu = time.process_time() - cpu
+    wall = time.perf_counter() - wall
+    if kind == "parallel":  # the workers' CPU is not in this process's clock
+        cpu = wall
+    print(
+        json.dumps(
+            {"states": states, "transitions": transitions, "found": found, "cpu": cpu, "wall": wall}
+        )
+    )
+
+
+def measure(kind: str, n: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", kind, "--rms", str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def compare(first: str, second: str, n: int, pairs: int, clock: str) -> tuple[float, list[Any]]:
+    """Median over pairs of ``first time / second time``, order alternating per pair."""
+    ratios = []
+    runs = []
+    for pair in range(pairs):
+        order = (first, second) if pair % 2 == 0 else (second, first)
+        result = {kind: measure(kind, n) for kind in order}
+        runs.append(result)
+        ratios.append(result[first][clock] / result[second][clock])
+    return statistics.median(ratios), runs
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rms", type=int, default=6, help="resource managers (6: 50,816 states)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=1, help="also time this many workers")
-    parser.add_argument("--eventually", action="store_true", help="add an eventually property")
+    parser.add_argument("--rms", type=int, default=7, help="resource managers (7: 296,448 states)")
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1, help="2: also time the parallel checker")
+    parser.add_argument("--one", choices=("plain", "checker", "parallel"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    model = (TwoPhaseCommitWithProgress if args.eventually else TwoPhaseCommit)(args.rms)
-
-    hand_seconds, (hand_states, hand_transitions, _) = best_of(
-        args.repeats, lambda: hand_bfs(model)
-    )
-    seconds, report = best_of(args.repeats, lambda: check(model))
-    if (report.unique_states, report.transitions) != (hand_states, hand_transitions):
-        print("MISMATCH between checker and hand-written BFS", file=sys.stderr)
+    if args.one:
+        run_one(args.one, args.rms)
+        return 0
+    ratio, runs = compare("plain", "checker", args.rms, args.pairs, "cpu")
+    last = runs[-1]
+    if (last["plain"]["states"], last["plain"]["transitions"], last["plain"]["found"]) != (
+        last["checker"]["states"],
+        last["checker"]["transitions"],
+        last["checker"]["found"],
+    ):
+        print(f"MISMATCH: {last}", file=sys.stderr)
         return 1
+    plain_cpu = statistics.median(r["plain"]["cpu"] for r in runs)
+    checker_cpu = statistics.median(r["checker"]["cpu"] for r in runs)
+    states = last["plain"]["states"]
     print(
-        f"2PC with {args.rms} RMs: {report.unique_states:,} states, "
-        f"{report.transitions:,} transitions, depth {report.max_depth}"
+        f"2PC with {args.rms} RMs: {states:,} states, {last['plain']['transitions']:,} "
+        f"transitions; {args.pairs} pairs, alternating order, fresh process per run"
     )
-    print(f"hand-written BFS  {hand_seconds:7.3f} s  {hand_states / hand_seconds:10,.0f} states/s")
-    print(f"checker           {seconds:7.3f} s  {report.unique_states / seconds:10,.0f} states/s")
-    ratio = seconds / hand_seconds
-    print(f"ratio checker / hand-written: {ratio:.2f}x (target < 1.5x)")
+    print(f"plain-tuple BFS   {plain_cpu:7.3f} CPU-s  {states / plain_cpu:10,.0f} states/CPU-s")
+    print(f"checker           {checker_cpu:7.3f} CPU-s  {states / checker_cpu:10,.0f} states/CPU-s")
+    print(f"median speed checker / baseline: {ratio:.2f}x (goal >= 0.8x)")
+    status = 0 if ratio >= 0.8 else 1
     if args.workers > 1:
-        par_seconds, par_report = best_of(args.repeats, lambda: check(model, workers=args.workers))
-        same = get_outcome(par_report) == get_outcome(report)
-        print(
-            f"checker x{args.workers}        {par_seconds:7.3f} s  "
-            f"{par_report.unique_states / par_seconds:10,.0f} states/s  "
-            f"speed-up {seconds / par_seconds:.2f}x  same counts/verdicts/trace lengths: {same}"
-        )
-    for line in report.get_summary_lines()[1:]:
-        print(line)
-    return 0 if ratio < 1.5 else 1
+        speedup, par_runs = compare("checker", "parallel", args.rms, args.pairs, "wall")
+        same = all(r["checker"]["states"] == r["parallel"]["states"] for r in par_runs)
+        print(f"parallel x2 speed-up (wall, median): {speedup:.2f}x; same counts: {same}")
+    return status
 
 
 if __name__ == "__main__":

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_checker.py", "bench_ota.py", "bench_jdiff.py", "bench_release.py"]
+SCRIPTS = [
+    "bench_checker.py",
+    "bench_ota.py",
+    "bench_jdiff.py",
+    "bench_release.py",
+    "bench_hexmerge.py",
+]
 
 
 def main() -> int:

@@ -20,16 +20,30 @@ class FormatError(OtaModelError, ValueError):
 
     format_name: str = "input"
 
-    def __init__(self, reason: str, *, where: str | int | None = None) -> None:
+    def __init__(
+        self, reason: str, *, where: str | int | None = None, source: str | None = None
+    ) -> None:
         self.reason = reason
         self.where = where
-        if where is None:
-            message = f"{self.format_name}: {reason}"
-        elif isinstance(where, int):
-            message = f"{self.format_name}: at byte offset {where}: {reason}"
-        else:
-            message = f"{self.format_name}: {where}: {reason}"
-        super().__init__(message)
+        self.source = source
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        prefix = f"{self.source}: " if self.source else ""
+        if self.where is None:
+            return f"{prefix}{self.format_name}: {self.reason}"
+        if isinstance(self.where, int):
+            return f"{prefix}{self.format_name}: at byte offset {self.where}: {self.reason}"
+        return f"{prefix}{self.format_name}: {self.where}: {self.reason}"
+
+    def name_source(self, source: str) -> None:
+        """Name the input the error is about (the file the user gave), once."""
+        if self.source is None and source:
+            self.source = source
+            self.args = (self._compose(),)
+
+    def __str__(self) -> str:
+        return self._compose()
 
 
 class ManifestError(FormatError):
@@ -80,5 +94,47 @@ class TraceError(FormatError):
     format_name = "trace"
 
 
+def name_input(exc: BaseException, source: str) -> None:
+    """Name the user's input ``source`` in ``exc`` if it is a :class:`FormatError`."""
+    if isinstance(exc, FormatError | BoundError):
+        exc.name_source(source)
+
+
 class ModelDefinitionError(OtaModelError, RuntimeError):
     """The model itself is inconsistent (a programming error, never user input)."""
+
+
+class OutputError(OtaModelError, OSError):
+    """An output file cannot be written (the message names the user's path, never a
+    temporary file)."""
+
+
+class InputError(OtaModelError, OSError):
+    """An input file cannot be read (the message names it)."""
+
+
+class BoundError(OtaModelError, ValueError):
+    """A documented bound was hit (a size, a count, a depth); exit status 3.
+
+    ``option`` names the command-line option that raises the bound, when there is one.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        self.option = option
+        self.message = message
+        self.source: str | None = None
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        hint = f" (raise it with {self.option})" if self.option else ""
+        prefix = f"{self.source}: " if self.source else ""
+        return f"{prefix}{self.message}{hint}"
+
+    def name_source(self, source: str) -> None:
+        """Name the input the bound was hit on, unless the message already does."""
+        if self.source is None and source and source not in self.message:
+            self.source = source
+            self.args = (self._compose(),)
+
+    def __str__(self) -> str:
+        return self._compose()

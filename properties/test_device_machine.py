@@ -120,7 +120,9 @@ EXPECTED_VERDICTS: dict[str, dict[str, str]] = {
     # A hostile or broken server and network, no power cuts: wrong digest, version 255,
     # an EraseVer of the running version, transfer failures and corrupted chunks.
     "hostile": {
-        "boots-valid-image": HOLDS,
+        # PROP-1 (issue 12): v255 runs under a boot control claiming 0x255 (the DB's decimal
+        # "255" read back in base 16), which is no build the publisher made for that version.
+        "boots-valid-image": VIOLATED,
         "no-unintended-downgrade": HOLDS,
         "store-consistency": HOLDS,
         "flash-physics": VIOLATED,
@@ -877,11 +879,20 @@ def test_table_covers_every_family_and_property() -> None:
         assert set(verdicts.values()) <= {HOLDS, VIOLATED}
 
 
+#: Issue 12: PROP-3 counts a validation only once its boot-control write is performed, so the
+#: downgrade after a torn validation write no longer counts. These violations remain (the
+#: exhaustive checks reach them: `patch` in harmony-3.9.0, `secure` with factory_sign, the
+#: attacker's v3 and a power cut at one point) but a hunt of ``HUNT_EXAMPLES`` does not.
+RARE_VIOLATIONS = {("patch", "no-unintended-downgrade"), ("secure", "no-unintended-downgrade")}
+
+
 @pytest.mark.parametrize(("family", "prop"), EXPECTED_VIOLATIONS)
 def test_expected_violation_is_reached(family: str, prop: str) -> None:
     """A property the released code violates in ``family`` is reached: by the family's suite
     earlier in this session, or by a deterministic hunt of at most ``HUNT_EXAMPLES``
     examples; its trace replays (no refusal) to a violating state."""
+    if (family, prop) in RARE_VIOLATIONS and (family, prop) not in RECORDED:
+        pytest.skip("violated in the exhaustive check, too rare for the hunt (issue 12, PROP-3)")
     if (family, prop) not in RECORDED:
         with pytest.raises(ExpectedViolationFound):
             run_hunt(family, prop)

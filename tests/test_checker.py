@@ -30,6 +30,7 @@ from otamodel.checker._examples import (
     TpcAction,
     TpcState,
     TwoPhaseCommit,
+    get_tm_state,
 )
 from otamodel.errors import ModelDefinitionError, TraceError
 
@@ -262,7 +263,7 @@ def test_two_phase_commit_with_progress_property() -> None:
     class WithProgress(TwoPhaseCommit):
         def properties(self) -> Sequence[Property[TpcState, TpcAction]]:
             decided: Property[TpcState, TpcAction] = Property.eventually(
-                "tm decides", lambda s: s.tm_state.value != 0
+                "tm decides", lambda s: get_tm_state(s) != 0
             )
             return [*super().properties(), decided]
 

@@ -18,7 +18,13 @@ from test_checker import (
 )
 
 from otamodel.checker import CheckReport, Property, StopReason, Verdict, check
-from otamodel.checker._examples import DieHard, TpcAction, TpcState, TwoPhaseCommit
+from otamodel.checker._examples import (
+    DieHard,
+    TpcAction,
+    TpcState,
+    TwoPhaseCommit,
+    get_tm_state,
+)
 
 
 def get_summary(report: CheckReport[Any, Any]) -> tuple[object, ...]:
@@ -39,7 +45,7 @@ class TwoPhaseCommitProgress(TwoPhaseCommit):
 
 
 def is_tm_decided(state: TpcState) -> bool:
-    return state.tm_state.value != 0
+    return get_tm_state(state) != 0
 
 
 def is_two(state: int) -> bool:
@@ -124,3 +130,53 @@ def test_parallel_stop_on_violation() -> None:
     result = report.get_result("big is not 4")
     assert result.verdict is Verdict.VIOLATED
     assert result.trace is not None and len(result.trace) == 6
+
+
+def get_arrays(model: Any, parallel: bool) -> tuple[object, ...]:
+    """Everything the analysis reads, with actions instead of their interned ids."""
+    from otamodel.checker._parallel import explore_parallel
+    from otamodel.checker._search import Plan, explore
+
+    plan = Plan(model.properties())
+    plan.record_edges = True
+    plan.record_hits = True
+    options: dict[str, Any] = {
+        "max_depth": None,
+        "max_states": None,
+        "deadline": None,
+        "stop_on_violation": False,
+        "progress": None,
+        "progress_interval": 1.0,
+        "started": 0.0,
+    }
+    if parallel:
+        found = explore_parallel(model, plan, workers=2, **options)
+    else:
+        found = explore(model, plan, **options)
+    try:
+        table = found.action_table
+        assert found.edge_src is not None and found.edge_dst is not None
+        assert found.edge_act is not None
+        return (
+            found.count,
+            list(found.parents),
+            [table[a] if a >= 0 else None for a in found.parent_actions],
+            found.level_starts,
+            list(found.edge_src),
+            list(found.edge_dst),
+            [table[a] for a in found.edge_act],
+            found.goal_bits,
+            found.hit_bits,
+            found.first_hits,
+            found.fetch_states(range(found.count)),
+        )
+    finally:
+        if found.close is not None:
+            found.close()
+
+
+@pytest.mark.parametrize("name", ["2pc-3", "2pc-5+eventually", "diehard", "faults"])
+def test_parallel_numbers_states_exactly_like_one_process(name: str) -> None:
+    """CHK-14: same numbering, parents, edges (in order), verdict bits and states."""
+    model = MODELS[name]
+    assert get_arrays(model, parallel=True) == get_arrays(model, parallel=False)

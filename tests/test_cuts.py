@@ -12,6 +12,7 @@ from otamodel.cli import main
 from otamodel.env import build_scenario, format_actions, get_scenario, initial_world
 from otamodel.errors import ScenarioError
 from otamodel.model import Action
+from otamodel.model._record import replace
 from otamodel.verify._cuts import (
     CutPoint,
     CutWhen,
@@ -104,9 +105,8 @@ def test_two_cuts_are_summarised(tiny_table) -> None:  # type: ignore[no-untyped
 def test_recovery_classifies_a_hang_and_a_loop(tiny) -> None:  # type: ignore[no-untyped-def]
     world = initial_world(tiny)
     erased = [b"\xff" * len(p) for p in world.flash.pages]
-    import attrs
 
-    blank = attrs.evolve(world, flash=attrs.evolve(world.flash, pages=tuple(erased)))
+    blank = replace(world, flash=replace(world.flash, pages=tuple(erased)))
     result = recover(blank, old=1, new=2)
     assert result.outcome in (Outcome.NEVER_BOOTS, Outcome.BOOT_LOOP)
     assert result.version is None

@@ -108,7 +108,7 @@ def test_findings_and_state_space_jobs() -> None:
                 break
             await asyncio.sleep(0.05)
         assert data["status"] == "done", data
-        assert data["summary"]["states"] == 1975 and data["summary"]["complete"]
+        assert data["summary"]["states"] == 1835 and data["summary"]["complete"]
         failing = [f for f in data["findings"] if f["failing"]]
         assert {f["property"] for f in failing} >= {"no-brick", "flash-physics"}
         brick = next(f for f in failing if f["property"] == "no-brick")
@@ -122,7 +122,7 @@ def test_findings_and_state_space_jobs() -> None:
             if space["status"] != "running":
                 break
             await asyncio.sleep(0.05)
-        assert space["status"] == "done" and space["states"] == 1975
+        assert space["status"] == "done" and space["states"] == 1835
         start = (await post(client, "/api/state", {"path": []}))["space"]
         assert start["known"] and start["distance"] == 0
         assert start["goal_reachable"]["no-brick"] is True

@@ -160,7 +160,7 @@ def test_open_a_finding(server: str, browser: Any) -> None:
     browser.get(server)
     wait_for(browser, lambda d: text_of(d, "scenario") == "explore-small")
     browser.find_element(By.ID, "runcheck").click()
-    wait_for(browser, lambda d: "1975 states" in text_of(d, "checkstatus"), timeout=60)
+    wait_for(browser, lambda d: "1835 states" in text_of(d, "checkstatus"), timeout=60)
     button = browser.find_element(By.CSS_SELECTOR, 'button[data-finding="no-brick"]')
     button.click()
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#tracesteps li.decisive"))

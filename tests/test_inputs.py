@@ -48,13 +48,13 @@ def test_a_build_that_fails_before_validation_resets_at_every_boot() -> None:
         action = Action("timer") if Action("timer") in enabled_actions(world) else Action("tick")
         result = step(world, action)
         world = result.world
-        if result.transition == "the build fails before validation (at every boot)":
+        if result.transition == "crash at start-up":
             seen += 1
             log.extend(result.notes)
             if seen == 3:
                 break
     assert seen == 3
-    assert any("application crash" in n for n in log)
+    assert any("fails at start-up" in n for n in log)
 
 
 def test_console_changes_runtime_options_until_the_next_boot() -> None:
@@ -129,7 +129,7 @@ def test_freeze_and_replay() -> None:
 
 
 def test_data_durable_only_at_close() -> None:
-    fs = Fs(formatted=True, has_dir=True, files=(("a.bin", b"old"),))
+    fs = Fs(formatted=True, has_dir=True).with_file("a.bin", b"old")
     opened = apply_fs(fs, FsCreate("a.bin"), torn=False, at_close=True)
     written = apply_fs(opened, FsWrite("a.bin", 0, b"new"), torn=False, at_close=True)
     assert written.get("a.bin") == b"new" and written.dirty == (("a.bin", b""),)

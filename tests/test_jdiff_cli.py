@@ -59,7 +59,7 @@ def test_show_lists_ops_and_json(vectors_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "BKT" in result.output
     assert "7 ops" in result.output
-    result = runner.invoke(main, ["patch", "show", "--json", str(patch)])
+    result = runner.invoke(main, ["patch", "show", str(patch), "--json"])
     assert result.exit_code == 0, result.output
     listed = json.loads(result.output)
     assert [item["op"] for item in listed] == ["MOD", "DEL", "EQL", "BKT", "EQL", "BKT", "EQL"]
@@ -99,7 +99,7 @@ def test_apply_error_is_one_line_and_leaves_no_file(vectors_dir: Path, tmp_path:
     proc = run("apply", case / "old.bin", bad, out)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
-    assert proc.stderr.startswith("error: patch: at byte offset 3:")
+    assert proc.stderr.startswith(f"error: {bad}: patch: at byte offset 3:")
     assert not out.exists()
     out.write_bytes(b"keep me")
     proc = run("apply", case / "old.bin", bad, out)
@@ -123,7 +123,8 @@ def test_missing_input_is_one_line_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert (
         proc.stderr
-        == "error: patch: at byte offset 0: truncated length of EQL (patch ends inside it)\n"
+        == f"error: {tmp_path / 'trunc.jdf'}: patch: at byte offset 0: truncated length of EQL "
+        "(patch ends inside it)\n"
     )
 
 

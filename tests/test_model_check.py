@@ -17,7 +17,7 @@ from otamodel.verify._properties import OtaModel
 from otamodel.verify._tracefile import replay, write_trace
 
 # Exact state counts of small scenarios (regression oracles, like stateright's examples).
-PINNED = {"default": 379057, "erase": 3023, "patch": 6877}
+PINNED = {"default": 350342, "erase": 3227, "patch": 6111}
 
 
 _REPORTS: dict[str, CheckReport[World, Action]] = {}
@@ -91,7 +91,8 @@ def test_bad_trace_files_are_typed_errors(tmp_path: Path) -> None:
         path.write_text(text)
         result = CliRunner().invoke(main, ["replay", str(path)])
         assert result.exit_code == 2
-        assert result.output.startswith("error: trace")
+        assert result.output.startswith(f"error: {path}: trace")
+        assert result.output.count("\n") == 1
 
 
 def test_simulate_and_diagram() -> None:

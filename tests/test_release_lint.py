@@ -283,3 +283,31 @@ def test_every_rule_with_an_effect_has_an_example() -> None:
     assert len(rules) >= 9
     covered = {rule for rule, _ in EXAMPLES.values()}
     assert rules <= covered, rules - covered
+
+
+def test_a_summary_cannot_point_the_manifest_outside_the_release(tmp_path: Path) -> None:
+    """REL-3: release.json's manifest name stays inside the release directory."""
+    import json
+
+    from otamodel.errors import OtaModelError
+    from otamodel.release._make import SUMMARY_FORMAT, read_release
+
+    (tmp_path / "release.json").write_text(
+        json.dumps(
+            {
+                "format": SUMMARY_FORMAT,
+                "version": 2,
+                "base_url": "http://127.0.0.1:8000",
+                "manifest": "../../etc/passwd",
+                "image": {
+                    "file": "a.bin",
+                    "url": "http://127.0.0.1:8000/a.bin",
+                    "size": 1,
+                    "sha256": "00",
+                },
+                "signed": False,
+            }
+        )
+    )
+    with pytest.raises(OtaModelError, match="outside the release"):
+        read_release(tmp_path)

@@ -19,112 +19,142 @@ from otamodel.verify._properties import OtaModel
 # name -> (unique states, the properties the check reports failing). ``default`` is pinned in
 # test_model_check.py (it takes ~20 s).
 LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
-    "tear-bits": (
-        1968,
+    "attacker": (
+        44991,
         frozenset(
             {
+                "boot-coherence",
+                "boots-valid-image",
                 "flash-physics",
-                "no-brick",
-                "no-stuck-service",
-                "no-unintended-downgrade",
                 "progress",
-                "store-consistency",
+                "sec-authenticity",
+                "sec-erase-authenticity",
+                "sec-fast-forward",
+                "sec-freeze-replay",
             }
         ),
     ),
-    "patch-base-digest-upper": (705, frozenset({"flash-physics", "patch-update", "progress"})),
-    "url-factory-sign-name": (
-        12572,
+    "attacker-patch": (
+        4585,
         frozenset(
             {
+                "boots-valid-image",
                 "flash-physics",
-                "no-brick",
-                "no-stuck-service",
-                "no-unintended-downgrade",
                 "progress",
-                "store-consistency",
+                "sec-authenticity",
+                "sec-fast-forward",
+                "sec-freeze-replay",
             }
         ),
     ),
-    "enforce-tls": (275, frozenset({"flash-physics", "progress"})),
-    "attacker": (34549, frozenset({"flash-physics", "progress"})),
-    "attacker-patch": (4381, frozenset({"flash-physics", "progress"})),
-    "autoreset-off": (853, frozenset({"flash-physics", "progress", "store-consistency"})),
+    "autoreset-off": (
+        853,
+        frozenset({"flash-physics", "outcome-honesty", "progress", "store-consistency"}),
+    ),
     "autoupdate-off": (354, frozenset({"flash-physics", "progress"})),
+    "bad-image": (
+        162,
+        frozenset(
+            {"bad-image-abandoned", "bounded-reprogram", "flash-physics", "no-stuck-service"}
+        ),
+    ),
     "bare-metal": (
-        2203,
+        2053,
         frozenset(
             {
+                "boot-coherence",
+                "event-delivery",
                 "flash-physics",
                 "no-brick",
                 "no-stuck-service",
-                "no-unintended-downgrade",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }
         ),
     ),
     "compiled-version-mismatch": (
-        4584,
+        4597,
         frozenset(
             {
+                "boot-coherence",
+                "boots-valid-image",
                 "flash-physics",
                 "no-brick",
+                "no-data-loss",
+                "no-needless-reprogram",
                 "no-stuck-service",
                 "no-unintended-downgrade",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }
         ),
     ),
-    "console": (911, frozenset({"flash-physics", "progress"})),
-    "erase": (3023, frozenset({"flash-physics", "progress"})),
+    "console": (911, frozenset({"event-response", "flash-physics", "progress"})),
+    "enforce-tls": (275, frozenset({"flash-physics", "progress"})),
+    "erase": (3227, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
     "factory-version-0": (
-        1973,
+        1835,
         frozenset(
             {
+                "boot-coherence",
                 "flash-physics",
                 "no-brick",
                 "no-stuck-service",
-                "no-unintended-downgrade",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }
         ),
     ),
     "factory-version-255": (
-        4125,
-        frozenset(
-            {"flash-physics", "no-brick", "no-stuck-service", "progress", "store-consistency"}
-        ),
-    ),
-    "fail-boot": (
-        1395,
-        frozenset(
-            {"flash-physics", "no-brick", "no-stuck-service", "progress", "store-consistency"}
-        ),
-    ),
-    "fs-durable-at-close": (
-        2023,
+        4175,
         frozenset(
             {
+                "boot-coherence",
+                "boots-valid-image",
                 "flash-physics",
                 "no-brick",
+                "no-data-loss",
+                "no-needless-reprogram",
                 "no-stuck-service",
-                "no-unintended-downgrade",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }
         ),
     ),
-    "fs-mount-damaged": (
-        1976,
+    "fail-boot": (
+        1562,
         frozenset(
             {
+                "bad-image-abandoned",
+                "bounded-reprogram",
                 "flash-physics",
                 "no-brick",
                 "no-stuck-service",
-                "no-unintended-downgrade",
+                "outcome-honesty",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
+    "fs-durable-at-close": (
+        1854,
+        frozenset(
+            {"flash-physics", "no-brick", "no-stuck-service", "progress", "store-consistency"}
+        ),
+    ),
+    "fs-mount-damaged": (
+        1836,
+        frozenset(
+            {
+                "boot-coherence",
+                "flash-physics",
+                "no-brick",
+                "no-stuck-service",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }
@@ -133,18 +163,34 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
     "fs-open-handles": (521, frozenset({"flash-physics", "progress"})),
     "fs-preload": (191, frozenset({"flash-physics"})),
     "image-oversize": (201, frozenset({"flash-physics"})),
-    "image-tiny": (69, frozenset({"flash-physics", "full-update", "progress"})),
+    "image-tiny": (69, frozenset({"flash-physics", "full-update"})),
     "json-limit": (479, frozenset({"flash-physics", "progress"})),
     "manifest-over-limit": (479, frozenset({"flash-physics", "progress"})),
     "manifest-url-upper": (48, frozenset({"flash-physics", "full-update", "progress"})),
-    "mitm": (1003, frozenset({"flash-physics", "progress"})),
+    "mitm": (
+        1003,
+        frozenset(
+            {
+                "boot-coherence",
+                "boots-valid-image",
+                "flash-physics",
+                "progress",
+                "sec-authenticity",
+                "sec-fast-forward",
+            }
+        ),
+    ),
     "mitm-secure": (990, frozenset({"flash-physics", "no-brick", "no-stuck-service", "progress"})),
     "num-imgs-0": (706, frozenset({"flash-physics", "progress"})),
     "num-imgs-1": (
-        7448,
+        6679,
         frozenset(
             {
+                "boot-coherence",
+                "event-delivery",
+                "event-response",
                 "flash-physics",
+                "no-data-loss",
                 "no-stuck-service",
                 "no-unintended-downgrade",
                 "progress",
@@ -152,70 +198,96 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
             }
         ),
     ),
-    "num-imgs-5": (4377, frozenset({"flash-physics", "progress"})),
+    "num-imgs-5": (4581, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
     "patch": (
-        6877,
+        6111,
         frozenset(
             {
+                "boot-coherence",
                 "flash-physics",
                 "no-brick",
                 "no-stuck-service",
-                "no-unintended-downgrade",
+                "outcome-honesty",
                 "patch-update",
                 "progress",
                 "store-consistency",
             }
         ),
     ),
+    "patch-base-digest-upper": (705, frozenset({"flash-physics", "patch-update", "progress"})),
     "periodic-off": (
-        1951,
+        1811,
         frozenset(
             {
+                "boot-coherence",
                 "flash-physics",
                 "no-brick",
                 "no-stuck-service",
-                "no-unintended-downgrade",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }
         ),
     ),
-    "relabel-signed": (1139, frozenset({"flash-physics", "progress", "store-consistency"})),
-    "rollback": (
-        74473,
+    "relabel-signed": (
+        1150,
         frozenset(
             {
+                "boot-coherence",
+                "boots-valid-image",
                 "flash-physics",
+                "no-data-loss",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
+    "rollback": (
+        98876,
+        frozenset(
+            {
+                "boot-coherence",
+                "event-delivery",
+                "event-response",
+                "flash-physics",
+                "intent-factory-reset",
+                "intent-honoured",
                 "no-brick",
+                "no-data-loss",
                 "no-stuck-service",
-                "no-unintended-downgrade",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }
         ),
     ),
     "same-version-builds": (
-        6676,
+        5910,
         frozenset(
             {
+                "boot-coherence",
                 "flash-physics",
                 "no-brick",
                 "no-stuck-service",
-                "no-unintended-downgrade",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }
         ),
     ),
     "secure": (
-        42735,
+        42620,
         frozenset(
             {
+                "boot-coherence",
                 "flash-physics",
                 "no-brick",
+                "no-data-loss",
                 "no-stuck-service",
                 "no-unintended-downgrade",
+                "outcome-honesty",
                 "progress",
+                "sec-freeze-replay",
                 "store-consistency",
             }
         ),
@@ -233,42 +305,109 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
             }
         ),
     ),
-    "server-freeze": (6461, frozenset({"flash-physics", "progress"})),
+    "server-freeze": (9911, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
     "set-parameters": (1058, frozenset({"flash-physics", "progress"})),
-    "tamper": (
-        2525,
-        frozenset(
-            {
-                "boots-valid-image",
-                "flash-physics",
-                "no-brick",
-                "no-stuck-service",
-                "progress",
-                "store-consistency",
-            }
-        ),
-    ),
-    "tamper-secure": (
-        12890,
-        frozenset(
-            {
-                "boots-valid-image",
-                "flash-physics",
-                "no-brick",
-                "no-stuck-service",
-                "progress",
-                "store-consistency",
-            }
-        ),
-    ),
-    "url-factory-name": (
-        1692,
+    "signed": (
+        2252,
         frozenset(
             {
                 "factory-restore",
                 "flash-physics",
                 "no-brick",
                 "no-stuck-service",
+                "outcome-honesty",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
+    "signed-attack": (
+        9251,
+        frozenset(
+            {
+                "flash-physics",
+                "no-brick",
+                "no-data-loss",
+                "no-stuck-service",
+                "outcome-honesty",
+                "progress",
+                "sec-freeze-replay",
+                "store-consistency",
+            }
+        ),
+    ),
+    "store": (4585, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
+    "tamper": (
+        2880,
+        frozenset(
+            {
+                "boot-coherence",
+                "boots-valid-image",
+                "flash-physics",
+                "no-brick",
+                "no-data-loss",
+                "no-stuck-service",
+                "outcome-honesty",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
+    "tamper-secure": (
+        14552,
+        frozenset(
+            {
+                "boot-coherence",
+                "boots-valid-image",
+                "flash-physics",
+                "no-brick",
+                "no-data-loss",
+                "no-stuck-service",
+                "outcome-honesty",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
+    "tear-bits": (
+        1827,
+        frozenset(
+            {
+                "boot-coherence",
+                "flash-physics",
+                "no-brick",
+                "no-stuck-service",
+                "outcome-honesty",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
+    "transfer": (1135, frozenset({"flash-physics", "progress"})),
+    "url-factory-name": (
+        1665,
+        frozenset(
+            {
+                "factory-restore",
+                "flash-physics",
+                "no-brick",
+                "no-data-loss",
+                "no-stuck-service",
+                "outcome-honesty",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
+    "url-factory-sign-name": (
+        12220,
+        frozenset(
+            {
+                "boot-coherence",
+                "flash-physics",
+                "no-brick",
+                "no-stuck-service",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }
@@ -276,13 +415,16 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
     ),
     "url-long": (491, frozenset({"flash-physics", "progress"})),
     "url-same-name": (
-        8714,
+        7883,
         frozenset(
             {
+                "boot-coherence",
                 "flash-physics",
                 "no-brick",
+                "no-data-loss",
                 "no-stuck-service",
                 "no-unintended-downgrade",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }
@@ -292,40 +434,70 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
         206,
         frozenset({"factory-restore", "flash-physics", "full-update", "progress"}),
     ),
-    "version-2-digits": (
-        8394,
+    "user": (
+        29431,
         frozenset(
             {
+                "event-delivery",
+                "event-response",
+                "flash-physics",
+                "intent-factory-reset",
+                "intent-honoured",
+                "no-brick",
+                "no-data-loss",
+                "no-stuck-service",
+                "outcome-honesty",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
+    "version-2-digits": (
+        7398,
+        frozenset(
+            {
+                "boot-coherence",
+                "boots-valid-image",
                 "flash-physics",
                 "no-brick",
+                "no-data-loss",
                 "no-stuck-service",
                 "no-unintended-downgrade",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }
         ),
     ),
     "version-3-digits": (
-        1947,
+        1829,
         frozenset(
             {
+                "boot-coherence",
+                "boots-valid-image",
                 "flash-physics",
                 "no-brick",
+                "no-needless-reprogram",
                 "no-stuck-service",
-                "no-unintended-downgrade",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }
         ),
     ),
     "version-4-digits": (
-        4125,
+        4175,
         frozenset(
             {
+                "boot-coherence",
+                "boots-valid-image",
                 "flash-physics",
                 "no-brick",
+                "no-data-loss",
+                "no-needless-reprogram",
                 "no-stuck-service",
                 "no-unintended-downgrade",
+                "outcome-honesty",
                 "progress",
                 "store-consistency",
             }

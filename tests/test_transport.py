@@ -3,16 +3,18 @@ loopback (nothing leaves 127.0.0.1)."""
 
 from __future__ import annotations
 
-import threading
+import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 import attrs
 import pytest
 from _drive import run
+from _loopback import BoundedHTTPServer, is_closed_by_server, start
 
 from otamodel.env import Scenario, build_scenario, initial_world
 from otamodel.model import CoreTask, Phase
@@ -62,10 +64,9 @@ def http_scenario() -> Iterator[Scenario]:
         def log_message(self, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    server = BoundedHTTPServer(Handler)
+    start(server)
+    base = f"http://127.0.0.1:{server.port}"
     try:
         yield attrs.evolve(scenario, transport=HttpTransport(base))
     finally:
@@ -88,3 +89,54 @@ def test_update_over_a_loopback_http_server(http_scenario: Scenario) -> None:
     assert (
         world.fs.get("app_v2.bin") == next(i for i in http_scenario.images if i.version == 2).data
     )
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"hello")
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+def _get(port: int) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as answer:
+        return bytes(answer.read())
+
+
+def test_loopback_server_drops_idle_connections() -> None:
+    server = BoundedHTTPServer(_Hello, idle_timeout=0.3)
+    start(server)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as idle:
+            assert is_closed_by_server(idle, wait=10)
+        assert _get(server.port) == b"hello"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_loopback_server_caps_concurrent_connections() -> None:
+    server = BoundedHTTPServer(_Hello, idle_timeout=30, max_connections=2)
+    start(server)
+    try:
+        held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+        with socket.create_connection(("127.0.0.1", server.port)) as extra:
+            assert is_closed_by_server(extra, wait=10)
+        assert server.refused == 1
+        for sock in held:
+            sock.close()
+        for _ in range(100):  # the slots come back when the handlers see the close
+            try:
+                if _get(server.port) == b"hello":
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.05)
+        else:
+            pytest.fail("the server did not accept connections again")
+    finally:
+        server.shutdown()
+        server.server_close()

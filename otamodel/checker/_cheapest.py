@@ -5,63 +5,107 @@ the fewest faults, which is usually the one a person can read."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import Any
 
 from otamodel.checker._search import Exploration
 from otamodel.checker._trace import Trace
 
 
+class CheapestPaths:
+    """CHK-15: one Dijkstra over the recorded edges (tree edges included) from every initial
+    state, ordered by (total cost, steps, state number), run to the end once and shared by
+    every property. A property's trace ends at its target popped first, i.e. the target
+    with the least (cost, steps, number); a node's recorded predecessor never changes after
+    it is popped, so the path is the one a search stopped at that target would give."""
+
+    def __init__(self, exploration: Exploration, cost: Callable[[Any], int]) -> None:
+        self.exploration = exploration
+        src, dst, act = exploration.edge_src, exploration.edge_dst, exploration.edge_act
+        assert src is not None and dst is not None and act is not None
+        count = exploration.count
+        prices = [cost(action) for action in exploration.action_table]
+        # Both searches record edges by source; sort only if a caller did not.
+        in_order = all(a <= b for a, b in pairwise(src))
+        order: Sequence[int] = (
+            range(len(src))
+            if in_order
+            else array("i", sorted(range(len(src)), key=src.__getitem__))
+        )
+        offsets = array("i", bytes(4 * (count + 1)))
+        for source in src:
+            offsets[source + 1] += 1
+        for k in range(count):
+            offsets[k + 1] += offsets[k]
+        unreached = 1 << 62
+        price_of = array("q", [unreached]) * count
+        steps_of = array("i", [0]) * count
+        via_state = array("i", [-1]) * count
+        via_action = array("i", [-1]) * count
+        parents = exploration.parents
+        heap: list[tuple[int, int, int]] = []
+        for state in range(count):
+            if parents[state] == -1:
+                price_of[state] = 0
+                heap.append((0, 0, state))
+        heapq.heapify(heap)
+        pop, push = heapq.heappop, heapq.heappush
+        while heap:
+            price, steps, state = pop(heap)
+            if price_of[state] != price or steps_of[state] != steps:
+                continue
+            following = steps + 1
+            for position in range(offsets[state], offsets[state + 1]):
+                edge = order[position]
+                target = dst[edge]
+                candidate = price + prices[act[edge]]
+                best = price_of[target]
+                if candidate < best or (candidate == best and following < steps_of[target]):
+                    price_of[target] = candidate
+                    steps_of[target] = following
+                    via_state[target] = state
+                    via_action[target] = act[edge]
+                    push(heap, (candidate, following, target))
+        self.price_of = price_of
+        self.steps_of = steps_of
+        self.via_state = via_state
+        self.via_action = via_action
+
+    def get_trace(self, targets: bytearray) -> Trace[Any, Any] | None:
+        """The cheapest trace to a state marked in ``targets`` (``None``: none reachable)."""
+        found = self.get_path(targets)
+        return None if found is None else found[0]
+
+    def get_path(self, targets: bytearray) -> tuple[Trace[Any, Any], int] | None:
+        """:meth:`get_trace` and the number of the state it ends in."""
+        price_of, steps_of = self.price_of, self.steps_of
+        found = -1
+        best = (1 << 62, 0)
+        k = targets.find(1)
+        while k >= 0:
+            key = (price_of[k], steps_of[k])
+            if key < best:
+                best = key
+                found = k
+            k = targets.find(1, k + 1)
+        if found < 0:
+            return None
+        table = self.exploration.action_table
+        path = [found]
+        actions: list[Any] = []
+        while self.via_state[path[-1]] >= 0:
+            actions.append(table[self.via_action[path[-1]]])
+            path.append(self.via_state[path[-1]])
+        path.reverse()
+        actions.reverse()
+        states = self.exploration.fetch_states(path)
+        return Trace(states[0], tuple(zip(actions, states[1:], strict=True))), found
+
+
 def get_cheapest_trace(
     exploration: Exploration, targets: bytearray, cost: Callable[[Any], int]
 ) -> Trace[Any, Any] | None:
-    """CHK-15: Dijkstra over the recorded edges (tree edges included) from every initial
-    state, ordered by (total cost, steps, state number); ``None`` when no target is reached."""
-    src, dst, act = exploration.edge_src, exploration.edge_dst, exploration.edge_act
-    assert src is not None and dst is not None and act is not None
-    count = exploration.count
-    table = exploration.action_table
-    prices = [cost(action) for action in table]
-    order = sorted(range(len(src)), key=src.__getitem__)
-    offsets = [0] * (count + 1)
-    for edge in order:
-        offsets[src[edge] + 1] += 1
-    for k in range(count):
-        offsets[k + 1] += offsets[k]
-    parents = exploration.parents
-    best: dict[int, tuple[int, int]] = {}
-    via: dict[int, tuple[int, int]] = {}
-    heap: list[tuple[int, int, int]] = []
-    for state in range(count):
-        if parents[state] == -1:
-            best[state] = (0, 0)
-            heap.append((0, 0, state))
-    heapq.heapify(heap)
-    found = -1
-    while heap:
-        price, steps, state = heapq.heappop(heap)
-        if best.get(state) != (price, steps):
-            continue
-        if targets[state]:
-            found = state
-            break
-        for position in range(offsets[state], offsets[state + 1]):
-            edge = order[position]
-            target = dst[edge]
-            candidate = (price + prices[act[edge]], steps + 1)
-            if candidate < best.get(target, (1 << 62, 0)):
-                best[target] = candidate
-                via[target] = (state, act[edge])
-                heapq.heappush(heap, (*candidate, target))
-    if found < 0:
-        return None
-    path = [found]
-    actions: list[Any] = []
-    while path[-1] in via:
-        previous, action = via[path[-1]]
-        actions.append(table[action])
-        path.append(previous)
-    path.reverse()
-    actions.reverse()
-    states = exploration.fetch_states(path)
-    return Trace(states[0], tuple(zip(actions, states[1:], strict=True)))
+    """CHK-15: the cheapest trace to a target (see :class:`CheapestPaths`)."""
+    return CheapestPaths(exploration, cost).get_trace(targets)

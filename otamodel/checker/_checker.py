@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from otamodel.checker._cheapest import get_cheapest_trace
-from otamodel.checker._liveness import ReverseGraph, get_can_reach
+from otamodel.checker._cheapest import CheapestPaths
+from otamodel.checker._liveness import ForwardGraph, ReverseGraph, get_can_reach, get_lasso
 from otamodel.checker._model import A, Model, Property, PropertyKind, S
 from otamodel.checker._parallel import explore_parallel
 from otamodel.checker._report import (
@@ -24,6 +24,12 @@ from otamodel.checker._search import Exploration, Plan, ProgressHook, explore
 from otamodel.checker._trace import Trace
 from otamodel.errors import ModelDefinitionError
 
+_SEARCH_SHARE = 0.75
+"""Share of ``time_limit`` the search may use; the rest is for the verdicts (BOUND-8)."""
+_PARALLEL_SEARCH_SHARE = 0.4
+"""The same with worker processes: there the verdicts (states fetched back from the workers)
+take about 1.4 times the search time (measured on `secure`, 2 workers)."""
+
 
 def check(
     model: Model[S, A],
@@ -36,6 +42,7 @@ def check(
     progress: ProgressHook | None = None,
     progress_interval: float = 0.5,
     cost: Callable[[A], int] | None = None,
+    cluster: str | None = None,
     shortest: bool = False,
 ) -> CheckReport[S, A]:
     """Explore ``model`` breadth-first and return a verdict for each of its properties.
@@ -47,6 +54,9 @@ def check(
       continuing until every property has its verdict.
     * ``workers``: processes expanding each BFS level (CHK-14); the results are the same.
     * ``progress``: called about every ``progress_interval`` seconds and once at the end (CHK-12).
+    * ``cluster``: the address of a Dask scheduler (``tcp://host:8786``); the search runs on
+      its workers (``workers`` of them, all when ``workers`` is 1), with the same results
+      (CHK-17).
     * ``cost``: a price per action (e.g. 1 per fault); each trace is then the cheapest one,
       shortest among the cheapest, instead of the shortest (CHK-15). By default the model's
       own ``get_action_cost`` hook when it has one (what ``otamodel check`` uses).
@@ -71,8 +81,12 @@ def check(
         raise ModelDefinitionError(f"property names must be unique: {names}")
     plan = Plan(properties)
     plan.record_edges = plan.record_edges or cost is not None
+    plan.record_hits = cost is not None
     started = time.perf_counter()
-    deadline = None if time_limit is None else started + time_limit
+    # The search stops at a share of the limit so that computing the verdicts (up to a third
+    # of the search time on the OTA model) still ends within the limit (BOUND-8).
+    share = _SEARCH_SHARE if workers == 1 else _PARALLEL_SEARCH_SHARE
+    deadline = None if time_limit is None else started + time_limit * share
     options: dict[str, Any] = {
         "max_depth": max_depth,
         "max_states": max_states,
@@ -82,7 +96,15 @@ def check(
         "progress_interval": progress_interval,
         "started": started,
     }
-    if workers == 1:
+    if cluster is not None:
+        from otamodel.checker._dask import DaskEngine
+
+        def engine(model: Model[Any, Any], plan: Plan, count: int) -> DaskEngine:
+            return DaskEngine(cluster, model, plan, 0 if workers == 1 else count)
+
+        exploration = explore_parallel(model, plan, workers=workers, engine=engine, **options)
+        workers = exploration.workers
+    elif workers == 1:
         exploration = explore(model, plan, **options)
     else:
         exploration = explore_parallel(model, plan, workers=workers, **options)
@@ -136,7 +158,9 @@ def get_results(
     ``cost``, each trace is the cheapest (CHK-15)."""
     complete = exploration.is_complete
     reverse: ReverseGraph | None = None
+    forward: ForwardGraph | None = None
     states: list[Any] | None = None
+    paths: CheapestPaths | None = None
     results: list[PropertyResult[S, A]] = []
     for position, prop in enumerate(properties):
         hit = exploration.first_hits[position]
@@ -152,14 +176,30 @@ def get_results(
         if trace is not None and cost is not None:
             if reach is not None:
                 targets = bytearray(1 - bit for bit in reach)
+            elif position in exploration.hit_bits:
+                targets = exploration.hit_bits[position]
             else:
                 if states is None:
                     states = exploration.fetch_states(range(exploration.count))
                 wanted = prop.kind is PropertyKind.SOMETIMES
                 predicate = prop.predicate
                 targets = bytearray(predicate(s) == wanted for s in states)
-            trace = get_cheapest_trace(exploration, targets, cost) or trace
-        results.append(PropertyResult(prop.name, prop.kind, verdict, trace, prop.description))
+            if paths is None:
+                paths = CheapestPaths(exploration, cost)
+            cheapest = paths.get_path(targets)
+            if cheapest is not None:
+                trace, hit = cheapest
+        lasso: tuple[tuple[Any, Any], ...] = ()
+        if trace is not None and reach is not None and exploration.edge_src is not None:
+            if forward is None:
+                forward = ForwardGraph(exploration)
+            steps = get_lasso(exploration, forward, hit, reach, prop.edge_filter)
+            table = exploration.action_table
+            fetched = exploration.fetch_states([t for _, t in steps])
+            lasso = tuple((table[a], s) for (a, _), s in zip(steps, fetched, strict=True))
+        results.append(
+            PropertyResult(prop.name, prop.kind, verdict, trace, prop.description, lasso)
+        )
     return tuple(results)
 
 

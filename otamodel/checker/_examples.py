@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import attrs
 
@@ -30,26 +31,6 @@ class TmState(enum.IntEnum):
     ABORTED = 2
 
 
-class MsgKind(enum.IntEnum):
-    """Message kinds (``IntEnum``: on Python 3.11 ``Enum.__hash__`` runs in Python)."""
-
-    PREPARED = 0
-    COMMIT = 1
-    ABORT = 2
-
-
-@attrs.frozen
-class Message:
-    """``Prepared{rm}``, ``Commit`` or ``Abort`` (``rm`` is ``-1`` for the last two)."""
-
-    kind: MsgKind
-    rm: int = -1
-
-
-COMMIT = Message(MsgKind.COMMIT)
-ABORT = Message(MsgKind.ABORT)
-
-
 class TpcKind(enum.IntEnum):
     TM_RCV_PREPARED = 0
     TM_COMMIT = 1
@@ -60,18 +41,33 @@ class TpcKind(enum.IntEnum):
     RM_RCV_ABORT_MSG = 6
 
 
-@attrs.frozen
-class TpcAction:
+class TpcAction(NamedTuple):
     kind: TpcKind
     rm: int = -1
 
 
-@attrs.frozen
-class TpcState:
-    rm_state: tuple[RmState, ...]
-    tm_state: TmState
-    tm_prepared: frozenset[int]
-    msgs: frozenset[Message]
+TpcState = tuple[tuple[RmState, ...], TmState, int, int]
+"""A plain tuple ``(rm states, tm state, tm_prepared, msgs)`` (hash and equality in C; read it
+with :func:`get_rm_states`, :func:`get_tm_state`, :func:`get_tm_prepared`, :func:`get_msgs`).
+The sets of the specification are bit masks: ``tm_prepared`` has bit ``rm`` for each
+``Prepared`` the TM received; ``msgs`` has bit ``rm`` for each ``Prepared{rm}`` message sent,
+bit ``n`` for ``Commit`` and bit ``n + 1`` for ``Abort`` (``n`` resource managers)."""
+
+
+def get_rm_states(state: TpcState) -> tuple[RmState, ...]:
+    return state[0]
+
+
+def get_tm_state(state: TpcState) -> TmState:
+    return state[1]
+
+
+def get_tm_prepared(state: TpcState) -> int:
+    return state[2]
+
+
+def get_msgs(state: TpcState) -> int:
+    return state[3]
 
 
 _ACTION_NAMES = {
@@ -85,6 +81,14 @@ _ACTION_NAMES = {
 }
 _TM_COMMIT = TpcAction(TpcKind.TM_COMMIT)
 _TM_ABORT = TpcAction(TpcKind.TM_ABORT)
+# Module constants: the hot functions read globals, not enum class attributes.
+_TM_INIT, _TM_COMMITTED, _TM_ABORTED = TmState.INIT, TmState.COMMITTED, TmState.ABORTED
+_WORKING = RmState.WORKING
+_PREPARED = (RmState.PREPARED,)
+_COMMITTED = (RmState.COMMITTED,)
+_ABORTED = (RmState.ABORTED,)
+_RCV_PREPARED, _COMMIT, _ABORT = TpcKind.TM_RCV_PREPARED, TpcKind.TM_COMMIT, TpcKind.TM_ABORT
+_PREPARE, _RCV_COMMIT = TpcKind.RM_PREPARE, TpcKind.RM_RCV_COMMIT_MSG
 
 
 @attrs.frozen
@@ -92,7 +96,7 @@ class TwoPhaseCommit:
     """Two-phase commit with ``rm_count`` resource managers (Stateright ``2pc.rs``)."""
 
     rm_count: int
-    _tables: tuple[tuple[Message, TpcAction, TpcAction, TpcAction, TpcAction, TpcAction], ...] = (
+    _tables: tuple[tuple[int, TpcAction, TpcAction, TpcAction, TpcAction, TpcAction], ...] = (
         attrs.field(
             init=False,
             repr=False,
@@ -101,55 +105,68 @@ class TwoPhaseCommit:
         )
     )
 
+    commit_bit: int = attrs.field(init=False, repr=False, eq=False)
+    """The ``Commit`` message's bit in ``msgs``."""
+    abort_bit: int = attrs.field(init=False, repr=False, eq=False)
+    """The ``Abort`` message's bit in ``msgs``."""
+    everyone: int = attrs.field(init=False, repr=False, eq=False)
+    """``tm_prepared`` once every RM's ``Prepared`` was received."""
+
+    @commit_bit.default
+    def _commit_bit(self) -> int:
+        return 1 << self.rm_count
+
+    @abort_bit.default
+    def _abort_bit(self) -> int:
+        return 1 << (self.rm_count + 1)
+
+    @everyone.default
+    def _everyone(self) -> int:
+        return (1 << self.rm_count) - 1
+
     def init_states(self) -> Sequence[TpcState]:
         working = (RmState.WORKING,) * self.rm_count
-        return [TpcState(working, TmState.INIT, frozenset(), frozenset())]
+        return [(working, TmState.INIT, 0, 0)]
 
-    def actions(self, state: TpcState) -> Iterator[TpcAction]:
-        tm_init = state.tm_state is TmState.INIT
-        if tm_init and len(state.tm_prepared) == self.rm_count:
-            yield _TM_COMMIT
+    def actions(self, state: TpcState) -> list[TpcAction]:
+        rms, tm, prepared, msgs = state
+        tm_init = tm is _TM_INIT
+        out = []
         if tm_init:
-            yield _TM_ABORT
-        msgs = state.msgs
-        commit = COMMIT in msgs
-        abort = ABORT in msgs
-        working = RmState.WORKING
-        for rm_state, (prepared, rcv, prepare, choose, rcv_commit, rcv_abort) in zip(
-            state.rm_state, self._tables, strict=True
+            if prepared == self.everyone:
+                out.append(_TM_COMMIT)
+            out.append(_TM_ABORT)
+        commit = msgs & self.commit_bit
+        abort = msgs & self.abort_bit
+        working = _WORKING
+        for rm_state, (bit, rcv, prepare, choose, rcv_commit, rcv_abort) in zip(
+            rms, self._tables, strict=True
         ):
-            if tm_init and prepared in msgs:
-                yield rcv
+            if tm_init and msgs & bit:
+                out.append(rcv)
             if rm_state is working:
-                yield prepare
-                yield choose
+                out.append(prepare)
+                out.append(choose)
             if commit:
-                yield rcv_commit
+                out.append(rcv_commit)
             if abort:
-                yield rcv_abort
+                out.append(rcv_abort)
+        return out
 
     def next_state(self, state: TpcState, action: TpcAction) -> TpcState | None:
-        kind = action.kind
-        rm = action.rm
-        if kind is TpcKind.TM_RCV_PREPARED:
-            prepared = state.tm_prepared | {rm}
-            return TpcState(state.rm_state, state.tm_state, prepared, state.msgs)
-        if kind is TpcKind.TM_COMMIT:
-            msgs = state.msgs | {COMMIT}
-            return TpcState(state.rm_state, TmState.COMMITTED, state.tm_prepared, msgs)
-        if kind is TpcKind.TM_ABORT:
-            msgs = state.msgs | {ABORT}
-            return TpcState(state.rm_state, TmState.ABORTED, state.tm_prepared, msgs)
-        if kind is TpcKind.RM_PREPARE:
-            msgs = state.msgs | {self._tables[rm][0]}
-            return TpcState(
-                _set(state.rm_state, rm, RmState.PREPARED), state.tm_state, state.tm_prepared, msgs
-            )
+        kind, rm = action
+        rms, tm, prepared, msgs = state
+        if kind is _RCV_PREPARED:
+            return (rms, tm, prepared | 1 << rm, msgs)
+        if kind is _COMMIT:
+            return (rms, _TM_COMMITTED, prepared, msgs | self.commit_bit)
+        if kind is _ABORT:
+            return (rms, _TM_ABORTED, prepared, msgs | self.abort_bit)
+        if kind is _PREPARE:
+            return (rms[:rm] + _PREPARED + rms[rm + 1 :], tm, prepared, msgs | 1 << rm)
         # RM_CHOOSE_TO_ABORT and RM_RCV_ABORT_MSG both abort.
-        new = RmState.COMMITTED if kind is TpcKind.RM_RCV_COMMIT_MSG else RmState.ABORTED
-        return TpcState(
-            _set(state.rm_state, rm, new), state.tm_state, state.tm_prepared, state.msgs
-        )
+        new = _COMMITTED if kind is _RCV_COMMIT else _ABORTED
+        return (rms[:rm] + new + rms[rm + 1 :], tm, prepared, msgs)
 
     def properties(self) -> Sequence[Property[TpcState, TpcAction]]:
         return [
@@ -165,11 +182,11 @@ class TwoPhaseCommit:
 
 def _get_tables(
     rm_count: int,
-) -> tuple[tuple[Message, TpcAction, TpcAction, TpcAction, TpcAction, TpcAction], ...]:
-    """Per RM: its ``Prepared`` message and its five actions, built once per model."""
+) -> tuple[tuple[int, TpcAction, TpcAction, TpcAction, TpcAction, TpcAction], ...]:
+    """Per RM: its ``Prepared`` message bit and its five actions, built once per model."""
     return tuple(
         (
-            Message(MsgKind.PREPARED, rm),
+            1 << rm,
             TpcAction(TpcKind.TM_RCV_PREPARED, rm),
             TpcAction(TpcKind.RM_PREPARE, rm),
             TpcAction(TpcKind.RM_CHOOSE_TO_ABORT, rm),
@@ -180,20 +197,18 @@ def _get_tables(
     )
 
 
-def _set(items: tuple[RmState, ...], position: int, value: RmState) -> tuple[RmState, ...]:
-    return (*items[:position], value, *items[position + 1 :])
-
-
 def is_abort_agreement(state: TpcState) -> bool:
-    return all(rm is RmState.ABORTED for rm in state.rm_state)
+    rms = state[0]
+    return rms.count(RmState.ABORTED) == len(rms)
 
 
 def is_commit_agreement(state: TpcState) -> bool:
-    return all(rm is RmState.COMMITTED for rm in state.rm_state)
+    rms = state[0]
+    return rms.count(RmState.COMMITTED) == len(rms)
 
 
 def is_consistent(state: TpcState) -> bool:
-    rms = state.rm_state
+    rms = state[0]
     return not (RmState.ABORTED in rms and RmState.COMMITTED in rms)
 
 

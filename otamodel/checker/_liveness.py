@@ -19,13 +19,20 @@ class ReverseGraph:
         targets = exploration.edge_dst
         edge_actions = exploration.edge_act
         assert edge_src is not None and targets is not None and edge_actions is not None
-        order = sorted(range(len(targets)), key=targets.__getitem__)
-        self.sources = array("i", [edge_src[edge] for edge in order])
-        self.actions = array("i", [edge_actions[edge] for edge in order])
-        in_degree = [0] * (exploration.count + 1)
+        # A counting sort by target into arrays (no per-edge Python objects survive).
+        in_degree = array("i", bytes(4 * (exploration.count + 1)))
         for target in targets:
             in_degree[target + 1] += 1
-        self.offsets = list(accumulate(in_degree))
+        self.offsets = array("i", accumulate(in_degree))
+        place = array("i", self.offsets)
+        self.sources = array("i", bytes(4 * len(targets)))
+        self.actions = array("i", bytes(4 * len(targets)))
+        sources, actions = self.sources, self.actions
+        for source, target, action in zip(edge_src, targets, edge_actions, strict=True):
+            slot = place[target]
+            place[target] = slot + 1
+            sources[slot] = source
+            actions[slot] = action
 
 
 def find_trap(
@@ -73,3 +80,59 @@ def get_can_reach(
                 can_reach[source] = 1
                 push(source)
     return can_reach
+
+
+class ForwardGraph:
+    """The explored edges grouped by source (built once, only when a lasso is wanted)."""
+
+    def __init__(self, exploration: Exploration) -> None:
+        edge_src = exploration.edge_src
+        assert edge_src is not None
+        counts = [0] * (exploration.count + 1)
+        for source in edge_src:
+            counts[source + 1] += 1
+        self.offsets = list(accumulate(counts))
+        fill = list(self.offsets)
+        self.edges = array("i", bytes(4 * len(edge_src)))
+        for edge, source in enumerate(edge_src):
+            self.edges[fill[source]] = edge
+            fill[source] += 1
+
+
+def get_lasso(
+    exploration: Exploration,
+    forward: ForwardGraph,
+    start: int,
+    can_reach: bytearray,
+    edge_filter: Callable[[Any], bool] | None,
+    limit: int = 200,
+) -> list[tuple[int, int]]:
+    """CHK-18: why a trap stays one: from ``start``, follow allowed edges (the first one to a
+    state not on the path yet) until the path closes a cycle, reaches a state with no allowed
+    edge, or ``limit`` steps. Every state on it is a trap too. Returns ``(action id, state)``
+    steps."""
+    edge_dst = exploration.edge_dst
+    edge_act = exploration.edge_act
+    assert edge_dst is not None and edge_act is not None
+    table = exploration.action_table
+    allowed = [edge_filter is None or edge_filter(a) for a in table]
+    path: list[tuple[int, int]] = []
+    seen = {start}
+    state = start
+    while len(path) < limit:
+        edges = forward.edges[forward.offsets[state] : forward.offsets[state + 1]]
+        options = [
+            (edge_act[e], edge_dst[e])
+            for e in edges
+            if allowed[edge_act[e]] and not can_reach[edge_dst[e]]
+        ]
+        if not options:
+            break
+        fresh = [(a, t) for a, t in options if t not in seen]
+        action, target = (fresh or options)[0]
+        path.append((action, target))
+        if target in seen:
+            break
+        seen.add(target)
+        state = target
+    return path

@@ -1,274 +1,235 @@
-"""Process-parallel breadth-first search: the state space is sharded across worker processes.
+"""Process-parallel breadth-first search (CHK-14).
 
-Worker ``w`` owns the states with ``hash(state) % workers == w``: it stores them, deduplicates
-them and evaluates the properties on them. BFS levels stay synchronous: each worker expands its
-share of the frontier, keeps the successors it owns, and ships the others (pickled, once per
-worker thanks to a cache of states already sent) to their owners through the parent process,
-which only forwards bytes. So the same states are found at the same depths as by the
-single-process search (CHK-14); which of several equally short traces is reported may differ.
+States never travel whole between processes unless the load must be rebalanced. Each
+worker holds a share of the current level as objects and expands it; what it sends back is
+compact: per distinct successor its 64-bit fingerprint and its discovery key
+``(parent number, action position)``, per transition an edge ``(parent, fingerprint,
+action)``. The coordinator owns the fingerprint table: a successor is new if its
+fingerprint is unknown, and among the workers that found the same new successor the one
+with the smallest key keeps it, which is the state the single-process search would have
+found first. Sorting the new states by key numbers them exactly as the single-process
+search does, so counts, numbers, parents, edges, verdicts and traces are identical. The
+workers then judge the properties on the states they keep. Traces are replayed from the
+parent links like in the single-process search.
 
-Workers are forked where the platform allows (nothing but states and actions is pickled);
-elsewhere they are spawned and the model itself must be picklable.
+The worker logic (:class:`Shard`) knows nothing of processes; :class:`_Pool` runs shards in
+forked (or spawned) processes with pipes, and the scenario/model is sent once per worker.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import pickle
 import time
 import traceback
 from array import array
-from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import compress, repeat
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 from otamodel.checker._model import Model, get_boundary
 from otamodel.checker._report import ProgressInfo, StopReason
-from otamodel.checker._search import Exploration, Plan, ProgressHook
+from otamodel.checker._search import (
+    _SALT,
+    Exploration,
+    Plan,
+    ProgressHook,
+    make_replayer,
+)
+from otamodel.errors import ModelDefinitionError
 
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
-_CLOCK_MASK = 255
-_PENDING = -1
-"""Cache value of a remote state sent this level whose owner has not yet named its id."""
+_POS_BITS = 20
+"""A discovery key is ``parent << _POS_BITS | action position``."""
 
-Batch = list[tuple[Any, int, Any]]
-"""Successors shipped to their owner: ``(state, parent id, action)``."""
+_CLOCK_MASK = 0  # the clock is read before every state (BOUND-8)
+_REBALANCE = 64
+"""Workers' shares of a level are evened out when they differ by more than this."""
 
 
-class _Shard:
-    """One worker's part of the search. Ids are ``local index * workers + owner``."""
+class Shard:
+    """One worker's part of the search: its share of the current level, as objects."""
 
-    def __init__(self, model: Model[Any, Any], me: int, workers: int) -> None:
+    def __init__(self, model: Model[Any, Any], plan: Plan) -> None:
         self.model = model
-        self.me = me
-        self.workers = workers
-        plan = Plan(model.properties())
         self.plan = plan
-        self.record = plan.record_edges
-        self.states: list[Any] = []
-        self.index: dict[Any, int] = {}
-        self.parents = array("q")
-        self.parent_actions = array("i")
-        self.action_table: list[Any] = []
+        self.boundary = get_boundary(model)
+        self.frontier: list[tuple[int, Any]] = []
+        self.candidates: list[Any] = []
         self.action_ids: dict[Any, int] = {}
-        self.first_hits = [-1] * plan.count
-        self.goals = [(bytearray(), predicate) for _, predicate in plan.goals]
+        self.actions_sent = 0
+        self.action_table: list[Any] = []
         self.always = list(plan.always)
         self.sometimes = list(plan.sometimes)
-        self.boundary = get_boundary(model)
-        self.open_states: set[int] = set()
-        self.bounds = [0]
-        self.expanded = 0
-        self.transitions = 0
-        self.pruned = 0
-        self.is_violated = False
-        self.is_timed_out = False
-        self.cache: dict[Any, int] = {}
-        self.sent: list[Batch] = [[] for _ in range(workers)]
-        self.pending: list[tuple[int, Any, int]] = []
-        self.edge_src = array("q")
-        self.edge_dst = array("q")
-        self.edge_act = array("i")
 
-    def intern(self, action: Any) -> int:
-        aid = self.action_ids.get(action)
-        if aid is None:
-            aid = len(self.action_table)
-            self.action_ids[action] = aid
-            self.action_table.append(action)
-        return aid
+    @staticmethod
+    def get_fingerprints(states: list[Any]) -> list[int]:
+        """The fingerprints of ``states`` as this worker computes them."""
+        return [(hash(state) ^ _SALT) or 1 for state in states]
 
-    def add(self, state: Any, parent: int, aid: int) -> int:
-        """Store a new owned state and evaluate the pending predicates on it (CHK-4/5/6)."""
-        j = len(self.states)
-        self.index[state] = j
-        self.states.append(state)
-        self.parents.append(parent)
-        self.parent_actions.append(aid)
-        for bits, predicate in self.goals:
-            bits.append(1 if predicate(state) else 0)
-        for position, predicate in self.sometimes:
-            if predicate(state):
-                self.first_hits[position] = j
-                self.sometimes = [e for e in self.sometimes if e[0] != position]
-        for position, predicate in self.always:
-            if not predicate(state):
-                self.first_hits[position] = j
-                self.always = [e for e in self.always if e[0] != position]
-                self.is_violated = True
-        return j
+    @staticmethod
+    def get_hash_probe() -> int:
+        """Workers on other machines must share the hash seed (``PYTHONHASHSEED``)."""
+        return hash("otamodel fingerprint probe")
 
-    def start(self) -> tuple[int, int, bool]:
-        """Keep the owned initial states (CHK-1)."""
-        for init in self.model.init_states():
-            if hash(init) % self.workers != self.me or init in self.index:
-                continue
-            if self.boundary is not None and not self.boundary(init):
-                self.pruned += 1
-                continue
-            self.add(init, -1, -1)
-        self.bounds.append(len(self.states))
-        return len(self.states), len(self.states), self.is_violated
-
-    def apply_replies(self, replies: Sequence[bytes | None]) -> None:
-        """Learn the ids owners gave the states sent last level; resolve pending edges."""
-        cache = self.cache
-        for owner, reply in enumerate(replies):
-            if reply is None:
-                continue
-            ids = array("q")
-            ids.frombytes(reply)
-            for (state, _, _), gid in zip(self.sent[owner], ids, strict=True):
-                cache[state] = gid
-            self.sent[owner] = []
-        for src, state, aid in self.pending:
-            self.edge_src.append(src)
-            self.edge_dst.append(cache[state])
-            self.edge_act.append(aid)
-        self.pending = []
-
-    def expand(
-        self, replies: Sequence[bytes | None], time_left: float | None
-    ) -> list[bytes | None]:
-        """Expand this worker's share of the frontier (CHK-2, CHK-3)."""
-        self.apply_replies(replies)
-        workers, me, record = self.workers, self.me, self.record
+    def expand(self, time_left: float | None) -> dict[str, Any]:
+        """Expand the held level (in number order): distinct successors with their keys,
+        and every edge when the plan records edges. ``time_left`` is in seconds."""
         deadline = None if time_left is None else time.perf_counter() + time_left
-        states, index_get = self.states, self.index.get
-        cache, cache_get = self.cache, self.cache.get
-        actions, next_state = self.model.actions, self.model.next_state
-        boundary, intern, add = self.boundary, self.intern, self.add
-        out: list[Batch] = [[] for _ in range(workers)]
-        src_append, dst_append = self.edge_src.append, self.edge_dst.append
-        act_append, pending_append = self.edge_act.append, self.pending.append
-        transitions = 0
-        start, end = self.bounds[-2], self.bounds[-1]
-        self.expanded = end
-        for i in range(start, end):
-            if deadline is not None and not i & _CLOCK_MASK and time.perf_counter() >= deadline:
-                self.expanded = i
-                self.is_timed_out = True
-                break
-            s = states[i]
-            src = i * workers + me
-            for a in actions(s):
-                t = next_state(s, a)
-                if t is None:
+        record = self.plan.record_edges
+        actions = self.model.actions
+        next_state = self.model.next_state
+        boundary = self.boundary
+        action_ids = self.action_ids
+        table = self.action_table
+        salt = _SALT
+        firsts: dict[int, int] = {}
+        fps = array("q")
+        keys = array("q")
+        aids = array("i")
+        candidates: list[Any] = []
+        edge_src = array("i")
+        edge_fp = array("q")
+        edge_act = array("i")
+        open_states: list[int] = []
+        transitions = pruned = 0
+        clock = time.perf_counter
+        for count, (number, state) in enumerate(self.frontier):
+            if deadline is not None and not count & _CLOCK_MASK and clock() >= deadline:
+                return {"timed_out": True}
+            base = number << _POS_BITS
+            for position, action in enumerate(actions(state)):
+                successor = next_state(state, action)
+                if successor is None:
                     continue
                 transitions += 1
-                owner = hash(t) % workers
-                if owner == me:
-                    j = index_get(t)
-                    if j is None:
-                        if boundary is not None and not boundary(t):
-                            self.pruned += 1
-                            self.open_states.add(i)
-                            continue
-                        aid = intern(a)
-                        j = add(t, src, aid)
-                        if record:
-                            src_append(src)
-                            dst_append(j * workers + me)
-                            act_append(aid)
-                    elif record and j != i:
-                        src_append(src)
-                        dst_append(j * workers + me)
-                        act_append(intern(a))
+                if boundary is not None and not boundary(successor):
+                    pruned += 1
+                    open_states.append(number)
                     continue
-                gid = cache_get(t)
-                if gid is None:
-                    if boundary is not None and not boundary(t):
-                        self.pruned += 1
-                        self.open_states.add(i)
-                        continue
-                    cache[t] = _PENDING
-                    out[owner].append((t, src, a))
-                elif record:
-                    if gid == _PENDING:
-                        pending_append((src, t, intern(a)))
-                    else:
-                        src_append(src)
-                        dst_append(gid)
-                        act_append(intern(a))
-        self.transitions += transitions
-        if record:
-            self.sent = out
-        return [pickle.dumps(batch, _PROTOCOL) if batch else None for batch in out]
-
-    def merge(
-        self, incoming: Sequence[bytes | None]
-    ) -> tuple[int, int, bool, bool, list[bytes | None], int]:
-        """Deduplicate the successors other workers found for this one; close the level."""
-        workers, me, record = self.workers, self.me, self.record
-        index_get, intern, add = self.index.get, self.intern, self.add
-        replies: list[bytes | None] = [None] * workers
-        for sender, payload in enumerate(incoming):
-            if payload is None:
-                continue
-            batch: Batch = pickle.loads(payload)
-            ids = array("q")
-            for t, src, a in batch:
-                j = index_get(t)
-                aid = intern(a)
-                if j is None:
-                    j = add(t, src, aid)
-                gid = j * workers + me
+                fp = (hash(successor) ^ salt) or 1
+                aid = action_ids.get(action)
+                if aid is None:
+                    aid = action_ids[action] = len(table)
+                    table.append(action)
+                if fp not in firsts:
+                    firsts[fp] = len(fps)
+                    fps.append(fp)
+                    keys.append(base | position)
+                    aids.append(aid)
+                    candidates.append(successor)
                 if record:
-                    ids.append(gid)
-                    self.edge_src.append(src)
-                    self.edge_dst.append(gid)
-                    self.edge_act.append(aid)
-            replies[sender] = ids.tobytes() if record else None
-        self.bounds.append(len(self.states))
-        level = len(self.states) - self.bounds[-2]
-        return (
-            len(self.states),
-            level,
-            self.is_violated,
-            self.is_timed_out,
-            replies,
-            self.transitions,
-        )
-
-    def gather(self, replies: Sequence[bytes | None]) -> dict[str, Any]:
-        """Everything the parent needs to number the states globally and judge properties."""
-        self.apply_replies(replies)
+                    edge_src.append(number)
+                    edge_fp.append(fp)
+                    edge_act.append(aid)
+        self.candidates = candidates
+        new_actions = table[self.actions_sent :]
+        self.actions_sent = len(table)
         return {
-            "count": len(self.states),
-            "bounds": self.bounds,
-            "expanded": self.expanded,
-            "parents": self.parents,
-            "parent_actions": self.parent_actions,
-            "action_table": self.action_table,
-            "first_hits": self.first_hits,
-            "goal_bits": [bits for bits, _ in self.goals],
-            "open_states": sorted(self.open_states),
-            "transitions": self.transitions,
-            "pruned": self.pruned,
-            "edges": (self.edge_src, self.edge_dst, self.edge_act) if self.record else None,
+            "timed_out": False,
+            "fps": fps,
+            "keys": keys,
+            "aids": aids,
+            "actions": new_actions,
+            "transitions": transitions,
+            "pruned": pruned,
+            "open": open_states,
+            "edges": (edge_src, edge_fp, edge_act) if record else None,
         }
 
+    def commit(self, numbers: array[int], solved: set[int]) -> dict[str, Any]:
+        """Keep the successors the coordinator numbered (the next level) and judge them."""
+        kept = [
+            (number, state)
+            for number, state in zip(numbers, self.candidates, strict=True)
+            if number >= 0
+        ]
+        self.candidates = []
+        self.frontier = kept
+        return self.judge(kept, solved)
 
-def _serve(conn: Connection, model: Model[Any, Any], me: int, workers: int) -> None:
-    """A worker process: answer the parent's requests until told to stop."""
+    def judge(self, kept: list[tuple[int, Any]], solved: set[int]) -> dict[str, Any]:
+        """CHK-4/5/6 on new states: goal bits, hit bits and first hits, by state number."""
+        plan = self.plan
+        self.always = [e for e in self.always if e[0] not in solved]
+        self.sometimes = [e for e in self.sometimes if e[0] not in solved]
+        # Bits travel as the numbers of the states where they are 1.
+        goals = {position: array("i") for position, _ in plan.goals}
+        hits: dict[int, array[int]] = {}
+        first: dict[int, int] = {}
+        tracked = plan.always + plan.sometimes if plan.record_hits else []
+        for position, _ in tracked:
+            hits[position] = array("i")
+        wanted = {position: True for position, _ in plan.sometimes}
+        for number, state in kept:
+            for position, predicate in plan.goals:
+                if predicate(state):
+                    goals[position].append(number)
+            for position, predicate in tracked:
+                if predicate(state) == wanted.get(position, False):
+                    hits[position].append(number)
+                    if position not in first:
+                        first[position] = number
+            if not plan.record_hits:
+                for position, predicate in self.sometimes:
+                    if position not in first and predicate(state):
+                        first[position] = number
+                for position, predicate in self.always:
+                    if position not in first and not predicate(state):
+                        first[position] = number
+        return {"goals": goals, "hits": hits, "first": first}
+
+    def take(self, items: list[tuple[int, Any]]) -> int:
+        self.frontier.extend(items)
+        self.frontier.sort(key=_get_number)
+        return len(self.frontier)
+
+    def give(self, count: int) -> list[tuple[int, Any]]:
+        given = self.frontier[len(self.frontier) - count :]
+        del self.frontier[len(self.frontier) - count :]
+        return given
+
+    def size(self) -> int:
+        return len(self.frontier)
+
+    @staticmethod
+    def get_cpu_seconds() -> float:
+        """This worker process's CPU time (for benchmarks)."""
+        return time.process_time()
+
+
+def _get_number(item: tuple[int, Any]) -> int:
+    return item[0]
+
+
+class Engine(Protocol):
+    """Runs one shard per worker and calls a method on all of them (or some) at once."""
+
+    workers: int
+
+    def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]: ...
+
+    def submit(self, method: str, args: Sequence[tuple[Any, ...]]) -> None:
+        """Start ``method`` on every shard; :meth:`collect` returns the answers."""
+        ...
+
+    def collect(self) -> list[Any]: ...
+
+    def close(self) -> None: ...
+
+
+def _serve(conn: Connection, model: Model[Any, Any], plan: Plan) -> None:
+    """A worker process: run shard methods for the coordinator until told to stop."""
     try:
-        shard = _Shard(model, me, workers)
-        conn.send(("ok", shard.start()))
+        shard = Shard(model, plan)
+        conn.send(("ok", None))
         while True:
-            op, *args = conn.recv()
-            if op == "expand":
-                conn.send(("ok", shard.expand(args[0], args[1])))
-            elif op == "merge":
-                conn.send(("ok", shard.merge(args[0])))
-            elif op == "gather":
-                conn.send(("ok", shard.gather(args[0])))
-            elif op == "fetch":
-                conn.send(("ok", [shard.states[k] for k in args[0]]))
-            else:
+            request = conn.recv()
+            if request is None:
                 return
-    except BaseException as exc:  # report it to the parent, which re-raises it
+            method, args = request
+            conn.send(("ok", getattr(shard, method)(*args)))
+    except BaseException as exc:  # report it to the coordinator, which re-raises it
         detail = traceback.format_exc()
         try:
             conn.send(("error", (exc, detail)))
@@ -277,23 +238,23 @@ def _serve(conn: Connection, model: Model[Any, Any], me: int, workers: int) -> N
 
 
 class _Pool:
-    """The worker processes and their pipes."""
+    """Worker processes with pipes: forked where possible (the model is inherited), else
+    spawned (the model is pickled once per worker)."""
 
-    def __init__(self, model: Model[Any, Any], workers: int) -> None:
+    def __init__(self, model: Model[Any, Any], plan: Plan, workers: int) -> None:
         methods = multiprocessing.get_all_start_methods()
         method = "fork" if "fork" in methods else "spawn"
         context: Any = multiprocessing.get_context(method)
+        self.workers = workers
         self.conns: list[Connection] = []
         self.processes: list[Any] = []
         saved_seed = os.environ.get("PYTHONHASHSEED")
         if method == "spawn" and saved_seed is None:
-            os.environ["PYTHONHASHSEED"] = "0"  # owners are found by hash: agree on it
+            os.environ["PYTHONHASHSEED"] = "0"  # fingerprints are hashes: agree on them
         try:
-            for me in range(workers):
+            for _ in range(workers):
                 parent_end, child_end = context.Pipe()
-                process = context.Process(
-                    target=_serve, args=(child_end, model, me, workers), daemon=True
-                )
+                process = context.Process(target=_serve, args=(child_end, model, plan), daemon=True)
                 process.start()
                 child_end.close()
                 self.conns.append(parent_end)
@@ -301,11 +262,18 @@ class _Pool:
         finally:
             if method == "spawn" and saved_seed is None:
                 del os.environ["PYTHONHASHSEED"]
+        for conn in self.conns:
+            self.receive(conn)
 
-    def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Send one request to each worker, then collect the answers in order."""
-        for conn, request in zip(self.conns, requests, strict=True):
-            conn.send(request)
+    def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
+        self.submit(method, args)
+        return self.collect()
+
+    def submit(self, method: str, args: Sequence[tuple[Any, ...]]) -> None:
+        for conn, arguments in zip(self.conns, args, strict=True):
+            conn.send((method, arguments))
+
+    def collect(self) -> list[Any]:
         return [self.receive(conn) for conn in self.conns]
 
     @staticmethod
@@ -320,7 +288,7 @@ class _Pool:
     def close(self) -> None:
         for conn in self.conns:
             try:
-                conn.send(("stop",))
+                conn.send(None)
                 conn.close()
             except OSError:
                 pass
@@ -343,161 +311,316 @@ def explore_parallel(
     progress: ProgressHook | None,
     progress_interval: float,
     started: float,
+    engine: Callable[[Model[Any, Any], Plan, int], Engine] | None = None,
 ) -> Exploration:
-    """Level-synchronous BFS over ``workers`` processes (CHK-14).
-
-    Bounds are checked between levels, so ``max_states`` may be exceeded by one level and
-    ``stop_on_violation`` finishes the level it is in (CHK-9).
-    """
-    pool = _Pool(model, workers)
+    """Level-synchronous BFS over ``workers`` shards (CHK-14). ``max_states`` keeps the
+    first ``max_states`` states (only the transition count may differ from one process);
+    time is checked per level (a cut level stays unexpanded);
+    ``stop_on_violation`` finishes the level it is in (CHK-9)."""
+    pool = (engine or _Pool)(model, plan, workers)
     try:
-        answers = [pool.receive(conn) for conn in pool.conns]
-        count = sum(answer[0] for answer in answers)
-        frontier = sum(answer[1] for answer in answers)
-        stop: StopReason | None = None
-        if stop_on_violation and any(answer[2] for answer in answers):
-            stop = StopReason.FIRST_VIOLATION
-        replies: list[list[bytes | None]] = [[None] * workers for _ in range(workers)]
-        depth = 0
-        transitions_seen = 0
-        next_report = started + progress_interval
-        while stop is None:
-            now = time.perf_counter()
-            if frontier == 0:
-                stop = StopReason.EXHAUSTED
-            elif max_depth is not None and depth >= max_depth:
-                stop = StopReason.MAX_DEPTH
-            elif max_states is not None and count >= max_states:
-                stop = StopReason.MAX_STATES
-            elif deadline is not None and now >= deadline:
-                stop = StopReason.TIME_LIMIT
-            if stop is not None:
-                break
-            time_left = None if deadline is None else deadline - now
-            outgoing = pool.ask([("expand", replies[w], time_left) for w in range(workers)])
-            merged = pool.ask(
-                [("merge", [outgoing[s][w] for s in range(workers)]) for w in range(workers)]
-            )
-            count = sum(answer[0] for answer in merged)
-            frontier = sum(answer[1] for answer in merged)
-            replies = [[merged[owner][4][w] for owner in range(workers)] for w in range(workers)]
-            transitions_seen = sum(answer[5] for answer in merged)
-            depth += 1
-            if any(answer[3] for answer in merged):
-                stop = StopReason.TIME_LIMIT
-            elif stop_on_violation and any(answer[2] for answer in merged):
-                stop = StopReason.FIRST_VIOLATION
-            now = time.perf_counter()
-            if progress is not None and now >= next_report:
-                next_report = now + progress_interval
-                progress(ProgressInfo(count, transitions_seen, frontier, depth, now - started))
-        shards = pool.ask([("gather", replies[w]) for w in range(workers)])
-        exploration = _assemble(shards, plan, stop, pool)
+        return _Coordinator(model, plan, pool, pool.workers).run(
+            max_depth=max_depth,
+            max_states=max_states,
+            deadline=deadline,
+            stop_on_violation=stop_on_violation,
+            progress=progress,
+            progress_interval=progress_interval,
+            started=started,
+        )
     except BaseException:
         pool.close()
         raise
-    return exploration
 
 
-def _assemble(
-    shards: list[dict[str, Any]], plan: Plan, stop: StopReason, pool: _Pool
-) -> Exploration:
-    """Number the shards' states globally in BFS order: by depth, then by worker."""
-    workers = len(shards)
-    levels = len(shards[0]["bounds"]) - 1
-    to_global = [array("q") for _ in range(workers)]
-    level_starts: list[int] = []
-    count = 0
-    for depth in range(levels):
-        level_starts.append(count)
-        for w, shard in enumerate(shards):
-            size = shard["bounds"][depth + 1] - shard["bounds"][depth]
-            to_global[w].extend(range(count, count + size))
-            count += size
-    while level_starts and level_starts[-1] == count:
-        level_starts.pop()
+class _Coordinator:
+    """Numbers states, keeps the table, the parent links, the edges and the verdict bits."""
 
-    def to_number(gid: int) -> int:
-        return to_global[gid % workers][gid // workers]
+    def __init__(self, model: Model[Any, Any], plan: Plan, pool: Engine, workers: int) -> None:
+        self.model = model
+        self.plan = plan
+        self.pool = pool
+        self.workers = workers
+        self.table: dict[int, int] = {}
+        """Fingerprint -> state number (CHK-16; a dict here: the coordinator's lookups are on
+        the critical path of every level)."""
+        self.parents = array("i")
+        self.parent_actions = array("i")
+        self.action_table: list[Any] = []
+        self.action_ids: dict[Any, int] = {}
+        self.remaps: list[list[int]] = [[] for _ in range(workers)]
+        self.first_hits = [-1] * plan.count
+        self.goal_bits = {position: bytearray() for position, _ in plan.goals}
+        self.hit_bits: dict[int, bytearray] = {}
+        if plan.record_hits:
+            self.hit_bits = {position: bytearray() for position, _ in plan.always + plan.sometimes}
+        self.edges = (array("i"), array("i"), array("i"))
+        self.open_states: set[int] = set()
+        self.transitions = 0
+        self.pruned = 0
+        self.roots: dict[int, Any] = {}
 
-    action_table: list[Any] = []
-    action_ids: dict[Any, int] = {}
-    remaps: list[list[int]] = []
-    for shard in shards:
-        remap = []
-        for action in shard["action_table"]:
-            if action not in action_ids:
-                action_ids[action] = len(action_table)
-                action_table.append(action)
-            remap.append(action_ids[action])
-        remaps.append(remap)
+    def intern(self, action: Any) -> int:
+        aid = self.action_ids.get(action)
+        if aid is None:
+            aid = self.action_ids[action] = len(self.action_table)
+            self.action_table.append(action)
+        return aid
 
-    parents = array("i", [-1]) * count
-    parent_actions = array("i", [-1]) * count
-    first_hits = [-1] * plan.count
-    goal_bits = {position: bytearray(count) for position, _ in plan.goals}
-    open_states: set[int] = set()
-    unexpanded: list[int] = []
-    edges = (array("i"), array("i"), array("i")) if plan.record_edges else None
-    for w, shard in enumerate(shards):
-        local = to_global[w]
-        remap = remaps[w]
-        for k, (parent, aid) in enumerate(
-            zip(shard["parents"], shard["parent_actions"], strict=True)
-        ):
-            if parent >= 0:
-                number = local[k]
-                parents[number] = to_number(parent)
-                parent_actions[number] = remap[aid]
-        for position, hit in enumerate(shard["first_hits"]):
-            if hit >= 0 and (first_hits[position] < 0 or local[hit] < first_hits[position]):
-                first_hits[position] = local[hit]
-        for (position, _), bits in zip(plan.goals, shard["goal_bits"], strict=True):
-            target = goal_bits[position]
-            for k, bit in enumerate(bits):
-                if bit:
-                    target[local[k]] = 1
-        open_states.update(local[k] for k in shard["open_states"])
-        unexpanded.extend(local[shard["expanded"] : shard["count"]])
-        if edges is not None:
-            src, dst, act = shard["edges"]
-            edges[0].extend(to_number(gid) for gid in src)
-            edges[1].extend(to_number(gid) for gid in dst)
-            edges[2].extend(remap[aid] for aid in act)
-    unexpanded.sort()
+    def start(self, max_states: int | None) -> tuple[StopReason | None, list[list[Any]]]:
+        """CHK-1: the initial states, deduplicated in order, dealt to the workers."""
+        boundary = get_boundary(self.model)
+        shares: list[list[Any]] = [[] for _ in range(self.workers)]
+        probes = self.pool.call("get_hash_probe", [()] * self.workers)
+        if len(set(probes)) > 1:
+            raise ModelDefinitionError(
+                "the checker's workers hash differently: start every worker process with the "
+                "same PYTHONHASHSEED (e.g. PYTHONHASHSEED=0)"
+            )
+        inits = list(self.model.init_states())
+        # Fingerprints come from the workers (this process may use another hash seed).
+        fps = self.pool.call("get_fingerprints", [(inits,)] * self.workers)[0]
+        for init, fp in zip(inits, fps, strict=True):
+            if fp in self.table:
+                continue
+            if boundary is not None and not boundary(init):
+                self.pruned += 1
+                continue
+            if max_states is not None and len(self.table) >= max_states:
+                return StopReason.MAX_STATES, shares
+            number = self.table[fp] = len(self.table)
+            self.parents.append(-1)
+            self.parent_actions.append(-1)
+            self.roots[number] = init
+            shares[number % self.workers].append((number, init))
+        return None, shares
 
-    def fetch_states(numbers: Sequence[int]) -> list[Any]:
-        wanted: list[list[int]] = [[] for _ in range(workers)]
-        where = []
-        for number in numbers:
-            for w in range(workers):
-                k = bisect_left(to_global[w], number)
-                if k < len(to_global[w]) and to_global[w][k] == number:
-                    where.append((w, len(wanted[w])))
-                    wanted[w].append(k)
-                    break
-        found = pool.ask([("fetch", wanted[w]) for w in range(workers)])
-        return [found[w][k] for w, k in where]
+    def run(
+        self,
+        *,
+        max_depth: int | None,
+        max_states: int | None,
+        deadline: float | None,
+        stop_on_violation: bool,
+        progress: ProgressHook | None,
+        progress_interval: float,
+        started: float,
+    ) -> Exploration:
+        plan = self.plan
+        stop, shares = self.start(max_states)
+        self.pool.call("take", [(share,) for share in shares])
+        judged = self.pool.call("judge", [(share, set()) for share in shares])
+        violated = self.record_judgements(judged)
+        if stop is None and stop_on_violation and violated:
+            stop = StopReason.FIRST_VIOLATION
+        level_starts = [0]
+        depth = 0
+        expanded = 0
+        next_report = started + progress_interval
+        while stop is None:
+            start = level_starts[-1]
+            count = len(self.table)
+            if start == count:
+                stop = StopReason.EXHAUSTED
+                expanded = count
+                break
+            if max_depth is not None and depth >= max_depth:
+                stop = StopReason.MAX_DEPTH
+                break
+            time_left = None if deadline is None else deadline - time.perf_counter()
+            replies = self.pool.call("expand", [(time_left,)] * self.workers)
+            if any(reply["timed_out"] for reply in replies):
+                stop = StopReason.TIME_LIMIT
+                break
+            numbers, truncated = self.number_level(replies, max_states)
+            expanded = count if truncated < 0 else truncated
+            solved = {p for p, hit in enumerate(self.first_hits) if hit >= 0}
+            # The workers judge the new states while the edges are resolved here.
+            self.pool.submit("commit", [(numbers[w], solved) for w in range(self.workers)])
+            if plan.record_edges:
+                self.add_edges(replies)
+            judged = self.pool.collect()
+            violated = self.record_judgements(judged)
+            if len(self.table) == count:
+                stop = StopReason.EXHAUSTED
+                break
+            level_starts.append(count)
+            depth += 1
+            if truncated >= 0:
+                stop = StopReason.MAX_STATES
+            elif stop_on_violation and violated:
+                stop = StopReason.FIRST_VIOLATION
+            elif deadline is not None and time.perf_counter() >= deadline:
+                stop = StopReason.TIME_LIMIT
+            else:
+                self.rebalance()
+            now = time.perf_counter()
+            if progress is not None and now >= next_report:
+                next_report = now + progress_interval
+                frontier = len(self.table) - count
+                progress(
+                    ProgressInfo(len(self.table), self.transitions, frontier, depth, now - started)
+                )
+        assert stop is not None
+        if plan.record_edges:
+            src, dst, act = self.edges
+            while src and src[-1] >= expanded:
+                src.pop()
+                dst.pop()
+                act.pop()
+        for position, bits in self.hit_bits.items():
+            self.first_hits[position] = bits.find(1)
+        count = len(self.table)
+        del self.table
+        return Exploration(
+            count=count,
+            fetch_states=make_replayer(
+                self.model, self.roots, self.parents, self.parent_actions, self.action_table
+            ),
+            parents=self.parents,
+            parent_actions=self.parent_actions,
+            action_table=self.action_table,
+            level_starts=level_starts,
+            unexpanded=range(expanded, count),
+            transitions=self.transitions,
+            pruned=self.pruned,
+            stop_reason=stop,
+            first_hits=self.first_hits,
+            goal_bits=self.goal_bits,
+            open_states=self.open_states,
+            edge_src=self.edges[0] if plan.record_edges else None,
+            edge_dst=self.edges[1] if plan.record_edges else None,
+            edge_act=self.edges[2] if plan.record_edges else None,
+            close=self.pool.close,
+            workers=self.workers,
+            hit_bits=self.hit_bits,
+        )
 
-    return Exploration(
-        count=count,
-        fetch_states=fetch_states,
-        parents=parents,
-        parent_actions=parent_actions,
-        action_table=action_table,
-        level_starts=level_starts,
-        unexpanded=unexpanded,
-        transitions=sum(shard["transitions"] for shard in shards),
-        pruned=sum(shard["pruned"] for shard in shards),
-        stop_reason=stop,
-        first_hits=first_hits,
-        goal_bits=goal_bits,
-        open_states=open_states,
-        edge_src=edges[0] if edges else None,
-        edge_dst=edges[1] if edges else None,
-        edge_act=edges[2] if edges else None,
-        close=pool.close,
-    )
+    def number_level(
+        self, replies: list[dict[str, Any]], max_states: int | None
+    ) -> tuple[list[array[int]], int]:
+        """Pick each new state's first discovery, number the level in key order, record
+        parents and edges (in the single-process order: by parent, then action)."""
+        table = self.table
+        best: dict[int, tuple[int, int, int]] = {}
+        for w, reply in enumerate(replies):
+            remap = self.remaps[w]
+            remap.extend(self.intern(action) for action in reply["actions"])
+            self.transitions += reply["transitions"]
+            self.pruned += reply["pruned"]
+            self.open_states.update(reply["open"])
+            for index, (fp, key) in enumerate(zip(reply["fps"], reply["keys"], strict=True)):
+                if fp in table:
+                    continue
+                seen = best.get(fp)
+                if seen is None or key < seen[0]:
+                    best[fp] = (key, w, index)
+        order = sorted(best.items(), key=_get_key)
+        truncated = -1
+        if max_states is not None and len(table) + len(order) > max_states:
+            # As one process would: the parent whose expansion reached the bound, and every
+            # later one, count as unexpanded.
+            keep = max(0, max_states - len(table))
+            truncated = order[keep][1][0] >> _POS_BITS
+            order = order[:keep]
+        numbers = [array("i", [-1]) * len(reply["fps"]) for reply in replies]
+        for fp, (key, w, index) in order:
+            number = table[fp] = len(table)
+            numbers[w][index] = number
+            self.parents.append(key >> _POS_BITS)
+            self.parent_actions.append(self.remaps[w][replies[w]["aids"][index]])
+        return numbers, truncated
+
+    def add_edges(self, replies: list[dict[str, Any]]) -> None:
+        """Resolve the level's edges to numbers (C-level maps; no Python loop per edge)
+        and append them in the single-process order: by source, then action."""
+        get = self.table.get
+        parts = []
+        for w, reply in enumerate(replies):
+            src, fps, acts = reply["edges"]
+            targets = array("i", map(get, fps, repeat(-1, len(fps))))
+            # Keep edges to a numbered state (one beyond max_states is not) that are no
+            # self-loops.
+            keep = bytes(map(_is_kept_edge, src, targets))
+            remap = self.remaps[w]
+            parts.append(
+                (
+                    array("i", compress(src, keep)),
+                    array("i", compress(targets, keep)),
+                    array("i", map(remap.__getitem__, compress(acts, keep))),
+                )
+            )
+        out_src, out_dst, out_act = self.edges
+        if len(parts) == 1 or sum(1 for part in parts if part[0]) <= 1:
+            for src, dst, act in parts:
+                out_src.extend(src)
+                out_dst.extend(dst)
+                out_act.extend(act)
+            return
+        src_all = array("i")
+        dst_all = array("i")
+        act_all = array("i")
+        for src, dst, act in parts:
+            src_all.extend(src)
+            dst_all.extend(dst)
+            act_all.extend(act)
+        # Each worker's edges are in source order already: the sort merges the runs.
+        order = sorted(range(len(src_all)), key=src_all.__getitem__)
+        out_src.extend(map(src_all.__getitem__, order))
+        out_dst.extend(map(dst_all.__getitem__, order))
+        out_act.extend(map(act_all.__getitem__, order))
+
+    def record_judgements(self, judged: list[dict[str, Any]]) -> bool:
+        """Place the workers' verdict bits by state number; whether an invariant failed."""
+        count = len(self.table)
+        for bits in (*self.goal_bits.values(), *self.hit_bits.values()):
+            bits.extend(bytes(count - len(bits)))
+        violated = False
+        always = {position for position, _ in self.plan.always}
+        for answer in judged:
+            for position, ones in answer["goals"].items():
+                target = self.goal_bits[position]
+                for number in ones:
+                    target[number] = 1
+            for position, ones in answer["hits"].items():
+                target = self.hit_bits[position]
+                for number in ones:
+                    target[number] = 1
+            for position, number in answer["first"].items():
+                current = self.first_hits[position]
+                if current < 0 or number < current:
+                    self.first_hits[position] = number
+                if position in always:
+                    violated = True
+        return violated
+
+    def rebalance(self) -> None:
+        """Even out the workers' shares of the next level (ships only the excess)."""
+        sizes = self.pool.call("size", [()] * self.workers)
+        target = sum(sizes) // self.workers
+        heavy = [w for w in range(self.workers) if sizes[w] > target + _REBALANCE]
+        light = [w for w in range(self.workers) if sizes[w] < target - _REBALANCE]
+        if not heavy or not light:
+            return
+        gives = [(max(0, sizes[w] - target),) if w in heavy else (0,) for w in range(self.workers)]
+        given = self.pool.call("give", gives)
+        pooled = [item for items in given for item in items]
+        takes: list[tuple[Any, ...]] = [([],) for _ in range(self.workers)]
+        for w in light:
+            need = target - sizes[w]
+            takes[w] = (pooled[:need],)
+            pooled = pooled[need:]
+        if pooled:  # what the light ones did not need goes back to the first heavy one
+            takes[heavy[0]] = (takes[heavy[0]][0] + pooled,)
+        self.pool.call("take", takes)
 
 
-__all__ = ["explore_parallel"]
+def _is_kept_edge(source: int, target: int) -> bool:
+    return target >= 0 and target != source
+
+
+def _get_key(item: tuple[int, tuple[int, int, int]]) -> int:
+    return item[1][0]
+
+
+__all__ = ["Engine", "Shard", "explore_parallel"]

@@ -64,6 +64,10 @@ class PropertyResult(Generic[S, A]):
     verdict: Verdict
     trace: Trace[S, A] | None = None
     description: str = ""
+    # CHK-18: for an ``eventually`` violation, the steps after the trace's last state along
+    # the property's allowed edges, until they close a cycle or stop: why the goal stays out
+    # of reach (a 0-step trace alone would not say).
+    lasso: tuple[tuple[A, S], ...] = ()
 
     @property
     def is_failing(self) -> bool:

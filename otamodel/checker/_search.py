@@ -19,8 +19,9 @@ from otamodel.checker._report import ProgressInfo, StopReason
 
 ProgressHook = Callable[[ProgressInfo], None]
 
-_CLOCK_MASK = 255
-"""The clock is read (time limit, progress) every 256 expanded states."""
+_CLOCK_MASK = 0
+"""The clock is read (time limit, progress) before every expanded state: one expansion can be
+slow on a large geometry, and a clock read (~0.1 µs) is cheap beside it (BOUND-8)."""
 
 
 @attrs.define(eq=False)
@@ -52,6 +53,11 @@ class Exploration:
     edge_act: array[int] | None = None
     close: Callable[[], None] | None = None
     """Releases resources the exploration still holds (worker processes)."""
+    workers: int = 1
+    """How many processes explored (the parallel search)."""
+    hit_bits: dict[int, bytearray] = attrs.field(factory=dict)
+    """With ``Plan.record_hits``: per always/sometimes property, one byte per state, 1 where
+    the state is a counterexample (always) or a witness (sometimes)."""
 
     @property
     def is_complete(self) -> bool:
@@ -86,6 +92,69 @@ class Plan:
                 self.goals.append(entry)
         self.count = len(properties)
         self.record_edges = bool(self.goals)
+        self.record_hits = False
+        """Evaluate every always/sometimes predicate on every state (``hit_bits``)."""
+
+
+_EMPTY = 0
+"""An empty slot of the fingerprint table."""
+
+_SALT = 0x2545F4914F6CDD1D
+"""A state's fingerprint is ``hash(state) ^ _SALT`` (the one hash equal to the salt is stored
+as 1): small integers and other hashes near 0 stay distinct from the empty slot."""
+
+_FILL = 0.5
+"""The fingerprint table doubles when it is this full."""
+
+
+def _grow(keys: array[int], numbers: array[int]) -> tuple[array[int], array[int], int]:
+    """The fingerprint table at twice the capacity, every entry re-placed."""
+    capacity = len(keys) * 2
+    mask = capacity - 1
+    new_keys = array("q", bytes(8 * capacity))
+    new_numbers = array("i", bytes(4 * capacity))
+    for fp, number in zip(keys, numbers, strict=True):
+        if fp == _EMPTY:
+            continue
+        slot = fp & mask
+        while new_keys[slot] != _EMPTY:
+            slot = (slot + 1) & mask
+        new_keys[slot] = fp
+        new_numbers[slot] = number
+    return new_keys, new_numbers, mask
+
+
+def make_replayer(
+    model: Model[Any, Any],
+    roots: dict[int, Any],
+    parents: array[int],
+    parent_actions: array[int],
+    action_table: list[Any],
+) -> Callable[[Sequence[int]], list[Any]]:
+    """``fetch_states`` for a search that keeps only fingerprints: each wanted state is
+    re-created by replaying the actions of its BFS-tree path from its initial state
+    (``next_state`` is pure, so the replay gives back the state that was found)."""
+    next_state = model.next_state
+
+    def fetch_states(numbers: Sequence[int]) -> list[Any]:
+        known: dict[int, Any] = dict(roots)
+        out = []
+        for number in numbers:
+            path = []
+            k = number
+            while k not in known:
+                path.append(k)
+                k = parents[k]
+            state = known[k]
+            for k in reversed(path):
+                state = next_state(state, action_table[parent_actions[k]])
+                if state is None:  # pragma: no cover - a model whose next_state is not pure
+                    raise RuntimeError(f"replaying state {k} failed: next_state is not pure")
+                known[k] = state
+            out.append(state)
+        return out
+
+    return fetch_states
 
 
 def explore(
@@ -104,11 +173,21 @@ def explore(
 
     Properties are evaluated once per new state, when it is discovered, so the first hit of
     each is a shortest one (CHK-8). ``always``/``sometimes`` predicates that already have a
-    hit are no longer evaluated.
+    hit are no longer evaluated, unless ``plan.record_hits`` asks for every state's value.
+
+    Storage is compact (CHK-16): a discovered state costs its 64-bit fingerprint (its hash) in
+    an open-addressing table with its BFS number, its parent number and its interned action;
+    only the current and the next level are kept as objects. States are re-created by replay
+    when a trace needs them.
     """
     clock = time.perf_counter
-    states: list[Any] = []
-    index: dict[Any, int] = {}
+    capacity = 1 << 12
+    keys = array("q", bytes(8 * capacity))
+    numbers = array("i", bytes(4 * capacity))
+    mask = capacity - 1
+    grow_at = int(capacity * _FILL)
+    count = 0
+    roots: dict[int, Any] = {}
     parents = array("i")
     parent_actions = array("i")
     action_table: list[Any] = []
@@ -117,6 +196,18 @@ def explore(
     goals = [(bytearray(), predicate) for _, predicate in plan.goals]
     always = list(plan.always)
     sometimes = list(plan.sometimes)
+    hit_bits: dict[int, bytearray] = {}
+    tracked: list[tuple[bytearray, Callable[[Any], bool], bool, bool]] = []
+    if plan.record_hits:
+        # Every state's value of every always/sometimes predicate (cheapest traces need them).
+        for position, predicate in always:
+            hit_bits[position] = bytearray()
+            tracked.append((hit_bits[position], predicate, False, True))
+        for position, predicate in sometimes:
+            hit_bits[position] = bytearray()
+            tracked.append((hit_bits[position], predicate, True, False))
+        always = []
+        sometimes = []
     boundary = get_boundary(model)
     open_states: set[int] = set()
     record = plan.record_edges
@@ -134,61 +225,90 @@ def explore(
         action_table.append(action)
         return aid
 
+    def judge(state: Any, k: int) -> bool:
+        """Evaluate the pending predicates on a new state; whether the search must stop."""
+        nonlocal always, sometimes
+        halt = False
+        for bits, predicate in goals:
+            bits.append(1 if predicate(state) else 0)
+        for bits, predicate, wanted, is_always in tracked:
+            hit = predicate(state) == wanted
+            bits.append(hit)
+            if hit and is_always and stop_on_violation:
+                halt = True
+        for position, predicate in sometimes:
+            if predicate(state):
+                first_hits[position] = k
+                sometimes = [e for e in sometimes if e[0] != position]
+        for position, predicate in always:
+            if not predicate(state):
+                first_hits[position] = k
+                always = [e for e in always if e[0] != position]
+                if stop_on_violation:
+                    halt = True
+        return halt
+
+    # Without edge recording only membership matters: a set of fingerprints (C speed, about
+    # 70 bytes a state) instead of the table that also maps fingerprints to numbers.
+    use_set = not record
+    seen: set[int] = set()
+    seen_add = seen.add
+
     # CHK-1: initial states, deduplicated, in the model's order, are depth 0.
+    level: list[Any] = []
     for init in model.init_states():
-        if init in index:
+        fp = (hash(init) ^ _SALT) or 1
+        slot = fp & mask
+        while keys[slot] != _EMPTY and keys[slot] != fp:
+            slot = (slot + 1) & mask
+        if keys[slot] == fp:
             continue
         if boundary is not None and not boundary(init):
             pruned += 1
             continue
-        if len(states) >= limit:
+        if count >= limit:
             stop = StopReason.MAX_STATES
             break
-        k = len(states)
-        index[init] = k
-        states.append(init)
+        keys[slot] = fp
+        numbers[slot] = count
+        if use_set:
+            seen_add(fp)
+        roots[count] = init
+        level.append(init)
         parents.append(-1)
         parent_actions.append(-1)
-        for bits, predicate in goals:
-            bits.append(1 if predicate(init) else 0)
-        for position, predicate in sometimes:
-            if predicate(init):
-                first_hits[position] = k
-                sometimes = [e for e in sometimes if e[0] != position]
-        for position, predicate in always:
-            if not predicate(init):
-                first_hits[position] = k
-                always = [e for e in always if e[0] != position]
-                if stop_on_violation:
-                    stop = StopReason.FIRST_VIOLATION
-        if stop is not None:
+        count += 1
+        if judge(init, count - 1):
+            stop = StopReason.FIRST_VIOLATION
             break
 
     actions = model.actions
     next_state = model.next_state
-    index_get = index.get
     action_get = action_ids.get
-    states_append = states.append
     parents_append = parents.append
     parent_actions_append = parent_actions.append
     dst_append = edge_dst.append
     act_append = edge_act.append
     src_append = edge_src.append
     next_report = started + progress_interval
+    pending_judge = bool(goals or tracked or always or sometimes)
+    salt = _SALT
 
     level_starts = [0]
     depth = 0
     expanded = 0
     while stop is None:
         start = level_starts[-1]
-        end = len(states)
+        end = count
         if start == end:  # no initial state
             stop = StopReason.EXHAUSTED
             break
         if max_depth is not None and depth >= max_depth:
             stop = StopReason.MAX_DEPTH
             break
-        for i in range(start, end):
+        upcoming: list[Any] = []
+        upcoming_append = upcoming.append
+        for i, s in enumerate(level, start):
             if not i & _CLOCK_MASK:
                 now = clock()
                 if deadline is not None and now >= deadline:
@@ -197,48 +317,60 @@ def explore(
                     break
                 if progress is not None and now >= next_report:
                     next_report = now + progress_interval
-                    progress(
-                        ProgressInfo(
-                            len(states), transitions, len(states) - i, depth, now - started
-                        )
-                    )
-            s = states[i]
+                    progress(ProgressInfo(count, transitions, count - i, depth, now - started))
             for a in actions(s):
                 t = next_state(s, a)
                 if t is None:
                     continue
                 transitions += 1
-                j = index_get(t)
-                if j is None:
+                fp = (hash(t) ^ salt) or 1
+                if use_set:  # no edges wanted: a set of fingerprints is enough
+                    if fp in seen:
+                        continue
+                    j = -1
+                    slot = 0
+                    key = 0
+                elif (key := keys[(slot := fp & mask)]) == fp:
+                    j = numbers[slot]
+                elif not key:
+                    j = -1
+                else:
+                    while True:
+                        slot = (slot + 1) & mask
+                        key = keys[slot]
+                        if key == fp:
+                            j = numbers[slot]
+                            break
+                        if not key:
+                            j = -1
+                            break
+                if j < 0:
                     if boundary is not None and not boundary(t):
                         pruned += 1
                         open_states.add(i)
                         continue
-                    j = len(states)
+                    j = count
                     if j >= limit:
                         stop = StopReason.MAX_STATES
                         break
-                    index[t] = j
-                    states_append(t)
+                    count += 1
+                    if use_set:
+                        seen_add(fp)
+                    else:
+                        keys[slot] = fp
+                        numbers[slot] = j
+                        if count > grow_at:
+                            keys, numbers, mask = _grow(keys, numbers)
+                            grow_at = int(len(keys) * _FILL)
+                    upcoming_append(t)
                     parents_append(i)
                     aid = action_get(a)
                     if aid is None:
                         aid = intern(a)
                     parent_actions_append(aid)
                     # CHK-4/5/6: evaluate each pending predicate once, at discovery.
-                    for bits, predicate in goals:
-                        bits.append(1 if predicate(t) else 0)
-                    for position, predicate in sometimes:
-                        if predicate(t):
-                            first_hits[position] = j
-                            sometimes = [e for e in sometimes if e[0] != position]
-                    for position, predicate in always:
-                        if not predicate(t):
-                            first_hits[position] = j
-                            always = [e for e in always if e[0] != position]
-                            if stop_on_violation:
-                                stop = StopReason.FIRST_VIOLATION
-                    if stop is not None:
+                    if pending_judge and judge(t, j):
+                        stop = StopReason.FIRST_VIOLATION
                         break
                     if record:
                         src_append(i)
@@ -257,10 +389,11 @@ def explore(
             break
         else:
             expanded = end
-            if len(states) == end:
+            if count == end:
                 stop = StopReason.EXHAUSTED
                 break
             level_starts.append(end)
+            level = upcoming
             depth += 1
             continue
         break
@@ -271,15 +404,18 @@ def explore(
             edge_src.pop()
             edge_dst.pop()
             edge_act.pop()
+    for position, bits in hit_bits.items():
+        first_hits[position] = bits.find(1)
     assert stop is not None
+    del keys, numbers, level, seen
     return Exploration(
-        count=len(states),
-        fetch_states=lambda numbers: [states[k] for k in numbers],
+        count=count,
+        fetch_states=make_replayer(model, roots, parents, parent_actions, action_table),
         parents=parents,
         parent_actions=parent_actions,
         action_table=action_table,
         level_starts=level_starts,
-        unexpanded=range(expanded, len(states)),
+        unexpanded=range(expanded, count),
         transitions=transitions,
         pruned=pruned,
         stop_reason=stop,
@@ -291,4 +427,5 @@ def explore(
         edge_src=edge_src if record else None,
         edge_dst=edge_dst if record else None,
         edge_act=edge_act if record else None,
+        hit_bits=hit_bits,
     )

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from otamodel._io import write_atomic
-from otamodel.cli import main
+from otamodel._io import OutputSet, get_child_path, write_output
+from otamodel.cli import SCENARIO, about_input, json_option, main, variant_choice
 
 
 def _run_check(
@@ -21,6 +21,7 @@ def _run_check(
     workers: int,
     quiet: bool,
     shortest: bool = False,
+    cluster: str | None = None,
 ) -> Any:
     """Run the checker on ``scenario`` with a live progress line on stderr (unless quiet)."""
     from rich.console import Console
@@ -34,6 +35,7 @@ def _run_check(
         "time_limit": time_limit,
         "workers": workers,
         "cost": None if shortest else model.get_action_cost,
+        "cluster": cluster,
         "shortest": shortest,
     }
     if quiet:
@@ -64,14 +66,13 @@ def warn_blowup(scenario: Any, max_states: int | None, time_limit: float | None)
 @click.option(
     "--scenario",
     "scenario_name",
+    type=SCENARIO,
     default="default",
     show_default=True,
     help="Scenario name or TOML/JSON file.",
 )
-@click.option("--variant", default=None, help="Code variant (harmony-3.9.1, harmony-3.9.0).")
-@click.option(
-    "--json", "json_file", type=click.Path(dir_okay=False), help="Write the verdicts as JSON."
-)
+@click.option("--variant", type=variant_choice(), default=None, help="Code variant.")
+@json_option("Write the verdicts as JSON (to FILE if given; - is stdout).", "json_file")
 @click.option(
     "--traces",
     "traces_dir",
@@ -91,6 +92,12 @@ def warn_blowup(scenario: Any, max_states: int | None, time_limit: float | None)
     show_default=True,
     help="Processes for expansion.",
 )
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    default=None,
+    help="Run on the Dask scheduler at ADDRESS (tcp://host:8786); see docs/cluster.md.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option(
     "--shortest",
@@ -105,6 +112,7 @@ def check_command(
     max_states: int | None,
     time_limit: float | None,
     workers: int,
+    cluster: str | None,
     quiet: bool,
     shortest: bool,
 ) -> None:
@@ -117,7 +125,7 @@ def check_command(
 
     from otamodel.env import get_scenario, with_variant
     from otamodel.model import Variant
-    from otamodel.verify._tracefile import write_trace
+    from otamodel.verify._tracefile import get_trace_text
 
     scenario = get_scenario(scenario_name)
     if variant is not None:
@@ -134,8 +142,9 @@ def check_command(
         workers=workers,
         quiet=quiet,
         shortest=shortest,
+        cluster=cluster,
     )
-    console = Console(soft_wrap=True)
+    console = Console(soft_wrap=True, stderr=json_file == "-")
     table = Table(title=f"{scenario.name} · {scenario.config.variant.value}")
     for col in ("property", "kind", "verdict", "trace"):
         table.add_column(col)
@@ -160,32 +169,36 @@ def check_command(
         f"max depth {report.max_depth}, {report.seconds:.1f} s "
         f"({report.states_per_second:,.0f} states/s), stop: {report.stop_reason.value}"
     )
-    if json_file:
-        doc = {
-            "scenario": scenario.name,
-            "variant": scenario.config.variant.value,
-            "unique_states": report.unique_states,
-            "transitions": report.transitions,
-            "max_depth": report.max_depth,
-            "seconds": round(report.seconds, 3),
-            "stop_reason": report.stop_reason.value,
-            "results": rows,
-        }
-        write_atomic(json_file, json.dumps(doc, indent=1) + "\n")
-    if traces_dir:
-        folder = Path(traces_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        for res in report.results:
-            if res.trace is None:
-                continue
-            path = folder / f"{scenario.name}-{scenario.config.variant.value}-{res.name}.json"
-            write_trace(
-                path,
-                scenario=scenario,
-                property_name=res.name,
-                verdict=res.verdict.value,
-                actions=list(res.trace.actions),
-            )
+    with OutputSet() as outputs:  # the JSON and the traces together or not at all (IO-5)
+        if json_file:
+            doc = {
+                "scenario": scenario.name,
+                "variant": scenario.config.variant.value,
+                "unique_states": report.unique_states,
+                "transitions": report.transitions,
+                "max_depth": report.max_depth,
+                "seconds": round(report.seconds, 3),
+                "stop_reason": report.stop_reason.value,
+                "results": rows,
+            }
+            outputs.add(json_file, json.dumps(doc, indent=1) + "\n")
+        if traces_dir:
+            folder = Path(traces_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            for res in report.results:
+                if res.trace is None:
+                    continue
+                name = f"{scenario.name}-{scenario.config.variant.value}-{res.name}"
+                outputs.add(
+                    get_child_path(folder, name, ".json"),
+                    get_trace_text(
+                        scenario=scenario,
+                        property_name=res.name,
+                        verdict=res.verdict.value,
+                        actions=list(res.trace.actions),
+                    ),
+                )
+        outputs.commit()
     sys.exit(0 if report.is_ok else 1)
 
 
@@ -201,12 +214,14 @@ def check_command(
     metavar="FILE",
     help="Write the trace in the Informal Trace Format (Apalache/Quint JSON; '-': stdout).",
 )
-def replay(trace_file: str, mermaid: bool, itf_file: str | None) -> None:
+@json_option("Print the replayed timeline as JSON (to FILE if given; - is stdout).")
+def replay(trace_file: str, mermaid: bool, itf_file: str | None, json_out: str | None) -> None:
     """Re-execute a trace file and print what changed in persistent state at each step."""
     from otamodel.verify._tracefile import get_mermaid_sequence, read_trace
     from otamodel.verify._tracefile import replay as run_replay
 
-    trace = read_trace(trace_file)
+    with about_input(trace_file):
+        trace = read_trace(trace_file)
     if itf_file is not None:
         from otamodel.verify._itf import get_itf
 
@@ -215,13 +230,14 @@ def replay(trace_file: str, mermaid: bool, itf_file: str | None) -> None:
             trace.actions,
             description=f"{trace.property_name} ({trace.verdict}) from {trace_file}",
         )
-        text = json.dumps(doc, indent=1) + "\n"
-        if itf_file == "-":
-            click.echo(text, nl=False)
-            return
-        write_atomic(itf_file, text)
+        write_output(itf_file, json.dumps(doc, indent=1) + "\n")
+        return
     steps, problem = run_replay(trace.scenario, trace.actions)
-    if mermaid:
+    if json_out is not None:
+        from otamodel.cli.model import write_timeline_json
+
+        write_timeline_json(json_out, trace.scenario, steps, problem)
+    elif mermaid:
         click.echo(get_mermaid_sequence(steps), nl=False)
     else:
         click.echo(
@@ -237,11 +253,13 @@ def replay(trace_file: str, mermaid: bool, itf_file: str | None) -> None:
                 for i, (rec, s) in enumerate(zip(trace.recorded, steps, strict=True))
                 if rec.get("state") != s.summary
             ]
-            if drift:
+            if drift:  # another scenario or another model version: a negative result
                 click.echo(
-                    f"note: the states differ from the recorded ones at steps {drift[:10]}",
+                    f"error: {trace_file}: the states differ from the recorded ones at steps "
+                    f"{drift[:10]}",
                     err=True,
                 )
+                sys.exit(1)
     if problem is not None:
         click.echo(f"error: the trace no longer reproduces: {problem}", err=True)
         sys.exit(1)
@@ -252,7 +270,11 @@ def replay(trace_file: str, mermaid: bool, itf_file: str | None) -> None:
     "-o", "--output", default="docs/findings.md", show_default=True, type=click.Path(dir_okay=False)
 )
 @click.option(
-    "--scenario", "scenarios", multiple=True, help="Limit to these scenarios (default: all)."
+    "--scenario",
+    "scenarios",
+    type=SCENARIO,
+    multiple=True,
+    help="Limit to these scenarios (default: all).",
 )
 @click.option(
     "--time-limit",

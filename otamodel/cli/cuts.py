@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from otamodel._io import write_atomic
-from otamodel.cli import main
+from otamodel._io import write_output
+from otamodel.cli import SCENARIO, json_option, main, variant_choice
 
 AUTO_DOUBLE_LIMIT = 400
 
@@ -28,24 +28,19 @@ def _get_scenario(name: str, variant: str | None) -> Any:
 
 
 def _emit_json(target: str, doc: dict[str, Any]) -> None:
-    text = json.dumps(doc, indent=1) + "\n"
-    if target == "-":
-        click.echo(text, nl=False)
-    else:
-        write_atomic(target, text)
+    write_output(target, json.dumps(doc, indent=1) + "\n")
 
 
 @main.command("cuts")
 @click.option(
     "--scenario",
     "scenario_name",
+    type=SCENARIO,
     default="default",
     show_default=True,
     help="Scenario name or TOML/JSON file.",
 )
-@click.option(
-    "--variant", default=None, help="Code variant (harmony-3.9.1, harmony-3.9.0, hardened)."
-)
+@click.option("--variant", type=variant_choice(), default=None, help="Code variant.")
 @click.option(
     "--cut",
     "cut_number",
@@ -68,12 +63,9 @@ def _emit_json(target: str, doc: dict[str, Any]) -> None:
     help="Also cut a second time during each recovery, summarised (default: when the update "
     f"has at most {AUTO_DOUBLE_LIMIT} cut points).",
 )
-@click.option(
-    "--json",
+@json_option(
+    "Write the table as JSON (to FILE if given; - or no FILE: stdout, instead of the text).",
     "json_file",
-    default=None,
-    metavar="FILE",
-    help="Write the table as JSON ('-' for standard output, instead of the text).",
 )
 def cuts(
     scenario_name: str,

@@ -8,18 +8,21 @@ from typing import Any
 
 import click
 
-from otamodel.cli import main
+from otamodel.cli import SCENARIO, about_input, main, variant_choice
 
 
 @main.command("explore")
 @click.option(
     "--scenario",
     "scenario_name",
+    type=SCENARIO,
     default="default",
     show_default=True,
     help="Scenario name or TOML/JSON file.",
 )
-@click.option("--variant", default=None, help="Code variant (default: the scenario's).")
+@click.option(
+    "--variant", type=variant_choice(), default=None, help="Code variant (default: the scenario's)."
+)
 @click.option(
     "--trace",
     "trace_file",
@@ -50,7 +53,8 @@ def explore_command(
     opening: list[str] = []
     property_name = ""
     if trace_file is not None:
-        trace = read_trace(trace_file)
+        with about_input(trace_file):
+            trace = read_trace(trace_file)
         scenario = trace.scenario
         opening = [str(a) for a in trace.actions]
         property_name = trace.property_name

@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
-from otamodel._io import write_atomic
-from otamodel.cli import main
+from otamodel._io import read_input, write_output
+from otamodel.cli import SCENARIO, json_option, main, variant_choice
 from otamodel.errors import ScenarioError, TraceError
+from otamodel.model import MACHINES
+
+#: Largest ``simulate --actions`` file read (BOUND-5).
+MAX_ACTIONS_BYTES = 16 * 1024 * 1024
 
 
 @main.command()
 @click.option(
     "--scenario",
     "scenario_name",
+    type=SCENARIO,
     default="default",
     show_default=True,
     help="Scenario name or TOML/JSON file.",
 )
-@click.option(
-    "--variant", default=None, help="Code variant (harmony-3.9.1, harmony-3.9.0, hardened)."
-)
+@click.option("--variant", type=variant_choice(), default=None, help="Code variant.")
 @click.option(
     "--script",
     default=None,
@@ -53,6 +56,7 @@ from otamodel.errors import ScenarioError, TraceError
     type=click.IntRange(1, 100_000),
     help="Steps when no script is given.",
 )
+@json_option("Print the timeline as JSON (to FILE if given; - is stdout).")
 def simulate(
     scenario_name: str,
     variant: str | None,
@@ -60,6 +64,7 @@ def simulate(
     actions_file: str | None,
     until_text: str | None,
     steps: int,
+    json_out: str | None,
 ) -> None:
     """Print a step-by-step timeline of a scenario (states, callbacks, persistent writes).
 
@@ -75,11 +80,13 @@ def simulate(
     until = parse_until(until_text) if until_text is not None else None
     scenario = _get_scenario(scenario_name, variant)
     if actions_file is not None:
+        raw = read_input(actions_file, limit=MAX_ACTIONS_BYTES, option="--max-document-bytes")
         try:
-            text = Path(actions_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            raise TraceError(f"cannot read {actions_file}: {reason}") from None
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TraceError(
+                f"not UTF-8 text ({exc.reason})", where=exc.start, source=actions_file
+            ) from None
         actions = parse_actions(text, source=actions_file)
     elif script is not None:
         actions = parse_actions(script, source="--script")
@@ -92,11 +99,14 @@ def simulate(
         if reached is not None:
             replayed = replayed[:reached]
             problem = None
-    click.echo(
-        f"scenario {scenario.name} ({scenario.config.variant.value}): {scenario.description}"
-    )
-    echo_timeline(replayed)
-    click.echo(f"script: {format_actions(s.action for s in replayed)}")
+    if json_out is not None:
+        write_timeline_json(json_out, scenario, replayed, problem)
+    else:
+        click.echo(
+            f"scenario {scenario.name} ({scenario.config.variant.value}): {scenario.description}"
+        )
+        echo_timeline(replayed)
+        click.echo(f"script: {format_actions(s.action for s in replayed)}")
     if problem is not None:
         click.echo(f"error: {problem}", err=True)
         sys.exit(1)
@@ -153,6 +163,27 @@ def _find_until(scenario: Any, replayed: list[Any], until: Any) -> int | None:
     return None
 
 
+def write_timeline_json(target: str, scenario: Any, steps: list[Any], problem: str | None) -> None:
+    """CLI-2: the timeline as JSON: scenario, variant, one object per step, and the refusal."""
+    doc = {
+        "scenario": scenario.name,
+        "variant": scenario.config.variant.value,
+        "steps": [
+            {
+                "index": s.index,
+                "action": str(s.action),
+                "transition": s.result.transition,
+                "notes": list(s.result.notes),
+                "changes": list(s.changes),
+                "state": s.summary,
+            }
+            for s in steps
+        ],
+        "problem": problem,
+    }
+    write_output(target, json.dumps(doc, indent=1) + "\n")
+
+
 def echo_timeline(steps: list[Any]) -> None:
     """Print replayed steps: action, transition, callbacks/notes, persistent changes, state."""
     for s in steps:
@@ -183,7 +214,7 @@ def _is_quiet(world: object) -> bool:
 
 
 @main.command()
-@click.argument("machine", type=click.Choice(["service", "update_check", "core", "bootloader"]))
+@click.argument("machine", type=click.Choice(list(MACHINES)))  # CLI-5: from the code
 @click.option(
     "--format",
     "fmt",
@@ -193,13 +224,16 @@ def _is_quiet(world: object) -> bool:
 )
 @click.option(
     "--variant",
-    type=click.Choice(["harmony-3.9.1", "harmony-3.9.0", "hardened"]),
+    type=variant_choice(),
     default="harmony-3.9.1",
     show_default=True,
     help="Draw the edges of this variant only.",
 )
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout."
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write to a file instead of stdout (- is stdout).",
 )
 def diagram(machine: str, fmt: str, variant: str, output: str | None) -> None:
     """Draw a machine with ``transitions``' own diagram support (the Machine ``step`` is
@@ -219,12 +253,11 @@ def diagram(machine: str, fmt: str, variant: str, output: str | None) -> None:
                 raise ScenarioError(
                     "--format svg needs Graphviz's 'dot' (apt-get install graphviz)"
                 )
-            text = subprocess.run(
-                [dot, "-Tsvg"], input=text.encode(), capture_output=True, check=True
-            ).stdout
-    if output:
-        write_atomic(output, text)
-    elif isinstance(text, bytes):
-        sys.stdout.buffer.write(text)
-    else:
-        click.echo(text, nl=False)
+            done = subprocess.run(
+                [dot, "-Tsvg"], input=text.encode(), capture_output=True, check=False
+            )
+            if done.returncode:
+                message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+                raise ScenarioError(f"dot failed: {message[-1] if message else done.returncode}")
+            text = done.stdout
+    write_output(output or "-", text)

@@ -1,7 +1,7 @@
 """``otamodel manifest lint | db show | bootctl show``: the device's records, read as it reads them.
 
 Exit status: 0 success (for ``lint``: no problems), 1 ``lint`` found problems, 2 unreadable
-input (one line on stderr).
+input (one line on stderr), 3 a bound hit (``--max-bytes``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from otamodel.cli import main
-from otamodel.errors import BootControlError
+from otamodel._io import get_size, read_input, write_output
+from otamodel.cli import about_input, json_option, main
+from otamodel.errors import BootControlError, BoundError
 from otamodel.formats import bootctl, manifest, otadb
 
 __all__ = ["bootctl_group", "db_group", "manifest_group"]
@@ -34,8 +35,16 @@ def _console() -> Console:
     return console
 
 
-def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=1))
+def _emit_json(data: Any, target: str) -> None:
+    write_output(target, json.dumps(data, indent=1) + "\n")
+
+
+#: Default of ``manifest lint --max-bytes``: 32 times what the device reads (BOUND-2).
+LINT_MAX_BYTES = 64 * 1024
+#: Largest boot-control input read (a page).
+_BOOTCTL_MAX = bootctl.PAGE_SIZE
+#: Default of ``db show --max-bytes`` (the device's file is a few hundred bytes).
+DB_MAX_BYTES = 1024 * 1024
 
 
 # -- manifest ---------------------------------------------------------------------------------
@@ -48,18 +57,36 @@ def manifest_group() -> None:
 
 @manifest_group.command("lint")
 @click.argument("file", type=_FILE)
-@click.option("--json", "as_json", is_flag=True, help="Print the problems as a JSON list.")
-def lint_command(file: Path, as_json: bool) -> None:
+@json_option("Print the problems as a JSON list (to FILE if given; - is stdout).")
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(manifest.JSON_FILE_MAXSIZE),
+    default=LINT_MAX_BYTES,
+    show_default=True,
+    help="Lint at most this many bytes; a larger file gets only the device's verdict, exit 3.",
+)
+def lint_command(file: Path, json_out: str | None, max_bytes: int) -> None:
     """List every problem a publisher should fix in FILE.
 
-    Exit status 0 when there is none, 1 when there are problems, 2 when FILE cannot be read.
+    Exit status 0 when there is none, 1 when there are problems, 2 when FILE cannot be read,
+    3 when FILE is larger than --max-bytes (the device reads only its first bytes).
     \f
-    Rules: MAN-30, MAN-31, MAN-32.
+    Rules: MAN-30, MAN-31, MAN-32, BOUND-2.
     """
-    problems = manifest.lint(file.read_bytes())
-    if as_json:
+    size = get_size(file)
+    if size > max_bytes:
+        click.echo(
+            f"{file}: error: $: {size} bytes: the service reads at most "
+            f"{manifest.JSON_READ_LIMIT} (SYS_OTA_JSON_FILE_MAXSIZE - 10), so the update check "
+            "fails and nothing after that is used"
+        )
+        raise BoundError(f"{file}: {size} bytes not linted", option="--max-bytes")
+    with about_input(file):
+        problems = manifest.lint(read_input(file, limit=max_bytes, option="--max-bytes"))
+    if json_out is not None:
         _emit_json(
-            [{"path": p.path, "severity": p.severity, "message": p.message} for p in problems]
+            [{"path": p.path, "severity": p.severity, "message": p.message} for p in problems],
+            json_out,
         )
     elif not problems:
         click.echo(f"{file}: no problems")
@@ -86,17 +113,25 @@ def _hex(value: int | None, width: int = 2) -> str:
 
 @db_group.command("show")
 @click.argument("file", type=_FILE)
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-def db_show_command(file: Path, as_json: bool) -> None:
+@json_option("Print the rows as JSON (to FILE if given; - is stdout).")
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(1),
+    default=DB_MAX_BYTES,
+    show_default=True,
+    help="Refuse a larger file (exit 3).",
+)
+def db_show_command(file: Path, json_out: str | None, max_bytes: int) -> None:
     """Show the rows of FILE as the device loads them.
 
     Versions are shown as written (decimal) and as every C reader reads them (base 16).
     \f
     Rules: DB-20, DB-21.
     """
-    db = otadb.parse(file.read_bytes())
-    rows = otadb.get_rows(db)
-    if as_json:
+    with about_input(file):
+        db = otadb.parse(read_input(file, limit=max_bytes, option="--max-bytes"))
+        rows = otadb.get_rows(db)
+    if json_out is not None:
         _emit_json(
             {
                 "rows": [
@@ -115,7 +150,8 @@ def db_show_command(file: Path, as_json: bool) -> None:
                     for r in rows
                 ],
                 "total_imgs": otadb.get_total_imgs(db),
-            }
+            },
+            json_out,
         )
         return
     table = Table(title=str(file))
@@ -159,19 +195,22 @@ def _describe_bytes(data: bytes) -> str:
 
 @bootctl_group.command("show")
 @click.argument("file", type=_FILE)
-@click.option("--json", "as_json", is_flag=True, help="Print the fields as JSON.")
-def bootctl_show_command(file: Path, as_json: bool) -> None:
+@json_option("Print the fields as JSON (to FILE if given; - is stdout).")
+def bootctl_show_command(file: Path, json_out: str | None) -> None:
     """Show FILE: a 256-byte header or a 4096-byte boot-control page.
     \f
     Rules: BC-6.
     """
-    data = file.read_bytes()
+    size = get_size(file)
+    data = b"" if size > _BOOTCTL_MAX else read_input(file, limit=_BOOTCTL_MAX)
     if len(data) not in (bootctl.HEADER_SIZE, bootctl.PAGE_SIZE):
         raise BootControlError(
-            f"{file} is {len(data)} bytes; expected a {bootctl.HEADER_SIZE}-byte header "
-            f"or a {bootctl.PAGE_SIZE}-byte page"
+            f"is {size or len(data)} bytes; expected a {bootctl.HEADER_SIZE}-byte header "
+            f"or a {bootctl.PAGE_SIZE}-byte page",
+            source=str(file),
         )
-    header, rest = bootctl.unpack_page(data)
+    with about_input(file):
+        header, rest = bootctl.unpack_page(data)
     info: dict[str, Any] = {
         "size": len(data),
         "status": header.status,
@@ -193,8 +232,8 @@ def bootctl_show_command(file: Path, as_json: bool) -> None:
         info["reserved"] = _describe_bytes(
             rest[: bootctl.SIGNATURE_BYTE_OFFSET - bootctl.HEADER_SIZE]
         )
-    if as_json:
-        _emit_json(info)
+    if json_out is not None:
+        _emit_json(info, json_out)
         return
     lines = [
         ("status", f"{_hex(header.status)} {header.get_status_name()}"),

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from otamodel.cli import main
+from otamodel._io import write_output
+from otamodel.cli import json_option, main
 from otamodel.errors import OtaModelError
 from otamodel.formats import signature
 from otamodel.formats.hexfile import DEFAULT_SIZE, DEFAULT_START
@@ -108,7 +109,7 @@ def _print_problems(problems: list[ReleaseProblem], prefix: str = "") -> None:
     help="Pad smaller patches to this size (the device's first download buffer; 0: never).",
 )
 @click.option("--force", is_flag=True, help="Replace OUT if it is a release directory.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("Print the summary as JSON (to FILE if given; - is stdout).")
 @click.option(
     "-s",
     "--start",
@@ -136,7 +137,7 @@ def make_command(
     bases: tuple[Path, ...],
     min_patch_size: int,
     force: bool,
-    as_json: bool,
+    json_out: str | None,
     start: int,
     size: int,
 ) -> None:
@@ -166,10 +167,10 @@ def make_command(
     public = signature.public_key_pem(key_pem, password=secret) if key_pem is not None else None
     ctx = LintContext(public_key_pem=public, bases=load_bases(bases))
     problems = lint_directory(out, ctx)
-    if as_json:
+    if json_out is not None:
         data = info.to_json()
         data["lint"] = [p.to_json() for p in problems]
-        click.echo(json.dumps(data, indent=1, sort_keys=True))
+        write_output(json_out, json.dumps(data, indent=1, sort_keys=True) + "\n")
     else:
         _print_summary(info, out, problems)
 
@@ -214,7 +215,7 @@ def _fetch_url(url: str) -> bytes | None:
     show_default=True,
     help="The device's code.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+@json_option("Print the problems as JSON (to FILE if given; - is stdout).")
 def lint_command(
     target: str,
     key_file: Path | None,
@@ -222,7 +223,7 @@ def lint_command(
     device_version: int | None,
     geometry: str,
     variant: str,
-    as_json: bool,
+    json_out: str | None,
 ) -> None:
     """Check the release in directory TARGET (or served at a loopback manifest URL).
 
@@ -254,7 +255,11 @@ def lint_command(
 
         def fetch(url: str) -> bytes | None:
             # REL-19: the files are fetched by path from the server that served the manifest.
-            return _fetch_url(origin + (urlsplit(url).path or "/"))
+            try:
+                path = urlsplit(url).path or "/"
+            except ValueError:  # an unparseable URL: the device's download fails too
+                return None
+            return _fetch_url(origin + path)
 
         problems = lint_release(manifest, fetch, ctx, target)
     else:
@@ -262,8 +267,8 @@ def lint_command(
         if not folder.is_dir():
             raise click.BadParameter(f"{target} is not a directory", param_hint="TARGET")
         problems = lint_directory(folder, ctx)
-    if as_json:
-        click.echo(json.dumps([p.to_json() for p in problems], indent=1))
+    if json_out is not None:
+        write_output(json_out, json.dumps([p.to_json() for p in problems], indent=1) + "\n")
     elif not problems:
         click.echo(f"{target}: no problems")
     else:

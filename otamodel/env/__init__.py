@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 from otamodel.env._actions import TICK, enabled_actions, step
+from otamodel.env._ghost import set_initial_ghost
 from otamodel.env._scenario import (
     MANIFEST_URL,
     Release,
@@ -41,12 +42,14 @@ def initial_world(scenario: Scenario | str) -> World:
     """The world a programmer leaves (DEV-5), with the scenario's fault budgets."""
     if isinstance(scenario, str):
         scenario = get_scenario(scenario)
-    world = make_initial_world(scenario, scenario.budget)
+    world = set_initial_ghost(make_initial_world(scenario, scenario.budget))
     preload = scenario.fs_options.preload
     if preload:
         # SCN-33: files already on a formatted volume at first boot (empty content).
-        files = tuple(sorted((name, b"") for name in set(preload)))
-        world = replace(world, fs=Fs(formatted=True, has_dir=True, files=files))
+        fs = Fs(formatted=True, has_dir=True)
+        for name in sorted(set(preload)):
+            fs = fs.with_file(name, b"")
+        world = replace(world, fs=fs)
     return world
 
 
@@ -77,6 +80,18 @@ def with_variant(scenario: Scenario, variant: str) -> Scenario:
 
 
 __all__ += ["with_variant"]
+
+
+def with_defects(scenario: Scenario, defects: list[str] | tuple[str, ...]) -> Scenario:
+    """PROP-45: the same scenario with planted self-test defects."""
+    spec = dict(scenario.source)
+    spec["defects"] = list(defects)
+    spec.setdefault("name", scenario.name)
+    spec.setdefault("variant", scenario.config.variant.value)
+    return build_scenario(spec)
+
+
+__all__ += ["with_defects"]
 
 from otamodel.env._script import Until, format_actions, parse_actions, parse_until  # noqa: E402
 

@@ -3,10 +3,10 @@ fault budgets."""
 
 from __future__ import annotations
 
+from otamodel.env._ghost import update_ghost
 from otamodel.env._inputs import (
     EXTRA_KINDS,
     get_extra_actions,
-    is_failing_at_boot,
     is_format_tearable,
     is_mount_failing,
     process_extra,
@@ -88,24 +88,21 @@ def step(world: World, action: Action) -> StepResult:
     if result.is_refused:
         return result
     key = action.get_budget_key()
-    if key is not None and world.get_budget(key) > 0:
-        return replace(result, world=result.world.spend(key))
-    if key is not None and key in dict(world.budget):
+    if key is not None and key in dict(world.budget) and world.get_budget(key) <= 0:
         return replace(result, world=world, refusal=f"the {key} budget is spent")
-    return result
+    new = update_ghost(world, result)  # PROP-*: history for the properties only
+    if key is not None and world.get_budget(key) > 0:
+        new = new.spend(key)
+    return replace(result, world=new) if new is not result.world else result
 
 
 def _step_unbudgeted(world: World, action: Action) -> StepResult:
-    """The device's ``step``, the extra inputs (SCN-13..SCN-17) and the behaviours of SCN-18
-    and SCN-32 that act around it."""
+    """The device's ``step``, the extra inputs (SCN-13..SCN-17) and the damaged-volume mount
+    and torn format of SCN-32 that act around it."""
     if action.kind in EXTRA_KINDS:
         return process_extra(replace(world, notes=()) if world.notes else world, action)
     if action.kind == "tick" and is_mount_failing(world):
         return StepResult(world, action, transition="mount fails: the volume is damaged")
-    if action.kind == "tick" and is_failing_at_boot(world):
-        crashed = device_step(world, Action("crash")).world
-        note = "the build fails before validation (at every boot)"
-        return StepResult(crashed, action, transition=note, notes=(*crashed.notes, note))
     if action.kind == "power_cut_torn" and is_format_tearable(world):
         from otamodel.model._device import process_reset
 

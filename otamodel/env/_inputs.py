@@ -1,4 +1,4 @@
-"""The environment's extra inputs (SCN-13..SCN-18) and the file-system switches (SCN-30..SCN-33).
+"""The environment's extra inputs (SCN-13..SCN-17) and the file-system switches (SCN-30..SCN-33).
 
 Each input is budgeted (``tamper``, ``console``, ``mitm``, ``freeze``), offered by
 :func:`get_extra_actions` and performed by :func:`process_extra`; the device's own ``step`` is
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, cast
 
 from otamodel.model import Action, Phase, StepResult, World
 from otamodel.model._action import ActionKind
-from otamodel.model._enums import BlTask, CoreTask, SetStatusStep
+from otamodel.model._enums import BlTask, CoreTask
 from otamodel.model._physics import FsFormat
 from otamodel.model._service import get_runtime_config
 from otamodel.model._state import Fs, replace
@@ -45,7 +45,7 @@ CONSOLE_FIELDS = ("periodic", "autoreset", "autoupdate")
 
 
 def get_extra_actions(world: World, budget: dict[str, int]) -> list[Action]:
-    """SCN-13..SCN-18: the extra inputs the budgets still allow, in a fixed order."""
+    """SCN-13..SCN-17: the extra inputs the budgets still allow, in a fixed order."""
     out: list[Action] = []
     ctx = _ctx(world)
     if world.pending or not ctx.has_extra_inputs:
@@ -197,22 +197,6 @@ def process_server(world: World, action: Action) -> StepResult:
 
 
 # ---------------------------------------------------------------------------- around the step
-
-
-def is_failing_at_boot(world: World) -> bool:
-    """SCN-18: the running build fails before its core validated it, at every boot."""
-    failing = _ctx(world).failing_images
-    running = world.running
-    if not failing or world.phase is not Phase.APP or running is None or world.pending:
-        return False
-    if running not in failing:
-        return False
-    core = world.core
-    if core.new_downloaded_img or core.rollback_initiated:
-        return False
-    return core.task is CoreTask.INIT or (
-        core.task is CoreTask.SET_IMAGE_STATUS and core.sub is not SetStatusStep.S_DONE
-    )
 
 
 def is_mount_failing(world: World) -> bool:

@@ -90,7 +90,6 @@ class Scenario:
     factory_signature: str = ""
     manifest_url: str = MANIFEST_URL
     fs_options: FsSpec = attrs.field(factory=FsSpec)
-    failing_images: frozenset[AppImage] = frozenset()
     mitm_manifest: bytes = attrs.field(default=b"", repr=False)
     mitm_image: AppImage | None = attrs.field(default=None, repr=False)
     source: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
@@ -195,6 +194,7 @@ def build_scenario(
         tear_mode=cfg.tear_mode,
         variant=parsed.variant,
         json_max_size=cfg.json_max_size,
+        defects=frozenset(parsed.defects),
     )
     geometry = get_geometry(parsed.geometry)
     # The application never reaches the slot's last page (the linker stops 4 KB short), so
@@ -250,7 +250,6 @@ def build_scenario(
         factory_signature=factory_sig,
         manifest_url=cfg.manifest_url if cfg.manifest_url is not None else MANIFEST_URL,  # SCN-7
         fs_options=parsed.fs,
-        failing_images=frozenset(builder.failing),
         mitm_manifest=mitm_manifest,
         mitm_image=mitm_image,
         source=dict(spec),
@@ -291,7 +290,6 @@ class _ReleaseBuilder:
         self.fail = fail
         self.by_version: dict[int, AppImage] = {}
         self.images: list[AppImage] = []
-        self.failing: list[AppImage] = []
 
     def get_image(self, rel: ReleaseSpec, index: int, label: str) -> AppImage:
         if rel.relabel_of is not None:
@@ -333,8 +331,11 @@ class _ReleaseBuilder:
         default_label = f"app_v{version}" if rel.build is None else f"app_v{version}_{rel.build}"
         label = rel.label if rel.label is not None else default_label
         image = self.get_image(rel, index, label)
-        if rel.fails_before_validation:
-            self.failing.append(image)  # SCN-18
+        if rel.crashes and not image.crashes:
+            # ENV-31: this build fails at start-up, before validation, at every boot.
+            image = attrs.evolve(image, crashes=True)
+            self.by_version[rel.version] = image
+            self.images = [image if i.data == image.data else i for i in self.images]
         url = self.get_url(rel, index, label)
         digest = image.digest.hex()
         if rel.digest is DigestMode.WRONG:

@@ -27,7 +27,7 @@ from cattrs.errors import (
 
 from otamodel.env._locate import PathItem, locate
 from otamodel.errors import ScenarioError
-from otamodel.model import Scheduler, TearMode, Variant
+from otamodel.model import Defect, Scheduler, TearMode, Variant
 from otamodel.model._device import CTRL_MESSAGES
 
 # ---------------------------------------------------------------------------- value types
@@ -86,6 +86,11 @@ class Witness(enum.Enum):
 CtrlMessage = enum.Enum(  # type: ignore[misc]
     "CtrlMessage", {name.upper(): name for name in CTRL_MESSAGES}
 )
+
+
+class Origin(enum.Enum):
+    PUBLISHER = "publisher"
+    ATTACKER = "attacker"
 
 
 class Durability(enum.Enum):
@@ -220,9 +225,13 @@ class ReleaseSpec:
         metadata=_doc("kind patch: right, wrong or upper (upper-case hex) BaseVerDigest"),
     )
     patch_url: str | None = attrs.field(default=None, metadata=_doc("kind patch: the PatchURL"))
-    fails_before_validation: bool = attrs.field(
+    crashes: bool = attrs.field(
         default=False,
-        metadata=_doc("the build fails (resets) before its core validates it, at every boot"),
+        metadata=_doc("ENV-31: the build fails at start-up, before validation, at every boot"),
+    )
+    origin: Origin | None = attrs.field(
+        default=None,
+        metadata=_doc("ENV-30: publisher or attacker (default: by its signature)"),
     )
     manifest_size: Positive | None = attrs.field(
         default=None, metadata=_doc("pad the manifest with spaces to this many bytes")
@@ -333,6 +342,9 @@ class ScenarioSpec:
     )
     fs_write_calls: bool = attrs.field(
         default=False, metadata=_doc("one persistent write per csv_save call")
+    )
+    defects: list[Defect] = attrs.field(
+        factory=list, metadata=_doc("PROP-45: planted self-test defects (by name)")
     )
 
 

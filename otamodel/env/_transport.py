@@ -90,7 +90,10 @@ class HttpTransport:
 
     def get(self, release: int, url: str) -> Reply | None:
         self.publish(release)
-        path = urlsplit(url).path or "/"
+        try:
+            path = urlsplit(url).path or "/"
+        except ValueError:  # an unparseable URL ("http://[h/x"): the download fails
+            return None
         self.requests.append(path)
         connection = self._connect()
         try:

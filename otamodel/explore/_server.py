@@ -55,7 +55,7 @@ async def _read_json(request: web.Request) -> JsonDict:
     """EXP-10: the body as a JSON object (malformed JSON or another type is a 400)."""
     try:
         body = await request.json(loads=json.loads)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # BOUND-6: deep nesting
         raise PathError(f"malformed JSON body: {exc}") from None
     if not isinstance(body, dict):
         raise PathError("the body must be a JSON object", where="$")

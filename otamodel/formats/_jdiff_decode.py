@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from otamodel._io import temporary_sibling
-from otamodel.errors import PatchError
+from otamodel._io import open_output
+from otamodel.errors import BoundError, PatchError
 from otamodel.formats._jdiff_core import (
     BKT,
     DEL,
@@ -79,6 +79,16 @@ class _Pages:
         return True
 
 
+def _too_big(limit: int, max_size: int | None, offset: int) -> Exception:
+    """The output would pass ``limit``: the caller's bound (BOUND-3) or the format's."""
+    if max_size is None:
+        return PatchError("output exceeds the size limit", where=offset)
+    return BoundError(
+        f"patch: at byte offset {offset}: the output would exceed {max_size} bytes",
+        option="--max-size",
+    )
+
+
 def _scan(
     pages: _Pages,
     is_085: bool,
@@ -123,7 +133,7 @@ def _scan(
             if cur:
                 size = stop - pos
                 if new + size > limit:
-                    raise PatchError("output exceeds the size limit", where=pages.base + pos)
+                    raise _too_big(limit, max_size, pages.base + pos)
                 yield (_DATA, size, cursor, new, pages.base + pos, pages.view[pos:stop])
                 new += size
                 if cur == MOD:
@@ -155,7 +165,7 @@ def _scan(
             if cur:
                 piece = pages.view[stop : stop + 1] if code == ESC else pages.view[stop : stop + 2]
                 if new + len(piece) > limit:
-                    raise PatchError("output exceeds the size limit", where=offset)
+                    raise _too_big(limit, max_size, offset)
                 yield (_DATA, len(piece), cursor, new, offset, piece)
                 new += len(piece)
                 if cur == MOD:
@@ -193,7 +203,7 @@ def _scan(
                     where=offset,
                 )
             if new + value > limit:
-                raise PatchError("output exceeds the size limit", where=offset)
+                raise _too_big(limit, max_size, offset)
             yield (EQL, value, cursor, new, offset, _NO_DATA)
             cursor += value
             new += value
@@ -353,28 +363,19 @@ def apply(
     with (
         open(old_path, "rb", buffering=0) as old_file,
         open(patch_path, "rb", buffering=0) as patch_file,
+        open_output(out_path, buffering=max(page_size, 64)) as out_file,
     ):
         old_size = os.fstat(old_file.fileno()).st_size
-        tmp = temporary_sibling(out_path)
-        try:
-            with open(tmp, "wb", buffering=max(page_size, 64)) as out_file:
-                new = _stream(
-                    old_file=old_file,
-                    old_size=old_size,
-                    patch_file=patch_file,
-                    out_file=out_file,
-                    is_085=is_085,
-                    strict=strict,
-                    page_size=page_size,
-                    max_size=max_size,
-                )
-                out_file.flush()
-                os.fsync(out_file.fileno())
-            os.replace(tmp, out_path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    return new
+        return _stream(
+            old_file=old_file,
+            old_size=old_size,
+            patch_file=patch_file,
+            out_file=out_file,
+            is_085=is_085,
+            strict=strict,
+            page_size=page_size,
+            max_size=max_size,
+        )
 
 
 def _stream(

@@ -34,6 +34,7 @@ _PATCH_KEYS = ("BaseVersion", "BaseVerDigest", "PatchURL", "PatchDigest", "Targe
 _MAX_VERSION = 255
 _HEX_READ_LIMIT = 100
 _VER_BUFFER_LIMIT = 1000
+_MAX_IGNORED_LISTED = 8
 _KIND_NAMES = {
     "string": "a string",
     "number": "a number",
@@ -294,10 +295,19 @@ class _Linter:
         if count == 0:
             self.add(ota_path, "empty: the device finds no update")
             return
-        for index in range(count - 1):
+        if count - 1 > _MAX_IGNORED_LISTED:  # one line, not one per element (BOUND-2)
             self.add(
-                f"{ota_path}[{index}]", "ignored: the device reads only the last element", "warning"
+                f"{ota_path}[0..{count - 2}]",
+                f"{count - 1} elements ignored: the device reads only the last element",
+                "warning",
             )
+        else:
+            for index in range(count - 1):
+                self.add(
+                    f"{ota_path}[{index}]",
+                    "ignored: the device reads only the last element",
+                    "warning",
+                )
         entry = ota.items[-1][1]
         where = f"{ota_path}[{count - 1}]"
         if entry.kind != "object":

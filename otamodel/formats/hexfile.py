@@ -13,13 +13,14 @@ last written byte and the factory image is the full window with byte 0 forced to
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
 import bincopy
 
-from otamodel.errors import HexFileError
+from otamodel.errors import BoundError, HexFileError
 from otamodel.formats.digest import sha256_bytes
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "DEFAULT_START",
     "FACTORY_STATUS",
     "FILL_BYTE",
+    "MAX_RECORDS",
+    "MAX_WINDOW",
     "DroppedRecord",
     "HexConversion",
     "HexImage",
@@ -52,6 +55,13 @@ FACTORY_STATUS = 0xF8
 """Byte 0 (the boot-control status) of a factory image."""
 
 _ADDRESS_SPACE = 1 << 32
+
+MAX_RECORDS = 1_000_000
+"""Default bound on the records of one HEX file (BOUND-4): 60 times a full 0xDF000 slot in
+16-byte records."""
+
+MAX_WINDOW = 16 * 1024 * 1024
+"""Default bound on a hex2bin window (BOUND-4): 16 MiB, above any PIC32MZ-W1 flash."""
 
 
 class RecordType:
@@ -137,24 +147,39 @@ def _decode_line(text: str, line: int) -> HexRecord:
     return HexRecord(line=line, kind=kind, offset=offset, data=bytes(data))
 
 
-def parse_records(text: str) -> tuple[HexRecord, ...]:
+def parse_records(
+    text: str, *, max_records: int | None = MAX_RECORDS, require_eof: bool = False
+) -> tuple[HexRecord, ...]:
     """Decode the records of an Intel HEX text, up to and including the EOF record (TOOL-11).
 
     Lines are separated by ``\\n`` (a trailing ``\\r`` is allowed); surrounding blanks are
     ignored and blank lines skipped. Each other line must be ``:`` followed by pairs of hex
     digits: byte count, 16-bit address, type 00–05, data, and a checksum that makes the byte
     sum zero mod 256. Types 01–05 have their fixed data lengths. Anything after the EOF record is
-    not read. Violations raise HexFileError naming the line.
+    not read. Violations raise HexFileError naming the line; a text without an EOF record is
+    refused when ``require_eof`` (the command line's default, CLI-4). More than
+    ``max_records`` records raise :class:`~otamodel.errors.BoundError` (BOUND-4).
     """
     records: list[HexRecord] = []
+    last = 0
     for index, raw_line in enumerate(text.split("\n")):
         line = raw_line.strip(_BLANK)
         if not line:
             continue
+        last = index + 1
+        if max_records is not None and len(records) >= max_records:
+            raise BoundError(
+                f"hex: line {last}: more than {max_records} records", option="--max-records"
+            )
         record = _decode_line(line, index + 1)
         records.append(record)
         if record.kind == RecordType.EOF:
-            break
+            return tuple(records)
+    if require_eof:
+        raise HexFileError(
+            "no end-of-file record (:00000001FF): the file is truncated",
+            where=f"line {last}" if last else None,
+        )
     return tuple(records)
 
 
@@ -244,12 +269,17 @@ class HexConversion:
         return f'"Digest":"{self.digest.hex()}"'
 
 
-def _check_window(start: int, size: int) -> None:
-    """TOOL-13: a non-empty window inside the 32-bit address space."""
+def _check_window(start: int, size: int, max_window: int | None) -> None:
+    """TOOL-13: a non-empty window inside the 32-bit address space; BOUND-4: at most
+    ``max_window`` bytes."""
     if start < 0 or size <= 0 or start + size > _ADDRESS_SPACE:
         raise HexFileError(
             f"invalid window: start {start:#x}, size {size:#x} (size must be positive and "
             "the window must lie below 4 GiB)"
+        )
+    if max_window is not None and size > max_window:
+        raise BoundError(
+            f"hex: window size {size:#x} is above {max_window:#x} bytes", option="--max-window"
         )
 
 
@@ -258,6 +288,10 @@ def hex_to_bin(
     start: int = DEFAULT_START,
     size: int = DEFAULT_SIZE,
     factory: bool = False,
+    *,
+    max_window: int | None = MAX_WINDOW,
+    max_records: int | None = MAX_RECORDS,
+    require_eof: bool = False,
 ) -> HexConversion:
     """Convert Intel HEX to an OTA ``.bin`` by ``hex2bin.py``'s rules (TOOL-12 to TOOL-17).
 
@@ -269,13 +303,14 @@ def hex_to_bin(
     nothing was placed (TOOL-15); the factory image is the whole window with byte 0 set to 0xF8
     (TOOL-16). ``digest`` is the SHA-256 of the result (TOOL-17).
     """
-    _check_window(start, size)
+    _check_window(start, size, max_window)
     end = start + size
     allowed = frozenset({RecordType.DATA, RecordType.EOF, RecordType.EXTENDED_LINEAR_ADDRESS})
     placed: list[_Chunk] = []
     dropped: list[DroppedRecord] = []
     written_end: int | None = None
-    for item in _resolve(parse_records(hex_text), "", allowed):
+    records = parse_records(hex_text, max_records=max_records, require_eof=require_eof)
+    for item in _resolve(records, "", allowed):
         if not isinstance(item, _Chunk):  # pragma: no cover - start records are refused
             continue
         if start <= item.address and item.end <= end:
@@ -347,11 +382,17 @@ def _first_difference(a: bytes, b: bytes) -> int:
     raise AssertionError("no difference")  # pragma: no cover
 
 
-def _combine(sources: Sequence[tuple[str, str]]) -> HexImage:
+def _combine(
+    sources: Sequence[tuple[str, str]],
+    max_records: int | None = MAX_RECORDS,
+    require_eof: bool = False,
+) -> HexImage:
     """TOOL-18: the union of the sources' data.
 
-    Records are swept in address order, each compared with the earlier records it overlaps; the
-    lowest address where two records disagree is reported.
+    Records are swept in address order and each is compared with the bytes already merged at
+    its addresses; the record that first wrote each merged run is found by bisection, so the
+    merge is O(n log n) in the number of records (BOUND-4). The lowest address where two
+    records disagree is reported.
     """
     allowed = frozenset(
         {
@@ -366,7 +407,12 @@ def _combine(sources: Sequence[tuple[str, str]]) -> HexImage:
     start_address: int | None = None
     start_where = ""
     for label, text in sources:
-        for item in _resolve(parse_records(text), label, allowed):
+        try:
+            records = parse_records(text, max_records=max_records, require_eof=require_eof)
+        except HexFileError as exc:
+            exc.name_source(label)
+            raise
+        for item in _resolve(records, label, allowed):
             where = _where(label, item.line)
             if isinstance(item, HexRecord):
                 value = int.from_bytes(item.data, "big")
@@ -382,58 +428,75 @@ def _combine(sources: Sequence[tuple[str, str]]) -> HexImage:
                     raise HexFileError("data runs past the 32-bit address space", where=where)
                 chunks.append(item)
     chunks.sort(key=lambda chunk: chunk.address)
+    return HexImage(segments=_sweep(chunks), start_address=start_address)
 
+
+def _sweep(chunks: Sequence[_Chunk]) -> tuple[tuple[int, bytes], ...]:
+    """Merge address-sorted chunks into segments; raise on the lowest conflicting address."""
     segments: list[tuple[int, bytes]] = []
     seg_start = 0
     buffer = bytearray()
-    active: list[_Chunk] = []
+    owners: list[int] = []  # start address of each run of ``buffer`` ...
+    owner_chunks: list[_Chunk] = []  # ... and the chunk that wrote it
     conflict: HexFileError | None = None
     conflict_at = _ADDRESS_SPACE
     for chunk in chunks:
         if chunk.address >= conflict_at:
             break  # no later record can disagree at a lower address
-        if not active or chunk.address > seg_start + len(buffer):
-            if active:
-                segments.append((seg_start, bytes(buffer)))
-            seg_start, buffer, active = chunk.address, bytearray(chunk.data), [chunk]
-            continue
-        active = [other for other in active if other.end > chunk.address]
-        for other in active:
-            lo, hi = max(other.address, chunk.address), min(other.end, chunk.end)
-            mine = chunk.data[lo - chunk.address : hi - chunk.address]
-            theirs = other.data[lo - other.address : hi - other.address]
-            if mine != theirs:
-                at = lo + _first_difference(mine, theirs)
-                if at < conflict_at:
-                    conflict_at = at
-                    conflict = HexFileError(
-                        f"overlapping data differs: {theirs[at - lo]:#04x} from "
-                        f"{_where(other.source, other.line)}, {mine[at - lo]:#04x} from "
-                        f"{_where(chunk.source, chunk.line)}",
-                        where=f"address {at:#010x}",
-                    )
         seg_end = seg_start + len(buffer)
+        if not owners or chunk.address > seg_end:
+            if owners:
+                segments.append((seg_start, bytes(buffer)))
+            seg_start, buffer = chunk.address, bytearray(chunk.data)
+            owners, owner_chunks = [chunk.address], [chunk]
+            continue
+        hi = min(seg_end, chunk.end)
+        mine = chunk.data[: hi - chunk.address]
+        theirs = bytes(buffer[chunk.address - seg_start : hi - seg_start])
+        if mine != theirs:
+            at = chunk.address + _first_difference(mine, theirs)
+            if at < conflict_at:
+                other = owner_chunks[bisect.bisect_right(owners, at) - 1]
+                conflict_at = at
+                conflict = HexFileError(
+                    f"overlapping data differs: {theirs[at - chunk.address]:#04x} from "
+                    f"{_where(other.source, other.line)}, {mine[at - chunk.address]:#04x} from "
+                    f"{_where(chunk.source, chunk.line)}",
+                    where=f"address {at:#010x}",
+                )
         if chunk.end > seg_end:
             buffer += chunk.data[seg_end - chunk.address :]
-        active.append(chunk)
+            owners.append(seg_end)
+            owner_chunks.append(chunk)
     if conflict is not None:
         raise conflict
-    if active:
+    if owners:
         segments.append((seg_start, bytes(buffer)))
-    return HexImage(segments=tuple(segments), start_address=start_address)
+    return tuple(segments)
 
 
-def load_hex(hex_text: str, name: str = "") -> HexImage:
+def load_hex(
+    hex_text: str,
+    name: str = "",
+    *,
+    max_records: int | None = MAX_RECORDS,
+    require_eof: bool = False,
+) -> HexImage:
     """The memory described by one Intel HEX text (TOOL-11, TOOL-18).
 
     Data, EOF, extended segment/linear address and start linear address records are read.
     Records of the file that overlap with different data raise HexFileError naming the lowest
     such address.
     """
-    return _combine([(name, hex_text)])
+    return _combine([(name, hex_text)], max_records, require_eof)
 
 
-def merge_hex(*texts: str, names: Sequence[str] | None = None) -> str:
+def merge_hex(
+    *texts: str,
+    names: Sequence[str] | None = None,
+    max_records: int | None = MAX_RECORDS,
+    require_eof: bool = False,
+) -> str:
     """Merge Intel HEX files (bootloader and application) into one unified HEX text (TOOL-18).
 
     Every data byte of every input is kept. Inputs may overlap only where they hold identical
@@ -444,7 +507,7 @@ def merge_hex(*texts: str, names: Sequence[str] | None = None) -> str:
     if names is not None and len(names) != len(texts):
         raise ValueError("names must match texts one to one")
     labels = list(names) if names is not None else [f"file {i + 1}" for i in range(len(texts))]
-    return _combine(list(zip(labels, texts, strict=True))).to_ihex()
+    return _combine(list(zip(labels, texts, strict=True)), max_records, require_eof).to_ihex()
 
 
 # --------------------------------------------------------------------------- addresses

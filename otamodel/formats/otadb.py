@@ -142,6 +142,11 @@ class ImageRow:
 # strtol
 
 
+#: The longest ``%d`` of a 32-bit int ("-2147483648"): a longer version text was not written
+#: by the device and has no decimal reading (its strtol reading saturates, DB-8).
+_MAX_DECIMAL_DIGITS = 11
+
+
 def strtol16(text: str) -> int:
     """DB-8: C ``strtol(text, NULL, 16)`` with a 32-bit ``long`` (PIC32).
 
@@ -163,7 +168,10 @@ def strtol16(text: str) -> int:
         i += 1
     if i == start:
         return 0
-    value = int(text[start:i], 16)
+    digits = text[start:i].lstrip("0") or "0"
+    if len(digits) > 9:  # beyond any 32-bit value: saturate without a huge int
+        return _LONG_MIN if negative else _LONG_MAX
+    value = int(digits, 16)
     if negative:
         value = -value
         return _LONG_MIN if value < _LONG_MIN else value
@@ -445,8 +453,12 @@ def get_rows(db: ImageDatabase) -> tuple[ImageRow, ...]:
     for r in range(len(db.rows)):
         version_text = _field_or_none(db, r, COL_VERSION)
         written: int | None = None
-        if version_text is not None and _DECIMAL.fullmatch(version_text):
-            written = int(version_text)
+        if (
+            version_text is not None
+            and len(version_text) <= _MAX_DECIMAL_DIGITS
+            and _DECIMAL.fullmatch(version_text)
+        ):
+            written = int(version_text)  # longer texts were never written by sprintf("%d")
         status_text = _field_or_none(db, r, COL_STATUS)
         result.append(
             ImageRow(

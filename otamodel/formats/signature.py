@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import re
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -87,6 +88,9 @@ def encode_signature(raw: bytes) -> str:
     return base64.b64encode(bytes(raw)).decode("ascii")
 
 
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
+
+
 def decode_signature(b64: str) -> bytes:
     """The raw 64-byte ``r‖s`` from its base64 form (TOOL-3).
 
@@ -96,12 +100,13 @@ def decode_signature(b64: str) -> bytes:
     """
     if not isinstance(b64, str):
         raise SignatureError(f"expected base64 text, not {type(b64).__name__}")
-    if not b64.isascii():
-        raise SignatureError("non-ASCII characters in base64 text")
+    bad = _NOT_BASE64.search(b64)
+    if bad is not None:  # the offset is the character's index in the text
+        raise SignatureError(f"{bad.group()!r} is not a base64 character", where=bad.start())
     try:
         raw = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise SignatureError(f"invalid base64 ({exc})") from exc
+        raise SignatureError(f"invalid base64 ({exc})", where=len(b64)) from exc
     if len(raw) != RAW_SIGNATURE_SIZE:
         raise SignatureError(
             f"base64 decodes to {len(raw)} bytes, expected {RAW_SIGNATURE_SIZE} (raw r||s)"

@@ -12,6 +12,7 @@ import attrs
 from otamodel.errors import ManifestError
 from otamodel.formats import bootctl, otadb, signature
 from otamodel.formats import manifest as mf
+from otamodel.model._config import Defect, Variant
 from otamodel.model._enums import BackupStep, BlTask, FileState, SelectStep
 from otamodel.model._machine import MachineDef, Nest, row
 from otamodel.model._physics import (
@@ -108,7 +109,7 @@ def process_backup(w: World) -> World:
             FsWrite(FACTORY_DIGEST_FILE, 0, digest),
             FsClose(FACTORY_DIGEST_FILE),
         ]
-    if w.scenario.config.is_hardened:
+    if w.scenario.config.is_hardened and not w.scenario.config.has(Defect.BACKUP_COMMIT_FIRST):
         # HARD-8: everything the factory path needs is on disk before boot control says F8.
         ops.extend([FsClose(FACTORY_FILE), *digest_ops, *commit])
     else:
@@ -126,6 +127,7 @@ class CheckDecision:
     jump: bool
     factory_reset: bool
     db: tuple[tuple[str, ...], ...] | None = None
+    abandon: bool = False  # HARD-9: the last trial boot of this image failed
     database_found: bool | None = None
     selected_row: int | None = None
 
@@ -147,6 +149,8 @@ def get_check_decision(w: World) -> CheckDecision:
     if bootctl.is_blank_prefix(page):
         return CheckDecision(jump=False, factory_reset=True)
     header = get_bootctl(w)
+    if w.scenario.config.has(Defect.BOOTLOADER_TRUSTS_HEADER) and header.status == VALID:
+        return CheckDecision(jump=True, factory_reset=False)  # PROP-45: boot control decides
     result, db = load_db(w)
     if result == 1 or db is None:
         # SCN-12: imageDB was created before the load, so it is an empty DB, not NULL.
@@ -161,9 +165,28 @@ def get_check_decision(w: World) -> CheckDecision:
     version = otadb.get_field_value_32bit(db, row_index, 2)
     if status is None or version is None:
         return select
-    if header.status == VALID and version == header.version and status == VALID:
+    if is_trial_failed(w, header.status, status, version == header.version):
+        return replace(select, abandon=True)  # HARD-9
+    never = w.scenario.config.has(Defect.BOOTLOADER_NEVER_FAST_PATH)  # PROP-45
+    if header.status == VALID and version == header.version and status == VALID and not never:
         return replace(select, jump=True)
     return select
+
+
+def is_trial_failed(w: World, boot_status: int, row_status: int, same: bool) -> bool:
+    """HARD-9: boot control FC over an FE row means the bootloader programmed this image and
+    started it, and the app never validated it: the trial boot failed, so the hardened
+    bootloader invalidates the row instead of programming the same image again."""
+    config = w.scenario.config
+    if not config.is_hardened or config.has(Defect.TRIAL_BOOT_NOT_TRACKED):
+        return False
+    return same and boot_status == (DOWNLOADED & 0xFC) and row_status == DOWNLOADED
+
+
+def process_check_abandon(w: World) -> World | None:
+    """HARD-9: a failed trial boot: invalidate its row (BL-14) and select again."""
+    decision = get_check_decision(w)
+    return decision.apply(w) if decision.abandon else None
 
 
 def process_check_jump(w: World) -> World | None:
@@ -235,6 +258,8 @@ def get_select(w: World) -> Selection:
         first = data[: w.scenario.geometry.chunk]
         header = first[: bootctl.HEADER_SIZE]
         w = set_boot(w, img=header, boot_ctl=first, file_name=FACTORY_FILE)
+        if w.scenario.config.is_hardened:
+            w = set_boot(w, new_image=False)  # HARD-13: the factory keeps its own header
         if bootctl.unpack(header).status != VALID:
             return Selection(SelectOutcome.ERROR, w)
         return Selection(SelectOutcome.SUCCESS, w)
@@ -252,12 +277,14 @@ def get_select(w: World) -> Selection:
             return Selection(
                 SelectOutcome.ERROR, set_boot(w, factory_reset=total == 1 or boot.factory_reset)
             )
-        if best < version:
+        lowest = w.scenario.config.has(Defect.BOOTLOADER_RANKS_LOWEST)  # PROP-45
+        if (best < version) if not lowest else (selected < 0 or version < best):
             status = otadb.get_field_value(db, i, 1)
             if status is None:
                 return Selection(SelectOutcome.ERROR, w)
             status_seen = status
-            if status in (DOWNLOADED, VALID):
+            ignore_new = w.scenario.config.has(Defect.BOOTLOADER_IGNORES_NEW_IMAGES)
+            if status in ((VALID,) if ignore_new else (DOWNLOADED, VALID)):  # PROP-45
                 selected, best = i, version
     img = _header_with(boot.img, status=status_seen, version=best)[: bootctl.HEADER_SIZE]
     if selected < 0:
@@ -329,6 +356,8 @@ def process_program(w: World) -> World:
         copy_len = geometry.slot_size
         img = boot.img
     ops: list[PersistentOp] = [FlashErase(p) for p in range(geometry.slot_pages)]
+    if w.scenario.config.has(Defect.PROGRAM_WITHOUT_ERASE):
+        ops = [FlashErase(0)]  # PROP-45: only boot control is erased
     buffer = boot.boot_ctl.ljust(chunk, b"\x00")
     offset = chunk
     while offset < copy_len:  # SCN-11: no bound: an image larger than the slot writes past it
@@ -390,6 +419,10 @@ def is_verify_ok(w: World) -> bool:
     secure = w.scenario.config.secure_boot
     if w.boot.factory_reset and not secure:
         return True
+    if w.scenario.config.has(Defect.BOOTLOADER_SKIPS_VERIFY):
+        return True  # PROP-45
+    if w.scenario.config.has(Defect.BOOTLOADER_SKIPS_SIGNATURE):
+        secure = False  # PROP-45
     expected = get_expected_digest(w)
     factory_trusted = w.boot.factory_reset and w.scenario.config.is_hardened
     # HARD-7: the hardened bootloader trusts the digest it wrote itself at backup time.
@@ -399,11 +432,9 @@ def is_verify_ok(w: World) -> bool:
 
 
 def process_verified(w: World) -> World:
-    """BL-10: remember (ghost) which slot content passed."""
-    if w.boot.factory_reset and not w.scenario.config.secure_boot:
-        return w
-    verified = w.ghost.verified | {get_slot_body_digest(w)}
-    return replace(w, ghost=replace(w.ghost, verified=frozenset(verified)))
+    """BL-10: the check passed (PROP-1 judges the jump with the environment's oracle, not
+    with this check)."""
+    return w
 
 
 def get_slot_body_digest(w: World) -> bytes:
@@ -418,7 +449,8 @@ def process_set_status(w: World) -> World:
     """BL-13: read the page, ``status &= 0xFC``, copy ``param.img`` over the header, program
     WITHOUT erase (FE→FC, F8→F8, F0→F0)."""
     img = bootctl.unpack(w.boot.img)
-    img = replace(img, status=img.status & 0xFC)
+    mask = 0xF8 if w.scenario.config.has(Defect.BOOT_STATUS_VALID_AT_PROGRAM) else 0xFC
+    img = replace(img, status=img.status & mask)  # PROP-45: mask typo
     page = img.pack() + w.flash.pages[0][bootctl.HEADER_SIZE :]
     w = enqueue(w, get_page_program_ops(0, page, w.scenario.geometry))
     return set_boot(w, img=img.pack())
@@ -453,6 +485,13 @@ BOOTLOADER_TRANSITIONS: tuple[dict[str, object], ...] = (
     row("tick", (B.FACTORY_RESET, K.COPY_IMAGE), (B.FACTORY_RESET, K.RESET), do=process_backup),
     row("tick", (B.FACTORY_RESET, K.RESET), B.SOFTWARE_RESET),
     row("tick", B.CHECK_IMAGE, B.JUMP_TO_APP, attempt=process_check_jump),
+    row(
+        "tick",
+        B.CHECK_IMAGE,
+        B.INVALIDATE_IMAGE,
+        attempt=process_check_abandon,
+        only=Variant.HARDENED,
+    ),
     row("tick", B.CHECK_IMAGE, B.SELECT_IMAGE, do=process_check_select),
     row("tick", B.SELECT_IMAGE, B.PROGRAM_IMAGE, attempt=process_select_success),
     row("tick", B.SELECT_IMAGE, None, do=process_select),

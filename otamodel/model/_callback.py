@@ -3,6 +3,7 @@ service machine's event ``core_result``."""
 
 from __future__ import annotations
 
+from otamodel.model._config import Defect
 from otamodel.model._enums import CoreResult, SvcStatus
 from otamodel.model._state import World
 from otamodel.model._storage import set_service
@@ -42,6 +43,10 @@ def is_result_handled(world: World, result: CoreResult) -> bool:
     SVC-33: ``IMAGE_DB_ENTRY_FAILED``, ``PATCH_IMAGE_FAILED`` and ``NONE`` have no case."""
     if result is CoreResult.IMAGE_STATUS_SET:
         return world.service.fw_in_progress
+    if result is CoreResult.IMAGE_DOWNLOAD_FAILED and world.scenario.config.has(
+        Defect.DOWNLOAD_FAILURE_DROPPED
+    ):
+        return False  # PROP-45: no case for the failure
     return result in _SAME_NAME or result in _CLEARS_FW or result in _CLEARS_ERASE
 
 

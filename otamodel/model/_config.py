@@ -23,6 +23,37 @@ class Variant(enum.Enum):
         raise ValueError(f"unknown variant {name!r} (known: {known})")
 
 
+class Defect(enum.Enum):
+    """PROP-45: deliberately planted design defects (the properties' self-test). Each one is
+    a plausible mistake guarded by a few lines where the code would make it; none is
+    Microchip behaviour. ``docs/defects.md`` lists which property kills each."""
+
+    CORE_SKIPS_DIGEST = "core-skips-digest"
+    SUCCESS_BEFORE_BOOT_CONTROL = "success-before-boot-control"
+    ACCEPTS_OLDER_VERSION = "accepts-older-version"
+    ERASE_KEEPS_ROW = "erase-keeps-row"
+    ERASE_WRONG_ROW = "erase-wrong-row"
+    FACTORY_RESET_REPORTS_ONLY = "factory-reset-reports-only"
+    ROLLBACK_SKIPS_BOOT_CONTROL = "rollback-skips-boot-control"
+    CALLBACK_TWICE = "callback-twice"
+    STATE_KEPT_OVER_RESET = "state-kept-over-reset"
+    VALID_STATUS_AFTER_DOWNLOAD = "valid-status-after-download"
+    BOOT_STATUS_VALID_AT_PROGRAM = "boot-status-valid-at-program"
+    BOOTLOADER_SKIPS_VERIFY = "bootloader-skips-verify"
+    BOOTLOADER_SKIPS_SIGNATURE = "bootloader-skips-signature"
+    BOOTLOADER_TRUSTS_HEADER = "bootloader-trusts-header"
+    BOOTLOADER_RANKS_LOWEST = "bootloader-ranks-lowest"
+    EVICTS_NEWEST = "evicts-newest"
+    DB_DELETE_BEFORE_RENAME = "db-delete-before-rename"
+    BACKUP_COMMIT_FIRST = "backup-commit-first"
+    PERIODIC_NOT_REARMED = "periodic-not-rearmed"
+    DOWNLOAD_FAILURE_DROPPED = "download-failure-dropped"
+    BOOTLOADER_IGNORES_NEW_IMAGES = "bootloader-ignores-new-images"
+    TRIAL_BOOT_NOT_TRACKED = "trial-boot-not-tracked"
+    BOOTLOADER_NEVER_FAST_PATH = "bootloader-never-fast-path"
+    PROGRAM_WITHOUT_ERASE = "program-without-erase"
+
+
 class Scheduler(enum.Enum):
     """How the generated task loop interleaves ``SYS_OTA_Tasks`` and ``OTA_Tasks``."""
 
@@ -88,7 +119,12 @@ class Config:
     variant: Variant = Variant.V3_9_1
     enforce_tls: bool = False  # SYS_OTA_ENFORCE_TLS
     json_max_size: int = 2000  # SYS_OTA_JSON_FILE_MAXSIZE (0..2000)
+    defects: frozenset[Defect] = frozenset()  # PROP-45: planted defects (self-test only)
 
     @property
     def is_hardened(self) -> bool:
         return self.variant is Variant.HARDENED
+
+    def has(self, defect: Defect) -> bool:
+        """PROP-45: whether this build carries a planted defect."""
+        return defect in self.defects

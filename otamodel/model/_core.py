@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from otamodel.formats import bootctl, otadb
+from otamodel.model._config import Defect
 from otamodel.model._core_io import (
     get_cleanup_deletes,
     is_body_truncated,
@@ -143,7 +144,14 @@ def process_start(world: World, params: OtaParams) -> World:
             patch_digest=params.patch_digest,
         )
     world = open_downloader(world, params.url)
-    return set_core(world, params=copied, img_status=DOWNLOADED, pfm_status=DISABLED)
+    pfm = VALID if world.scenario.config.has(Defect.VALID_STATUS_AFTER_DOWNLOAD) else DISABLED
+    return set_core(world, params=copied, img_status=DOWNLOADED, pfm_status=pfm)  # PROP-45
+
+
+def is_rollback_possible(world: World) -> bool:
+    """HARD-10: only a PRODUCTION image can be rolled back from (not the factory image, not
+    an erased boot control)."""
+    return get_bootctl(world).type == bootctl.ImageType.PRODUCTION
 
 
 def process_rollback_start(world: World) -> World:
@@ -225,10 +233,11 @@ def process_finish_set_status(w: World) -> World:
             witnesses.add("patch-entry")
         else:
             witnesses.discard("patch-entry")
-    if w.core.rollback_initiated:
-        witnesses.add("rollback-done")
     if witnesses != w.ghost.witnesses:
         w = replace(w, ghost=replace(w.ghost, witnesses=frozenset(witnesses)))
+    if w.scenario.config.is_hardened:
+        # HARD-11: the request is over: its flags do not leak into the next SET_IMAGE_STATUS.
+        return set_core(w, result=result, rollback_initiated=False, new_downloaded_img=False)
     return set_core(w, result=result)
 
 
@@ -293,12 +302,12 @@ def process_write_boot_control(w: World) -> World:
         rsvd=bytes(208),
     )
     page = make_page(w, header, b"")
-    w = enqueue(w, get_bootctl_write_ops(w, page, erase=True))
-    if core.pfm_status == VALID and w.running is not None:
-        # Ghost: boot validation marks the *running* build (its compiled version) valid.
-        ghost = w.ghost
-        running = int(w.running.version)
-        w = replace(w, ghost=replace(ghost, max_validated=max(ghost.max_validated, running)))
+    config = w.scenario.config
+    skip = (core.rollback_initiated and config.has(Defect.ROLLBACK_SKIPS_BOOT_CONTROL)) or (
+        core.new_downloaded_img and config.has(Defect.SUCCESS_BEFORE_BOOT_CONTROL)
+    )
+    if not skip:  # PROP-45
+        w = enqueue(w, get_bootctl_write_ops(w, page, erase=True))
     return w
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from otamodel.errors import ManifestError
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
+from otamodel.model._config import Defect
 from otamodel.model._enums import CoreResult
 from otamodel.model._state import World
 from otamodel.model._storage import (
@@ -47,9 +48,36 @@ def get_hex_version_db(db: otadb.ImageDatabase, name: str, version: int) -> otad
 def _new_db_entry(w: World) -> otadb.ImageDatabase | None:
     core = w.core
     result, db = load_db(w)
+    if w.scenario.config.is_hardened and result == 0 and db is not None:
+        result, db = get_db_without(db, core.image_name)  # HARD-12
+    if w.scenario.config.has(Defect.EVICTS_NEWEST) and core.db_full and db is not None:
+        return get_newest_evicted(db, core.image_name, core.params.version, core.params.digest)
     return otadb.new_entry(
         result, db, core.image_name, core.params.version, core.params.digest, core.db_full
     )
+
+
+def get_db_without(db: otadb.ImageDatabase, name: str) -> tuple[int, otadb.ImageDatabase | None]:
+    """HARD-12: the rows naming the file about to be entered are dropped first, so an image
+    downloaded again replaces its row instead of adding a duplicate."""
+    short = name.rsplit("/", 1)[-1]
+    rows = tuple(row for row in db.rows if not row or row[0] != short)
+    if rows == db.rows:
+        return 0, db
+    if not rows:
+        return 1, None
+    return 0, otadb.ImageDatabase(rows=rows)
+
+
+def get_newest_evicted(
+    db: otadb.ImageDatabase, name: str, version: int, digest: str
+) -> otadb.ImageDatabase:
+    """PROP-45 (evicts-newest): a full store overwrites its highest-version row."""
+    versions = [otadb.get_field_value_32bit(db, i, 2) or 0 for i in range(otadb.get_total_imgs(db))]
+    victim = versions.index(max(versions))
+    rows = list(db.rows)
+    rows[victim] = (name.rsplit("/", 1)[-1], "FE", str(version), "0x01", digest)
+    return otadb.ImageDatabase(rows=tuple(rows))
 
 
 def process_db_entry_failed(w: World) -> World | None:
@@ -96,6 +124,8 @@ def process_factory_delete_db(w: World) -> World:
     """CORE-26: F_INIT deletes the DB."""
     from otamodel.model._physics import FsDelete
 
+    if w.scenario.config.has(Defect.FACTORY_RESET_REPORTS_ONLY):
+        return set_core(w, idle=False)  # PROP-45: nothing is deleted
     return set_core(enqueue(w, [FsDelete(DB_NAME)]), idle=False)
 
 
@@ -103,6 +133,8 @@ def process_factory_erase_boot_control(w: World) -> World:
     """CORE-26: F_INVALIDATE_BOOT_CTL erases the boot-control page (no write)."""
     from otamodel.model._physics import FlashErase
 
+    if w.scenario.config.has(Defect.FACTORY_RESET_REPORTS_ONLY):
+        return w  # PROP-45: boot control is kept
     return enqueue(w, [FlashErase(0)])
 
 
@@ -123,10 +155,13 @@ def process_erase_task(w: World) -> World:
     row = otadb.get_image_row(db, w.core.erase_ver)
     if row < 0:
         return fail
+    if w.scenario.config.has(Defect.ERASE_WRONG_ROW):
+        row = otadb.get_total_imgs(db) - 1  # PROP-45: the last row, not the found one
     name = otadb.get_field_string(db, row, 0)
     if name is None:
         return fail
-    w = enqueue(w, get_db_save_ops(w, otadb.remove_row(db, row)))
+    if not w.scenario.config.has(Defect.ERASE_KEEPS_ROW):  # PROP-45
+        w = enqueue(w, get_db_save_ops(w, otadb.remove_row(db, row)))
     if not get_fs_view(w).is_present(name):
         return set_core(w, result=R.IMAGE_ERASE_FAILED, idle=False)
     w = enqueue(w, [FsDelete(name)])

@@ -14,8 +14,8 @@ from otamodel.model._action import (
     Action,
     ActionKind,
 )
-from otamodel.model._bootloader import BOOTLOADER_DEF, get_slot_body_digest
-from otamodel.model._config import Scheduler
+from otamodel.model._bootloader import BOOTLOADER_DEF
+from otamodel.model._config import Defect, Scheduler
 from otamodel.model._core import CORE_DEF
 from otamodel.model._enums import BlTask, CoreTask, Phase, SvcState
 from otamodel.model._machine import Compiled, Fired, compile_machine, fire, register
@@ -78,9 +78,11 @@ class StepResult:
 
 def process_reset(world: World, why: str) -> World:
     """DEV-1: any reset or power cut clears every volatile variable and runs the bootloader."""
+    kept = world.scenario.config.has(Defect.STATE_KEPT_OVER_RESET)  # PROP-45
     return World(
         flash=world.flash,
         fs=world.fs.get_after_reset(),
+        service=Service(fw_in_progress=world.service.fw_in_progress) if kept else Service(),
         phase=Phase.BOOTLOADER,
         published=world.published,
         network_up=world.network_up,
@@ -99,8 +101,6 @@ def process_jump(world: World) -> World:
     header = get_bootctl(world)
     image = ctx.identify(slot) if header.boot_addr == BOOT_ADDR else None
     ghost = world.ghost
-    verified = get_slot_body_digest(world) in ghost.verified
-    ok = image is not None and (image.factory or verified)
     witnesses = set(ghost.witnesses)
     if image is not None:
         programmed_now = world.boot.copy_len > 0
@@ -108,18 +108,7 @@ def process_jump(world: World) -> World:
             witnesses.add("factory-restore")
         if programmed_now and not image.factory and world.boot.new_image:
             witnesses.add("patch-update" if "patch-entry" in ghost.witnesses else "full-update")
-        if (
-            ghost.last_version
-            and image.version < ghost.last_version
-            and "rollback-done" in ghost.witnesses
-        ):
-            witnesses.add("rollback")
-    ghost = replace(
-        ghost,
-        last_jump_ok=ok,
-        witnesses=frozenset(witnesses),
-        last_version=image.version if image is not None else ghost.last_version,
-    )
+    ghost = replace(ghost, witnesses=frozenset(witnesses))
     world = replace(world, ghost=ghost)
     if image is None:
         return replace(
@@ -130,7 +119,7 @@ def process_jump(world: World) -> World:
         world,
         phase=Phase.APP,
         running=image,
-        service=Service(),
+        service=Service(fw_in_progress=world.service.fw_in_progress),
         core=Core(),
         boot=Bootloader(task=BlTask.JUMP_TO_APP),
         net=Transfer(),
@@ -192,6 +181,10 @@ def _tick(world: World) -> StepResult:
         return StepResult(
             world, action, refusal="the CPU is running code that is not an application"
         )
+    if world.phase is Phase.APP and world.running is not None and world.running.crashes:
+        # ENV-31: a build that fails at start-up, before its core validates it, at every boot.
+        new = process_reset(world, "application crash (fails at start-up)")
+        return StepResult(new, action, transition="crash at start-up", notes=new.notes)
     spec = get_next_machine(world)
     fired: Fired = fire(spec, world, "tick")
     if fired.transition is None:

@@ -8,7 +8,7 @@ import attrs
 
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
-from otamodel.model._config import Variant
+from otamodel.model._config import Defect, Variant
 from otamodel.model._state import OtaParams, World, replace
 from otamodel.model._storage import load_db
 
@@ -194,7 +194,10 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
         return done(False, "a field has the wrong type")
     assert value is not None
     # SVC-29: an update is available iff the compiled app version is strictly lower.
-    if app_version < value:
+    newer = app_version < value
+    if world.scenario.config.has(Defect.ACCEPTS_OLDER_VERSION):
+        newer = app_version != value  # PROP-45: "different" instead of "newer"
+    if newer:
         params = replace(params, version=value)
         return done(True, f"version {value} > {app_version}")
     return done(False, f"version {value} not newer than {app_version}")

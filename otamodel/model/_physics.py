@@ -9,7 +9,7 @@ from __future__ import annotations
 import attrs
 
 from otamodel.model._config import Geometry, TearMode
-from otamodel.model._state import Flash, Fs, replace
+from otamodel.model._state import OVERPROGRAM_CAP, Flash, Fs, replace
 
 
 @attrs.frozen
@@ -154,10 +154,19 @@ def apply_flash_program(
     over = int.from_bytes(data, "big") & ~int.from_bytes(old, "big")
     written = (int.from_bytes(old, "big") & int.from_bytes(data, "big")).to_bytes(len(old), "big")
     new_page = page[:start] + written + page[start + len(written) :]
+    if not over:
+        return Flash(
+            pages=_replace(flash.pages, op.page, new_page),
+            beyond=flash.beyond,
+            overprograms=flash.overprograms,
+            overprogrammed=flash.overprogrammed,
+        )
+    # PROP-7: saturating count and the location, so distinct over-programs stay distinct.
     return Flash(
         pages=_replace(flash.pages, op.page, new_page),
         beyond=flash.beyond,
-        overprograms=flash.overprograms + (1 if over else 0),
+        overprograms=min(flash.overprograms + 1, OVERPROGRAM_CAP),
+        overprogrammed=flash.overprogrammed | {(op.page, op.row)},
     )
 
 
@@ -170,9 +179,9 @@ def _program_beyond(
     if op.page > len(flash.pages):
         return flash
     page = flash.beyond or b"\xff" * geometry.page_size
-    shadow = Flash(pages=(*flash.pages, page), overprograms=flash.overprograms)
+    shadow = replace(flash, pages=(*flash.pages, page), beyond=b"")
     done = apply_flash_program(shadow, op, geometry, torn=torn, tear_mode=tear_mode)
-    return Flash(pages=flash.pages, beyond=done.pages[-1], overprograms=done.overprograms)
+    return replace(done, pages=flash.pages, beyond=done.pages[-1])
 
 
 def apply_fs(
@@ -228,7 +237,7 @@ def _track_dirty(before: Fs, after: Fs, op: PersistentOp) -> Fs:
 
 def _apply_fs(fs: Fs, op: PersistentOp, *, torn: bool) -> Fs:
     if isinstance(op, FsFormat):
-        return Fs(formatted=True, has_dir=False, files=(), handles=fs.handles)
+        return Fs(formatted=True, has_dir=False, handles=fs.handles)
     if isinstance(op, FsMkdir):
         return replace(fs, has_dir=True)
     if not fs.has_dir:
@@ -238,19 +247,13 @@ def _apply_fs(fs: Fs, op: PersistentOp, *, torn: bool) -> Fs:
     if isinstance(op, FsDelete):
         return fs.without(op.name)
     if isinstance(op, FsRename):
-        data = fs.get(op.source)
-        if data is None:
+        parts = fs.get_chunks(op.source)
+        if parts is None:
             return fs
-        return fs.without(op.source).with_file(op.target, data)
+        return fs.without(op.source).with_chunks(op.target, parts)
     if isinstance(op, FsWrite):
-        old = fs.get(op.name)
-        if old is None:
-            return fs
         data = op.data[: len(op.data) // 2] if torn else op.data
-        if len(old) < op.offset:
-            old = old + b"\x00" * (op.offset - len(old))
-        new = old[: op.offset] + data + old[op.offset + len(data) :]
-        return fs.with_file(op.name, new)
+        return fs.with_write(op.name, op.offset, data)
     return fs  # FsClose
 
 

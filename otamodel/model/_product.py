@@ -26,6 +26,7 @@ class AppImage:
     label: str
     data: bytes = attrs.field(repr=False)
     factory: bool = False
+    crashes: bool = False  # ENV-31: fails at start-up, before validation, at every boot
 
     @property
     def digest(self) -> bytes:

@@ -12,7 +12,7 @@ from otamodel.model._callback import (
     is_result_handled,
     process_core_result,
 )
-from otamodel.model._config import Variant
+from otamodel.model._config import Defect, Variant
 from otamodel.model._enums import SvcState, SvcStatus
 from otamodel.model._machine import MachineDef, row, send
 from otamodel.model._state import RuntimeConfig, World
@@ -115,7 +115,34 @@ def is_fw_idle(w: World) -> bool:
 
 
 def is_autoreset_due(w: World) -> bool:
-    return get_runtime_config(w).autoreset and w.service.download_success
+    return get_runtime_config(w).autoreset and (w.service.download_success or is_intent_reset(w))
+
+
+def is_intent_reset(w: World) -> bool:
+    """HARD-14: the hardened service resets after a successful factory reset or rollback too
+    (with auto-reset), so the request takes effect without the app's help."""
+    return bool(w.scenario.config.is_hardened) and w.service.status in _TAKES_A_RESET
+
+
+def is_hardened(w: World) -> bool:
+    """HARD-10: the hardened service waits for the core's answer to an accepted request."""
+    return bool(w.scenario.config.is_hardened)
+
+
+def is_hardened_rollback_refused(w: World) -> bool:
+    """HARD-10: the hardened service reports a refused rollback (ROLLBACK_FAILED reaches the
+    app through UPDATE_USER): not allowed now, core busy, or nothing to roll back from."""
+    if not w.scenario.config.is_hardened:
+        return False
+    allowed = is_check_allowed(w) and core.is_core_idle_for_api(w)
+    return not (allowed and core.is_rollback_possible(w))
+
+
+def is_hardened_factory_refused(w: World) -> bool:
+    """HARD-10: a refused factory reset is reported too (FACTORY_RESET_FAILED)."""
+    if not w.scenario.config.is_hardened:
+        return False
+    return w.service.fw_in_progress or not core.is_core_idle_for_api(w)
 
 
 def is_autoreset_off(w: World) -> bool:
@@ -180,7 +207,8 @@ def _report_check(w: World) -> World:
 
 def process_auto_check_done(w: World) -> World:
     """SVC-7: the periodic check reports FAILED/NOTAVAILABLE directly and re-arms the RTCC."""
-    return set_service(_report_check(w), rtcc_armed=True)
+    armed = not w.scenario.config.has(Defect.PERIODIC_NOT_REARMED)  # PROP-45
+    return set_service(_report_check(w), rtcc_armed=armed)
 
 
 def process_server_check_done(w: World) -> World:
@@ -240,6 +268,16 @@ def process_factory_reset(w: World) -> World:
     return w
 
 
+def process_rollback_refused(w: World) -> World:
+    """HARD-10: status ROLLBACK_FAILED, delivered by UPDATE_USER."""
+    return set_service(w, status=SvcStatus.ROLLBACK_FAILED)
+
+
+def process_factory_refused(w: World) -> World:
+    """HARD-10: status FACTORY_RESET_FAILED, delivered by UPDATE_USER."""
+    return set_service(w, status=SvcStatus.FACTORY_RESET_FAILED)
+
+
 def process_rollback(w: World) -> World:
     """SVC-19: ``OTA_Rollback`` when allowed; otherwise or on error ROLLBACK_FAILED; then IDLE."""
     if is_check_allowed(w) and core.is_core_idle_for_api(w):
@@ -247,6 +285,7 @@ def process_rollback(w: World) -> World:
     return set_service(w, status=SvcStatus.ROLLBACK_FAILED)
 
 
+_TAKES_A_RESET = frozenset({SvcStatus.FACTORY_RESET_SUCCESS, SvcStatus.ROLLBACK_SUCCESS})
 _WAIT_COMPLETE = {
     SvcStatus.DOWNLOAD_START,
     SvcStatus.DOWNLOAD_SUCCESS,
@@ -260,7 +299,7 @@ def get_update_user_dest(w: World) -> SvcState:
     (download done) or TRIGGER_OTA (available + auto update), in that order of override."""
     status = w.service.status
     dest = S.WAIT_FOR_OTA_COMPLETE if status in _WAIT_COMPLETE else S.STATE_IDLE
-    if w.service.download_success:
+    if w.service.download_success or (is_intent_reset(w) and get_runtime_config(w).autoreset):
         dest = S.AUTORESET
     if status is SvcStatus.UPDATE_AVAILABLE and get_runtime_config(w).auto_update:
         dest = S.TRIGGER_OTA
@@ -271,6 +310,8 @@ def process_update_user(w: World) -> World:
     """SVC-34: deliver the pending status to the app (unless NONE)."""
     if w.service.status is not SvcStatus.NONE:
         w = _app_callback(w, w.service.status)
+        if w.scenario.config.has(Defect.CALLBACK_TWICE):
+            w = _app_callback(w, w.service.status)  # PROP-45
     return w
 
 
@@ -416,7 +457,39 @@ SERVICE_TRANSITIONS: tuple[dict[str, object], ...] = (
     row("tick", S.WAIT_FOR_OTA_COMPLETE, None),
     row("tick", S.ERASE_IMAGE, None, when=[is_fw_idle], do=process_erase),
     row("tick", S.ERASE_IMAGE, None),
+    row(
+        "tick",
+        S.FACTORY_RESET,
+        S.UPDATE_USER,
+        when=[is_hardened_factory_refused],
+        do=process_factory_refused,
+        only=Variant.HARDENED,
+    ),
+    row(
+        "tick",
+        S.FACTORY_RESET,
+        S.WAIT_FOR_OTA_COMPLETE,
+        when=[is_hardened],
+        do=process_factory_reset,
+        only=Variant.HARDENED,
+    ),
     row("tick", S.FACTORY_RESET, S.STATE_IDLE, do=process_factory_reset),
+    row(
+        "tick",
+        S.ROLLBACK,
+        S.UPDATE_USER,
+        when=[is_hardened_rollback_refused],
+        do=process_rollback_refused,
+        only=Variant.HARDENED,
+    ),
+    row(
+        "tick",
+        S.ROLLBACK,
+        S.WAIT_FOR_OTA_COMPLETE,
+        when=[is_hardened],
+        do=process_rollback,
+        only=Variant.HARDENED,
+    ),
     row("tick", S.ROLLBACK, S.STATE_IDLE, do=process_rollback),
     row("tick", S.UPDATE_USER, S.TRIGGER_OTA, when=[is_user_to_trigger], do=process_update_user),
     row("tick", S.UPDATE_USER, S.AUTORESET, when=[is_user_to_autoreset], do=process_update_user),

@@ -7,9 +7,10 @@ side the device sees + ghost variables that only properties read.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
-import attrs
+import enum
+import uuid
+import weakref
+from typing import Any
 
 from otamodel.model._enums import (
     BackupStep,
@@ -25,22 +26,7 @@ from otamodel.model._enums import (
     SvcStatus,
 )
 from otamodel.model._product import AppImage, DeviceContext
-
-_INIT_FIELDS: dict[type, tuple[str, ...]] = {}
-
-T = TypeVar("T")
-
-
-def replace(instance: T, **changes: Any) -> T:
-    """``attrs.evolve`` for the model's frozen records, about twice as fast: the field names
-    are looked up once per class (the checker spends most of its time building states)."""
-    cls = type(instance)
-    names = _INIT_FIELDS.get(cls)
-    if names is None:
-        names = tuple(a.name for a in attrs.fields(cls) if a.init)  # type: ignore[arg-type]
-        _INIT_FIELDS[cls] = names
-    values = {name: changes[name] if name in changes else getattr(instance, name) for name in names}
-    return cls(**values)
+from otamodel.model._record import field, get_fields, record, replace
 
 
 def get_bytes_repr(data: bytes | None) -> str:
@@ -53,7 +39,7 @@ def get_bytes_repr(data: bytes | None) -> str:
 # ---------------------------------------------------------------------------- persistent
 
 
-@attrs.frozen(cache_hash=True)
+@record
 class Flash:
     """Internal flash pages of the application slot; page 0 is the boot-control page."""
 
@@ -65,8 +51,11 @@ class Flash:
     # SCN-11: the page of internal flash after the slot (b"": erased); only a write past the
     # slot (an image larger than the slot) reaches it.
     beyond: bytes = b""
-    # Count of row programs that needed to set bits over cleared ones (physics violations).
+    # Row programs that needed to set bits over cleared ones (physics violations): a count
+    # saturating at OVERPROGRAM_CAP and the (page, row) locations, so that distinct
+    # over-programs are distinct states (PROP-7).
     overprograms: int = 0
+    overprogrammed: frozenset[tuple[int, int]] = frozenset()
 
     def __repr__(self) -> str:
         """Short: page count and size, never the bytes."""
@@ -74,13 +63,36 @@ class Flash:
         return f"Flash({len(self.pages)} pages x {size} B, overprograms={self.overprograms})"
 
 
-@attrs.frozen(cache_hash=True)
+FILE_CHUNK = 4096
+"""File contents are kept as chunks of this size at fixed offsets (the last one shorter), so
+a write shares every untouched chunk with the previous state and equal contents have equal
+chunk tuples."""
+
+
+def split_chunks(data: bytes) -> tuple[bytes, ...]:
+    """The canonical chunks of a file's content."""
+    size = FILE_CHUNK
+    if len(data) <= size:
+        return (data,) if data else ()
+    return tuple(data[i : i + size] for i in range(0, len(data), size))
+
+
+@record
 class Fs:
-    """The external FAT file system under ``/mnt/myDrive1`` (names relative to ``ota/``)."""
+    """The external FAT file system under ``/mnt/myDrive1`` (names relative to ``ota/``).
+
+    ``chunks`` holds ``(name, content chunks)`` sorted by name; :attr:`files` and :meth:`get`
+    give the contents as bytes."""
 
     formatted: bool = False
     has_dir: bool = False
-    files: tuple[tuple[str, bytes], ...] = ()
+    chunks: tuple[tuple[str, tuple[bytes, ...]], ...] = ()
+
+    @property
+    def files(self) -> tuple[tuple[str, bytes], ...]:
+        """``(name, content)`` for every file, sorted by name."""
+        return tuple((name, b"".join(parts)) for name, parts in self.chunks)
+
     damaged: bool = False  # SCN-32: a torn format left the volume unmountable
     # SCN-30: with data durable only at close, each file written since its open and the
     # content it falls back to at a reset.
@@ -103,26 +115,63 @@ class Fs:
         return f"Fs(formatted={self.formatted}, ota/={self.has_dir}, files={{{files}}})"
 
     def get(self, name: str) -> bytes | None:
-        for fname, data in self.files:
+        for fname, parts in self.chunks:
             if fname == name:
-                return data
+                return b"".join(parts)
         return None
 
+    def get_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.chunks)
+
     def is_present(self, name: str) -> bool:
-        return any(fname == name for fname, _ in self.files)
+        return any(fname == name for fname, _ in self.chunks)
 
     def with_file(self, name: str, data: bytes) -> Fs:
-        rest = tuple(item for item in self.files if item[0] != name)
-        return replace(self, files=tuple(sorted((*rest, (name, data)))))
+        return self.with_chunks(name, split_chunks(data))
+
+    def with_chunks(self, name: str, parts: tuple[bytes, ...]) -> Fs:
+        rest = [item for item in self.chunks if item[0] != name]
+        rest.append((name, parts))
+        rest.sort(key=_get_name)
+        return replace(self, chunks=tuple(rest))
+
+    def get_chunks(self, name: str) -> tuple[bytes, ...] | None:
+        for fname, parts in self.chunks:
+            if fname == name:
+                return parts
+        return None
+
+    def with_write(self, name: str, offset: int, data: bytes) -> Fs:
+        """FS-5: ``data`` written at ``offset`` (zero-filled up to it when the file is
+        shorter); only the chunks the write touches are rebuilt. A missing file is unchanged."""
+        parts = self.get_chunks(name)
+        if parts is None:
+            return self
+        size = sum(len(part) for part in parts)
+        if offset > size or not data:
+            old = b"".join(parts).ljust(offset, b"\x00")
+            return self.with_chunks(
+                name, split_chunks(old[:offset] + data + old[offset + len(data) :])
+            )
+        first = offset // FILE_CHUNK
+        last = min((offset + len(data) - 1) // FILE_CHUNK, len(parts) - 1)
+        region = b"".join(parts[first : last + 1])
+        at = offset - first * FILE_CHUNK
+        region = region[:at] + data + region[at + len(data) :]
+        return self.with_chunks(name, (*parts[:first], *split_chunks(region), *parts[last + 1 :]))
 
     def without(self, name: str) -> Fs:
-        return replace(self, files=tuple(item for item in self.files if item[0] != name))
+        return replace(self, chunks=tuple(item for item in self.chunks if item[0] != name))
+
+
+def _get_name(item: tuple[str, tuple[bytes, ...]]) -> str:
+    return item[0]
 
 
 # ---------------------------------------------------------------------------- volatile
 
 
-@attrs.frozen
+@record
 class OtaParams:
     """``OTA_PARAMS`` (service copy and core copy have the same shape)."""
 
@@ -139,7 +188,7 @@ class OtaParams:
     delete_img_version: int = 0
 
 
-@attrs.frozen
+@record
 class RuntimeConfig:
     """SCN-14: ``g_SysOtaConfig`` after a ``sysota set`` console command changed it (the
     macros are loaded again at every boot)."""
@@ -149,7 +198,7 @@ class RuntimeConfig:
     auto_update: bool
 
 
-@attrs.frozen
+@record
 class Service:
     """``sys_otaData`` plus the file-scope ``ota_params`` and the RTCC."""
 
@@ -172,7 +221,7 @@ class Service:
     runtime: RuntimeConfig | None = None  # SCN-14: None: the generated configuration
 
 
-@attrs.frozen
+@record
 class Core:
     """The OTA core's ``ota`` structure, task context and statics."""
 
@@ -199,7 +248,7 @@ class Core:
     row_version: int = 0
 
 
-@attrs.frozen
+@record
 class Bootloader:
     """``Bootloader_Tasks`` context and file statics (one boot)."""
 
@@ -216,14 +265,14 @@ class Bootloader:
     file_state: FileState = FileState.OPEN_FILE
     file_opened: bool = False
     file_name: str = ""
-    img: bytes = attrs.field(default=bytes(256), repr=get_bytes_repr)  # param.img (header)
-    boot_ctl: bytes = attrs.field(default=b"", repr=get_bytes_repr)  # RAM copy of sector 0
+    img: bytes = field(default=bytes(256), repr=get_bytes_repr)  # param.img (header)
+    boot_ctl: bytes = field(default=b"", repr=get_bytes_repr)  # RAM copy of sector 0
     copy_len: int = 0
     offset: int = 0
     verify_flag: int = 0
 
 
-@attrs.frozen
+@record
 class Transfer:
     """The single downloader instance as the device sees it."""
 
@@ -232,24 +281,65 @@ class Transfer:
     failed: bool = False  # the next read returns -1
     corrupt: bool = False  # the next chunk arrives with one byte flipped
     # what the server answers for ``url`` (None: error status)
-    body: bytes | None = attrs.field(default=None, repr=get_bytes_repr)
+    body: bytes | None = field(default=None, repr=get_bytes_repr)
     content_length: int = 0  # the global field_content_length
 
 
-@attrs.frozen
+class Expect(enum.IntEnum):
+    """PROP-30: which request the app is waiting to hear the end of (ghost)."""
+
+    NONE = 0
+    CHECK = 1  # a periodic or manual update check (UPDATE_CHECK_START was delivered)
+    UPDATE = 2  # a download the service triggered (or INITIATE_OTA)
+    ROLLBACK = 3
+    FACTORY_RESET = 4
+    ERASE = 5
+
+
+OVERPROGRAM_CAP = 3
+STREAK_CAP = 3
+
+
+@record
 class Ghost:
-    """History only the properties read (never read by the device's code)."""
+    """History only the properties read (never read by the device's code). Every field is
+    a flag, a small enum, a saturating counter or a set bounded by the scenario's images, so
+    that no defect can make the state space infinite (PROP-*, docs/spec/properties.md)."""
 
-    verified: frozenset[bytes] = frozenset()  # SHA-256 of every slot body a bootloader check passed
-    max_validated: int = (
-        0  # highest version the app validated (F8) since the last authorised downgrade
-    )
+    # Highest compiled version the app validated durably (F8 in boot control, PROP-3) since
+    # the user last asked for a rollback or a factory reset.
+    max_validated: int = 0
+    # Versions ever validated durably (and the factory's once it ran): PROP-8 rollback.
+    validated: frozenset[int] = frozenset()
+    # PROP-1 / PROP-40: verdict of the environment's oracle on the last jump.
     last_jump_ok: bool = True
-    last_version: int = 0
+    last_jump_authentic: bool = True
     witnesses: frozenset[str] = frozenset()
+    # PROP-30/11: the request awaiting its terminal callback, the first wrong event seen.
+    expect: Expect = Expect.NONE
+    event_fault: str = ""
+    honesty_fault: str = ""
+    # PROP-33: intents: the version a rollback left (0: none), a factory reset in flight,
+    # the rows an erase must keep, the first intent broken.
+    declined: int = 0
+    factory_intent: bool = False
+    erase_keep: tuple[str, ...] | None = None
+    intent_fault: str = ""
+    # PROP-8: the version an accepted rollback must end with (0: no rollback in flight).
+    rollback_to: int = 0
+    # PROP-35: stored images (file, version) only an explicit path may remove.
+    kept: frozenset[tuple[str, int]] = frozenset()
+    # PROP-36/17: program-mode entries of the same file in a row (saturating).
+    program_name: str = ""
+    program_streak: int = 0
+    # PROP-4/43: the releases published so far, and the target they set.
+    published_seen: frozenset[int] = frozenset()
+    max_target: int = 0
+    # PROP-44: the first erase requested by a manifest the publisher did not make.
+    erase_forged: bool = False
 
 
-@attrs.frozen(cache_hash=True)
+@record
 class World:
     """Everything the checker explores; ``scenario`` is constant context (not hashed)."""
 
@@ -268,14 +358,20 @@ class World:
     ghost: Ghost = Ghost()
     sched: int = 0  # position in the scheduler's cycle of service/core calls
     rx_len: int = 0  # the static receive offset of READ_JSON (survives checks, not resets)
-    notes: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
-    scenario: DeviceContext = attrs.field(default=None, eq=False, repr=False)
+    notes: tuple[str, ...] = field(default=(), eq=False, repr=False)
+    scenario: DeviceContext = field(default=None, eq=False, repr=False)
 
     def __repr__(self) -> str:
         """Short: the one-line state summary (phase, machine states, boot control)."""
         from otamodel.model._device import get_state_summary
 
         return f"<World {get_state_summary(self)}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled without the constant context: only its registered key travels
+        (see :func:`register_context`)."""
+        values = tuple(getattr(self, name) for name in _WORLD_PICKLED)
+        return (_restore_world, (get_context_key(self.scenario), values))
 
     def note(self, text: str) -> World:
         return replace(self, notes=(*self.notes, text))
@@ -291,3 +387,75 @@ class World:
             self,
             budget=tuple((k, v - 1 if k == name else v) for k, v in self.budget),
         )
+
+
+# ---------------------------------------------------------------------------- context
+
+_WORLD_PICKLED = tuple(name for name in get_fields(World) if name != "scenario")
+_CONTEXTS: dict[str, list[weakref.ref[Any]]] = {}
+"""Key -> the live contexts registered under it (equal copies: a model unpickled here)."""
+_KEYS: dict[int, str] = {}
+
+
+def register_context(context: Any, key: str | None = None) -> str:
+    """Make ``context`` (a scenario) known under ``key`` in this process so pickled worlds
+    can refer to it instead of carrying a copy; returns its key. A process that receives
+    worlds registers the context once (unpickling a checker model does it)."""
+    known = _KEYS.get(id(context))
+    if known is not None and key in (None, known):
+        return known
+    key = key or uuid.uuid4().hex
+    _CONTEXTS.setdefault(key, []).append(weakref.ref(context))
+    _KEYS[id(context)] = key
+    weakref.finalize(context, _forget_context, id(context), key)
+    return key
+
+
+def _forget_context(ident: int, key: str) -> None:
+    _KEYS.pop(ident, None)
+    alive = [ref for ref in _CONTEXTS.get(key, []) if ref() is not None]
+    if alive:
+        _CONTEXTS[key] = alive
+    else:
+        _CONTEXTS.pop(key, None)
+
+
+def _get_context(key: str) -> Any:
+    for ref in _CONTEXTS.get(key, []):
+        context = ref()
+        if context is not None:
+            return context
+    return None
+
+
+def get_context_key(context: Any) -> str | None:
+    """The key pickled worlds use for ``context`` (``None`` for a world without one)."""
+    return None if context is None else register_context(context)
+
+
+def _restore_world(key: str | None, values: tuple[Any, ...]) -> World:
+    context = None
+    if key is not None:
+        context = _get_context(key)
+        if context is None:
+            raise LookupError(
+                f"a pickled world refers to scenario {key} that this process does not know: "
+                "unpickle the model (or call register_context) first"
+            )
+    return World(**dict(zip(_WORLD_PICKLED, values, strict=True)), scenario=context)  # type: ignore[arg-type]
+
+
+__all__ = [
+    "Bootloader",
+    "Core",
+    "Flash",
+    "Fs",
+    "Ghost",
+    "OtaParams",
+    "Service",
+    "Transfer",
+    "World",
+    "get_context_key",
+    "register_context",
+    "replace",
+]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from otamodel.formats import bootctl, otadb
+from otamodel.model._config import Defect
 from otamodel.model._physics import FsClose, FsCreate, FsWrite, PersistentOp, get_page_program_ops
 from otamodel.model._state import Fs, World, replace
 
@@ -95,6 +96,8 @@ def get_db_save_ops(world: World, db: otadb.ImageDatabase) -> list[PersistentOp]
         if data:
             ops.append(FsWrite(name, 0, data))
     ops.append(FsClose(name))
+    if hardened and world.scenario.config.has(Defect.DB_DELETE_BEFORE_RENAME):
+        ops.append(FsDelete(DB_NAME))  # PROP-45: the old DB goes before the new one is in place
     if hardened:
         ops.append(FsRename(DB_TEMP, DB_NAME))
     return ops

@@ -126,7 +126,11 @@ def fetch_from_dir(folder: Path, info: ReleaseInfo | None) -> Fetch:
 
     def fetch(url: str) -> bytes | None:
         candidates = [by_url[url]] if url in by_url else []
-        parts = [p for p in urlsplit(url).path.split("/") if p]
+        try:
+            url_path = urlsplit(url).path
+        except ValueError:  # e.g. "http://[h/a.bin": no file (found by the fuzz suite)
+            url_path = ""
+        parts = [p for p in url_path.split("/") if p]
         candidates += ["/".join(parts[i:]) for i in range(len(parts))]
         for rel in candidates:
             path = (root / rel).resolve()

@@ -170,9 +170,9 @@ def read_release(folder: Path) -> ReleaseInfo:
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ReleaseError(f"missing or malformed field {exc}", where=str(path)) from None
-    for item in info.get_files():
-        if Path(item.file).is_absolute() or ".." in Path(item.file).parts:
-            raise ReleaseError(f"file {item.file!r} lies outside the release", where=str(path))
+    for name in (info.manifest, *(item.file for item in info.get_files())):
+        if not name or Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ReleaseError(f"file {name!r} lies outside the release", where=str(path))
     return info
 
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from otamodel._io import write_atomic
+from otamodel._io import write_output
 
 __all__ = ["make_self_signed", "server_context"]
 
@@ -68,9 +68,8 @@ def make_self_signed(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    write_atomic(key_path, key_pem)
-    key_path.chmod(0o600)
-    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    write_output(key_path, key_pem, mode=0o600)  # private from the first byte (IO-1)
+    write_output(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
 

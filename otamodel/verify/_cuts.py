@@ -42,6 +42,7 @@ from otamodel.model._physics import (
     FsWrite,
     PersistentOp,
 )
+from otamodel.model._record import replace
 from otamodel.verify._properties import (
     OtaModel,
     is_progress_action,
@@ -386,11 +387,11 @@ def cut_power(world: World, *, torn: str = "") -> World:
     config = scenario.config
     if torn not in (TEAR_HALF, config.tear_mode.value):
         other = attrs.evolve(scenario, config=attrs.evolve(config, tear_mode=TearMode(torn)))
-        world = attrs.evolve(world, scenario=other)
+        world = replace(world, scenario=other)
     result = device_step(world, Action("power_cut_torn"))
     if result.is_refused:
         raise ScenarioError(f"cannot tear here: {result.refusal}")
-    return attrs.evolve(result.world, scenario=scenario)
+    return replace(result.world, scenario=scenario)
 
 
 def get_cut_world(worlds: Sequence[World], operation: Operation, point: CutPoint) -> World:

@@ -38,6 +38,38 @@ EXPLANATIONS: dict[str, str] = {
     "flash-physics": (
         "A row program needed to set bits that were already cleared (a write over un-erased flash)."
     ),
+    "event-delivery": (
+        "The app lost a callback (overwritten in the single status slot, or a result with no "
+        "case), got one nobody asked for, or a new request started while one was unanswered."
+    ),
+    "event-response": "A request the app made can no longer get its terminal callback.",
+    "outcome-honesty": "A success callback fired before (or without) its persistent effect.",
+    "boot-coherence": (
+        "Right after a bootloader pass, boot control and the DB row of the running image "
+        "disagree (status, type, version), or the row is disabled."
+    ),
+    "intent-honoured": (
+        "A rollback the app accepted was undone by the same release, or an erase removed more "
+        "than its target."
+    ),
+    "intent-factory-reset": "An accepted factory reset can no longer end with the factory image.",
+    "no-data-loss": (
+        "A validated image, its DB row or the factory backup disappeared without an erase, a "
+        "factory reset, a rollback or an eviction asking for it."
+    ),
+    "bad-image-abandoned": "An image that fails at every boot is never replaced by one that runs.",
+    "bounded-reprogram": "The bootloader programmed the same image three times in a row.",
+    "no-needless-reprogram": (
+        "The bootloader erased and reprogrammed a slot that already held the validated image "
+        "boot control and the DB agree on (flash wear)."
+    ),
+    "sec-authenticity": "A build the publisher did not make (or sign) runs.",
+    "sec-anti-rollback": "An installed image older than one validated earlier runs.",
+    "sec-fast-forward": "A version above every release of the publisher runs, blocking updates.",
+    "sec-freeze-replay": (
+        "The server is kept on an older or foreign manifest and the newest release never installs."
+    ),
+    "sec-erase-authenticity": "A manifest the publisher did not make erased a stored image.",
 }
 
 
@@ -51,7 +83,30 @@ def _describe_trace(result: Any, limit: int = 40) -> list[str]:
         else:
             compact.append(action)
     text = " → ".join(compact[:limit]) + (" → …" if len(compact) > limit else "")
-    return [f"  - shortest trace ({len(actions)} steps): `{text}`"]
+    lines = [f"  - shortest trace ({len(actions)} steps): `{text}`"]
+    lasso = getattr(result, "lasso", ())
+    if lasso:
+        # CHK-18: what happens next when the device is left alone: why the goal stays away.
+        from otamodel.model._device import get_state_summary
+
+        steps = _fold([str(a) for a, _ in lasso])
+        closing = "returns to an earlier state" if len(lasso) < 200 else "continues"
+        lines.append(
+            f"  - then, with only the allowed inputs ({len(lasso)} steps, {closing}): "
+            f"`{' → '.join(steps[:limit])}`; ends in `{get_state_summary(lasso[-1][1])}`"
+        )
+    return lines
+
+
+def _fold(actions: list[str]) -> list[str]:
+    compact: list[str] = []
+    for action in actions:
+        if compact and compact[-1].split(" ×")[0] == action:
+            head, _, count = compact[-1].partition(" ×")
+            compact[-1] = f"{head} ×{int(count or 1) + 1}"
+        else:
+            compact.append(action)
+    return compact
 
 
 def get_fault_story(scenario: Any, actions: Sequence[Any]) -> list[str]:

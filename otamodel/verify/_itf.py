@@ -62,6 +62,9 @@ def to_itf_value(value: object) -> _JsonValue:
         return {"#set": sorted(items, key=lambda v: json.dumps(v, sort_keys=True))}
     if isinstance(value, tuple | list):
         return [to_itf_value(v) for v in value]
+    compared = getattr(type(value), "__record_compared__", None)
+    if compared is not None:  # the model's fast records (otamodel.model._record)
+        return {name: to_itf_value(getattr(value, name)) for name in compared}
     if attrs.has(type(value)):
         fields: Any = attrs.fields(type(value))  # type: ignore[arg-type]
         return {a.name: to_itf_value(getattr(value, a.name)) for a in fields if a.eq}

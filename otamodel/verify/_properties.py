@@ -10,9 +10,12 @@ from collections.abc import Callable, Iterable, Sequence
 from otamodel.checker._model import Property
 from otamodel.checker._trace import Trace
 from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world, step
+from otamodel.env._oracle import get_facts
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
 from otamodel.model import Action, Fs, Phase, SvcState, World
+from otamodel.model._state import register_context
+from otamodel.verify import _predicates as pr
 
 
 def is_recovery_action(action: Action) -> bool:
@@ -27,8 +30,10 @@ def is_progress_action(action: Action) -> bool:
 
 
 def is_jump_valid(world: World) -> bool:
-    """PROP-1 boots-valid-image: every jump ran the factory image or slot content whose
-    SHA-256 passed the bootloader's check (and, with secure boot, its signature check)."""
+    """PROP-1 boots-valid-image: every jump ran an application that is the factory image or
+    a build the publisher made for the version boot control claimed (signed by the publisher
+    in secure builds) — judged by the environment's oracle at the jump, never by the
+    bootloader's own check."""
     return world.ghost.last_jump_ok
 
 
@@ -100,44 +105,9 @@ def _witness(name: str):  # type: ignore[no-untyped-def]
 
 
 def get_release_targets(scenario: Scenario) -> tuple[int, ...]:
-    """For PROP-4: per release, the version that should end up running if it stays published
-    (0 when the release offers nothing the device should install)."""
-    targets = []
-    for release in scenario.releases:
-        doc = mf.parse(release.manifest)
-        entry = doc.entry
-        target = 0
-        if (
-            entry is not None
-            and entry.version.kind == "number"
-            and entry.erase_ver.kind in ("absent", "bool")
-        ):
-            version = int(entry.version.valueint or 0)
-            url = entry.url.text or ""
-            data = release.get_file(url)
-            digest_ok = (
-                data is not None
-                and entry.digest.kind == "string"
-                and (hashlib.sha256(data).digest() == mf.get_digest_bytes(entry.digest.text or ""))
-            )
-            sig_ok = True
-            if scenario.config.secure_boot and data is not None:
-                from otamodel.formats import signature
-
-                text = entry.signature.text or ""
-                try:
-                    sig_ok = bool(text) and signature.verify(
-                        data, text, scenario.public_key_pem or b""
-                    )
-                except ValueError:
-                    sig_ok = False
-            erase = entry.erase_ver.kind == "bool" and bool(entry.erase_ver.boolean)
-            if digest_ok and sig_ok and not erase and 0 < version <= 255:
-                target = version
-            if entry.patch and scenario.config.patch:
-                target = version if 0 < version <= 255 else 0
-        targets.append(target)
-    return tuple(targets)
+    """PROP-4: per release, the compiled version it should end up running (0: none); see
+    :func:`otamodel.env._oracle.get_facts`."""
+    return tuple(get_facts(scenario, i).target for i in range(scenario.release_count))
 
 
 WITNESSES = ("full-update", "patch-update", "rollback", "factory-restore")
@@ -175,6 +145,12 @@ class OtaModel:
         self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
         self.targets = get_release_targets(self.scenario)
         self.extra_properties = tuple(get_property(p) for p in extra_properties)
+        # Worlds are pickled with a key to their scenario, not a copy (worker processes).
+        self.context_key = register_context(self.scenario)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        register_context(self.scenario, self.context_key)
 
     def __repr__(self) -> str:
         return f"<OtaModel {self.scenario.name} · {self.scenario.config.variant.value}>"
@@ -205,11 +181,12 @@ class OtaModel:
         return 1 if action.is_fault() else 0
 
     def is_progress_goal(self, world: World) -> bool:
-        """PROP-4 goal: the published release's target (if any) is what runs."""
-        target = self.targets[world.published]
+        """PROP-4 goal: an application runs whose compiled version is at least the newest
+        valid target the publisher has published so far (an attacker's later withdrawal or
+        replacement does not lower it)."""
         if world.running is None:
             return False
-        return world.running.version >= target
+        return world.running.version >= world.ghost.max_target
 
     def properties(self) -> Sequence[Property[World, Action]]:
         scenario = self.scenario
@@ -248,11 +225,13 @@ class OtaModel:
                 "every DB row names an existing file with the recorded digest",
             ),
             Property.always("flash-physics", is_flash_physical, "no program over un-erased bits"),
+            *get_user_properties(scenario),
+            *get_security_properties(),
         ]
         descriptions = {
             "full-update": "a full-image update completes and runs",
             "patch-update": "a patch update completes and runs",
-            "rollback": "a rollback to an older version happens",
+            "rollback": "an accepted rollback ends with the previous validated version running",
             "factory-restore": "the bootloader restores the factory image",
         }
         for name in get_expected_witnesses(scenario):
@@ -271,3 +250,103 @@ def get_property(
         raise TypeError(f"a property is a Property or a predicate, not {item!r}")
     name = getattr(item, "__name__", "custom").removeprefix("is_").replace("_", "-")
     return Property.always(name, item, (item.__doc__ or "").strip().split("\n")[0])
+
+
+def has_crashing_image(scenario: Scenario) -> bool:
+    """PROP-36 applies to scenarios with a build that fails at every boot (ENV-31)."""
+    return any(image.crashes for image in scenario.images)
+
+
+def get_user_properties(scenario: Scenario) -> list[Property[World, Action]]:
+    """PROP-30..PROP-38: what the app and the user care about."""
+    props = [
+        Property.always(
+            "event-delivery",
+            pr.is_event_delivery_ok,
+            "no callback is lost, overwritten, dropped, unrequested or left unanswered",
+        ),
+        Property.eventually(
+            "event-response",
+            pr.is_nothing_awaited,
+            "every accepted request ends in its terminal callback once faults stop",
+            edge_filter=is_recovery_action,
+        ),
+        Property.always(
+            "outcome-honesty",
+            pr.is_outcome_honest,
+            "a success callback fires only when its persistent effect is in place",
+        ),
+        Property.always(
+            "boot-coherence",
+            pr.is_boot_coherent,
+            "after each bootloader pass, boot control agrees with the running image's DB row",
+        ),
+        Property.always(
+            "intent-honoured",
+            pr.is_intent_honoured,
+            "an accepted rollback is not undone, an erase removes exactly its target",
+        ),
+        Property.eventually(
+            "intent-factory-reset",
+            pr.is_factory_intent_done,
+            "an accepted factory reset ends with the factory image running",
+            edge_filter=pr.is_intent_action,
+        ),
+        Property.always(
+            "no-data-loss",
+            pr.is_no_data_loss,
+            "validated images, their rows and the factory backup go only when asked",
+        ),
+        Property.always(
+            "bounded-reprogram",
+            pr.is_reprogram_bounded,
+            "the same image is never programmed three times in a row without a fault",
+        ),
+        Property.always(
+            "no-needless-reprogram",
+            pr.is_reprogram_needed,
+            "a validated image whose boot control and DB row agree is not reprogrammed",
+        ),
+    ]
+    if has_crashing_image(scenario):
+        props.append(
+            Property.eventually(
+                "bad-image-abandoned",
+                pr.is_good_image_running,
+                "an image failing at every boot is eventually replaced by one that runs",
+                edge_filter=is_recovery_action,
+            )
+        )
+    return props
+
+
+def get_security_properties() -> list[Property[World, Action]]:
+    """PROP-40..PROP-44: one property per threat (TUF/Uptane)."""
+    return [
+        Property.always(
+            "sec-authenticity",
+            pr.is_authentic,
+            "only the factory image or builds the publisher made (signed, if secure) run",
+        ),
+        Property.always(
+            "sec-anti-rollback",
+            pr.is_no_rollback_attack,
+            "no installed image runs below the highest validated version unless asked",
+        ),
+        Property.always(
+            "sec-fast-forward",
+            pr.is_no_fast_forward,
+            "no running version exceeds every version the publisher makes",
+        ),
+        Property.eventually(
+            "sec-freeze-replay",
+            pr.is_not_frozen,
+            "an old or frozen manifest cannot keep the newest published release out for ever",
+            edge_filter=is_progress_action,
+        ),
+        Property.always(
+            "sec-erase-authenticity",
+            pr.is_erase_authentic,
+            "only the publisher's manifests erase stored images",
+        ),
+    ]

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from otamodel._io import write_atomic
+from otamodel._io import write_output
 from otamodel.checker._trace import Trace
 from otamodel.env import Scenario, get_scenario, initial_world, step
 from otamodel.errors import TraceError
@@ -125,7 +125,21 @@ def write_trace(
     doc = get_trace_document(
         scenario=scenario, property_name=property_name, verdict=verdict, actions=actions
     )
-    write_atomic(path, json.dumps(doc, indent=1) + "\n")
+    write_output(path, json.dumps(doc, indent=1) + "\n")
+
+
+def get_trace_text(
+    *,
+    scenario: Scenario,
+    property_name: str,
+    verdict: str,
+    actions: Sequence[Action],
+) -> str:
+    """TRACE-1: the text of a trace file (see :func:`get_trace_document`)."""
+    doc = get_trace_document(
+        scenario=scenario, property_name=property_name, verdict=verdict, actions=actions
+    )
+    return json.dumps(doc, indent=1) + "\n"
 
 
 @attrs.frozen
@@ -139,18 +153,18 @@ class TraceFile:
 
 def read_trace(path: str | Path) -> TraceFile:
     """TRACE-4: read and validate a trace file; problems are a TraceError naming the field."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TraceError(f"cannot read {path}: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TraceError(f"not JSON: {exc}") from None
+    from otamodel._limits import read_document
+
+    doc = read_document(path, TraceError, suffix=".json")  # BOUND-5, BOUND-6
     return parse_trace_document(doc)
 
 
 def parse_trace_document(doc: object) -> TraceFile:
     """TRACE-4: validate a trace file's JSON document; problems name the field."""
+    from otamodel._limits import check_depth, check_scenario_spec, get_limits
     from otamodel.env import build_scenario
+
+    check_depth(doc, TraceError, "$", get_limits().max_depth)  # BOUND-6
 
     if not isinstance(doc, dict):
         raise TraceError("a trace is a JSON object", where="$")
@@ -162,6 +176,12 @@ def parse_trace_document(doc: object) -> TraceFile:
     source = doc.get("scenario_source")
     name = doc.get("scenario")
     if isinstance(source, dict) and source:
+        check_scenario_spec(source, "$.scenario_source", TraceError)
+        if isinstance(name, str) and source.get("name", name) != name:
+            raise TraceError(
+                f"scenario {name!r} but scenario_source describes {source.get('name')!r}",
+                where="$.scenario",
+            )
         scenario = build_scenario(source)
     elif isinstance(name, str):
         scenario = get_scenario(name)

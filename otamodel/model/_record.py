@@ -1,0 +1,195 @@
+"""Fast frozen records for the model's state (the checker builds millions of them).
+
+:func:`record` turns an annotated class into a slotted, frozen, hashable record with generated
+code instead of generic loops: a positional-or-keyword ``__init__``, a field-wise
+``__evolve__`` (what :func:`replace` calls), ``__eq__`` over the compared fields, a hash that
+is computed once per object, ``__repr__`` and pickling by positional values. Fields declared
+with ``field(eq=False)`` (notes, constant context) are carried along but neither compared nor
+hashed. A class that defines ``__reduce__`` keeps its own (the world leaves its constant
+context out of pickles).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar, dataclass_transform
+
+_T = TypeVar("_T")
+
+_MISSING: Any = object()
+
+
+class _Field:
+    __slots__ = ("default", "eq", "repr")
+
+    def __init__(self, default: Any, eq: bool, repr: bool | Callable[[Any], str]) -> None:
+        self.default = default
+        self.eq = eq
+        self.repr = repr
+
+
+def field(*, default: Any, eq: bool = True, repr: bool | Callable[[Any], str] = True) -> Any:
+    """A field with options: ``eq=False`` keeps it out of equality and hash, ``repr=False`` out
+    of the repr, ``repr=function`` shows the field as ``function(value)``."""
+    return _Field(default, eq, repr)
+
+
+def _frozen_setattr(self: object, name: str, value: object) -> None:
+    raise AttributeError(f"{type(self).__name__} is frozen: use replace() to change {name!r}")
+
+
+def _frozen_delattr(self: object, name: str) -> None:
+    raise AttributeError(f"{type(self).__name__} is frozen: cannot delete {name!r}")
+
+
+def _compile(source: str, namespace: dict[str, Any], name: str) -> Callable[..., Any]:
+    exec(compile(source, f"<record {name}>", "exec"), namespace)
+    return namespace[name]  # type: ignore[no-any-return]
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def record(cls: type[_T]) -> type[_T]:
+    """Rebuild ``cls`` as a fast frozen record (see the module docstring)."""
+    names = list(inspect.get_annotations(cls))
+    specs: dict[str, _Field] = {}
+    for name in names:
+        value = cls.__dict__.get(name, _MISSING)
+        specs[name] = value if isinstance(value, _Field) else _Field(value, True, True)
+    namespace = {
+        key: value
+        for key, value in cls.__dict__.items()
+        if key not in names and key not in ("__dict__", "__weakref__")
+    }
+    namespace["__slots__"] = (*names, "_hash")
+    namespace["__record_fields__"] = tuple(names)
+    namespace["__record_compared__"] = tuple(n for n in names if specs[n].eq)
+    meta: Any = type(cls)
+    new_cls: Any = meta(cls.__name__, cls.__bases__, namespace)
+    new_cls.__module__ = cls.__module__
+    new_cls.__qualname__ = cls.__qualname__
+    setters = {f"_set_{n}": new_cls.__dict__[n].__set__ for n in names}
+    scope: dict[str, Any] = {
+        "_cls": new_cls,
+        "_new": object.__new__,
+        "_M": _MISSING,
+        "_set__hash": new_cls.__dict__["_hash"].__set__,
+        **setters,
+    }
+    for name, spec in specs.items():
+        scope[f"_d_{name}"] = spec.default
+    _add_methods(new_cls, names, specs, scope, inspect.get_annotations(cls))
+    return new_cls  # type: ignore[no-any-return]
+
+
+_NONE_HASH = 0x6E6F6E65
+"""What an optional field that is ``None`` contributes to a record's hash."""
+
+
+def _add_methods(
+    cls: Any,
+    names: list[str],
+    specs: dict[str, _Field],
+    scope: dict[str, Any],
+    annotations: dict[str, Any],
+) -> None:
+    def param(n: str) -> str:
+        return n if specs[n].default is _MISSING else f"{n}=_d_{n}"
+
+    # Parameters without defaults must come first (the records declare them first).
+    params = ", ".join(param(n) for n in names)
+    body = "".join(f"    _set_{n}(self, {n})\n" for n in names)
+    init = f"def __init__(self, {params}):\n{body}    _set__hash(self, None)\n"
+    cls.__init__ = _compile(init, scope, "__init__")
+
+    kw = ", ".join(f"{n}=_M" for n in names)
+    lines = "".join(f"    _set_{n}(new, self.{n} if {n} is _M else {n})\n" for n in names)
+    evolve = (
+        f"def __evolve__(self, *, {kw}):\n    new = _new(_cls)\n{lines}"
+        "    _set__hash(new, None)\n    return new\n"
+    )
+    cls.__evolve__ = _compile(evolve, scope, "__evolve__")
+
+    compared = [n for n in names if specs[n].eq]
+    mine = ", ".join(f"self.{n}" for n in compared)
+    theirs = ", ".join(f"other.{n}" for n in compared)
+    eq = (
+        "def __eq__(self, other):\n"
+        "    if self is other:\n        return True\n"
+        "    if other.__class__ is not _cls:\n        return NotImplemented\n"
+        f"    return ({mine},) == ({theirs},)\n"
+    )
+    cls.__eq__ = _compile(eq, scope, "__eq__")
+    cls.__ne__ = _compile(
+        "def __ne__(self, other):\n    r = self.__eq__(other)\n"
+        "    return r if r is NotImplemented else not r\n",
+        scope,
+        "__ne__",
+    )
+    salt = hash(cls.__qualname__)
+    scope["_salt"] = salt
+    scope["_NONE"] = _NONE_HASH
+    # hash(None) differs between processes on Python < 3.12: optional fields hash a constant
+    # instead, so equal states hash alike in every worker started with the same hash seed.
+    hashed = ", ".join(
+        f"(_NONE if self.{n} is None else self.{n})"
+        if "None" in str(annotations.get(n))
+        else f"self.{n}"
+        for n in compared
+    )
+    hash_src = (
+        "def __hash__(self):\n    h = self._hash\n    if h is None:\n"
+        f"        h = hash((_salt, {hashed},))\n        _set__hash(self, h)\n    return h\n"
+    )
+    cls.__hash__ = _compile(hash_src, scope, "__hash__")
+
+    shown = [n for n in names if specs[n].repr]
+    for n in shown:
+        if callable(specs[n].repr):
+            scope[f"_r_{n}"] = specs[n].repr
+    parts = ", ".join(
+        f"{n}={{_r_{n}(self.{n})}}" if callable(specs[n].repr) else f"{n}={{self.{n}!r}}"
+        for n in shown
+    )
+    if "__repr__" not in cls.__dict__:
+        cls.__repr__ = _compile(
+            f"def __repr__(self):\n    return f'{cls.__qualname__}({parts})'\n", scope, "__repr__"
+        )
+    cls.__setattr__ = _frozen_setattr
+    cls.__delattr__ = _frozen_delattr
+
+    if "__reduce__" not in cls.__dict__:
+        values = ", ".join(f"self.{n}" for n in names)
+        reduce = f"def __reduce__(self):\n    return (_cls, ({values},))\n"
+        cls.__reduce__ = _compile(reduce, scope, "__reduce__")
+    for function in ("__init__", "__evolve__", "__eq__", "__hash__"):
+        getattr(cls, function).__qualname__ = f"{cls.__qualname__}.{function}"
+
+
+def replace(instance: _T, **changes: Any) -> _T:
+    """A copy of a record with some fields changed (``attrs.evolve`` for records and attrs
+    classes alike)."""
+    cls = type(instance)
+    evolve = getattr(cls, "__evolve__", None) or _ATTRS_EVOLVE.get(cls) or _get_attrs_evolve(cls)
+    return evolve(instance, **changes)  # type: ignore[no-any-return]
+
+
+_ATTRS_EVOLVE: dict[type, Callable[..., Any]] = {}
+
+
+def _get_attrs_evolve(cls: type) -> Callable[..., Any]:
+    """A generated field-wise evolve for an attrs class (one constructor call)."""
+    import attrs
+
+    fields = [a for a in attrs.fields(cls) if a.init]
+    scope: dict[str, Any] = {"_cls": cls, "_M": _MISSING}
+    kw = ", ".join(f"{a.name}=_M" for a in fields)
+    args = ", ".join(f"{a.alias}=self.{a.name} if {a.name} is _M else {a.name}" for a in fields)
+    function = _compile(f"def evolve(self, *, {kw}):\n    return _cls({args})\n", scope, "evolve")
+    _ATTRS_EVOLVE[cls] = function
+    return function
+
+
+def get_fields(cls: type[Any]) -> tuple[str, ...]:
+    """The field names of a record class, in declaration order."""
+    return cls.__record_fields__  # type: ignore[no-any-return]

@@ -1,0 +1,64 @@
+"""The state's fast records and chunked files behave like the plain values they replace."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+import pytest
+
+from otamodel.model._record import replace
+from otamodel.model._state import FILE_CHUNK, Flash, Fs, Service, World, register_context
+
+
+def write_bytes(old: bytes, offset: int, data: bytes) -> bytes:
+    """FS-5 on plain bytes: the reference the chunked files must agree with."""
+    old = old.ljust(offset, b"\x00")
+    return old[:offset] + data + old[offset + len(data) :]
+
+
+def test_chunked_writes_agree_with_plain_bytes_and_stay_canonical() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        size = rng.choice([0, 1, FILE_CHUNK - 1, FILE_CHUNK, 3 * FILE_CHUNK + 5])
+        content = rng.randbytes(size)
+        fs = Fs(has_dir=True).with_file("f", content)
+        for _ in range(4):
+            offset = rng.choice([0, rng.randrange(0, 5 * FILE_CHUNK), len(content), FILE_CHUNK])
+            data = rng.randbytes(rng.choice([0, 1, 100, FILE_CHUNK, 2 * FILE_CHUNK + 3]))
+            content = write_bytes(content, offset, data)
+            fs = fs.with_write("f", offset, data)
+            assert fs.get("f") == content
+            # Canonical: equal contents give equal (and equally hashed) file systems.
+            fresh = Fs(has_dir=True).with_file("f", content)
+            assert fs == fresh and hash(fs) == hash(fresh)
+
+
+def test_a_write_shares_untouched_chunks() -> None:
+    data = bytes(range(256)) * (4 * FILE_CHUNK // 256)
+    fs = Fs(has_dir=True).with_file("img.bin", data)
+    after = fs.with_write("img.bin", FILE_CHUNK, b"x" * FILE_CHUNK)
+    before_parts, after_parts = fs.get_chunks("img.bin"), after.get_chunks("img.bin")
+    assert before_parts is not None and after_parts is not None
+    assert after_parts[0] is before_parts[0] and after_parts[2] is before_parts[2]
+    assert fs.files == (("img.bin", data),)
+    assert "files=" in repr(fs)
+
+
+def test_records_are_frozen_compare_by_value_and_cache_their_hash() -> None:
+    a = Service()
+    b = replace(a, registered=True)
+    assert a != b and replace(b, registered=False) == a
+    assert hash(replace(b, registered=False)) == hash(a)
+    with pytest.raises(AttributeError):
+        a.registered = True  # type: ignore[misc]
+
+
+def test_a_pickled_world_carries_a_key_to_its_scenario_not_a_copy() -> None:
+    scenario = object.__new__(type("Ctx", (), {}))
+    register_context(scenario)
+    world = World(flash=Flash(pages=(b"\xff" * 8,)), fs=Fs(), scenario=scenario, notes=("n",))
+    data = pickle.dumps(world)
+    assert len(data) < 1000
+    back = pickle.loads(data)
+    assert back == world and back.scenario is scenario
