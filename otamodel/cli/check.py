@@ -44,24 +44,6 @@ def _run_check(
         return check(model, progress=hook, **options)
 
 
-def warn_blowup(scenario: Any, max_states: int | None, time_limit: float | None) -> None:
-    """SCN-20: say on stderr when the budgets make a very large state space likely."""
-    from otamodel.env._scenario import LARGE_ESTIMATE, get_state_estimate
-
-    estimate = get_state_estimate(scenario)
-    if estimate < LARGE_ESTIMATE:
-        return
-    budgets = ", ".join(f"{k}={v}" for k, v in scenario.budget if v)
-    limits = [f"--max-states {max_states}"] if max_states else []
-    limits += [f"--time-limit {time_limit:g}"] if time_limit else []
-    stop = " and ".join(limits) if limits else "nothing (no --max-states/--time-limit)"
-    click.echo(
-        f"warning: {scenario.name}: budgets {budgets} may give about 10^{len(str(estimate)) - 1} "
-        f"states; the check stops at {stop}",
-        err=True,
-    )
-
-
 @main.command("check")
 @click.option(
     "--scenario",
@@ -134,7 +116,6 @@ def check_command(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--variant") from None
         scenario = with_variant(scenario, variant)
-    warn_blowup(scenario, max_states, time_limit)
     report = _run_check(
         scenario,
         max_states=max_states,
