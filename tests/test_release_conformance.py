@@ -258,7 +258,35 @@ def _run_memory(
     return drive(initial_world(scenario), steps=STEPS, inject=inject)
 
 
-@pytest.fixture(scope="module", params=get_scenario_names())
+# The scenarios whose releases `release make` reproduces and whose product downloads on its own
+# (the scenario library's other entries vary options and inputs this harness does not rebuild).
+CONFORMANCE_SCENARIOS = [
+    *(
+        name
+        for name in (
+            "default",
+            "secure",
+            "patch",
+            "erase",
+            "attacker",
+            "attacker-patch",
+            "rollback",
+        )
+        if name in get_scenario_names()
+    ),
+    pytest.param(
+        "bare-metal",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="bare-metal scheduler, fault length=257 on the image: over HTTP the app sees "
+            "DOWNLOAD_SUCCESS before the digest failure, in memory the single status slot loses "
+            "it; open (found by the scenario library)",
+        ),
+    ),
+]
+
+
+@pytest.fixture(scope="module", params=CONFORMANCE_SCENARIOS)
 def made(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Made:
     return make_scenario_releases(request.param, tmp_path_factory.mktemp(request.param))
 

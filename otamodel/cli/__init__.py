@@ -88,6 +88,8 @@ _COMMANDS = {
     "cuts": "cuts",
     "release": "release",
     "serve": "release",
+    "sweep": "sweep",
+    "scenarios": "scenarios",
 }
 """Which module defines a command: a command imports only its own module (and what that
 needs), so ``otamodel patch apply`` starts without the model, rich or cryptography. A
@@ -366,7 +368,18 @@ def main() -> None:
 
 
 def _register() -> None:
-    for name in ("records", "crypto", "patch", "model", "check", "cuts", "explore", "release"):
+    for name in (
+        "records",
+        "crypto",
+        "patch",
+        "model",
+        "check",
+        "cuts",
+        "explore",
+        "release",
+        "sweep",
+        "scenarios",
+    ):
         _load(name)
 
 

@@ -12,22 +12,22 @@ from otamodel.env._scenario import (
     Scenario,
     build_scenario,
     load_scenario_file,
+    load_scenario_text,
 )
 from otamodel.env._transport import HttpTransport, ReleaseServer, Transport
 from otamodel.errors import ScenarioError
-from otamodel.model import World, make_initial_world
+from otamodel.model import Fs, World, make_initial_world
+from otamodel.model._state import replace
 
 
 def get_scenario_names() -> list[str]:
-    """The named scenarios shipped with otamodel."""
+    """SCN-8: the named scenarios shipped with otamodel (every ``*.toml`` of the library)."""
     folder = resources.files("otamodel") / "scenarios"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
 def get_scenario(name: str) -> Scenario:
     """A named scenario, or a path to a TOML/JSON description."""
-    import tomllib
-
     if name.endswith((".toml", ".json")):
         return load_scenario_file(name)
     folder = resources.files("otamodel") / "scenarios"
@@ -35,16 +35,22 @@ def get_scenario(name: str) -> Scenario:
     if not item.is_file():
         known = ", ".join(get_scenario_names())
         raise ScenarioError(f"unknown scenario {name!r} (known: {known})")
-    spec = tomllib.loads(item.read_text(encoding="utf-8"))
-    spec.setdefault("name", name)
-    return build_scenario(spec)
+    return load_scenario_text(item.read_text(encoding="utf-8"), f"{name}.toml", name)
 
 
 def initial_world(scenario: Scenario | str) -> World:
     """The world a programmer leaves (DEV-5), with the scenario's fault budgets."""
     if isinstance(scenario, str):
         scenario = get_scenario(scenario)
-    return set_initial_ghost(make_initial_world(scenario, scenario.budget))
+    world = set_initial_ghost(make_initial_world(scenario, scenario.budget))
+    preload = scenario.fs_options.preload
+    if preload:
+        # SCN-33: files already on a formatted volume at first boot (empty content).
+        fs = Fs(formatted=True, has_dir=True)
+        for name in sorted(set(preload)):
+            fs = fs.with_file(name, b"")
+        world = replace(world, fs=fs)
+    return world
 
 
 __all__ = [

@@ -4,6 +4,14 @@ fault budgets."""
 from __future__ import annotations
 
 from otamodel.env._ghost import update_ghost
+from otamodel.env._inputs import (
+    EXTRA_KINDS,
+    get_extra_actions,
+    is_format_tearable,
+    is_mount_failing,
+    process_extra,
+    process_torn_format,
+)
 from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tearable
 from otamodel.model import step as device_step
 from otamodel.model._enums import CoreTask, SetStatusStep, SvcState
@@ -32,7 +40,8 @@ def enabled_actions(world: World) -> list[Action]:
     budget = dict(world.budget)
     if budget.get("power_cut", 0) > 0:
         out.append(Action("power_cut"))
-        if ctx.tears and world.pending and is_tearable(world.pending[0]):
+        tearable = world.pending and is_tearable(world.pending[0])
+        if ctx.tears and (tearable or is_format_tearable(world)):
             out.append(Action("power_cut_torn"))
     if world.phase is Phase.APP and not world.pending:
         svc = world.service
@@ -68,13 +77,14 @@ def enabled_actions(world: World) -> list[Action]:
         out.extend(
             Action("publish", str(i)) for i in range(ctx.release_count) if i != world.published
         )
+    out.extend(get_extra_actions(world, budget))
     return out
 
 
 def step(world: World, action: Action) -> StepResult:
     """The shared transition function with budgets: the device's ``step`` and, when an
     input is accepted, one unit of its budget spent."""
-    result = device_step(world, action)
+    result = _step_unbudgeted(world, action)
     if result.is_refused:
         return result
     key = action.get_budget_key()
@@ -84,6 +94,22 @@ def step(world: World, action: Action) -> StepResult:
     if key is not None and world.get_budget(key) > 0:
         new = new.spend(key)
     return replace(result, world=new) if new is not result.world else result
+
+
+def _step_unbudgeted(world: World, action: Action) -> StepResult:
+    """The device's ``step``, the extra inputs (SCN-13..SCN-17) and the damaged-volume mount
+    and torn format of SCN-32 that act around it."""
+    if action.kind in EXTRA_KINDS:
+        return process_extra(replace(world, notes=()) if world.notes else world, action)
+    if action.kind == "tick" and is_mount_failing(world):
+        return StepResult(world, action, transition="mount fails: the volume is damaged")
+    if action.kind == "power_cut_torn" and is_format_tearable(world):
+        from otamodel.model._device import process_reset
+
+        torn = process_torn_format(world)
+        new = process_reset(torn, "power cut")
+        return StepResult(new, action, transition="power cut", ops=("FS format (torn)",))
+    return device_step(world, action)
 
 
 __all__ = ["FAULT_KINDS", "TICK", "enabled_actions", "step"]

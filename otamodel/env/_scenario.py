@@ -7,6 +7,7 @@ images, SHA-256 digests, ECDSA signatures, jdiff patches and manifests in the re
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import tomllib
 from collections.abc import Mapping
@@ -16,22 +17,29 @@ from typing import Any
 
 import attrs
 
+from otamodel.env._spec import (
+    BUDGET_KINDS,
+    DigestMode,
+    FsSpec,
+    GeometryName,
+    GeometrySpec,
+    ReleaseKind,
+    ReleaseSpec,
+    SignatureMode,
+    make_error,
+    structure_spec,
+)
 from otamodel.env._transport import ReleaseServer, Transport
 from otamodel.errors import ScenarioError
 from otamodel.formats import jdiff, signature
 from otamodel.formats import manifest as mf
-from otamodel.model import BUDGET_KINDS as ACTION_BUDGETS
 from otamodel.model import (
     REAL_GEOMETRY,
     SMALL_GEOMETRY,
     AppImage,
     Config,
-    Defect,
     Geometry,
     Reply,
-    Scheduler,
-    TearMode,
-    Variant,
     make_image,
 )
 
@@ -39,8 +47,6 @@ SERVER = "http://127.0.0.1:8000"
 MANIFEST_URL = f"{SERVER}/ota.json"
 TEST_KEY_SCALAR = 0x6F74616D6F64656C2D746573742D6B6579  # "otamodel-test-key"
 OTHER_KEY_SCALAR = 0x61747461636B6572  # "attacker"
-
-BUDGET_KINDS = ACTION_BUDGETS  # from ActionKind's metadata (otamodel.model._action)
 
 
 @attrs.frozen
@@ -51,8 +57,11 @@ class Release:
     manifest: bytes = attrs.field(repr=False)
     files: tuple[tuple[str, bytes], ...] = attrs.field(repr=False)
     description: str = ""
+    withheld: bool = False  # SCN-17: the frozen server answers nothing
 
     def get_file(self, url: str) -> bytes | None:
+        if self.withheld:
+            return None
         if url == MANIFEST_URL:
             return self.manifest
         for path, data in self.files:
@@ -80,6 +89,9 @@ class Scenario:
     public_key_pem: bytes | None = None
     factory_signature: str = ""
     manifest_url: str = MANIFEST_URL
+    fs_options: FsSpec = attrs.field(factory=FsSpec)
+    mitm_manifest: bytes = attrs.field(default=b"", repr=False)
+    mitm_image: AppImage | None = attrs.field(default=None, repr=False)
     source: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     transport: Transport | None = attrs.field(default=None, repr=False)
 
@@ -90,8 +102,36 @@ class Scenario:
     def serve(self, release: int, url: str) -> bytes | Reply | None:
         """ENV-1: the server answers 200 with the file, or an error status (None), through
         the scenario's transport (ENV-5; the in-memory server by default)."""
+        if url == self.manifest_url:
+            url = MANIFEST_URL  # SCN-7: the build's manifest URL reaches the server's manifest
         transport = self.transport if self.transport is not None else ReleaseServer(self.releases)
         return transport.get(release, url)
+
+    @cached_property
+    def has_extra_inputs(self) -> bool:
+        """Whether any budget of SCN-13..SCN-17 is given (a fast path for the checker)."""
+        return any(kind in ("tamper", "console", "mitm", "freeze") for kind, _ in self.budget)
+
+    def get_frozen_index(self) -> int | None:
+        """SCN-17: the index of the frozen server's pseudo-release, if the scenario has one."""
+        last = len(self.releases) - 1
+        return last if last >= 0 and self.releases[last].withheld else None
+
+    def get_release_params(self, release: int) -> tuple[str, int, str] | None:
+        """SCN-15: the URL, Version and Digest of a release's manifest (for an app that calls
+        ``SYS_OTA_SET_PARAMETERS`` with them), or None for an erase or malformed one."""
+        if not 0 <= release < len(self.releases) or self.releases[release].withheld:
+            return None
+        try:
+            entry = json.loads(self.releases[release].manifest)["ota"][-1]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
+        url, version, digest = entry.get("URL"), entry.get("Version"), entry.get("Digest")
+        if entry.get("EraseVer") is True or not isinstance(url, str):
+            return None
+        if not isinstance(version, int) or not isinstance(digest, str):
+            return None
+        return url, version, digest
 
     @cached_property
     def _known(self) -> tuple[AppImage, ...]:
@@ -104,6 +144,8 @@ class Scenario:
             body = image.data[chunk:]
             if image.factory:
                 body = body.rstrip(b"\xff")
+            if not body:
+                continue  # SCN-5: a .bin smaller than one chunk holds no code
             if slot[chunk : chunk + len(body)] == body:
                 return image
         return None
@@ -117,250 +159,312 @@ def _sign(data: bytes, scalar: int) -> str:
     return signature.sign(data, _key_pem(scalar), deterministic=True)
 
 
-def _as_bool(spec: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = spec.get(key, default)
-    if not isinstance(value, bool):
-        raise ScenarioError(f"{key} must be true or false", where=key)
-    return value
-
-
-def _as_int(spec: Mapping[str, Any], key: str, default: int, where: str) -> int:
-    value = spec.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ScenarioError(f"{key} must be an integer", where=f"{where}.{key}")
-    return value
-
-
-def get_geometry(geo: Any) -> Geometry:
-    """``"small"`` (256-byte pages, 4-page slot), ``"real"`` (4 KB pages, 0xDF000 slot) or a
-    table ``{page_size, row_size, slot_pages}``."""
-    if geo == "small":
+def get_geometry(value: GeometryName | GeometrySpec) -> Geometry:
+    """``small`` (256-byte pages, 4-page slot), ``real`` (4 KB pages, 0xDF000 slot) or a
+    custom ``{page_size, row_size, slot_pages}``."""
+    if value is GeometryName.SMALL:
         return SMALL_GEOMETRY
-    if geo == "real":
+    if value is GeometryName.REAL:
         return REAL_GEOMETRY
-    if not isinstance(geo, Mapping):
-        raise ScenarioError("geometry is 'small', 'real' or a table", where="geometry")
-    geometry = Geometry(
-        page_size=_as_int(geo, "page_size", 256, "geometry"),
-        row_size=_as_int(geo, "row_size", 128, "geometry"),
-        slot_pages=_as_int(geo, "slot_pages", 4, "geometry"),
+    assert isinstance(value, GeometrySpec)
+    return Geometry(page_size=value.page_size, row_size=value.row_size, slot_pages=value.slot_pages)
+
+
+def build_scenario(
+    spec: Mapping[str, Any], *, text: str | None = None, file: str | None = None
+) -> Scenario:
+    """ENV-2, SCN-1: build a scenario from its description (``docs/spec/scenarios.md``)."""
+    parsed = structure_spec(spec, text=text, file=file)
+
+    def fail(reason: str, *path: str | int) -> ScenarioError:
+        return make_error(reason, path, text=text, file=file)
+
+    cfg = parsed.config
+    config = Config(
+        autoreset=cfg.autoreset,
+        auto_update=cfg.auto_update,
+        periodic=cfg.periodic,
+        interval=cfg.interval,
+        num_imgs=cfg.num_imgs,
+        secure_boot=cfg.secure_boot,
+        patch=cfg.patch,
+        tls=cfg.tls,
+        enforce_tls=cfg.enforce_tls,
+        scheduler=cfg.scheduler,
+        tear_mode=cfg.tear_mode,
+        variant=parsed.variant,
+        json_max_size=cfg.json_max_size,
+        defects=frozenset(parsed.defects),
     )
-    if geometry.page_size < 256 or geometry.page_size % geometry.row_size or geometry.row_size < 8:
-        raise ScenarioError(
-            "page_size must be >= 256 (the header) and a multiple of row_size (>= 8)",
-            where="geometry",
-        )
-    if geometry.slot_pages < 3:
-        raise ScenarioError("slot_pages must be >= 3", where="geometry.slot_pages")
-    return geometry
-
-
-def build_scenario(spec: Mapping[str, Any]) -> Scenario:
-    """ENV-2: build a scenario from its description (``docs/spec/properties.md``)."""
-    if not isinstance(spec, Mapping):
-        raise ScenarioError("a scenario is a table/object")
-    name = str(spec.get("name", "custom"))
-    cfg_spec = spec.get("config", {})
-    if not isinstance(cfg_spec, Mapping):
-        raise ScenarioError("config must be a table", where="config")
-    try:
-        variant = Variant.from_name(str(spec.get("variant", Variant.V3_9_1.value)))
-        config = Config(
-            autoreset=_as_bool(cfg_spec, "autoreset", True),
-            auto_update=_as_bool(cfg_spec, "auto_update", True),
-            periodic=_as_bool(cfg_spec, "periodic", True),
-            interval=_as_int(cfg_spec, "interval", 60, "config"),
-            num_imgs=_as_int(cfg_spec, "num_imgs", 2, "config"),
-            secure_boot=_as_bool(cfg_spec, "secure_boot", False),
-            patch=_as_bool(cfg_spec, "patch", False),
-            scheduler=Scheduler(str(cfg_spec.get("scheduler", "freertos"))),
-            tear_mode=TearMode(str(cfg_spec.get("tear_mode", "word"))),
-            variant=variant,
-            defects=_get_defects(spec),
-        )
-    except ValueError as exc:
-        if isinstance(exc, ScenarioError):
-            raise
-        raise ScenarioError(str(exc), where="config") from None
-    geometry = get_geometry(spec.get("geometry", "small"))
+    geometry = get_geometry(parsed.geometry)
     # The application never reaches the slot's last page (the linker stops 4 KB short), so
     # images have at most ``slot_pages - 2`` pages after the boot-control placeholder. On the
     # real geometry the default builds are small (2 pages) so that a run stays short.
     max_pages = geometry.slot_pages - 2
     default_pages = max_pages if geometry.slot_pages <= 8 else 2
-    body_pages = _as_int(spec, "factory_pages", default_pages, name)
+    body_pages = parsed.factory_pages if parsed.factory_pages is not None else default_pages
     if not 1 <= body_pages <= max_pages:
-        raise ScenarioError(f"factory_pages must be 1..{max_pages}", where="factory_pages")
-    factory_version = _as_int(spec, "factory_version", 1, name)
-    factory = make_image(geometry, factory_version, "factory", body_pages, factory=True)
-    images: dict[int, AppImage] = {}
-    releases: list[Release] = []
-    rel_specs = spec.get("releases", [])
-    if not isinstance(rel_specs, list):
-        raise ScenarioError("releases must be a list", where="releases")
-    key_scalar = TEST_KEY_SCALAR
-    for index, rel in enumerate(rel_specs):
-        releases.append(
-            _build_release(rel, index, geometry, config, images, factory, key_scalar, body_pages)
-        )
+        raise fail(f"factory_pages must be 1..{max_pages}", "factory_pages")
+    factory = make_image(geometry, parsed.factory_version, "factory", body_pages, factory=True)
+    builder = _ReleaseBuilder(geometry, config, factory, body_pages, fail)
+    releases = [builder.build(rel, index) for index, rel in enumerate(parsed.releases)]
     if not releases:
-        empty = mf.make_manifest(version=factory_version, url=f"{SERVER}/none.bin", digest="0" * 64)
+        empty = mf.make_manifest(
+            version=parsed.factory_version, url=f"{SERVER}/none.bin", digest="0" * 64
+        )
         releases.append(Release("nothing", empty, ()))
-    budget_spec = spec.get("budget", {})
-    if not isinstance(budget_spec, Mapping):
-        raise ScenarioError("budget must be a table", where="budget")
-    for key in budget_spec:
-        if key not in BUDGET_KINDS:
-            raise ScenarioError(
-                f"unknown budget {key!r} (known: {', '.join(BUDGET_KINDS)})", where="budget"
-            )
+    if parsed.budget.freeze is not None:
+        # SCN-17: the frozen server is one more "release" that answers nothing.
+        frozen = mf.make_manifest(
+            version=parsed.factory_version, url=f"{SERVER}/none.bin", digest="0" * 64
+        )
+        releases.append(Release("frozen", frozen, (), "the server answers nothing", True))
     budget = tuple(
-        (k, _as_int(budget_spec, k, 0, "budget")) for k in BUDGET_KINDS if k in budget_spec
+        (kind, value)
+        for kind in BUDGET_KINDS
+        if (value := getattr(parsed.budget, kind)) is not None
     )
-    user = spec.get("user_actions", [])
-    if not isinstance(user, list):
-        raise ScenarioError("user_actions must be a list", where="user_actions")
+    key_scalar = TEST_KEY_SCALAR
+    mitm_manifest, mitm_image = b"", None
+    if parsed.budget.mitm is not None:
+        mitm_manifest, mitm_image = _get_mitm_release(geometry, config, body_pages)
+        builder.images.append(mitm_image)
     factory_sig = _sign(factory.data, key_scalar) if config.secure_boot else ""
     public = signature.public_key_pem(_key_pem(key_scalar)) if config.secure_boot else None
     return Scenario(
-        name=name,
+        name=parsed.name or "custom",
         config=config,
         geometry=geometry,
         factory=factory,
-        images=tuple(images.values()),
+        images=tuple(builder.images),
         releases=tuple(releases),
         budget=budget,
-        tears=_as_bool(spec, "tears", True),
-        user_actions=tuple(str(u) for u in user),
-        witnesses=_get_witnesses(spec),
-        fs_write_calls=_as_bool(spec, "fs_write_calls", False),
-        description=str(spec.get("description", "")),
+        tears=parsed.tears,
+        user_actions=tuple(a.value for a in parsed.user_actions),
+        witnesses=tuple(w.value for w in parsed.witnesses)
+        if parsed.witnesses is not None
+        else None,
+        fs_write_calls=parsed.fs_write_calls,
+        description=parsed.description,
         public_key_pem=public,
         factory_signature=factory_sig,
+        manifest_url=cfg.manifest_url if cfg.manifest_url is not None else MANIFEST_URL,  # SCN-7
+        fs_options=parsed.fs,
+        mitm_manifest=mitm_manifest,
+        mitm_image=mitm_image,
         source=dict(spec),
     )
 
 
-def _build_release(
-    rel: Any,
-    index: int,
-    geometry: Geometry,
-    config: Config,
-    images: dict[int, AppImage],
-    factory: AppImage,
-    key_scalar: int,
-    factory_pages: int,
-) -> Release:
-    where = f"releases[{index}]"
-    if not isinstance(rel, Mapping):
-        raise ScenarioError("a release is a table", where=where)
-    version = _as_int(rel, "version", 2, where)
-    kind = str(rel.get("kind", "full"))
-    label = str(rel.get("label", f"app_v{version}"))
-    pages = _as_int(rel, "pages", factory_pages, where)
-    if not 1 <= pages <= geometry.slot_pages - 2:
-        raise ScenarioError(f"pages must be 1..{geometry.slot_pages - 2}", where=f"{where}.pages")
-    image = images.get(version) or make_image(geometry, version & 0xFF, label, pages)
-    if _as_bool(rel, "crashes", False) and not image.crashes:
-        # ENV-31: this build fails at start-up, before validation, at every boot.
-        image = attrs.evolve(image, crashes=True)
-        images[version] = image
-    images.setdefault(version, image)
-    if rel.get("origin", "publisher") not in ("publisher", "attacker"):
-        raise ScenarioError("origin is 'publisher' or 'attacker'", where=f"{where}.origin")
-    url = str(rel.get("url", f"{SERVER}/{label}.bin"))
-    digest = image.digest.hex()
-    files: list[tuple[str, bytes]] = [(url, image.data)]
-    if rel.get("digest") == "wrong":
-        digest = "00" * 32
-    if rel.get("digest") == "upper":
-        digest = digest.upper()
+MITM_VERSION = 200
+
+
+def _get_mitm_release(geometry: Geometry, config: Config, pages: int) -> tuple[bytes, AppImage]:
+    """SCN-16: the man in the middle's build and a self-consistent manifest for it (its true
+    digest; in secure builds a signature by his own key)."""
+    image = make_image(geometry, MITM_VERSION, "mitm", pages)
     extra: dict[str, Any] = {}
-    sig_mode = rel.get("signature", "valid" if config.secure_boot else "none")
-    if sig_mode == "valid":
-        extra["signature"] = _sign(image.data, key_scalar)
-    elif sig_mode == "other-key":
+    if config.secure_boot:
         extra["signature"] = _sign(image.data, OTHER_KEY_SCALAR)
-    elif sig_mode == "garbage":
-        extra["signature"] = base64.b64encode(b"\x01" * 64).decode()
-    elif sig_mode != "none":
-        raise ScenarioError(f"unknown signature mode {sig_mode!r}", where=f"{where}.signature")
-    if kind == "erase":
-        erase_version = _as_int(rel, "erase_version", version, where)
-        manifest = mf.make_manifest(version=erase_version, url=url, digest=digest, erase_ver=True)
-        return Release(f"erase v{erase_version}", manifest, (), str(rel.get("description", "")))
-    patches: list[dict[str, Any]] = []
-    if kind == "patch":
-        base_version = _as_int(rel, "base_version", factory.version, where)
-        base = images.get(base_version, factory if base_version == factory.version else None)
-        if base is None:
-            raise ScenarioError(
-                f"no image with version {base_version} before this release", where=where
-            )
-        base_data = base.data
-        patch = jdiff.encode(base_data, image.data)
-        patch_url = str(rel.get("patch_url", f"{SERVER}/{label}.patch"))
-        files.append((patch_url, patch))
-        base_digest = base.digest.hex() if rel.get("base_digest") != "wrong" else "11" * 32
-        patches.append(
-            {
-                "BaseVersion": _as_int(rel, "claimed_base_version", base_version, where),
-                "BaseVerDigest": base_digest,
-                "PatchDigest": __import__("hashlib").sha256(patch).hexdigest(),
-                "PatchURL": patch_url,
-                "TargetDigest": digest,
-            }
-        )
-    elif kind != "full":
-        raise ScenarioError(
-            f"unknown release kind {kind!r} (full, patch, erase)", where=f"{where}.kind"
-        )
-    if "erase_ver" in rel:
-        extra["erase_ver"] = rel["erase_ver"]
     manifest = mf.make_manifest(
-        version=_as_int(rel, "claimed_version", version, where),
-        url=url,
-        digest=digest,
-        patches=tuple(patches),
-        **extra,
+        version=MITM_VERSION, url=f"{SERVER}/mitm.bin", digest=image.digest.hex(), **extra
     )
-    return Release(f"{kind} v{version}", manifest, tuple(files), str(rel.get("description", "")))
+    return manifest, image
 
 
-def _get_defects(spec: Mapping[str, Any]) -> frozenset[Defect]:
-    """PROP-45: ``defects = ["name", ...]`` plants self-test defects (unknown names refused)."""
-    value = spec.get("defects", [])
-    if not isinstance(value, list):
-        raise ScenarioError("defects must be a list of names", where="defects")
-    known = {d.value: d for d in Defect}
-    for name in value:
-        if name not in known:
-            raise ScenarioError(
-                f"unknown defect {name!r} (known: {', '.join(known)})", where="defects"
+class _ReleaseBuilder:
+    """ENV-2, SCN-5: the images and manifests of the releases, in order."""
+
+    def __init__(
+        self,
+        geometry: Geometry,
+        config: Config,
+        factory: AppImage,
+        factory_pages: int,
+        fail: Any,
+    ) -> None:
+        self.geometry = geometry
+        self.config = config
+        self.factory = factory
+        self.factory_pages = factory_pages
+        self.fail = fail
+        self.by_version: dict[int, AppImage] = {}
+        self.images: list[AppImage] = []
+
+    def get_image(self, rel: ReleaseSpec, index: int, label: str) -> AppImage:
+        if rel.relabel_of is not None:
+            # SCN-5: an earlier build (and its valid signature) served under a new Version.
+            if rel.relabel_of == self.factory.version and rel.relabel_of not in self.by_version:
+                return self.factory
+            return self.by_version[rel.relabel_of]
+        pages = rel.pages if rel.pages is not None else self.factory_pages
+        if not 1 <= pages <= self.geometry.slot_pages:
+            raise self.fail(
+                f"pages must be 1..{self.geometry.slot_pages}", "releases", index, "pages"
             )
-    return frozenset(known[name] for name in value)
+        known = self.by_version.get(rel.version)
+        if known is not None and rel.build is None and rel.size is None and rel.pages is None:
+            return known
+        image = make_image(self.geometry, rel.version, label, pages)
+        if rel.size is not None:
+            image = attrs.evolve(image, data=image.data[: rel.size])
+        self.by_version.setdefault(rel.version, image)
+        if image not in self.images:
+            self.images.append(image)
+        return image
+
+    def get_url(self, rel: ReleaseSpec, index: int, label: str) -> str:
+        if rel.url is not None:
+            return rel.url
+        url = f"{SERVER}/{label}.bin"
+        if rel.url_length is not None:
+            pad = rel.url_length - len(url) - 1
+            if pad < 1:
+                raise self.fail(
+                    f"url_length must be > {len(url) + 1}", "releases", index, "url_length"
+                )
+            url = f"{SERVER}/{'d' * pad}/{label}.bin"
+        return url
+
+    def build(self, rel: ReleaseSpec, index: int) -> Release:
+        version = rel.version
+        default_label = f"app_v{version}" if rel.build is None else f"app_v{version}_{rel.build}"
+        label = rel.label if rel.label is not None else default_label
+        image = self.get_image(rel, index, label)
+        if rel.crashes and not image.crashes:
+            # ENV-31: this build fails at start-up, before validation, at every boot.
+            image = attrs.evolve(image, crashes=True)
+            self.by_version[rel.version] = image
+            self.images = [image if i.data == image.data else i for i in self.images]
+        url = self.get_url(rel, index, label)
+        digest = image.digest.hex()
+        if rel.digest is DigestMode.WRONG:
+            digest = "00" * 32
+        elif rel.digest is DigestMode.UPPER:
+            digest = digest.upper()
+        extra: dict[str, Any] = {}
+        sig_mode = rel.signature or (
+            SignatureMode.VALID if self.config.secure_boot else SignatureMode.NONE
+        )
+        if sig_mode is SignatureMode.VALID:
+            extra["signature"] = _sign(image.data, TEST_KEY_SCALAR)
+        elif sig_mode is SignatureMode.OTHER_KEY:
+            extra["signature"] = _sign(image.data, OTHER_KEY_SCALAR)
+        elif sig_mode is SignatureMode.GARBAGE:
+            extra["signature"] = base64.b64encode(b"\x01" * 64).decode()
+        files: list[tuple[str, bytes]] = [(url, image.data)]
+        if rel.kind is ReleaseKind.ERASE:
+            erase_version = rel.erase_version if rel.erase_version is not None else version
+            manifest = mf.make_manifest(
+                version=erase_version, url=url, digest=digest, erase_ver=True
+            )
+            manifest = self.pad(manifest, rel, index)
+            return Release(f"erase v{erase_version}", manifest, (), rel.description)
+        patches: list[dict[str, Any]] = []
+        if rel.kind is ReleaseKind.PATCH:
+            patches.append(self.get_patch(rel, index, image, label, digest, files))
+        if rel.erase_ver is not None:
+            extra["erase_ver"] = rel.erase_ver
+        claimed = rel.claimed_version if rel.claimed_version is not None else version
+        manifest = mf.make_manifest(
+            version=claimed, url=url, digest=digest, patches=tuple(patches), **extra
+        )
+        manifest = self.pad(manifest, rel, index)
+        return Release(f"{rel.kind.value} v{version}", manifest, tuple(files), rel.description)
+
+    def get_patch(
+        self,
+        rel: ReleaseSpec,
+        index: int,
+        image: AppImage,
+        label: str,
+        digest: str,
+        files: list[tuple[str, bytes]],
+    ) -> dict[str, Any]:
+        base_version = rel.base_version if rel.base_version is not None else self.factory.version
+        base = self.by_version.get(
+            base_version, self.factory if base_version == self.factory.version else None
+        )
+        if base is None:
+            raise self.fail(
+                f"no image with version {base_version} before this release",
+                "releases",
+                index,
+                "base_version",
+            )
+        patch = jdiff.encode(base.data, image.data)
+        patch_url = rel.patch_url if rel.patch_url is not None else f"{SERVER}/{label}.patch"
+        files.append((patch_url, patch))
+        wrong = rel.base_digest is DigestMode.WRONG
+        return {
+            "BaseVersion": rel.claimed_base_version
+            if rel.claimed_base_version is not None
+            else base_version,
+            "BaseVerDigest": "11" * 32
+            if wrong
+            else base.digest.hex().upper()
+            if rel.base_digest is DigestMode.UPPER
+            else base.digest.hex(),
+            "PatchDigest": hashlib.sha256(patch).hexdigest(),
+            "PatchURL": patch_url,
+            "TargetDigest": digest,
+        }
+
+    def pad(self, manifest: bytes, rel: ReleaseSpec, index: int) -> bytes:
+        if rel.manifest_size is None:
+            return manifest
+        if rel.manifest_size < len(manifest):
+            raise self.fail(
+                f"manifest_size must be >= {len(manifest)} (the manifest's own size)",
+                "releases",
+                index,
+                "manifest_size",
+            )
+        return manifest.ljust(rel.manifest_size, b" ")
 
 
-def _get_witnesses(spec: Mapping[str, Any]) -> tuple[str, ...] | None:
-    known = ("full-update", "patch-update", "rollback", "factory-restore")
-    value = spec.get("witnesses")
-    if value is None:
-        return None
-    if not isinstance(value, list) or any(v not in known for v in value):
-        raise ScenarioError(f"witnesses must be a list of {', '.join(known)}", where="witnesses")
-    return tuple(value)
+def load_scenario_text(text: str, file: str, name: str) -> Scenario:
+    """SCN-1: parse a TOML or JSON description (by the file's suffix) and build it; errors
+    name the file, the line and column, and the key."""
+    try:
+        spec = json.loads(text) if file.endswith(".json") else tomllib.loads(text)
+    except ValueError as exc:
+        raise ScenarioError(str(exc), where=file) from None
+    if not isinstance(spec, dict):
+        raise ScenarioError("a scenario is a table/object", where=file)
+    spec.setdefault("name", name)
+    return build_scenario(spec, text=text, file=file)
 
 
 def load_scenario_file(path: str | Path) -> Scenario:
     """Load a TOML or JSON scenario description."""
     p = Path(path)
     try:
-        text = p.read_bytes()
+        data = p.read_bytes()
     except OSError as exc:
         raise ScenarioError(f"cannot read {p}: {exc.strerror}") from None
     try:
-        spec = json.loads(text) if p.suffix == ".json" else tomllib.loads(text.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{p}: {exc}") from None
-    spec.setdefault("name", p.stem)
-    return build_scenario(spec)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"not UTF-8 text at byte offset {exc.start}", where=str(p)) from None
+    return load_scenario_text(text, str(p), p.stem)
+
+
+#: SCN-20: rough growth of the state space per unit of each budget (measured on the library).
+GROWTH: dict[str, int] = {
+    "power_cut": 8,
+    "reset": 8,
+    "tamper": 6,
+    "ctrl": 4,
+    "console": 4,
+}
+LARGE_ESTIMATE = 5_000_000
+
+
+def get_state_estimate(scenario: Scenario) -> int:
+    """SCN-20: a rough order of magnitude of a scenario's state count (for warnings only)."""
+    estimate = 2000 * max(1, len(scenario.releases))
+    for kind, units in scenario.budget:
+        factor = GROWTH.get(kind, max(2, len(scenario.releases)) if kind == "publish" else 3)
+        estimate *= factor ** min(units, 40)
+    return estimate

@@ -47,6 +47,13 @@ class ActionKind(enum.StrEnum):
     FACTORY_SIGN = "factory_sign", False, "factory_sign", False, True
     NET_DOWN = "net_down", True, "net_down", False, False
     NET_UP = "net_up", False, None, True, False
+    # SCN-13..SCN-17: the environment's extra inputs (performed by ``env.step``)
+    TAMPER = "tamper", True, "tamper", False, False
+    CONSOLE = "console", False, "console", False, True
+    SET_PARAMS = "set_params", False, "console", False, True
+    MITM = "mitm", True, "mitm", False, False
+    FREEZE = "freeze", True, "freeze", False, False
+    REPLAY = "replay", True, "freeze", False, False
 
     @classmethod
     def get(cls, text: str) -> ActionKind | None:

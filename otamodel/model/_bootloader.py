@@ -153,7 +153,8 @@ def get_check_decision(w: World) -> CheckDecision:
         return CheckDecision(jump=True, factory_reset=False)  # PROP-45: boot control decides
     result, db = load_db(w)
     if result == 1 or db is None:
-        return CheckDecision(jump=False, factory_reset=True, database_found=False)
+        # SCN-12: imageDB was created before the load, so it is an empty DB, not NULL.
+        return CheckDecision(jump=False, factory_reset=True, database_found=False, db=())
     row_index = otadb.get_image_row(db, header.version, bootloader=True)
     select = CheckDecision(
         jump=False, factory_reset=False, db=db.rows, database_found=True, selected_row=row_index
@@ -202,6 +203,11 @@ def process_check_select(w: World) -> World:
 # ------------------------------------------------------------------ SELECT_IMAGE (BL-5..BL-8)
 
 
+def _overwrite(buffer: bytes, data: bytes) -> bytes:
+    """SCN-10: a copy into a static buffer: the bytes after the copied ones stay as they were."""
+    return data + buffer[len(data) :]
+
+
 def _db(w: World) -> otadb.ImageDatabase | None:
     return otadb.ImageDatabase(rows=w.boot.db) if w.boot.db is not None else None
 
@@ -230,10 +236,10 @@ def get_select(w: World) -> Selection:
             if secure:
                 sign = fs.get(FACTORY_SIGN_FILE)
                 if sign is not None:
-                    changes["signature_str"] = sign[:100]
+                    changes["signature_str"] = _overwrite(boot.signature_str, sign[:100])
                 digest = fs.get(FACTORY_DIGEST_FILE)
                 if digest is not None:
-                    changes["digest_str"] = digest[:32]
+                    changes["digest_str"] = _overwrite(boot.digest_str, digest[:32])
             if boot.file_state is FileState.ERROR or not fs.is_present(FACTORY_FILE):
                 return Selection(
                     SelectOutcome.MORE, set_boot(w, file_state=FileState.ERROR, **changes)
@@ -286,10 +292,13 @@ def get_select(w: World) -> Selection:
             SelectOutcome.MORE, set_boot(w, img=img, selected_row=-1, factory_reset=True)
         )
     name = otadb.get_field_string(db, selected, 0)
-    digest_text = otadb.get_field_string(db, selected, 4, limit=65)
+    # SCN-10: GetFieldString reads up to 100 characters and strcpy's them (with the NUL) over
+    # digest_str[66]; what runs past it spills into digest_g, which formulate_digest rewrites.
+    digest_text = otadb.get_field_string(db, selected, 4)
     if name is None or digest_text is None:
         return Selection(SelectOutcome.ERROR, set_boot(w, img=img, selected_row=selected))
-    changes = {"img": img, "selected_row": selected, "digest_str": digest_text.encode()}
+    digest_str = _overwrite(boot.digest_str, digest_text.encode("latin-1") + b"\x00")
+    changes = {"img": img, "selected_row": selected, "digest_str": digest_str}
     if secure:
         try:
             sign_name = mf.get_sign_file_name(name)
@@ -299,7 +308,7 @@ def get_select(w: World) -> Selection:
             )
         sign = fs.get(sign_name)
         if sign is not None:
-            changes["signature_str"] = sign[:100]
+            changes["signature_str"] = _overwrite(boot.signature_str, sign[:100])
     if not fs.is_present(name):
         # BL-8: an image that cannot be opened sends the next call to the factory path.
         return Selection(SelectOutcome.MORE, set_boot(w, factory_reset=True, **changes))
@@ -351,7 +360,7 @@ def process_program(w: World) -> World:
         ops = [FlashErase(0)]  # PROP-45: only boot control is erased
     buffer = boot.boot_ctl.ljust(chunk, b"\x00")
     offset = chunk
-    while offset < copy_len and offset < geometry.slot_size:
+    while offset < copy_len:  # SCN-11: no bound: an image larger than the slot writes past it
         piece = data[offset : offset + chunk]
         buffer = piece + buffer[len(piece) :]  # a short read leaves the previous chunk's tail
         ops.extend(get_page_program_ops(offset // chunk, buffer, geometry))
@@ -399,7 +408,7 @@ def get_flash_digest(w: World) -> bytes:
     """BL-12: SHA-256 of ``sz`` bytes: the first 4 KB from the RAM copy, the rest from flash."""
     boot = w.boot
     size = bootctl.unpack(boot.img).sz
-    slot = b"".join(w.flash.pages)
+    slot = w.flash.get_contents()
     chunk = w.scenario.geometry.chunk
     data = (boot.boot_ctl[:chunk] + slot[chunk:])[:size]
     return hashlib.sha256(data).digest()
@@ -429,7 +438,7 @@ def process_verified(w: World) -> World:
 
 
 def get_slot_body_digest(w: World) -> bytes:
-    slot = b"".join(w.flash.pages)
+    slot = w.flash.get_contents()
     return hashlib.sha256(slot[w.scenario.geometry.chunk :]).digest()
 
 
@@ -453,7 +462,9 @@ def process_invalidate(w: World) -> World:
     w = set_boot(w, img=img, select_step=None)
     db = _db(w)
     if db is None:
-        return w
+        # SCN-12, DEV-6: imageDB is NULL (blank boot control: CheckImage never created it);
+        # SetFieldValue writes through it.
+        return process_exception(w, "INVALIDATE writes through a NULL imageDB")
     row = w.boot.selected_row
     if 0 <= row < len(db.rows):
         db = otadb.remove_row(otadb.set_status(db, row, "f0"), row)

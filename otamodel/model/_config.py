@@ -117,6 +117,8 @@ class Config:
     scheduler: Scheduler = Scheduler.FREERTOS
     tear_mode: TearMode = TearMode.WORD
     variant: Variant = Variant.V3_9_1
+    enforce_tls: bool = False  # SYS_OTA_ENFORCE_TLS
+    json_max_size: int = 2000  # SYS_OTA_JSON_FILE_MAXSIZE (0..2000)
     defects: frozenset[Defect] = frozenset()  # PROP-45: planted defects (self-test only)
 
     @property

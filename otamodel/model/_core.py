@@ -68,9 +68,10 @@ VALID, DOWNLOADED, DISABLED = (
 # ------------------------------------------------------------------ API used by the service
 
 
-def is_url_accepted(url: str) -> bool:
-    """CORE-2: ``HTTP_Client_ParseURI`` accepts only ``http://`` / ``https://`` (case-sensitive)."""
-    return url.startswith(("http://", "https://"))
+def is_url_accepted(url: str, *, enforce_tls: bool = False) -> bool:
+    """CORE-2: ``HTTP_Client_ParseURI`` accepts only ``http://`` / ``https://`` (case-sensitive);
+    SCN-19: with ``SYS_OTA_ENFORCE_TLS`` only ``https://``."""
+    return url.startswith("https://") or (not enforce_tls and url.startswith("http://"))
 
 
 def open_downloader(world: World, url: str) -> World:
@@ -106,12 +107,13 @@ def is_core_idle_for_api(world: World) -> bool:
 
 def is_start_accepted(world: World, params: OtaParams) -> bool:
     """CORE-6: ``OTA_Start`` fails unless IDLE and the URL opens."""
-    return is_core_idle_for_api(world) and is_url_accepted(params.url)
+    enforce = world.scenario.config.enforce_tls
+    return is_core_idle_for_api(world) and is_url_accepted(params.url, enforce_tls=enforce)
 
 
 def is_start_url_accepted(world: World, params: OtaParams) -> bool:
     """CORE-6: the event ``start`` is refused when the URL does not open."""
-    return is_url_accepted(params.url)
+    return is_url_accepted(params.url, enforce_tls=world.scenario.config.enforce_tls)
 
 
 def is_patch_start(world: World, params: OtaParams) -> bool:
@@ -269,7 +271,10 @@ def process_update_db(w: World) -> World | None:
     does not apply (CORE-20: it ends as ERROR)."""
     core = w.core
     _, db = load_db(w)
-    assert db is not None
+    if db is None:
+        # SCN-13: only a tamper between S_INIT and here removes the DB the model reads again
+        # (the C code keeps its S_INIT copy); taken as a read error.
+        return None
     row = core.selected_row
     status = otadb.get_field_value(db, row, 1)
     version = otadb.get_field_value_32bit(db, row, 2)

@@ -81,7 +81,7 @@ def process_reset(world: World, why: str) -> World:
     kept = world.scenario.config.has(Defect.STATE_KEPT_OVER_RESET)  # PROP-45
     return World(
         flash=world.flash,
-        fs=world.fs,
+        fs=world.fs.get_after_reset(),
         service=Service(fw_in_progress=world.service.fw_in_progress) if kept else Service(),
         phase=Phase.BOOTLOADER,
         published=world.published,
@@ -97,7 +97,7 @@ def process_jump(world: World) -> World:
     """DEV-2: jump to the stored ``boot_addr``; the CPU runs whatever the slot holds. A known
     application starts its service and core; anything else hangs (no watchdog)."""
     ctx = world.scenario
-    slot = b"".join(world.flash.pages)
+    slot = world.flash.get_contents()
     header = get_bootctl(world)
     image = ctx.identify(slot) if header.boot_addr == BOOT_ADDR else None
     ghost = world.ghost
@@ -141,7 +141,17 @@ def apply_op(world: World, op: PersistentOp, *, torn: bool = False) -> World:
             world.flash, op, ctx.geometry, torn=torn, tear_mode=ctx.config.tear_mode
         )
         return replace(world, flash=flash)
-    return replace(world, fs=apply_fs(world.fs, op, torn=torn))
+    options = getattr(ctx, "fs_options", None)
+    if options is None:
+        return replace(world, fs=apply_fs(world.fs, op, torn=torn))
+    fs = apply_fs(
+        world.fs,
+        op,
+        torn=torn,
+        at_close=options.durability.value == "close",
+        max_open=options.max_open,
+    )
+    return replace(world, fs=fs)
 
 
 # ------------------------------------------------------------------ the scheduler

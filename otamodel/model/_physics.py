@@ -126,6 +126,8 @@ def apply_flash_erase(flash: Flash, op: FlashErase, geometry: Geometry, *, torn:
     old = flash.pages[op.page]
     size = geometry.page_size
     new = b"\xff" * size if not torn else b"\xff" * (size // 2) + old[size // 2 :]
+    if op.page >= len(flash.pages):
+        return flash  # SCN-11: the bootloader erases only the slot
     return replace(flash, pages=_replace(flash.pages, op.page, new))
 
 
@@ -137,6 +139,8 @@ def apply_flash_program(
     Torn in ``WORD`` mode the first half of the row's 32-bit words are programmed; in
     ``BITS`` mode only every other byte takes its cleared bits.
     """
+    if op.page >= len(flash.pages):
+        return _program_beyond(flash, op, geometry, torn=torn, tear_mode=tear_mode)
     page = flash.pages[op.page]
     start = op.row * geometry.row_size
     old = page[start : start + len(op.data)]
@@ -153,21 +157,87 @@ def apply_flash_program(
     if not over:
         return Flash(
             pages=_replace(flash.pages, op.page, new_page),
+            beyond=flash.beyond,
             overprograms=flash.overprograms,
             overprogrammed=flash.overprogrammed,
         )
     # PROP-7: saturating count and the location, so distinct over-programs stay distinct.
     return Flash(
         pages=_replace(flash.pages, op.page, new_page),
+        beyond=flash.beyond,
         overprograms=min(flash.overprograms + 1, OVERPROGRAM_CAP),
         overprogrammed=flash.overprogrammed | {(op.page, op.row)},
     )
 
 
-def apply_fs(fs: Fs, op: PersistentOp, *, torn: bool) -> Fs:
-    """FS-5 / FS-6: external FS operations; a torn write keeps a prefix of its data."""
+def _program_beyond(
+    flash: Flash, op: FlashProgram, geometry: Geometry, *, torn: bool, tear_mode: TearMode
+) -> Flash:
+    """SCN-11: a row program past the slot lands in the one page of flash after it (never
+    erased by the bootloader, so NOR rules apply); further pages do not exist and the NVM
+    controller refuses the address (model choice: nothing is written)."""
+    if op.page > len(flash.pages):
+        return flash
+    page = flash.beyond or b"\xff" * geometry.page_size
+    shadow = replace(flash, pages=(*flash.pages, page), beyond=b"")
+    done = apply_flash_program(shadow, op, geometry, torn=torn, tear_mode=tear_mode)
+    return replace(done, pages=flash.pages, beyond=done.pages[-1])
+
+
+def apply_fs(
+    fs: Fs,
+    op: PersistentOp,
+    *,
+    torn: bool,
+    at_close: bool = False,
+    max_open: int | None = None,
+) -> Fs:
+    """FS-5 / FS-6: external FS operations; a torn write keeps a prefix of its data.
+    SCN-30: ``at_close``: written data becomes durable only when the file is closed.
+    SCN-31: ``max_open``: an open beyond the limit fails, and writes without a handle fail."""
+    if max_open is not None:
+        tracked = _track_handles(fs, op, max_open)
+        if tracked is None:
+            return fs
+        fs = tracked
+    new = _apply_fs(fs, op, torn=torn)
+    if at_close:
+        new = _track_dirty(fs, new, op)
+    return new
+
+
+def _track_handles(fs: Fs, op: PersistentOp, max_open: int) -> Fs | None:
+    """SCN-31: None when the operation fails for want of a handle."""
+    if isinstance(op, FsCreate):
+        if len(fs.handles) >= max_open:
+            return None
+        return replace(fs, handles=(*fs.handles, op.name))
+    if isinstance(op, FsWrite) and op.name not in fs.handles:
+        return None
+    if isinstance(op, FsClose) and op.name in fs.handles:
+        rest = list(fs.handles)
+        rest.remove(op.name)
+        return replace(fs, handles=tuple(rest))
+    return fs
+
+
+def _track_dirty(before: Fs, after: Fs, op: PersistentOp) -> Fs:
+    """SCN-30: remember what an unclosed file falls back to; a close or delete forgets it."""
+    dirty = dict(before.dirty)
+    if isinstance(op, FsWrite) and op.name not in dirty:
+        old = before.get(op.name)
+        if old is not None:
+            dirty[op.name] = old
+    elif isinstance(op, FsClose | FsDelete | FsCreate):
+        dirty.pop(op.name, None)
+    elif isinstance(op, FsFormat):
+        dirty = {}
+    return replace(after, dirty=tuple(sorted(dirty.items())))
+
+
+def _apply_fs(fs: Fs, op: PersistentOp, *, torn: bool) -> Fs:
     if isinstance(op, FsFormat):
-        return Fs(formatted=True, has_dir=False)
+        return Fs(formatted=True, has_dir=False, handles=fs.handles)
     if isinstance(op, FsMkdir):
         return replace(fs, has_dir=True)
     if not fs.has_dir:

@@ -15,7 +15,7 @@ from otamodel.model._callback import (
 from otamodel.model._config import Defect, Variant
 from otamodel.model._enums import SvcState, SvcStatus
 from otamodel.model._machine import MachineDef, row, send
-from otamodel.model._state import World
+from otamodel.model._state import RuntimeConfig, World
 from otamodel.model._storage import set_service
 from otamodel.model._update_check import (
     Ck,
@@ -25,6 +25,16 @@ from otamodel.model._update_check import (
 )
 
 S = SvcState
+
+
+def get_runtime_config(world: World) -> RuntimeConfig:
+    """SCN-14: ``g_SysOtaConfig`` as the console left it, else as generated."""
+    if world.service.runtime is not None:
+        return world.service.runtime
+    cfg = world.scenario.config
+    return RuntimeConfig(
+        periodic=cfg.periodic, autoreset=cfg.autoreset, auto_update=cfg.auto_update
+    )
 
 
 def _app_callback(world: World, status: SvcStatus) -> World:
@@ -81,11 +91,11 @@ def is_core_idle(w: World) -> bool:
 
 
 def is_periodic(w: World) -> bool:
-    return bool(w.scenario.config.periodic)
+    return get_runtime_config(w).periodic
 
 
 def is_timer_triggered(w: World) -> bool:
-    return w.scenario.config.periodic and w.service.timer_trigger
+    return get_runtime_config(w).periodic and w.service.timer_trigger
 
 
 def is_check_allowed(w: World) -> bool:
@@ -105,7 +115,7 @@ def is_fw_idle(w: World) -> bool:
 
 
 def is_autoreset_due(w: World) -> bool:
-    return w.scenario.config.autoreset and (w.service.download_success or is_intent_reset(w))
+    return get_runtime_config(w).autoreset and (w.service.download_success or is_intent_reset(w))
 
 
 def is_intent_reset(w: World) -> bool:
@@ -136,7 +146,7 @@ def is_hardened_factory_refused(w: World) -> bool:
 
 
 def is_autoreset_off(w: World) -> bool:
-    return not w.scenario.config.autoreset
+    return not get_runtime_config(w).autoreset
 
 
 def is_hardened_periodic(w: World) -> bool:
@@ -289,9 +299,9 @@ def get_update_user_dest(w: World) -> SvcState:
     (download done) or TRIGGER_OTA (available + auto update), in that order of override."""
     status = w.service.status
     dest = S.WAIT_FOR_OTA_COMPLETE if status in _WAIT_COMPLETE else S.STATE_IDLE
-    if w.service.download_success or (is_intent_reset(w) and w.scenario.config.autoreset):
+    if w.service.download_success or (is_intent_reset(w) and get_runtime_config(w).autoreset):
         dest = S.AUTORESET
-    if status is SvcStatus.UPDATE_AVAILABLE and w.scenario.config.auto_update:
+    if status is SvcStatus.UPDATE_AVAILABLE and get_runtime_config(w).auto_update:
         dest = S.TRIGGER_OTA
     return dest
 

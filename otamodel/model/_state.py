@@ -43,7 +43,14 @@ def get_bytes_repr(data: bytes | None) -> str:
 class Flash:
     """Internal flash pages of the application slot; page 0 is the boot-control page."""
 
+    def get_contents(self) -> bytes:
+        """The slot and, when a write reached it, the page after it (SCN-11)."""
+        return b"".join(self.pages) + self.beyond
+
     pages: tuple[bytes, ...]
+    # SCN-11: the page of internal flash after the slot (b"": erased); only a write past the
+    # slot (an image larger than the slot) reaches it.
+    beyond: bytes = b""
     # Row programs that needed to set bits over cleared ones (physics violations): a count
     # saturating at OVERPROGRAM_CAP and the (page, row) locations, so that distinct
     # over-programs are distinct states (PROP-7).
@@ -85,6 +92,22 @@ class Fs:
     def files(self) -> tuple[tuple[str, bytes], ...]:
         """``(name, content)`` for every file, sorted by name."""
         return tuple((name, b"".join(parts)) for name, parts in self.chunks)
+
+    damaged: bool = False  # SCN-32: a torn format left the volume unmountable
+    # SCN-30: with data durable only at close, each file written since its open and the
+    # content it falls back to at a reset.
+    dirty: tuple[tuple[str, bytes], ...] = ()
+    handles: tuple[str, ...] = ()  # SCN-31: open write handles (tracked with a limit only)
+
+    def get_after_reset(self) -> Fs:
+        """SCN-30, SCN-31: what a reset leaves: unclosed files fall back, handles are gone."""
+        if not self.dirty and not self.handles:
+            return self
+        fs = replace(self, dirty=(), handles=())
+        for name, data in self.dirty:
+            if fs.is_present(name):
+                fs = fs.with_file(name, data)
+        return fs
 
     def __repr__(self) -> str:
         """Short: file names and sizes, never the contents."""
@@ -166,6 +189,16 @@ class OtaParams:
 
 
 @record
+class RuntimeConfig:
+    """SCN-14: ``g_SysOtaConfig`` after a ``sysota set`` console command changed it (the
+    macros are loaded again at every boot)."""
+
+    periodic: bool
+    autoreset: bool
+    auto_update: bool
+
+
+@record
 class Service:
     """``sys_otaData`` plus the file-scope ``ota_params`` and the RTCC."""
 
@@ -185,6 +218,7 @@ class Service:
     rtcc_armed: bool = False
     registered: bool = False
     params: OtaParams = OtaParams()
+    runtime: RuntimeConfig | None = None  # SCN-14: None: the generated configuration
 
 
 @record

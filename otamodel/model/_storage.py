@@ -58,9 +58,11 @@ def get_fs_view(world: World) -> Fs:
     from otamodel.model._physics import FlashErase, FlashProgram, apply_fs
 
     fs = world.fs
+    options = getattr(world.scenario, "fs_options", None)
+    max_open = options.max_open if options is not None else None
     for op in world.pending:
         if not isinstance(op, FlashErase | FlashProgram):
-            fs = apply_fs(fs, op, torn=False)
+            fs = apply_fs(fs, op, torn=False, max_open=max_open)
     return fs
 
 

@@ -17,6 +17,11 @@ JSON_READ_LIMIT = mf.JSON_FILE_MAXSIZE - 10
 Ck = CheckState
 
 
+def get_json_read_limit(world: World) -> int:
+    """SCN-6: reads stop at ``SYS_OTA_JSON_FILE_MAXSIZE - 10`` (the configured size)."""
+    return int(world.scenario.config.json_max_size) - 10
+
+
 def get_app_version(world: World) -> int:
     """The running image's compiled-in ``SYS_OTA_APP_VER_NUM``."""
     return world.running.version if world.running is not None else 0
@@ -35,7 +40,8 @@ def _fail_check(world: World) -> World:
 
 
 def is_manifest_url_bad(w: World) -> bool:
-    return not core.is_url_accepted(w.scenario.manifest_url)
+    enforce = w.scenario.config.enforce_tls
+    return not core.is_url_accepted(w.scenario.manifest_url, enforce_tls=enforce)
 
 
 def process_connect_failed(w: World) -> World:
@@ -63,12 +69,12 @@ def process_json_read_failed(w: World) -> World:
 
 
 def is_json_too_long(w: World) -> bool:
-    return len(w.net.body or b"") > JSON_READ_LIMIT - w.rx_len
+    return len(w.net.body or b"") > get_json_read_limit(w) - w.rx_len
 
 
 def process_json_overflow(w: World) -> World:
     """SVC-12: the buffer fills; zero-byte reads run the 70000 counter out. rx_len stays."""
-    w = replace(w, rx_len=JSON_READ_LIMIT)
+    w = replace(w, rx_len=max(get_json_read_limit(w), 0))
     return _fail_check(set_net(w, open=False))
 
 

@@ -44,6 +44,10 @@ def get_persistent_changes(before: World, after: World) -> list[str]:
             else:
                 erased = b == b"\xff" * len(b)
                 out.append(f"NVM page {i}: {'erased' if erased else 'programmed'}")
+    if after.flash.beyond != before.flash.beyond:
+        out.append("NVM page past the slot: programmed")  # SCN-11
+    if after.fs.damaged != before.fs.damaged:
+        out.append(f"FS: damaged={after.fs.damaged}")  # SCN-32
     if after.flash.overprograms != before.flash.overprograms:
         out.append("NVM: a program set bits over cleared ones")
     fa, fb = dict(before.fs.files), dict(after.fs.files)

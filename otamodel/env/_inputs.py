@@ -1,0 +1,225 @@
+"""The environment's extra inputs (SCN-13..SCN-17) and the file-system switches (SCN-30..SCN-33).
+
+Each input is budgeted (``tamper``, ``console``, ``mitm``, ``freeze``), offered by
+:func:`get_extra_actions` and performed by :func:`process_extra`; the device's own ``step`` is
+not involved. The file-system switches act around the device's step in ``env.step``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from otamodel.model import Action, Phase, StepResult, World
+from otamodel.model._action import ActionKind
+from otamodel.model._enums import BlTask, CoreTask
+from otamodel.model._physics import FsFormat
+from otamodel.model._service import get_runtime_config
+from otamodel.model._state import Fs, replace
+from otamodel.model._storage import set_net, set_service
+
+if TYPE_CHECKING:
+    from otamodel.env._scenario import Scenario
+
+
+def _ctx(world: World) -> Scenario:
+    """The world's scenario (the model types it as the narrower ``DeviceContext``)."""
+    return cast("Scenario", world.scenario)
+
+
+#: The action kinds this module handles (their budgets are in ``ActionKind``'s metadata).
+EXTRA_KINDS = frozenset(
+    {
+        ActionKind.TAMPER,
+        ActionKind.CONSOLE,
+        ActionKind.SET_PARAMS,
+        ActionKind.MITM,
+        ActionKind.FREEZE,
+        ActionKind.REPLAY,
+    }
+)
+
+CONSOLE_FIELDS = ("periodic", "autoreset", "autoupdate")
+
+
+# ---------------------------------------------------------------------------- offering
+
+
+def get_extra_actions(world: World, budget: dict[str, int]) -> list[Action]:
+    """SCN-13..SCN-17: the extra inputs the budgets still allow, in a fixed order."""
+    out: list[Action] = []
+    ctx = _ctx(world)
+    if world.pending or not ctx.has_extra_inputs:
+        return out
+    if budget.get("tamper", 0) > 0:
+        out.extend(get_tamper_actions(world))
+    if budget.get("console", 0) > 0 and world.phase is Phase.APP:
+        runtime = get_runtime_config(world)
+        values = (runtime.periodic, runtime.autoreset, runtime.auto_update)
+        for name, value in zip(CONSOLE_FIELDS, values, strict=True):
+            out.append(Action("console", f"{name}={0 if value else 1}"))
+        out.extend(
+            Action("set_params", str(i))
+            for i in range(ctx.release_count)
+            if ctx.get_release_params(i) is not None
+        )
+    if budget.get("mitm", 0) > 0 and world.net.open:
+        if world.net.url == ctx.manifest_url:
+            if world.net.body != ctx.mitm_manifest:
+                out.append(Action("mitm", "manifest"))
+        elif ctx.mitm_image is not None and world.net.body != ctx.mitm_image.data:
+            out.append(Action("mitm", "image"))
+    frozen = ctx.get_frozen_index()
+    if budget.get("freeze", 0) > 0 and frozen is not None:
+        if world.published != frozen:
+            out.append(Action("freeze"))
+        out.extend(Action("replay", str(i)) for i in range(min(world.published, frozen)))
+    return out
+
+
+def get_tamper_targets(world: World) -> list[str]:
+    """Every file on the external flash, then the boot-control page and the application."""
+    return [*(name for name, _ in world.fs.files), "nvm:bootctl", "nvm:slot"]
+
+
+def get_tamper_actions(world: World) -> list[Action]:
+    out = [Action("tamper", f"flip:{target}") for target in get_tamper_targets(world)]
+    out.extend(Action("tamper", f"truncate:{name}") for name, data in world.fs.files if data)
+    return out
+
+
+# ---------------------------------------------------------------------------- effects
+
+
+def process_extra(world: World, action: Action) -> StepResult:
+    """Perform one extra input (no budget is spent here; ``env.step`` does that)."""
+    kind = action.kind
+    if kind == "tamper":
+        return process_tamper(world, action)
+    if kind in ("console", "set_params"):
+        return process_console(world, action)
+    if kind == "mitm":
+        return process_mitm(world, action)
+    return process_server(world, action)
+
+
+def _flip(data: bytes, offset: int) -> bytes:
+    return data[:offset] + bytes([data[offset] ^ 0x01]) + data[offset + 1 :]
+
+
+def process_tamper(world: World, action: Action) -> StepResult:
+    """SCN-13: flip the lowest bit of the first byte of a file on the external flash (the DB's
+    first name character, an image's boot-control status, the factory backup's F8, a signature
+    or digest file's first character) or of internal flash (the boot-control status, the first
+    byte of the application code), or replace a file by an empty one."""
+    how, _, target = action.arg.partition(":")
+    if world.pending:
+        return StepResult(world, action, refusal="a persistent operation is in flight")
+    if target.startswith("nvm:") and how == "flip":
+        page = 0 if target == "nvm:bootctl" else 1
+        if target not in ("nvm:bootctl", "nvm:slot"):
+            return StepResult(world, action, refusal=f"no internal flash region {target!r}")
+        pages = world.flash.pages
+        new_pages = (*pages[:page], _flip(pages[page], 0), *pages[page + 1 :])
+        new = replace(world, flash=replace(world.flash, pages=new_pages))
+        return StepResult(new, action, transition=f"bit flip in internal flash ({target[4:]})")
+    data = world.fs.get(target)
+    if data is None or how not in ("flip", "truncate") or not data:
+        return StepResult(world, action, refusal=f"no file {target!r} to {how or 'tamper'}")
+    content = _flip(data, 0) if how == "flip" else b""
+    new = replace(world, fs=world.fs.with_file(target, content))
+    what = "bit flip in" if how == "flip" else "truncation of"
+    return StepResult(new, action, transition=f"{what} {target} on external flash")
+
+
+def process_console(world: World, action: Action) -> StepResult:
+    """SCN-14: ``sysota set`` changes one of the runtime options (periodic, auto reset, auto
+    update) until the next boot; SCN-15: ``SYS_OTA_SET_PARAMETERS(url, version, digest)``
+    writes a release's URL, Version and digest into the service's ``ota_params`` with no check."""
+    if world.phase is not Phase.APP:
+        return StepResult(world, action, refusal="no application is running")
+    if action.kind == "set_params":
+        try:
+            params = _ctx(world).get_release_params(int(action.arg))
+        except ValueError:
+            params = None
+        if params is None:
+            return StepResult(world, action, refusal=f"no release {action.arg!r} to take from")
+        url, version, digest = params
+        current = world.service.params
+        new_params = replace(current, url=url, version=version, digest=digest[:64])
+        new = set_service(world, params=new_params)
+        return StepResult(new, action, transition=f"app: SYS_OTA_SET_PARAMETERS(v{version})")
+    name, _, value = action.arg.partition("=")
+    if name not in CONSOLE_FIELDS or value not in ("0", "1"):
+        return StepResult(world, action, refusal=f"unknown console setting {action.arg!r}")
+    runtime = get_runtime_config(world)
+    field = "auto_update" if name == "autoupdate" else name
+    runtime = replace(runtime, **{field: value == "1"})
+    new = set_service(world, runtime=runtime)
+    return StepResult(new, action, transition=f"console: sysota set {name} {value}")
+
+
+def process_mitm(world: World, action: Action) -> StepResult:
+    """SCN-16: a man in the middle answers the open transfer himself: the manifest with one
+    for his own build (Version 200, its true digest, a signature by another key), or the image
+    with his build."""
+    ctx = _ctx(world)
+    if not world.net.open:
+        return StepResult(world, action, refusal="no transfer in progress")
+    if action.arg == "manifest" and world.net.url == ctx.manifest_url:
+        body = ctx.mitm_manifest
+    elif action.arg == "image" and world.net.url != ctx.manifest_url and ctx.mitm_image:
+        body = ctx.mitm_image.data
+    else:
+        return StepResult(world, action, refusal=f"cannot substitute {action.arg!r} now")
+    new = set_net(world, body=body, content_length=len(body))
+    return StepResult(new, action, transition=f"man in the middle substitutes the {action.arg}")
+
+
+def process_server(world: World, action: Action) -> StepResult:
+    """SCN-17: the server freezes (answers nothing: every request fails) or replays the
+    manifest and files of an earlier release."""
+    frozen = _ctx(world).get_frozen_index()
+    if frozen is None:
+        return StepResult(world, action, refusal="the scenario has no freeze budget")
+    if action.kind == "freeze":
+        if world.published == frozen:
+            return StepResult(world, action, refusal="the server is already frozen")
+        return StepResult(replace(world, published=frozen), action, transition="server freezes")
+    try:
+        index = int(action.arg)
+    except ValueError:
+        return StepResult(world, action, refusal=f"bad release index {action.arg!r}")
+    if not 0 <= index < min(world.published, frozen):
+        return StepResult(world, action, refusal=f"release {action.arg} is not an earlier one")
+    new = replace(world, published=index)
+    return StepResult(new, action, transition=f"server replays release {index}")
+
+
+# ---------------------------------------------------------------------------- around the step
+
+
+def is_mount_failing(world: World) -> bool:
+    """SCN-32: with the switch on, a mount of a damaged volume fails; the bootloader (and the
+    core) retry it forever."""
+    if not _ctx(world).fs_options.mount_fails_damaged or not world.fs.damaged:
+        return False
+    if world.pending:
+        return False
+    if world.phase is Phase.BOOTLOADER:
+        return world.boot.task is BlTask.INIT
+    return world.phase is Phase.APP and world.core.task is CoreTask.INIT
+
+
+def is_format_tearable(world: World) -> bool:
+    """SCN-32: with the switch on, a power cut can tear the first-boot format."""
+    return bool(
+        _ctx(world).fs_options.mount_fails_damaged
+        and world.pending
+        and isinstance(world.pending[0], FsFormat)
+    )
+
+
+def process_torn_format(world: World) -> World:
+    """SCN-32: a torn format leaves a damaged volume (no directory, no files)."""
+    return replace(world, pending=world.pending[1:], fs=Fs(formatted=False, damaged=True))
