@@ -486,3 +486,13 @@ def _ids(ids: list[str]) -> str:
     if not ids:
         return "0"
     return f"{len(ids)}: " + ", ".join(ids)
+
+
+def get_fault_story(scenario: Scenario, actions: Sequence[Action]) -> list[str]:
+    """The inputs and faults of a trace, one line each (``step N: action: what it hit``), as
+    the story view tells them (TRACE-33)."""
+    from otamodel.env import initial_world
+    from otamodel.verify._story import get_story_lines
+
+    lines = get_story_lines(initial_world(scenario), list(actions))
+    return [f"step {line.step}: {line.text}" for line in lines if line.kind == "input"]

@@ -12,7 +12,8 @@ from typing import Any
 
 import attrs
 
-from otamodel.model import Action, Phase, World, step
+from otamodel.env import step
+from otamodel.model import Action, Phase, World
 from otamodel.model._physics import (
     FlashErase,
     FlashProgram,
