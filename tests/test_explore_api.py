@@ -14,6 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from otamodel.env import build_scenario, get_scenario
 from otamodel.explore import Explorer, create_app, get_compact_script, parse_compact_script
 from otamodel.explore._session import PathError
+from otamodel.verify import OtaModel
+from otamodel.verify._findings import run_check
 from otamodel.model import Action
 
 
@@ -109,11 +111,16 @@ def test_findings_and_state_space_jobs() -> None:
             await asyncio.sleep(0.05)
         assert data["status"] == "done", data
         assert data["summary"]["states"] == 1835 and data["summary"]["complete"]
-        failing = [f for f in data["findings"] if f["failing"]]
-        assert {f["property"] for f in failing} >= {"no-brick", "flash-physics"}
-        brick = next(f for f in failing if f["property"] == "no-brick")
+        findings = data["findings"]
+        assert {f["property"] for f in findings} >= {"no-brick", "flash-physics"}
+        expected = run_check(OtaModel(build_scenario(SMALL))).findings
+        assert [f["id"] for f in findings] == [f.id for f in expected]
+        failing = {v["property"] for v in data["summary"]["verdicts"] if v["failing"]}
+        assert failing == {f["property"] for f in findings if f["kind"] != "sometimes"}
+        brick = next(f for f in findings if f["property"] == "no-brick")
+        assert brick["story"] and brick["faults"] == ["power_cut"]
         assert 1 <= brick["decisive_step"] <= len(brick["path"])
-        assert brick["path"][brick["decisive_step"] - 1] == "power_cut"
+        assert "power_cut" in brick["path"][: brick["decisive_step"]]
         await post(client, "/api/state", {"path": brick["path"]})
 
         await post(client, "/api/space/run", {})

@@ -219,32 +219,43 @@ class Explorer:
         return hook
 
     def _run_findings(self) -> None:
-        from otamodel.checker import check
+        """EXP-7: the classified check (the same findings as ``otamodel check``)."""
+        from otamodel.verify._findings import get_faults, get_story, run_check
 
-        report = check(
-            self.model, cost=self.model.get_action_cost, progress=self._hook(self.findings_job)
-        )
+        report = run_check(self.model, progress=self._hook(self.findings_job))
         self.summary = {
             "states": report.unique_states,
             "transitions": report.transitions,
             "max_depth": report.max_depth,
             "seconds": round(report.seconds, 2),
             "complete": report.is_complete,
+            "verdicts": [
+                {
+                    "property": result.name,
+                    "kind": result.kind.value,
+                    "verdict": result.verdict.value,
+                    "failing": result.is_failing,
+                    "label": result.get_label(),
+                }
+                for result in report.results
+            ],
         }
         self.findings = [
             {
-                "property": result.name,
-                "kind": result.kind.value,
-                "verdict": result.verdict.value,
-                "failing": result.is_failing,
-                "label": result.get_label(),
-                "description": result.description,
-                "path": [str(a) for a in result.trace.actions] if result.trace else None,
-                "decisive_step": (
-                    self.get_decisive_step(result.trace.actions) if result.trace else None
+                "id": finding.id,
+                "property": finding.property,
+                "kind": finding.kind.value,
+                "story": get_story(finding),
+                "faults": get_faults(finding),
+                "states": finding.states,
+                "path": (
+                    [str(a) for a in finding.trace.actions]
+                    if finding.trace.init is not None
+                    else []
                 ),
+                "decisive_step": max(finding.decisive + 1, 0),
             }
-            for result in report.results
+            for finding in report.findings
         ]
 
     def get_decisive_step(self, actions: Sequence[Action]) -> int:

@@ -241,10 +241,16 @@ async function pollFindings() {
     data.status === "done" ? `${data.summary.states} states, ${data.summary.seconds} s${data.summary.complete ? "" : " (incomplete)"}` :
     data.status === "failed" ? `failed: ${data.error}` : "";
   const table = $("findings");
-  table.replaceChildren(el("tr", {}, ...["property", "verdict", "trace", ""].map((h) => el("th", {}, h))));
+  table.replaceChildren(el("tr", {}, ...["finding", "property", "story", "trace", ""].map((h) => el("th", {}, h))));
   for (const f of data.findings) {
-    const open = f.path ? el("button", { "data-finding": f.property, onclick: () => openPath(f.path, f.decisive_step) }, "open trace") : "";
-    table.append(el("tr", { class: f.failing ? "failing" : "" }, el("td", {}, `${f.kind} ${f.property}`), el("td", {}, f.label), el("td", {}, f.path ? `${f.path.length} steps, decisive step ${f.decisive_step}` : "-"), el("td", {}, open)));
+    const open = el("button", { "data-finding": f.id, onclick: () => openPath(f.path, f.decisive_step) }, "open trace");
+    table.append(el("tr", { class: "failing", "data-property": f.property }, el("td", { class: "mono" }, f.id),
+      el("td", {}, `${f.kind} ${f.property}`), el("td", {}, f.story),
+      el("td", {}, `${f.path.length} steps, ${f.faults.length} faults, decisive step ${f.decisive_step}`), el("td", {}, open)));
+  }
+  if (data.status === "done") {
+    const held = data.summary.verdicts.filter((v) => !v.failing).map((v) => v.property);
+    table.append(el("tr", {}, el("td", { colspan: "5" }, `${data.findings.length} findings; holding: ${held.join(", ") || "none"}`)));
   }
   if (data.status === "running") setTimeout(pollFindings, 700);
 }
