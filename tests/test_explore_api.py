@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from otamodel.env import build_scenario, get_scenario
 from otamodel.explore import Explorer, create_app, get_compact_script, parse_compact_script
 from otamodel.explore._session import PathError
+from otamodel.model import Action
 from otamodel.verify import OtaModel
 from otamodel.verify._findings import run_check
-from otamodel.model import Action
 
 
 def with_client(scenario: Any, body: Callable[[TestClient[Any, Any]], Awaitable[None]]) -> None:
