@@ -437,12 +437,18 @@ def load_scenario_text(text: str, file: str, name: str) -> Scenario:
 
 
 def load_scenario_file(path: str | Path) -> Scenario:
-    """Load a TOML or JSON scenario description."""
+    """Load a TOML or JSON scenario description within the file bounds in force (BOUND-5,
+    BOUND-6: size and nesting depth); the strict loader then names any bad key (SCN-1)."""
+    from otamodel._limits import get_limits, read_document
+
     p = Path(path)
+    read_document(p, ScenarioError, suffix=".json" if p.suffix == ".json" else ".toml")
     try:
         data = p.read_bytes()
     except OSError as exc:
         raise ScenarioError(f"cannot read {p}: {exc.strerror}") from None
+    if len(data) > get_limits().max_document_bytes:  # the file grew since it was checked
+        raise ScenarioError(f"larger than {get_limits().max_document_bytes} bytes", where=str(p))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
