@@ -313,6 +313,35 @@ def variant_choice() -> click.Choice:  # type: ignore[type-arg]
     return _VariantChoice([v.value for v in Variant])
 
 
+def scenario_options(variant_help: str = "Code variant.") -> Callable[[_F], _F]:
+    """``--scenario`` (a shipped name or a TOML/JSON file) and ``--variant``, as every command
+    that runs the model takes them (CLI-5)."""
+
+    def decorate(function: _F) -> _F:
+        function = click.option(
+            "--variant", type=variant_choice(), default=None, help=variant_help
+        )(function)
+        return click.option(
+            "--scenario",
+            "scenario_name",
+            type=SCENARIO,
+            default="default",
+            show_default=True,
+            help="Scenario name or TOML/JSON file.",
+        )(function)
+
+    return decorate
+
+
+def get_cli_scenario(name: str, variant: str | None) -> Any:
+    """The scenario named by ``--scenario``, built for ``--variant`` (already checked by its
+    choice) when one is given."""
+    from otamodel.env import get_scenario, with_variant
+
+    scenario = get_scenario(name)
+    return scenario if variant is None else with_variant(scenario, variant)
+
+
 def _set_limits(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     import attrs
 

@@ -14,7 +14,14 @@ from typing import Any
 import click
 
 from otamodel._io import write_output
-from otamodel.cli import SCENARIO, about_input, json_option, main, variant_choice
+from otamodel.cli import (
+    SCENARIO,
+    about_input,
+    get_cli_scenario,
+    json_option,
+    main,
+    scenario_options,
+)
 
 EXIT_OK, EXIT_NEW, EXIT_BAD_INPUT, EXIT_BOUNDED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 PROGRESS_SECONDS = 5.0
@@ -59,15 +66,7 @@ def _write_text(target: str, text: str) -> None:
 
 
 @main.command("check")
-@click.option(
-    "--scenario",
-    "scenario_name",
-    type=SCENARIO,
-    default="default",
-    show_default=True,
-    help="Scenario name or TOML/JSON file.",
-)
-@click.option("--variant", type=variant_choice(), default=None, help="Code variant.")
+@scenario_options()
 @click.option(
     "--property",
     "property_names",
@@ -146,8 +145,6 @@ def check_command(
       3    no new finding, but a bound cut the search short (verdicts incomplete)
       130  interrupted (Ctrl-C)
     """
-    from otamodel.env import get_scenario, with_variant
-    from otamodel.model import Variant
     from otamodel.verify._findings import (
         compare,
         get_baseline_ids,
@@ -159,13 +156,7 @@ def check_command(
     )
     from otamodel.verify._properties import OtaModel
 
-    scenario = get_scenario(scenario_name)
-    if variant is not None:
-        try:
-            Variant.from_name(variant)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--variant") from None
-        scenario = with_variant(scenario, variant)
+    scenario = get_cli_scenario(scenario_name, variant)
     baseline = None
     if baseline_file is not None:
         doc = read_baseline(baseline_file)

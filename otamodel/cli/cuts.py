@@ -8,23 +8,14 @@ from typing import Any
 import click
 
 from otamodel._io import write_output
-from otamodel.cli import SCENARIO, json_option, main, variant_choice
+from otamodel.cli import (
+    get_cli_scenario,
+    json_option,
+    main,
+    scenario_options,
+)
 
 AUTO_DOUBLE_LIMIT = 400
-
-
-def _get_scenario(name: str, variant: str | None) -> Any:
-    from otamodel.env import get_scenario, with_variant
-    from otamodel.model import Variant
-
-    scenario = get_scenario(name)
-    if variant is not None:
-        try:
-            Variant.from_name(variant)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--variant") from None
-        scenario = with_variant(scenario, variant)
-    return scenario
 
 
 def _emit_json(target: str, doc: dict[str, Any]) -> None:
@@ -32,15 +23,7 @@ def _emit_json(target: str, doc: dict[str, Any]) -> None:
 
 
 @main.command("cuts")
-@click.option(
-    "--scenario",
-    "scenario_name",
-    type=SCENARIO,
-    default="default",
-    show_default=True,
-    help="Scenario name or TOML/JSON file.",
-)
-@click.option("--variant", type=variant_choice(), default=None, help="Code variant.")
+@scenario_options()
 @click.option(
     "--cut",
     "cut_number",
@@ -92,7 +75,7 @@ def cuts(
         raise click.UsageError("--after and --torn need --cut N")
     if after and torn_mode is not None:
         raise click.UsageError("--after and --torn exclude each other")
-    scenario = _get_scenario(scenario_name, variant)
+    scenario = get_cli_scenario(scenario_name, variant)
     model = OtaModel(scenario)
     if cut_number is not None:
         when = CutWhen.AFTER if after else CutWhen.TORN if torn_mode else CutWhen.BEFORE

@@ -8,21 +8,11 @@ from typing import Any
 
 import click
 
-from otamodel.cli import SCENARIO, about_input, main, variant_choice
+from otamodel.cli import about_input, main, scenario_options
 
 
 @main.command("explore")
-@click.option(
-    "--scenario",
-    "scenario_name",
-    type=SCENARIO,
-    default="default",
-    show_default=True,
-    help="Scenario name or TOML/JSON file.",
-)
-@click.option(
-    "--variant", type=variant_choice(), default=None, help="Code variant (default: the scenario's)."
-)
+@scenario_options("Code variant (default: the scenario's).")
 @click.option(
     "--trace",
     "trace_file",

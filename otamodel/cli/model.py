@@ -11,7 +11,13 @@ from typing import Any
 import click
 
 from otamodel._io import read_input, write_output
-from otamodel.cli import SCENARIO, json_option, main, variant_choice
+from otamodel.cli import (
+    get_cli_scenario,
+    json_option,
+    main,
+    scenario_options,
+    variant_choice,
+)
 from otamodel.errors import ScenarioError, TraceError
 from otamodel.model import MACHINES
 
@@ -20,15 +26,7 @@ MAX_ACTIONS_BYTES = 16 * 1024 * 1024
 
 
 @main.command()
-@click.option(
-    "--scenario",
-    "scenario_name",
-    type=SCENARIO,
-    default="default",
-    show_default=True,
-    help="Scenario name or TOML/JSON file.",
-)
-@click.option("--variant", type=variant_choice(), default=None, help="Code variant.")
+@scenario_options()
 @click.option(
     "--script",
     default=None,
@@ -78,7 +76,7 @@ def simulate(
     if script is not None and actions_file is not None:
         raise click.UsageError("--script and --actions exclude each other")
     until = parse_until(until_text) if until_text is not None else None
-    scenario = _get_scenario(scenario_name, variant)
+    scenario = get_cli_scenario(scenario_name, variant)
     if actions_file is not None:
         raw = read_input(actions_file, limit=MAX_ACTIONS_BYTES, option="--max-document-bytes")
         try:
@@ -113,20 +111,6 @@ def simulate(
     if until is not None and reached is None:
         click.echo(f"error: --until {until.text}: {until.description} did not happen", err=True)
         sys.exit(1)
-
-
-def _get_scenario(name: str, variant: str | None) -> Any:
-    from otamodel.env import get_scenario, with_variant
-    from otamodel.model import Variant
-
-    scenario = get_scenario(name)
-    if variant is not None:
-        try:
-            Variant.from_name(variant)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--variant") from None
-        scenario = with_variant(scenario, variant)
-    return scenario
 
 
 def _run_free(scenario: Any, steps: int, until: Any) -> list[Any]:
