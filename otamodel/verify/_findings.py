@@ -393,6 +393,7 @@ def get_report_lines(
         "(fewest faults, then fewest steps) told through the steps that matter, and the",
         "scenarios and variants where it occurs. Reproduce one with",
         "`otamodel check --scenario S --variant V --traces DIR` and `otamodel replay DIR/ID.json`.",
+        "How well the properties catch planted design defects: [defects.md](defects.md).",
         "",
         "## Runs",
         "",
