@@ -233,7 +233,7 @@ def _run_http(
         f"{scheme}://127.0.0.1:{server.port}",
         releases=[f.name for f in made.folders],
         cafile=cafile,
-        timeout=0.5,
+        timeout=1.0,  # below the 2 s stall fault, with room for a loaded machine
     )
     releases = tuple(get_model_release(f) for f in made.folders)
     scenario = attrs.evolve(made.scenario, releases=releases, transport=transport)
