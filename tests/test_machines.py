@@ -215,3 +215,34 @@ def test_the_finishing_guard_predicts_the_step() -> None:
             assert is_step_finishing(world) == is_check_finished(run_check_step(world))
             checked += 1
     assert checked > 50
+
+
+def test_a_machine_that_disagrees_is_caught() -> None:
+    """The conformance is not vacuous: a Machine whose service row goes elsewhere than the
+    compiled table's (the compiled path is unchanged) fails it, naming the field."""
+    import attrs
+    from _conformance import ConformanceError, ConformanceModel
+
+    from otamodel.model import Variant
+    from otamodel.model._machine import _DRIVER, build_runner
+    from otamodel.model._service import SERVICE_DEF
+
+    rows = list(SERVICE_DEF.transitions)
+    index = next(i for i, r in enumerate(rows) if r["source"] == ["REGOTACALLBCK"] and r["dest"])
+    rows[index] = {**rows[index], "dest": "AUTORESET"}
+    wrong = build_runner(attrs.evolve(SERVICE_DEF, transitions=tuple(rows)))
+    key = ("service", Variant.V3_9_1)
+    saved = _DRIVER.runners.get(key)
+    _DRIVER.runners[key] = wrong
+    try:
+        model = ConformanceModel("patch")
+        with pytest.raises(ConformanceError, match="service"):
+            for world in _reachable("patch", 3000):
+                for action in model.actions(world):
+                    model.next_state(world, action)
+    finally:
+        if saved is None:
+            del _DRIVER.runners[key]
+        else:
+            _DRIVER.runners[key] = saved
+    assert model.pairs.value > 0

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Literal, TypeVar
 
 import attrs
-from transitions.extensions import HierarchicalGraphMachine
+from transitions.extensions import HierarchicalGraphMachine, HierarchicalMachine
 from transitions.extensions.nesting import NestedState
 
 from otamodel.errors import ModelDefinitionError
@@ -47,6 +48,15 @@ class _State(NestedState):
 
 
 class _Machine(HierarchicalGraphMachine):
+    """A machine with diagram support (what the diagrams are drawn from)."""
+
+    state_cls = _State
+
+
+class _Runner(HierarchicalMachine):
+    """The same machine without diagram support: what the compiled path is read from and
+    what the conformance drives (a graph machine restyles its graph on every firing)."""
+
     state_cls = _State
 
 
@@ -218,19 +228,26 @@ class MachineDef:
 Engine = Literal["mermaid", "graphviz"]
 
 
-def build_machine(
-    defn: MachineDef, *, variant: Variant | None = None, graph_engine: Engine = "mermaid"
-) -> _Machine:
-    """The ``transitions`` HierarchicalMachine of ``defn`` (all rows, or those of ``variant``)."""
+def _get_rows(defn: MachineDef, variant: Variant | None) -> list[dict[str, object]]:
+    """The transitions of ``defn`` in the form ``transitions`` takes (all rows, or those of
+    ``variant``)."""
     rows = []
     for t in defn.transitions:
         if variant is not None and t.get("only") not in (None, variant):
             continue
         rows.append({k: v for k, v in t.items() if k != "only"})
+    return rows
+
+
+def build_machine(
+    defn: MachineDef, *, variant: Variant | None = None, graph_engine: Engine = "mermaid"
+) -> _Machine:
+    """The ``transitions`` HierarchicalGraphMachine of ``defn`` (all rows, or those of
+    ``variant``), for diagrams."""
     return _Machine(
         model="self",
         states=defn.get_state_list(),
-        transitions=rows,
+        transitions=_get_rows(defn, variant),
         initial=defn.initial.name,
         auto_transitions=False,
         send_event=False,
@@ -238,6 +255,20 @@ def build_machine(
         graph_engine=graph_engine,
         show_conditions=True,
         title=defn.name,
+    )
+
+
+def build_runner(defn: MachineDef, *, variant: Variant | None = None) -> _Runner:
+    """The ``transitions`` HierarchicalMachine of ``defn`` (all rows, or those of ``variant``)
+    without diagram support: the same states, transitions, conditions and callbacks."""
+    return _Runner(
+        model="self",
+        states=defn.get_state_list(),
+        transitions=_get_rows(defn, variant),
+        initial=defn.initial.name,
+        auto_transitions=False,
+        send_event=False,
+        ignore_invalid_triggers=True,
     )
 
 
@@ -288,7 +319,7 @@ class Compiled:
 
     defn: MachineDef
     table: dict[Key, dict[str, tuple[Row, ...]]]
-    machine: _Machine = attrs.field(eq=False, repr=False)
+    machine: HierarchicalMachine = attrs.field(eq=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -305,9 +336,9 @@ class Compiled:
         return repr(key)
 
 
-def compile_machine(defn: MachineDef, machine: _Machine | None = None) -> Compiled:
+def compile_machine(defn: MachineDef, machine: HierarchicalMachine | None = None) -> Compiled:
     """Read the Machine's own transitions back into the table :func:`fire` runs."""
-    machine = machine if machine is not None else build_machine(defn)
+    machine = machine if machine is not None else build_runner(defn)
     keys = defn.get_keys()
     entry = defn.get_entry()
     table: dict[Key, dict[str, list[Row]]] = {}
@@ -458,27 +489,70 @@ def checking_effects() -> Iterator[None]:
 
 
 class _Shell:
-    """A ``transitions`` model for one firing."""
+    """A ``transitions`` model: the state of one machine during one firing."""
 
     state: str
 
 
+class _Driver:
+    """Fires events through a real ``transitions`` Machine: one Machine per machine and
+    variant (the rows the variant's diagram shows), and models reused between firings (a
+    model is added to a Machine once; its state is set before each firing). An effect may
+    send an event to a machine already firing, so each firing takes its own model."""
+
+    def __init__(self) -> None:
+        self.runners: dict[tuple[str, Variant], HierarchicalMachine] = {}
+        self.free: dict[tuple[str, Variant], list[_Shell]] = {}
+        self.names: dict[str, dict[Key, str]] = {}
+        self.keys: dict[str, dict[str, Key]] = {}
+        self.firings = 0
+        """Events fired through the Machines so far (the conformance reports it)."""
+
+    def get_runner(self, spec: Compiled, variant: Variant) -> HierarchicalMachine:
+        runner = self.runners.get((spec.name, variant))
+        if runner is None:
+            runner = self.runners[spec.name, variant] = build_runner(spec.defn, variant=variant)
+        return runner
+
+    def fire(self, spec: Compiled, world: World, trigger: str, arg: object = None) -> Fired:
+        """Fire ``trigger`` through the Machine, reading its state back."""
+        variant = world.scenario.config.variant
+        runner = self.get_runner(spec, variant)
+        names = self.names.get(spec.name)
+        if names is None:
+            self.keys[spec.name] = spec.defn.get_keys()
+            names = self.names[spec.name] = {v: k for k, v in self.keys[spec.name].items()}
+        free = self.free.setdefault((spec.name, variant), [])
+        shell = free.pop() if free else None
+        if shell is None:
+            shell = _Shell()
+            runner.add_model(shell)
+        try:
+            runner.set_state(names[spec.defn.get_key(world)], model=shell)
+            cell = Cell(world, arg)
+            fired = runner.trigger_event(shell, trigger, cell)
+            state = shell.state
+        finally:
+            free.append(shell)
+        self.firings += 1
+        if not fired:
+            return Fired(world, None, "refused")
+        new = spec.defn.set_key(cell.world, self.keys[spec.name][state])
+        return Fired(new, _ROW_FIRED)
+
+
+_DRIVER = _Driver()
+
+
 def fire_with_machine(spec: Compiled, world: World, trigger: str, arg: object = None) -> Fired:
-    """Fire ``trigger`` through the real ``transitions`` Machine, reading its state back."""
-    machine = spec.machine
-    keys = spec.defn.get_keys()
-    names = {v: k for k, v in keys.items()}
-    shell = _Shell()
-    machine.add_model(shell, initial=names[spec.defn.get_key(world)])
-    cell = Cell(world, arg)
-    try:
-        fired = machine.trigger_event(shell, trigger, cell)
-    finally:
-        machine.remove_model(shell)
-    if not fired:
-        return Fired(world, None, "refused")
-    new = spec.defn.set_key(cell.world, keys[shell.state])
-    return Fired(new, _ROW_FIRED)
+    """Fire ``trigger`` through the real ``transitions`` Machine of the world's variant,
+    reading the Machine's own state back."""
+    return _DRIVER.fire(spec, world, trigger, arg)
+
+
+def get_machine_firings() -> int:
+    """How many events this process fired through the real Machines (conformance)."""
+    return _DRIVER.firings
 
 
 _ROW_FIRED = Row("", "", "", None, None, (), None, ())
@@ -486,10 +560,16 @@ _ROW_FIRED = Row("", "", "", None, None, (), None, ())
 
 @contextlib.contextmanager
 def through_machines() -> Iterator[None]:
-    """Within this block every firing (events between machines too) runs the real Machines."""
+    """Within this block every firing (events between machines too) runs the real Machines.
+    An event a state does not accept is a refusal (a value), so ``transitions``' warning
+    about it is silenced here."""
     saved = _ENGINE.real
+    log = logging.getLogger("transitions.extensions.nesting")
+    level = log.level
     _ENGINE.real = fire_with_machine
+    log.setLevel(logging.ERROR)
     try:
         yield
     finally:
         _ENGINE.real = saved
+        log.setLevel(level)
