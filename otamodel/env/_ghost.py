@@ -4,8 +4,6 @@ and after. The device's code never reads any of it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from otamodel.env._oracle import (
     DB_NAME,
     DISABLED,
@@ -20,7 +18,16 @@ from otamodel.env._oracle import (
     is_publisher_image,
 )
 from otamodel.formats import bootctl
-from otamodel.model import Action, CoreResult, CoreTask, Fs, Phase, StepResult, World
+from otamodel.model import (
+    Action,
+    CoreResult,
+    CoreTask,
+    DeviceContext,
+    Fs,
+    Phase,
+    StepResult,
+    World,
+)
 from otamodel.model._enums import BlTask
 from otamodel.model._physics import FlashProgram
 from otamodel.model._state import STREAK_CAP, Expect, Ghost, replace
@@ -195,7 +202,7 @@ def is_kept_present(world: World, name: str, version: int) -> bool:
     return is_kept_in(world.fs, world.scenario, name, version)
 
 
-def is_kept_in(fs: Fs, scenario: Any, name: str, version: int) -> bool:
+def is_kept_in(fs: Fs, scenario: DeviceContext, name: str, version: int) -> bool:
     """PROP-35: the stored image is intact, and (unless it is the factory backup) its DB row
     names it with a status other than F0."""
     data = fs.get(name)
@@ -232,7 +239,7 @@ def _on_bootloader(before: World, after: World, g: Ghost) -> Ghost:
 
 def _on_jump(before: World, after: World, g: Ghost) -> Ghost:
     """PROP-1 / PROP-40 oracles; PROP-8 rollback witness; PROP-33 factory intent."""
-    ctx = after.scenario
+    ctx = get_ctx(after)
     image = after.running
     header = bootctl.unpack(before.flash.pages[0][: bootctl.HEADER_SIZE])
     authentic = image is None or is_publisher_image(ctx, image)
@@ -274,7 +281,7 @@ def _on_app(before: World, after: World, g: Ghost) -> Ghost:
     if after.service.erase_in_progress and not before.service.erase_in_progress:
         if g.expect is Expect.CHECK:
             g = replace(g, expect=Expect.ERASE)
-        if not get_facts(after.scenario, after.published).publisher:
+        if not get_facts(get_ctx(after), after.published).publisher:
             g = replace(g, erase_forged=True)
     for note in notes:
         if note.startswith(CORE_CALL):

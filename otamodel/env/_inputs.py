@@ -7,8 +7,7 @@ not involved. The file-system switches act around the device's step in ``env.ste
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
+from otamodel.env._scenario import get_world_scenario
 from otamodel.model import Action, Phase, StepResult, World
 from otamodel.model._action import ActionKind
 from otamodel.model._enums import BlTask, CoreTask
@@ -17,13 +16,8 @@ from otamodel.model._service import get_runtime_config
 from otamodel.model._state import Fs, replace
 from otamodel.model._storage import set_net, set_service
 
-if TYPE_CHECKING:
-    from otamodel.env._scenario import Scenario
-
-
-def _ctx(world: World) -> Scenario:
-    """The world's scenario (the model types it as the narrower ``DeviceContext``)."""
-    return cast("Scenario", world.scenario)
+_ctx = get_world_scenario
+"""The world's scenario (the model types it as the narrower ``DeviceContext``)."""
 
 
 #: The action kinds this module handles (their budgets are in ``ActionKind``'s metadata).

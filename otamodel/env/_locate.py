@@ -60,27 +60,32 @@ def _json_positions(text: str) -> dict[tuple[PathItem, ...], int]:
     decoder = json.JSONDecoder()
     space = re.compile(r"[ \t\n\r]*")
 
+    def skip(i: int) -> int:
+        """The position after the white space at ``i``."""
+        match = space.match(text, i)
+        return match.end() if match is not None else i
+
     def value(i: int, path: tuple[PathItem, ...]) -> int:
-        i = space.match(text, i).end()  # type: ignore[union-attr]
+        i = skip(i)
         out.setdefault(path, i)
         if text.startswith("{", i):
-            i = space.match(text, i + 1).end()  # type: ignore[union-attr]
+            i = skip(i + 1)
             while not text.startswith("}", i):
                 key, j = scanstring(text, i + 1)
                 out[(*path, key)] = i
-                j = space.match(text, j).end() + 1  # type: ignore[union-attr]  # the colon
-                i = space.match(text, value(j, (*path, key))).end()  # type: ignore[union-attr]
+                j = skip(j) + 1  # the colon
+                i = skip(value(j, (*path, key)))
                 if text.startswith(",", i):
-                    i = space.match(text, i + 1).end()  # type: ignore[union-attr]
+                    i = skip(i + 1)
             return i + 1
         if text.startswith("[", i):
-            i = space.match(text, i + 1).end()  # type: ignore[union-attr]
+            i = skip(i + 1)
             n = 0
             while not text.startswith("]", i):
-                i = space.match(text, value(i, (*path, n))).end()  # type: ignore[union-attr]
+                i = skip(value(i, (*path, n)))
                 n += 1
                 if text.startswith(",", i):
-                    i = space.match(text, i + 1).end()  # type: ignore[union-attr]
+                    i = skip(i + 1)
             return i + 1
         return int(decoder.raw_decode(text, i)[1])
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Mapping
-from typing import Any
 
 import attrs
 
+from otamodel.env._scenario import Scenario, get_world_scenario
 from otamodel.errors import ManifestError
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb, signature
@@ -32,15 +32,15 @@ class ReleaseFacts:
     target: int  # compiled version the device should end up running, 0 if none
 
 
-def get_release_spec(scenario: Any, index: int) -> Mapping[str, Any]:
+def get_release_spec(scenario: Scenario, index: int) -> Mapping[str, object]:
     specs = scenario.source.get("releases", []) if scenario.source else []
     if isinstance(specs, list) and index < len(specs) and isinstance(specs[index], Mapping):
-        spec: Mapping[str, Any] = specs[index]
+        spec: Mapping[str, object] = specs[index]
         return spec
     return {}
 
 
-def is_publisher_release(scenario: Any, index: int) -> bool:
+def is_publisher_release(scenario: Scenario, index: int) -> bool:
     """ENV-30: a release is the attacker's when its description says ``origin = "attacker"``
     or its signature is by another key or garbage; otherwise the publisher made it."""
     spec = get_release_spec(scenario, index)
@@ -50,7 +50,7 @@ def is_publisher_release(scenario: Any, index: int) -> bool:
     return spec.get("signature") not in ("other-key", "garbage")
 
 
-def _is_signed(scenario: Any, data: bytes, text: str) -> bool:
+def _is_signed(scenario: Scenario, data: bytes, text: str) -> bool:
     if not text or scenario.public_key_pem is None:
         return False
     try:
@@ -59,7 +59,7 @@ def _is_signed(scenario: Any, data: bytes, text: str) -> bool:
         return False
 
 
-def get_facts(scenario: Any, index: int) -> ReleaseFacts:
+def get_facts(scenario: Scenario, index: int) -> ReleaseFacts:
     """PROP-4: a release's target is the compiled version of the image it delivers (not the
     manifest's Version) when the publisher made it, it is no erase, its digest matches (or it
     is a patch in a patch build), and in a secure build its signature verifies."""
@@ -67,11 +67,11 @@ def get_facts(scenario: Any, index: int) -> ReleaseFacts:
 
 
 @functools.lru_cache(maxsize=64)
-def _get_all_facts(scenario: Any) -> tuple[ReleaseFacts, ...]:
+def _get_all_facts(scenario: Scenario) -> tuple[ReleaseFacts, ...]:
     return tuple(_make_facts(scenario, i) for i in range(scenario.release_count))
 
 
-def _make_facts(scenario: Any, index: int) -> ReleaseFacts:
+def _make_facts(scenario: Scenario, index: int) -> ReleaseFacts:
     release = scenario.releases[index]
     publisher = is_publisher_release(scenario, index)
     try:
@@ -107,7 +107,7 @@ def _make_facts(scenario: Any, index: int) -> ReleaseFacts:
 
 
 @functools.lru_cache(maxsize=1024)
-def get_target(scenario: Any, published: frozenset[int]) -> int:
+def get_target(scenario: Scenario, published: frozenset[int]) -> int:
     """PROP-4: the highest target among the releases published so far, except a version the
     publisher withdrew with a later EraseVer release of its own (an attacker's withdrawal or
     replacement does not lower it)."""
@@ -126,14 +126,14 @@ def get_target(scenario: Any, published: frozenset[int]) -> int:
     return best
 
 
-def _erased_version(scenario: Any, index: int) -> int:
+def _erased_version(scenario: Scenario, index: int) -> int:
     doc = mf.parse(scenario.releases[index].manifest)
     entry = doc.entry
     return int(entry.version.valueint or 0) if entry is not None else 0
 
 
 @functools.lru_cache(maxsize=64)
-def get_publisher_builds(scenario: Any) -> frozenset[tuple[bytes, bool]]:
+def get_publisher_builds(scenario: Scenario) -> frozenset[tuple[bytes, bool]]:
     """PROP-1/PROP-40: (image data, signed) for every build a publisher release delivers."""
     out = set()
     for i in range(scenario.release_count):
@@ -143,7 +143,7 @@ def get_publisher_builds(scenario: Any) -> frozenset[tuple[bytes, bool]]:
     return frozenset(out)
 
 
-def is_publisher_image(scenario: Any, image: AppImage) -> bool:
+def is_publisher_image(scenario: Scenario, image: AppImage) -> bool:
     """PROP-40: the factory image or a build the publisher made (signed, in secure builds)."""
     if image.factory:
         return True
@@ -155,7 +155,7 @@ def is_publisher_image(scenario: Any, image: AppImage) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def get_max_publisher_version(scenario: Any) -> int:
+def get_max_publisher_version(scenario: Scenario) -> int:
     """PROP-42: the highest compiled version among the publisher's releases."""
     best = int(scenario.factory.version)
     for i in range(scenario.release_count):
@@ -196,9 +196,9 @@ def get_rows(fs: Fs) -> tuple[Row, ...] | None:
     return tuple(rows)
 
 
-def get_ctx(world: World) -> Any:
+def get_ctx(world: World) -> Scenario:
     """The scenario as the environment knows it (hashable by identity, for the caches)."""
-    return world.scenario
+    return get_world_scenario(world)
 
 
 def identify_file(world: World, data: bytes | None) -> AppImage | None:

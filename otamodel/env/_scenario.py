@@ -40,6 +40,7 @@ from otamodel.model import (
     Config,
     Geometry,
     Reply,
+    World,
     make_image,
 )
 
@@ -149,6 +150,15 @@ class Scenario:
             if slot[chunk : chunk + len(body)] == body:
                 return image
         return None
+
+
+def get_world_scenario(world: World) -> Scenario:
+    """The world's context as the environment knows it: the model types it as the narrower
+    ``DeviceContext``; a world the environment steps carries a :class:`Scenario` (checked)."""
+    scenario = world.scenario
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"the world's context is a {type(scenario).__name__}, not a Scenario")
+    return scenario
 
 
 def _key_pem(scalar: int) -> bytes:

@@ -132,6 +132,18 @@ def state_name(ref: StateRef) -> str:
     return ref.name
 
 
+def _get_sources(source: StateRef | Sequence[StateRef]) -> list[StateRef]:
+    """A row's sources: a state, a nested state ``(parent, child)`` or a list of them."""
+    if isinstance(source, enum.Enum):
+        return [source]
+    if isinstance(source, list):
+        return list(source)
+    parent, child = source
+    if not isinstance(parent, enum.Enum) or not isinstance(child, enum.Enum):
+        raise ModelDefinitionError(f"a row's source must be a state or a list: {source!r}")
+    return [(parent, child)]
+
+
 def row(
     trigger: str,
     source: StateRef | Sequence[StateRef],
@@ -146,7 +158,7 @@ def row(
     only: Variant | None = None,
 ) -> dict[str, object]:
     """One transition in the form ``transitions`` takes (``dest`` None: internal)."""
-    sources: list[StateRef] = list(source) if isinstance(source, list) else [source]  # type: ignore[list-item]
+    sources = _get_sources(source)
     conditions: list[object] = [When(fn) for fn in when]
     conditions += [When(fn, with_arg=True) for fn in when_arg]
     before: list[object] = []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from otamodel.formats import manifest as mf
@@ -85,8 +83,8 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
     doc = mf.parse(data)
     entry = doc.entry
 
-    def done(result: bool, why: str, **extra: Any) -> ParseOutcome:
-        return ParseOutcome(result, erase_request, patch_request, params, why=why, **extra)
+    def done(result: bool, why: str, *, erase: bool = False) -> ParseOutcome:
+        return ParseOutcome(result, erase_request, patch_request, params, erase=erase, why=why)
 
     def field(name: str) -> mf.JsonField:
         value = getattr(entry, name) if entry is not None else mf.ABSENT

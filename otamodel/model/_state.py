@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import uuid
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING
 
 from otamodel.model._enums import (
     BackupStep,
@@ -27,6 +27,9 @@ from otamodel.model._enums import (
 )
 from otamodel.model._product import AppImage, DeviceContext
 from otamodel.model._record import field, get_fields, record, replace
+
+if TYPE_CHECKING:  # the operations' module builds on this one
+    from otamodel.model._physics import PersistentOp
 
 
 def get_bytes_repr(data: bytes | None) -> str:
@@ -351,7 +354,7 @@ class World:
     core: Core = Core()
     boot: Bootloader = Bootloader()
     net: Transfer = Transfer()
-    pending: tuple[Any, ...] = ()  # persistent operations still to perform, in order
+    pending: tuple[PersistentOp, ...] = ()  # persistent operations still to perform, in order
     published: int = 0  # index of the release the server publishes
     network_up: bool = True
     budget: tuple[tuple[str, int], ...] = ()  # remaining fault budgets
@@ -367,7 +370,7 @@ class World:
 
         return f"<World {get_state_summary(self)}>"
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[object, ...]:
         """Pickled without the constant context: only its registered key travels
         (see :func:`register_context`)."""
         values = tuple(getattr(self, name) for name in _WORLD_PICKLED)
@@ -392,12 +395,12 @@ class World:
 # ---------------------------------------------------------------------------- context
 
 _WORLD_PICKLED = tuple(name for name in get_fields(World) if name != "scenario")
-_CONTEXTS: dict[str, list[weakref.ref[Any]]] = {}
+_CONTEXTS: dict[str, list[weakref.ref[DeviceContext]]] = {}
 """Key -> the live contexts registered under it (equal copies: a model unpickled here)."""
 _KEYS: dict[int, str] = {}
 
 
-def register_context(context: Any, key: str | None = None) -> str:
+def register_context(context: DeviceContext, key: str | None = None) -> str:
     """Make ``context`` (a scenario) known under ``key`` in this process so pickled worlds
     can refer to it instead of carrying a copy; returns its key. A process that receives
     worlds registers the context once (unpickling a checker model does it)."""
@@ -420,7 +423,7 @@ def _forget_context(ident: int, key: str) -> None:
         _CONTEXTS.pop(key, None)
 
 
-def _get_context(key: str) -> Any:
+def _get_context(key: str) -> DeviceContext | None:
     for ref in _CONTEXTS.get(key, []):
         context = ref()
         if context is not None:
@@ -428,12 +431,12 @@ def _get_context(key: str) -> Any:
     return None
 
 
-def get_context_key(context: Any) -> str | None:
+def get_context_key(context: DeviceContext | None) -> str | None:
     """The key pickled worlds use for ``context`` (``None`` for a world without one)."""
     return None if context is None else register_context(context)
 
 
-def _restore_world(key: str | None, values: tuple[Any, ...]) -> World:
+def _restore_world(key: str | None, values: tuple[object, ...]) -> World:
     context = None
     if key is not None:
         context = _get_context(key)
@@ -442,7 +445,12 @@ def _restore_world(key: str | None, values: tuple[Any, ...]) -> World:
                 f"a pickled world refers to scenario {key} that this process does not know: "
                 "unpickle the model (or call register_context) first"
             )
-    return World(**dict(zip(_WORLD_PICKLED, values, strict=True)), scenario=context)  # type: ignore[arg-type]
+    fields = dict(zip(_WORLD_PICKLED, values, strict=True))
+    return replace(_BLANK, **fields, scenario=context)
+
+
+_BLANK = World(flash=Flash(pages=()), fs=Fs())
+"""What an unpickled world's fields replace (every field is given)."""
 
 
 __all__ = [

@@ -4,7 +4,6 @@ and the database and boot-control views of storage."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from otamodel.formats import bootctl, otadb
 from otamodel.model._config import Defect
@@ -18,19 +17,19 @@ FACTORY_DIGEST_FILE = "factory_image_digest.txt"
 BOOT_ADDR = 0xB0021000
 
 
-def set_service(world: World, **changes: Any) -> World:
+def set_service(world: World, **changes: object) -> World:
     return replace(world, service=replace(world.service, **changes))
 
 
-def set_core(world: World, **changes: Any) -> World:
+def set_core(world: World, **changes: object) -> World:
     return replace(world, core=replace(world.core, **changes))
 
 
-def set_boot(world: World, **changes: Any) -> World:
+def set_boot(world: World, **changes: object) -> World:
     return replace(world, boot=replace(world.boot, **changes))
 
 
-def set_net(world: World, **changes: Any) -> World:
+def set_net(world: World, **changes: object) -> World:
     return replace(world, net=replace(world.net, **changes))
 
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from otamodel.formats import bootctl, otadb
 from otamodel.formats import manifest as mf
-from otamodel.model import Action, Phase, World, step
+from otamodel.model import Action, AppImage, DeviceContext, Flash, Fs, Phase, World, step
 from otamodel.model._physics import (
     FlashErase,
     FlashProgram,
@@ -154,10 +154,10 @@ def get_outcome(prop: str, after: World) -> Key:
     return ()
 
 
-_FLASH_FACTS: dict[tuple[object, int], tuple[object, str]] = {}
+_FLASH_FACTS: dict[tuple[Flash, int], tuple[DeviceContext, str]] = {}
 
 
-def get_flash_facts(flash: object, scenario: object) -> str:
+def get_flash_facts(flash: Flash, scenario: DeviceContext) -> str:
     """Boot control and the slot's content (memoised per flash and scenario object)."""
     key = (flash, id(scenario))
     cached = _FLASH_FACTS.get(key)
@@ -170,29 +170,23 @@ def get_flash_facts(flash: object, scenario: object) -> str:
     return text
 
 
-def _get_flash_facts(flash: object, scenario: object) -> str:
+def _get_flash_facts(flash: Flash, scenario: DeviceContext) -> str:
     """``bootctl status F8 type 3, slot holds the factory image``."""
-    from otamodel.model._state import Flash
-
-    assert isinstance(flash, Flash)
     header = bootctl.unpack(flash.pages[0][: bootctl.HEADER_SIZE])
     slot = b"".join(flash.pages)
-    image = scenario.identify(slot)  # type: ignore[attr-defined]
+    image = scenario.identify(slot)
     held = "no known image" if image is None else get_image_role(image)
     return f"bootctl status {header.status:02X} type {header.type}, slot holds {held}"
 
 
-def get_image_role(image: object) -> str:
+def get_image_role(image: AppImage) -> str:
     """``the factory image`` or ``an update image`` (versions differ between scenarios)."""
-    return "the factory image" if getattr(image, "factory", False) else "an update image"
+    return "the factory image" if image.factory else "an update image"
 
 
 @functools.lru_cache(maxsize=4096)
-def get_fs_facts(fs: object) -> str:
+def get_fs_facts(fs: Fs) -> str:
     """The files and whether the image database agrees with them."""
-    from otamodel.model._state import Fs
-
-    assert isinstance(fs, Fs)
     if not fs.formatted:
         return "FS unformatted"
     data = fs.get("image_database.csv")
@@ -225,7 +219,7 @@ def get_db_names(data: bytes) -> set[str]:
     return names
 
 
-def get_db_state(fs: object, data: bytes) -> str:
+def get_db_state(fs: Fs, data: bytes) -> str:
     """``ok`` / ``unreadable`` / ``empty`` / the kinds of problem its rows have (a row naming a
     missing file, a digest that does not match its file), without the (possibly torn) names."""
     result, db = otadb.load(data)
@@ -237,7 +231,7 @@ def get_db_state(fs: object, data: bytes) -> str:
     for row in range(len(db.rows)):
         name = otadb.get_field_string(db, row, 0)
         digest = otadb.get_field_string(db, row, 4)
-        content = fs.get(name) if name else None  # type: ignore[attr-defined]
+        content = fs.get(name) if name else None
         if content is None:
             problems.add("a row names a missing file")
         elif digest is None or hashlib.sha256(content).digest() != mf.get_digest_bytes(digest):

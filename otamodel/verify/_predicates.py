@@ -17,7 +17,7 @@ from otamodel.env._oracle import (
     get_rows,
 )
 from otamodel.formats import bootctl
-from otamodel.model import Action, BlTask, CoreTask, Fs, Phase, World
+from otamodel.model import Action, BlTask, CoreTask, DeviceContext, Fs, Phase, World
 from otamodel.model._state import STREAK_CAP, Expect
 
 
@@ -123,7 +123,7 @@ def is_no_data_loss(world: World) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
-def _is_all_kept(fs: Fs, kept: frozenset[tuple[str, int]], scenario: object) -> bool:
+def _is_all_kept(fs: Fs, kept: frozenset[tuple[str, int]], scenario: DeviceContext) -> bool:
     return all(is_kept_in(fs, scenario, name, version) for name, version in kept)
 
 
@@ -193,7 +193,7 @@ def is_not_frozen(world: World) -> bool:
     target = world.ghost.max_target
     if world.running is not None and world.running.version >= target:
         return True
-    return get_facts(world.scenario, world.published).target >= target
+    return get_facts(get_ctx(world), world.published).target >= target
 
 
 def is_erase_authentic(world: World) -> bool:

@@ -101,7 +101,7 @@ def get_overprograms(world: World) -> int:
     return world.flash.overprograms
 
 
-def _witness(name: str):  # type: ignore[no-untyped-def]
+def _witness(name: str) -> Callable[[World], bool]:
     def predicate(world: World) -> bool:
         return name in world.ghost.witnesses
 
