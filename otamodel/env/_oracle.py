@@ -12,13 +12,17 @@ import attrs
 
 from otamodel.env._scenario import Scenario, get_world_scenario
 from otamodel.errors import ManifestError
+from otamodel.formats import bootctl, otadb, signature
 from otamodel.formats import manifest as mf
-from otamodel.formats import otadb, signature
 from otamodel.model import AppImage, Fs, World
 
 DB_NAME = "image_database.csv"
 FACTORY_FILE = "factory_reset.bin"
-VALID, DOWNLOADED, DISABLED = 0xF8, 0xFE, 0xF0
+VALID, DOWNLOADED, DISABLED = (
+    bootctl.ImageStatus.VALID,
+    bootctl.ImageStatus.DOWNLOADED,
+    bootctl.ImageStatus.DISABLED,
+)
 
 
 @attrs.frozen

@@ -48,6 +48,8 @@ VALID, DOWNLOADED, DISABLED = (
     bootctl.ImageStatus.DOWNLOADED,
     bootctl.ImageStatus.DISABLED,
 )
+STATUS_MASK = bootctl.ImageStatus.UNBOOTED
+"""BL-13's ``status &= 0xFC`` (the UNBOOTED value as a mask)."""
 
 
 def _header_with(data: bytes, **fields: int) -> bytes:
@@ -180,7 +182,7 @@ def is_trial_failed(w: World, boot_status: int, row_status: int, same: bool) -> 
     config = w.scenario.config
     if not config.is_hardened or config.has(Defect.TRIAL_BOOT_NOT_TRACKED):
         return False
-    return same and boot_status == (DOWNLOADED & 0xFC) and row_status == DOWNLOADED
+    return same and boot_status == (DOWNLOADED & STATUS_MASK) and row_status == DOWNLOADED
 
 
 def process_check_abandon(w: World) -> World | None:
@@ -449,7 +451,7 @@ def process_set_status(w: World) -> World:
     """BL-13: read the page, ``status &= 0xFC``, copy ``param.img`` over the header, program
     WITHOUT erase (FE→FC, F8→F8, F0→F0)."""
     img = bootctl.unpack(w.boot.img)
-    mask = 0xF8 if w.scenario.config.has(Defect.BOOT_STATUS_VALID_AT_PROGRAM) else 0xFC
+    mask = VALID if w.scenario.config.has(Defect.BOOT_STATUS_VALID_AT_PROGRAM) else STATUS_MASK
     img = replace(img, status=img.status & mask)  # PROP-45: mask typo
     page = img.pack() + w.flash.pages[0][bootctl.HEADER_SIZE :]
     w = enqueue(w, get_page_program_ops(0, page, w.scenario.geometry))

@@ -79,7 +79,7 @@ def _is_coherent(world: World) -> bool:
         header.type == bootctl.ImageType.PRODUCTION
         and header.version == image.version
         and row.version == image.version
-        and header.status == row.status & 0xFC
+        and header.status == row.status & bootctl.ImageStatus.UNBOOTED
     )
 
 
