@@ -14,6 +14,7 @@ SCRIPTS = [
     "bench_release.py",
     "bench_hexmerge.py",
     "bench_findings.py",
+    "bench_machines.py",
 ]
 
 

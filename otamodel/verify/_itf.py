@@ -15,7 +15,6 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 
@@ -42,7 +41,7 @@ ITF_VARS = (
     "fs",
 )
 _SAFE = 2**53 - 1
-_JsonValue = Any
+_JsonValue = bool | int | str | list["_JsonValue"] | dict[str, "_JsonValue"]
 
 
 def to_itf_value(value: object) -> _JsonValue:
@@ -65,9 +64,9 @@ def to_itf_value(value: object) -> _JsonValue:
     compared = getattr(type(value), "__record_compared__", None)
     if compared is not None:  # the model's fast records (otamodel.model._record)
         return {name: to_itf_value(getattr(value, name)) for name in compared}
-    if attrs.has(type(value)):
-        fields: Any = attrs.fields(type(value))  # type: ignore[arg-type]
-        return {a.name: to_itf_value(getattr(value, a.name)) for a in fields if a.eq}
+    cls = type(value)
+    if attrs.has(cls):
+        return {a.name: to_itf_value(getattr(value, a.name)) for a in attrs.fields(cls) if a.eq}
     describe = getattr(value, "describe", None)
     if callable(describe):
         return str(describe())
@@ -89,7 +88,7 @@ def _flash(world: World) -> dict[str, _JsonValue]:
 
 
 def _fs(world: World) -> dict[str, _JsonValue]:
-    files = [
+    files: list[_JsonValue] = [
         [name, {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()[:16]}]
         for name, data in world.fs.files
     ]
@@ -124,7 +123,7 @@ def get_itf(
     """TRACE-21: replay ``actions`` from the scenario's initial world as an ITF document; a
     refused step is a :class:`TraceError` naming it."""
     world = initial_world(scenario)
-    states = [get_itf_state(world, None, 0)]
+    states: list[_JsonValue] = [get_itf_state(world, None, 0)]
     for index, action in enumerate(actions, 1):
         result = step(world, action)
         if result.is_refused:
