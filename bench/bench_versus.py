@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for pair in range(args.pairs):
         order = ("old", "new") if pair % 2 == 0 else ("new", "old")
-        run = {kind: measure(args.old if kind == "old" else args.new, args.scenario) for kind in order}
+        run = {
+            kind: measure(args.old if kind == "old" else args.new, args.scenario) for kind in order
+        }
         runs.append(run)
         print(
             f"pair {pair + 1}: old {run['old']['states']:,} states {run['old']['cpu']:.2f} CPU-s, "

@@ -267,8 +267,9 @@ def explore(
                     halt = True
         return halt
 
+    judge_state: Callable[[Any, int], bool] = judge
     if tracked and not always and not sometimes and not stop_on_violation:
-        judge = _make_judge(goals, tracked)
+        judge_state = _make_judge(goals, tracked)
 
     # Without edge recording only membership matters: a set of fingerprints (C speed, about
     # 70 bytes a state) instead of the table that also maps fingerprints to numbers.
@@ -391,7 +392,7 @@ def explore(
                         aid = intern(a)
                     parent_actions_append(aid)
                     # CHK-4/5/6: evaluate each pending predicate once, at discovery.
-                    if pending_judge and judge(t, j):
+                    if pending_judge and judge_state(t, j):
                         stop = StopReason.FIRST_VIOLATION
                         break
                     if record:
