@@ -62,3 +62,22 @@ def test_a_pickled_world_carries_a_key_to_its_scenario_not_a_copy() -> None:
     assert len(data) < 1000
     back = pickle.loads(data)
     assert back == world and back.scenario is scenario
+
+
+def test_constructed_and_evolved_records_are_of_the_frozen_class() -> None:
+    """Records are filled through a mutable slots base and then frozen (class swap)."""
+    made = Service()
+    evolved = replace(made, rtcc_armed=not made.rtcc_armed)
+    for record in (made, evolved, pickle.loads(pickle.dumps(evolved))):
+        assert type(record) is Service
+        with pytest.raises(AttributeError):
+            record.rtcc_armed = True  # type: ignore[misc]
+    assert replace(evolved, rtcc_armed=made.rtcc_armed) == made
+    assert hash(replace(evolved, rtcc_armed=made.rtcc_armed)) == hash(made)
+
+
+def test_flash_contents_follow_the_object_not_a_stale_cache() -> None:
+    pages = tuple(bytes([n]) * 16 for n in range(3))
+    flashes = [Flash(pages=pages[: n + 1]) for n in range(3)] * 3
+    for flash in flashes:
+        assert flash.get_contents() == b"".join(flash.pages)

@@ -18,7 +18,9 @@ forked (or spawned) processes with pipes, and the scenario/model is sent once pe
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
+import operator
 import os
 import time
 import traceback
@@ -500,35 +502,52 @@ class _Coordinator:
         self, replies: list[dict[str, Any]], max_states: int | None
     ) -> tuple[list[array[int]], int]:
         """Pick each new state's first discovery, number the level in key order, record
-        parents and edges (in the single-process order: by parent, then action)."""
+        parents and edges (in the single-process order: by parent, then action). The work
+        per successor runs in C-level maps, sets and sorts (the workers wait meanwhile)."""
         table = self.table
-        best: dict[int, tuple[int, int, int]] = {}
+        known = table.__contains__
+        best: dict[int, tuple[int, int, int, int]] = {}
         for w, reply in enumerate(replies):
             remap = self.remaps[w]
             remap.extend(self.intern(action) for action in reply["actions"])
             self.transitions += reply["transitions"]
             self.pruned += reply["pruned"]
             self.open_states.update(reply["open"])
-            for index, (fp, key) in enumerate(zip(reply["fps"], reply["keys"], strict=True)):
-                if fp in table:
-                    continue
-                seen = best.get(fp)
-                if seen is None or key < seen[0]:
-                    best[fp] = (key, w, index)
-        order = sorted(best.items(), key=_get_key)
+            fps = reply["fps"]
+            fresh = bytes(map(operator.not_, map(known, fps)))
+            indices = list(compress(range(len(fps)), fresh))
+            # (key, worker, index, fingerprint): keys are unique (one worker expands a parent)
+            new_fps = list(map(fps.__getitem__, indices))
+            new_keys = map(reply["keys"].__getitem__, indices)
+            found = dict(
+                zip(
+                    new_fps,
+                    zip(new_keys, [w] * len(indices), indices, new_fps, strict=True),
+                    strict=True,
+                )
+            )
+            for fp in best.keys() & found.keys():
+                if best[fp][0] < found[fp][0]:
+                    found[fp] = best[fp]
+            best.update(found)
+        order = sorted(best.values())
         truncated = -1
         if max_states is not None and len(table) + len(order) > max_states:
             # As one process would: the parent whose expansion reached the bound, and every
             # later one, count as unexpanded.
             keep = max(0, max_states - len(table))
-            truncated = order[keep][1][0] >> _POS_BITS
+            truncated = order[keep][0] >> _POS_BITS
             order = order[:keep]
         numbers = [array("i", [-1]) * len(reply["fps"]) for reply in replies]
-        for fp, (key, w, index) in order:
-            number = table[fp] = len(table)
+        first = len(table)
+        table.update(zip(map(_get_fp, order), itertools.count(first)))
+        self.parents.extend(map(operator.rshift, map(_get_key, order), repeat(_POS_BITS)))
+        aids = [reply["aids"] for reply in replies]
+        remaps = self.remaps
+        append_action = self.parent_actions.append
+        for number, (_, w, index, _) in enumerate(order, first):
             numbers[w][index] = number
-            self.parents.append(key >> _POS_BITS)
-            self.parent_actions.append(self.remaps[w][replies[w]["aids"][index]])
+            append_action(remaps[w][aids[w][index]])
         return numbers, truncated
 
     def add_edges(self, replies: list[dict[str, Any]]) -> None:
@@ -619,8 +638,8 @@ def _is_kept_edge(source: int, target: int) -> bool:
     return target >= 0 and target != source
 
 
-def _get_key(item: tuple[int, tuple[int, int, int]]) -> int:
-    return item[1][0]
+_get_key = operator.itemgetter(0)
+_get_fp = operator.itemgetter(3)
 
 
 __all__ = ["Engine", "Shard", "explore_parallel"]

@@ -157,6 +157,25 @@ def make_replayer(
     return fetch_states
 
 
+def _make_judge(
+    goals: list[tuple[bytearray, Callable[[Any], bool]]],
+    tracked: list[tuple[bytearray, Callable[[Any], bool], bool, bool]],
+) -> Callable[[Any, int], bool]:
+    """``judge`` when every predicate is recorded for every state and nothing stops the
+    search: the same appends, unrolled into one generated function (no loop, no unpacking)."""
+    scope: dict[str, Any] = {}
+    lines = []
+    for i, (bits, predicate) in enumerate(goals):
+        scope[f"g{i}"], scope[f"gp{i}"] = bits.append, predicate
+        lines.append(f"    g{i}(1 if gp{i}(state) else 0)\n")
+    for i, (bits, predicate, wanted, _) in enumerate(tracked):
+        scope[f"t{i}"], scope[f"tp{i}"], scope[f"w{i}"] = bits.append, predicate, wanted
+        lines.append(f"    t{i}(tp{i}(state) == w{i})\n")
+    source = "def judge(state, k):\n" + "".join(lines) + "    return False\n"
+    exec(compile(source, "<checker judge>", "exec"), scope)
+    return scope["judge"]  # type: ignore[no-any-return]
+
+
 def explore(
     model: Model[Any, Any],
     plan: Plan,
@@ -247,6 +266,10 @@ def explore(
                 if stop_on_violation:
                     halt = True
         return halt
+
+    judge_state: Callable[[Any, int], bool] = judge
+    if tracked and not always and not sometimes and not stop_on_violation:
+        judge_state = _make_judge(goals, tracked)
 
     # Without edge recording only membership matters: a set of fingerprints (C speed, about
     # 70 bytes a state) instead of the table that also maps fingerprints to numbers.
@@ -369,7 +392,7 @@ def explore(
                         aid = intern(a)
                     parent_actions_append(aid)
                     # CHK-4/5/6: evaluate each pending predicate once, at discovery.
-                    if pending_judge and judge(t, j):
+                    if pending_judge and judge_state(t, j):
                         stop = StopReason.FIRST_VIOLATION
                         break
                     if record:

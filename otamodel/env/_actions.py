@@ -17,7 +17,7 @@ from otamodel.model import step as device_step
 from otamodel.model._enums import CoreTask, SetStatusStep, SvcState
 from otamodel.model._state import replace
 
-TICK = Action("tick")
+TICK = Action.of("tick")
 
 
 def is_before_validation(world: World) -> bool:
@@ -30,6 +30,18 @@ def is_before_validation(world: World) -> bool:
     return core.task is CoreTask.SET_IMAGE_STATUS and core.sub is not SetStatusStep.S_DONE
 
 
+_BUDGET_MAPS: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
+
+
+def get_budget_map(budget: tuple[tuple[str, int], ...]) -> dict[str, int]:
+    """``dict(budget)``, shared per distinct budget (a world's budgets take few values).
+    Callers must not change it."""
+    found = _BUDGET_MAPS.get(budget)
+    if found is None:
+        found = _BUDGET_MAPS[budget] = dict(budget)
+    return found
+
+
 def enabled_actions(world: World) -> list[Action]:
     """ENV-3: the device's own progress (``tick``) first, then every input the scenario's
     budgets still allow, in a fixed order (shortest traces are deterministic)."""
@@ -37,12 +49,12 @@ def enabled_actions(world: World) -> list[Action]:
     out: list[Action] = []
     if world.pending or world.phase is not Phase.HUNG:
         out.append(TICK)
-    budget = dict(world.budget)
+    budget = get_budget_map(world.budget)
     if budget.get("power_cut", 0) > 0:
-        out.append(Action("power_cut"))
+        out.append(Action.of("power_cut"))
         tearable = world.pending and is_tearable(world.pending[0])
         if ctx.tears and (tearable or is_format_tearable(world)):
-            out.append(Action("power_cut_torn"))
+            out.append(Action.of("power_cut_torn"))
     if world.phase is Phase.APP and not world.pending:
         svc = world.service
         if (
@@ -50,32 +62,32 @@ def enabled_actions(world: World) -> list[Action]:
             and not svc.timer_trigger
             and svc.state is SvcState.WAIT_FOR_OTA_TIMER_TRIGGER
         ):
-            out.append(Action("timer"))
+            out.append(Action.of("timer"))
         if svc.state is SvcState.STATE_IDLE:
             # ENV-3: asking for an update check is not a fault and costs no budget; the other
             # control messages spend the ``ctrl`` budget.
-            messages = (Action("ctrl", name) for name in ctx.user_actions)
+            messages = (Action.of("ctrl", name) for name in ctx.user_actions)
             out.extend(
                 a for a in messages if a.get_budget_key() is None or budget.get("ctrl", 0) > 0
             )
         if budget.get("crash", 0) > 0 and is_before_validation(world):
-            out.append(Action("crash"))
+            out.append(Action.of("crash"))
         if budget.get("factory_sign", 0) > 0 and ctx.config.secure_boot:
-            out.append(Action("factory_sign"))
+            out.append(Action.of("factory_sign"))
     if world.net.open:
         if budget.get("transfer_fail", 0) > 0:
-            out.append(Action("transfer_fail"))
+            out.append(Action.of("transfer_fail"))
         if budget.get("corrupt", 0) > 0 and world.core.task is CoreTask.DOWNLOAD_IMAGE:
-            out.append(Action("corrupt"))
+            out.append(Action.of("corrupt"))
     if budget.get("reset", 0) > 0:
-        out.append(Action("reset"))
+        out.append(Action.of("reset"))
     if budget.get("net_down", 0) > 0 and world.network_up:
-        out.append(Action("net_down"))
+        out.append(Action.of("net_down"))
     if not world.network_up:
-        out.append(Action("net_up"))
+        out.append(Action.of("net_up"))
     if budget.get("publish", 0) > 0:
         out.extend(
-            Action("publish", str(i)) for i in range(ctx.release_count) if i != world.published
+            Action.of("publish", str(i)) for i in range(ctx.release_count) if i != world.published
         )
     out.extend(get_extra_actions(world, budget))
     return out
@@ -88,11 +100,12 @@ def step(world: World, action: Action) -> StepResult:
     if result.is_refused:
         return result
     key = action.get_budget_key()
-    if key is not None and key in dict(world.budget) and world.get_budget(key) <= 0:
+    left = None if key is None else get_budget_map(world.budget).get(key)
+    if left is not None and left <= 0:
         return replace(result, world=world, refusal=f"the {key} budget is spent")
     new = update_ghost(world, result)  # PROP-*: history for the properties only
-    if key is not None and world.get_budget(key) > 0:
-        new = new.spend(key)
+    if left is not None:
+        new = new.spend(key)  # type: ignore[arg-type]
     return replace(result, world=new) if new is not result.world else result
 
 

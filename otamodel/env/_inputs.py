@@ -50,23 +50,23 @@ def get_extra_actions(world: World, budget: dict[str, int]) -> list[Action]:
         runtime = get_runtime_config(world)
         values = (runtime.periodic, runtime.autoreset, runtime.auto_update)
         for name, value in zip(CONSOLE_FIELDS, values, strict=True):
-            out.append(Action("console", f"{name}={0 if value else 1}"))
+            out.append(Action.of("console", f"{name}={0 if value else 1}"))
         out.extend(
-            Action("set_params", str(i))
+            Action.of("set_params", str(i))
             for i in range(ctx.release_count)
             if ctx.get_release_params(i) is not None
         )
     if budget.get("mitm", 0) > 0 and world.net.open:
         if world.net.url == ctx.manifest_url:
             if world.net.body != ctx.mitm_manifest:
-                out.append(Action("mitm", "manifest"))
+                out.append(Action.of("mitm", "manifest"))
         elif ctx.mitm_image is not None and world.net.body != ctx.mitm_image.data:
-            out.append(Action("mitm", "image"))
+            out.append(Action.of("mitm", "image"))
     frozen = ctx.get_frozen_index()
     if budget.get("freeze", 0) > 0 and frozen is not None:
         if world.published != frozen:
-            out.append(Action("freeze"))
-        out.extend(Action("replay", str(i)) for i in range(min(world.published, frozen)))
+            out.append(Action.of("freeze"))
+        out.extend(Action.of("replay", str(i)) for i in range(min(world.published, frozen)))
     return out
 
 
@@ -76,8 +76,8 @@ def get_tamper_targets(world: World) -> list[str]:
 
 
 def get_tamper_actions(world: World) -> list[Action]:
-    out = [Action("tamper", f"flip:{target}") for target in get_tamper_targets(world)]
-    out.extend(Action("tamper", f"truncate:{name}") for name, data in world.fs.files if data)
+    out = [Action.of("tamper", f"flip:{target}") for target in get_tamper_targets(world)]
+    out.extend(Action.of("tamper", f"truncate:{name}") for name, data in world.fs.files if data)
     return out
 
 

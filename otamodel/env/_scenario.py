@@ -138,16 +138,25 @@ class Scenario:
     def _known(self) -> tuple[AppImage, ...]:
         return tuple(sorted((self.factory, *self.images), key=lambda i: -len(i.data)))
 
-    def identify(self, slot: bytes) -> AppImage | None:
-        """Which known build's code the slot holds (observation only)."""
+    @cached_property
+    def _bodies(self) -> tuple[tuple[AppImage, bytes], ...]:
+        """Each known build's code after the first chunk (a factory image without its 0xFF
+        fill), computed once; SCN-5: a .bin smaller than one chunk holds no code."""
         chunk = self.geometry.chunk
+        out = []
         for image in self._known:
             body = image.data[chunk:]
             if image.factory:
                 body = body.rstrip(b"\xff")
-            if not body:
-                continue  # SCN-5: a .bin smaller than one chunk holds no code
-            if slot[chunk : chunk + len(body)] == body:
+            if body:
+                out.append((image, body))
+        return tuple(out)
+
+    def identify(self, slot: bytes) -> AppImage | None:
+        """Which known build's code the slot holds (observation only)."""
+        chunk = self.geometry.chunk
+        for image, body in self._bodies:
+            if slot.startswith(body, chunk):  # slot[chunk : chunk + len(body)] == body
                 return image
         return None
 

@@ -90,7 +90,7 @@ def _to_kind(text: str) -> str:
     return ActionKind.get(text) or text
 
 
-@attrs.frozen(order=True)
+@attrs.frozen(order=True, cache_hash=True)
 class Action:
     """One input to the world. ``kind`` is an :class:`ActionKind` (a ``str``: ``"tick"``)
     or unknown text; ``arg`` qualifies it (``ctrl(rollback)``, ``publish(1)``)."""
@@ -126,8 +126,25 @@ class Action:
         message = CtrlMessage.__members__.get(self.arg.upper())
         return self.kind is ActionKind.CTRL and message is not None and message.asks_update
 
+    @classmethod
+    def of(cls, kind: str, arg: str = "") -> Action:
+        """The same as ``Action(kind, arg)``, one shared object per distinct action (the
+        environment offers the same few actions in millions of states)."""
+        key = (kind, arg)
+        action = _INTERNED.get(key)
+        if action is None:
+            action = _INTERNED[key] = cls(kind, arg)
+        return action
+
     def get_budget_key(self) -> str | None:
         """The budget this input spends when accepted (None: none)."""
+        try:
+            return _BUDGET_KEYS[self]
+        except KeyError:
+            key = _BUDGET_KEYS[self] = self._get_budget_key()
+            return key
+
+    def _get_budget_key(self) -> str | None:
         kind = self.get_kind()
         if kind is None:
             return None
@@ -137,6 +154,9 @@ class Action:
                 return None
         return kind.budget
 
+
+_INTERNED: dict[tuple[str, str], Action] = {}
+_BUDGET_KEYS: dict[Action, str | None] = {}
 
 ACTION_KINDS = tuple(ActionKind)
 FAULT_KINDS = frozenset(k for k in ActionKind if k.fault)

@@ -171,8 +171,11 @@ def get_next_machine(world: World) -> Compiled:
     return MACHINES[schedule[world.sched % len(schedule)]]
 
 
+_TICK = Action("tick")
+
+
 def _tick(world: World) -> StepResult:
-    action = Action("tick")
+    action = _TICK
     if world.pending:
         op = world.pending[0]
         new = apply_op(replace(world, pending=world.pending[1:]), op)
@@ -197,7 +200,7 @@ def _tick(world: World) -> StepResult:
         new = process_reset(new, "software reset")
     elif new.boot.task is BlTask.APPLICATION:
         new = process_jump(new)
-    return StepResult(new, action, transition=f"{spec.name}: {row.get_name()}", notes=new.notes)
+    return StepResult(new, action, transition=row.get_title(), notes=new.notes)
 
 
 def step(world: World, action: Action) -> StepResult:

@@ -315,6 +315,11 @@ class Row:
     guards: tuple[tuple[Callable[..., bool], bool, bool], ...]  # (fn, with_arg, target)
     attempt: tuple[Callable[..., World | None], bool] | None
     effects: tuple[tuple[Callable[..., World], bool], ...]
+    title: str = attrs.field(default="", eq=False, repr=False)
+    """``machine: name``, what a step that fires this row reports (filled once)."""
+
+    def get_title(self) -> str:
+        return self.title or f"{self.machine}: {self.get_name()}"
 
     def get_name(self) -> str:
         names = [("" if target else "!") + fn.__name__ for fn, _, target in self.guards]
@@ -388,7 +393,10 @@ def compile_machine(defn: MachineDef, machine: HierarchicalMachine | None = None
                         effects=tuple(effects),
                     )
                 )
-    frozen = {k: {t: tuple(rows) for t, rows in v.items()} for k, v in table.items()}
+    frozen = {
+        k: {t: tuple(attrs.evolve(r, title=r.get_title()) for r in rows) for t, rows in v.items()}
+        for k, v in table.items()
+    }
     return Compiled(defn=defn, table=frozen, machine=machine)
 
 

@@ -12,7 +12,7 @@ from otamodel.model._config import Geometry, TearMode
 from otamodel.model._state import OVERPROGRAM_CAP, Flash, Fs, replace
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class FlashErase:
     """Erase one page of the slot to 0xFF."""
 
@@ -22,7 +22,7 @@ class FlashErase:
         return f"NVM erase page {self.page}"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class FlashProgram:
     """Program one row of one page (NOR: only clears bits)."""
 
@@ -34,7 +34,7 @@ class FlashProgram:
         return f"NVM program page {self.page} row {self.row}"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class FsCreate:
     """Open with WRITE/WRITE_PLUS: create the file or truncate it to 0 bytes."""
 
@@ -44,7 +44,7 @@ class FsCreate:
         return f"FS create/truncate {self.name}"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class FsWrite:
     """One write call of ``data`` at ``offset`` (the file grows as needed)."""
 
@@ -56,7 +56,7 @@ class FsWrite:
         return f"FS write {self.name} @{self.offset} ({len(self.data)} B)"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class FsClose:
     """Close a file handle (no content change in this model's FAT semantics)."""
 
@@ -66,7 +66,7 @@ class FsClose:
         return f"FS close {self.name}"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class FsDelete:
     """Delete a file (a missing file is a no-op failure)."""
 
@@ -76,7 +76,7 @@ class FsDelete:
         return f"FS delete {self.name}"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class FsRename:
     """Rename ``source`` over ``target`` (atomic: the hardened variant's DB commit)."""
 
@@ -87,7 +87,7 @@ class FsRename:
         return f"FS rename {self.source} -> {self.target}"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class FsFormat:
     """Format the volume: every file and directory is gone."""
 
@@ -95,7 +95,7 @@ class FsFormat:
         return "FS format"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class FsMkdir:
     """Create the ``ota`` directory."""
 

@@ -18,7 +18,7 @@ from otamodel.model._config import Config, Geometry
 APP_MAGIC = b"OTAMODEL-APP"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class AppImage:
     """One application build: its compiled-in version and its ``.bin`` file bytes."""
 

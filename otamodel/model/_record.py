@@ -1,7 +1,7 @@
 """Fast frozen records for the model's state (the checker builds millions of them).
 
 :func:`record` turns an annotated class into a slotted, frozen, hashable record with generated
-code instead of generic loops: a positional-or-keyword ``__init__``, a field-wise
+code instead of generic loops: a positional-or-keyword constructor, a field-wise
 ``__evolve__`` (what :func:`replace` calls), ``__eq__`` over the compared fields, a hash that
 is computed once per object, ``__repr__`` and pickling by positional values. Fields declared
 with ``field(eq=False)`` (notes, constant context) are carried along but neither compared nor
@@ -11,7 +11,9 @@ context out of pickles).
 
 from __future__ import annotations
 
+import enum
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, dataclass_transform
 
@@ -61,20 +63,26 @@ def record(cls: type[_T]) -> type[_T]:
         for key, value in cls.__dict__.items()
         if key not in names and key not in ("__dict__", "__weakref__")
     }
-    namespace["__slots__"] = (*names, "_hash")
+    namespace["__slots__"] = ()
     namespace["__record_fields__"] = tuple(names)
     namespace["__record_compared__"] = tuple(n for n in names if specs[n].eq)
     meta: Any = type(cls)
-    new_cls: Any = meta(cls.__name__, cls.__bases__, namespace)
+    # The slots live in a plain (mutable) base class: generated code fills a new object of
+    # the base with ordinary attribute stores (fast slot writes) and then gives it the frozen
+    # class, whose layout is the same (``__class__`` assignment), instead of calling each
+    # slot's ``__set__`` through the frozen ``__setattr__``.
+    slots: Any = meta(f"{cls.__name__}Slots", cls.__bases__, {"__slots__": (*names, "_hash")})
+    slots.__module__ = cls.__module__
+    slots.__qualname__ = f"{cls.__qualname__}.Slots"
+    new_cls: Any = meta(cls.__name__, (slots,), namespace)
     new_cls.__module__ = cls.__module__
     new_cls.__qualname__ = cls.__qualname__
-    setters = {f"_set_{n}": new_cls.__dict__[n].__set__ for n in names}
     scope: dict[str, Any] = {
         "_cls": new_cls,
+        "_slots": slots,
         "_new": object.__new__,
         "_M": _MISSING,
-        "_set__hash": new_cls.__dict__["_hash"].__set__,
-        **setters,
+        "_set__hash": slots.__dict__["_hash"].__set__,
     }
     for name, spec in specs.items():
         scope[f"_d_{name}"] = spec.default
@@ -98,15 +106,19 @@ def _add_methods(
 
     # Parameters without defaults must come first (the records declare them first).
     params = ", ".join(param(n) for n in names)
-    body = "".join(f"    _set_{n}(self, {n})\n" for n in names)
-    init = f"def __init__(self, {params}):\n{body}    _set__hash(self, None)\n"
-    cls.__init__ = _compile(init, scope, "__init__")
+    # __new__ fills an object of the slots class and then freezes it (no __init__ runs).
+    body = "".join(f"    self.{n} = {n}\n" for n in names)
+    init = (
+        f"def __new__(cls, {params}):\n    self = _new(_slots)\n{body}"
+        "    self._hash = None\n    self.__class__ = _cls\n    return self\n"
+    )
+    cls.__new__ = staticmethod(_compile(init, scope, "__new__"))
 
     kw = ", ".join(f"{n}=_M" for n in names)
-    lines = "".join(f"    _set_{n}(new, self.{n} if {n} is _M else {n})\n" for n in names)
+    lines = "".join(f"    new.{n} = self.{n} if {n} is _M else {n}\n" for n in names)
     evolve = (
-        f"def __evolve__(self, *, {kw}):\n    new = _new(_cls)\n{lines}"
-        "    _set__hash(new, None)\n    return new\n"
+        f"def __evolve__(self, *, {kw}):\n    new = _new(_slots)\n{lines}"
+        "    new._hash = None\n    new.__class__ = _cls\n    return new\n"
     )
     cls.__evolve__ = _compile(evolve, scope, "__evolve__")
 
@@ -131,12 +143,24 @@ def _add_methods(
     scope["_NONE"] = _NONE_HASH
     # hash(None) differs between processes on Python < 3.12: optional fields hash a constant
     # instead, so equal states hash alike in every worker started with the same hash seed.
-    hashed = ", ".join(
-        f"(_NONE if self.{n} is None else self.{n})"
-        if "None" in str(annotations.get(n))
-        else f"self.{n}"
-        for n in compared
-    )
+    # A plain Enum hashes its name in Python code (``Enum.__hash__``): a field declared as one
+    # contributes its member's name instead, the same value at C speed.
+    module = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
+
+    def hashed_field(n: str) -> str:
+        annotation = annotations.get(n)
+        declared = module.get(annotation) if isinstance(annotation, str) else annotation
+        if (
+            isinstance(declared, type)
+            and issubclass(declared, enum.Enum)
+            and declared.__hash__ is enum.Enum.__hash__
+        ):
+            return f"self.{n}._name_"
+        if "None" in str(annotation):
+            return f"(_NONE if self.{n} is None else self.{n})"
+        return f"self.{n}"
+
+    hashed = ", ".join(hashed_field(n) for n in compared)
     hash_src = (
         "def __hash__(self):\n    h = self._hash\n    if h is None:\n"
         f"        h = hash((_salt, {hashed},))\n        _set__hash(self, h)\n    return h\n"
@@ -162,15 +186,16 @@ def _add_methods(
         values = ", ".join(f"self.{n}" for n in names)
         reduce = f"def __reduce__(self):\n    return (_cls, ({values},))\n"
         cls.__reduce__ = _compile(reduce, scope, "__reduce__")
-    for function in ("__init__", "__evolve__", "__eq__", "__hash__"):
+    for function in ("__new__", "__evolve__", "__eq__", "__hash__"):
         getattr(cls, function).__qualname__ = f"{cls.__qualname__}.{function}"
 
 
 def replace(instance: _T, **changes: Any) -> _T:
     """A copy of a record with some fields changed (``attrs.evolve`` for records and attrs
     classes alike)."""
-    cls = type(instance)
-    evolve = getattr(cls, "__evolve__", None) or _ATTRS_EVOLVE.get(cls) or _get_attrs_evolve(cls)
+    evolve = _ATTRS_EVOLVE.get(instance.__class__)
+    if evolve is None:
+        evolve = _get_attrs_evolve(instance.__class__)
     return evolve(instance, **changes)  # type: ignore[no-any-return]
 
 
@@ -178,7 +203,12 @@ _ATTRS_EVOLVE: dict[type, Callable[..., Any]] = {}
 
 
 def _get_attrs_evolve(cls: type) -> Callable[..., Any]:
-    """A generated field-wise evolve for an attrs class (one constructor call)."""
+    """The evolve of a record class, or a generated field-wise one for an attrs class (one
+    constructor call); remembered per class."""
+    own = getattr(cls, "__evolve__", None)
+    if own is not None:
+        _ATTRS_EVOLVE[cls] = own
+        return own  # type: ignore[no-any-return]
     import attrs
 
     fields = [a for a in attrs.fields(cls) if a.init]
