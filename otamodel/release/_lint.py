@@ -114,7 +114,10 @@ def load_bases(folders: Sequence[Path]) -> tuple[_Base, ...]:
     out = []
     for folder in folders:
         info = read_release(folder)
-        out.append(_Base(info.version, (folder / info.image.file).read_bytes(), info.image.url))
+        if info.erase:
+            continue  # REL-9: an EraseVer release installs nothing
+        image = info.get_image(str(folder))
+        out.append(_Base(info.version, (folder / image.file).read_bytes(), image.url))
     return tuple(out)
 
 
