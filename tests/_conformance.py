@@ -44,7 +44,7 @@ STEPS = 1500
 BUDGET = (("transfer_fail", 1), ("corrupt", 1), ("truncate", 1), ("publish", 3), ("ctrl", 4))
 
 
-class NotExpressible(Exception):
+class NotExpressibleError(Exception):
     """A scenario release ``release make`` cannot write (names the missing capability)."""
 
 
@@ -87,7 +87,7 @@ def _key(spec: ReleaseSpec, scenario: Scenario, entry: dict[str, object]) -> byt
         return None
     mode = spec.signature or SignatureMode.VALID
     if mode is SignatureMode.GARBAGE:
-        raise NotExpressible("a Signature that is not an ECDSA signature (release make signs)")
+        raise NotExpressibleError("a Signature that is not an ECDSA signature (release make signs)")
     scalar = OTHER_KEY_SCALAR if mode is SignatureMode.OTHER_KEY else TEST_KEY_SCALAR
     return signature.derive_private_key_pem(scalar)
 
@@ -117,7 +117,7 @@ class _Maker:
             return self.by_version[version]
         factory = self.scenario.factory
         if version != factory.version:
-            raise NotExpressible(f"a patch from v{version}, which no release before it holds")
+            raise NotExpressibleError(f"a patch from v{version}, which no release before it holds")
         source = self.tmp / "factory.bin"
         source.write_bytes(factory.data)
         out = self.tmp / "bases" / "factory"
@@ -132,7 +132,7 @@ class _Maker:
             make_release(None, out, version=version, erase=True, manifest_size=spec.manifest_size)
             return
         if spec.erase_ver is True:
-            raise NotExpressible("EraseVer true in a manifest that also names an image")
+            raise NotExpressibleError("EraseVer true in a manifest that also names an image")
         entry = json.loads(release.manifest)["ota"][-1]
         url = str(entry["URL"])
         data = release.get_file(url)
@@ -358,7 +358,9 @@ def drive(
     if armed and arm is not None:
         arm()
     seen: set[World] = set()
-    for count in range(STEPS):
+    steps = 0
+    while steps < STEPS:
+        steps += 1
         action: Action | None = None
         if not armed:
             running = world.running
@@ -393,7 +395,7 @@ def drive(
             n.split(": ", 1)[1] for n in result.notes if n.startswith("app callback: ")
         )
         world = result.world
-    return Run(world, tuple(callbacks), tuple(requests), armed_at, count)
+    return Run(world, tuple(callbacks), tuple(requests), armed_at, steps)
 
 
 def collapse(callbacks: tuple[str, ...]) -> list[str]:

@@ -18,7 +18,7 @@ pytest.importorskip("aiohttp")
 
 from _conformance import (
     Made,
-    NotExpressible,
+    NotExpressibleError,
     Run,
     Target,
     collapse,
@@ -58,7 +58,7 @@ class TargetResult:
 @attrs.define
 class CaseResult:
     case: str
-    skipped: str = ""  # NotExpressible: the capability release make lacks
+    skipped: str = ""  # NotExpressibleError: the capability release make lacks
     targets: list[TargetResult] = attrs.field(factory=list)
 
 
@@ -94,9 +94,9 @@ def _run_target(
                     (spec, collapse(real.callbacks), collapse(modelled.callbacks))
                 )
             fault = parse_fault(spec) if spec else None
-            if fault is not None and fault.kind.value != "throttle":
-                if not server.call(lambda: dict(server.server.fired)):
-                    result.not_fired.append(spec or "")
+            counting = fault is not None and fault.kind.value != "throttle"
+            if counting and not server.call(lambda: dict(server.server.fired)):
+                result.not_fired.append(spec or "")
     return result
 
 
@@ -104,7 +104,7 @@ def _run_case(case: str, tmp: Path, tls: tuple[Path, Path], pool: ThreadPoolExec
     result = CaseResult(case)
     try:
         made = _make(case, tmp)
-    except NotExpressible as exc:
+    except NotExpressibleError as exc:
         result.skipped = str(exc)
         return result
     futures = []
