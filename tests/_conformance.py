@@ -216,10 +216,13 @@ def _get_targets(
     return tuple(out)
 
 
-def make_scenario_releases(name: str, tmp: Path, variant: str | None = None) -> Made:
-    """Every release of a shipped scenario, made with ``release make`` into ``root/r<i>``;
-    each made manifest reads on a device as the scenario's own (checked here)."""
-    scenario = get_scenario(name)
+def make_scenario_releases(
+    name: str, tmp: Path, variant: str | None = None, scenario: Scenario | None = None
+) -> Made:
+    """Every release of a shipped scenario (or of ``scenario``), made with ``release make``
+    into ``root/r<i>``; each made manifest reads on a device as the scenario's own (checked
+    here). A release it cannot write raises NotExpressibleError naming what is missing."""
+    scenario = scenario if scenario is not None else get_scenario(name)
     if variant is not None:
         scenario = with_variant(scenario, variant)
     specs = structure_spec(scenario.source).releases

@@ -170,3 +170,19 @@ def test_the_update_really_went_over_the_network(tmp_path: Path) -> None:
     assert run.world.running is not None and run.world.running.version == 2
     assert "DB_ENTRY_SUCCESS" in run.callbacks
     assert "/ota.json" in paths and target.path in paths
+
+
+def test_a_release_make_cannot_write_is_named(tmp_path: Path) -> None:
+    """A scenario release outside what release make writes is reported with the capability
+    it lacks (no shipped scenario has one: test_every_server_fault_... asserts none skipped)."""
+    from otamodel.env import build_scenario
+
+    scenario = build_scenario(
+        {
+            "name": "garbage",
+            "config": {"secure_boot": True},
+            "releases": [{"version": 2, "signature": "garbage"}],
+        }
+    )
+    with pytest.raises(NotExpressibleError, match="not an ECDSA signature"):
+        make_scenario_releases("garbage", tmp_path, scenario=scenario)

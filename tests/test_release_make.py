@@ -313,3 +313,17 @@ def test_unchecked_writes_the_fields_as_given_and_records_them(tmp_path: Path) -
     result = CliRunner().invoke(main, ["release", "lint", str(tmp_path / "r3"), "--json"])
     rules = {p["rule"] for p in json.loads(result.output)}
     assert {"REL-10", "REL-13"} <= rules
+
+
+def test_cli_unchecked_overrides(tmp_path: Path) -> None:
+    """REL-8 on the command line: the overrides need --unchecked and land in the manifest."""
+    out = tmp_path / "r2"
+    args = ["release", "make", str(_bin(tmp_path, 2)), str(out), "--version", "2"]
+    args += ["--base-url", BASE_URL, "--manifest-version", "1000", "--digest", "ab" * 32]
+    result = CliRunner().invoke(main, [*args, "--unchecked", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["unchecked"] == ["version", "digest"]
+    assert "REL-10" in {p["rule"] for p in summary["lint"]}
+    entry = json.loads((out / "ota.json").read_bytes())["ota"][0]
+    assert (entry["Version"], entry["Digest"]) == (1000, "ab" * 32)
