@@ -263,8 +263,8 @@ def get_fault_specs(made: Made, target: Target, reached: bool) -> list[str | Non
     """The server faults for a target: on the file it downloads (when the device downloads
     it at all: ``reached``) and a switch to another release after the manifest."""
     chunk = made.scenario.geometry.chunk
-    out: list[str | None] = [None, "/*:throttle:rate=200000"]
     p = target.path
+    out: list[str | None] = [None, f"{p if p and reached else '/ota.json'}:throttle:rate=200000"]
     if p and reached:
         out += [
             f"{p}:drop:bytes={chunk + 10},times=1",

@@ -38,7 +38,7 @@ from otamodel.release._tls import make_self_signed, server_context
 # The library, and the patch scenario on the other variant (3.9.0 really patches).
 CASES = [*get_scenario_names(), "patch@harmony-3.9.0"]
 SCHEMES = ("http", "https")
-WORKERS = 8
+WORKERS = 6
 
 
 @attrs.define
@@ -52,6 +52,7 @@ class TargetResult:
     runs: int = 0
     mismatches: list[tuple[str | None, list[str], list[str]]] = attrs.field(factory=list)
     not_fired: list[str] = attrs.field(factory=list)
+    retried: list[str | None] = attrs.field(factory=list)  # a first HTTP run that differed
     updated: bool = False  # the no-fault run installed the target's version
 
 
@@ -89,6 +90,11 @@ def _run_target(
                 memory[spec] = run_memory(made, target, spec)
             modelled = memory[spec]
             result.runs += 1
+            if outcome(real, published) != outcome(modelled):
+                # One more try: a loaded machine can stall a server thread past the 1 s client
+                # timeout; a real mismatch is deterministic and shows again.
+                result.retried.append(spec)
+                real, published = run_http(made, target, server, scheme, cafile, spec)
             if outcome(real, published) != outcome(modelled):
                 result.mismatches.append(
                     (spec, collapse(real.callbacks), collapse(modelled.callbacks))
@@ -134,8 +140,15 @@ def library(
         }
         results = {case: job.result() for case, job in jobs.items()}
     elapsed = time.perf_counter() - started
-    runs = sum(t.runs for r in results.values() for t in r.targets)
-    print(f"\nREL-40 conformance: {len(results)} cases, {runs} fault runs in {elapsed:.0f} s")
+    targets = [t for r in results.values() for t in r.targets]
+    runs = sum(t.runs for t in targets)
+    print(
+        f"\nREL-40 conformance: {len(results)} cases, {len(targets) // len(SCHEMES)} targets "
+        f"({sum(t.armed for t in targets) // len(SCHEMES)} reached, "
+        f"{sum(t.reached for t in targets) // len(SCHEMES)} downloading a file), "
+        f"{runs} runs over {'/'.join(SCHEMES)} each against the in-memory model, "
+        f"{elapsed:.0f} s, {sum(len(t.retried) for t in targets)} retried"
+    )
     yield results
 
 
