@@ -631,4 +631,5 @@ def test_release_lint_of_an_unparseable_url(tmp_path: Path) -> None:
     (folder / "ota.json").write_bytes(mf.make_manifest(2, "http://[h/a.bin", DIGEST))
     result = run("release", "lint", folder, "--json")
     assert result.exit_code == 1, result.stderr
-    assert [p["rule"] for p in json.loads(result.stdout)] == ["REL-11"]
+    # REL-22: a hand-written manifest without "EraseVer": false is warned about too
+    assert [p["rule"] for p in json.loads(result.stdout)] == ["REL-22", "REL-11"]

@@ -1,4 +1,4 @@
-"""REL-10..REL-18: each lint rule's example, linted and then run through the model, which must
+"""REL-10..REL-22: each lint rule's example, linted and then run through the model, which must
 show the effect the linter states (outcome, status, property)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from _release import run_releases as run_model
 from otamodel.env import Scenario
 from otamodel.formats import signature
 from otamodel.model import SMALL_GEOMETRY, Action, AppImage, World
+from otamodel.model._enums import SvcState
 from otamodel.model._product import APP_MAGIC
 from otamodel.release import make_release
 from otamodel.release._lint import (
@@ -192,6 +193,61 @@ def ex_manifest_size(tmp: Path) -> Example:
     return Example(scenario, (r2,), _ctx(), 2)
 
 
+def _erase(tmp: Path, version: int) -> Path:
+    out = tmp / f"erase_v{version}"
+    make_release(None, out, version=version, erase=True)
+    return out
+
+
+def ex_erase_running(tmp: Path) -> Example:
+    scenario = make_scenario(releases=[{"version": 2}], budget={"publish": 1})
+    r2 = make(tmp, get_image(scenario, 2).data, 2)
+    e2 = _erase(tmp, 2)
+    return Example(scenario, (r2, e2), _ctx((r2,), device_version=2), 2, publish_when_running(2))
+
+
+def ex_erase_missing(tmp: Path) -> Example:
+    scenario = make_scenario(releases=[{"version": 2}])
+    return Example(scenario, (_erase(tmp, 3),), _ctx(device_version=1), 3)
+
+
+def _check_manually(world: World) -> Action | None:
+    """Publish release 1 once the device holds an erase request; check when idle."""
+    svc = world.service
+    if world.running is None or world.pending or svc.state is not SvcState.STATE_IDLE:
+        return None
+    if world.published == 0 and svc.erase_request:
+        return Action("publish", "1")
+    return Action("ctrl", "update_check")
+
+
+def _after_erase(tmp: Path, clear: bool) -> Example:
+    scenario = make_scenario(
+        releases=[{"version": 2}],
+        config={"periodic": False},
+        user_actions=["update_check"],
+        budget={"publish": 1},
+    )
+    r2 = make(tmp, get_image(scenario, 2).data, 2)
+    if not clear:
+        _edit_manifest(r2, lambda e: e.pop("EraseVer"))
+    return Example(scenario, (_erase(tmp, 3), r2), _ctx(), 2, _check_manually)
+
+
+def ex_erase_sticky(tmp: Path) -> Example:
+    return _after_erase(tmp, clear=False)
+
+
+def test_release_make_clears_an_earlier_erase_request(tmp_path: Path) -> None:
+    """REL-9, REL-22: after an EraseVer manifest, release make's "EraseVer": false lets the
+    device install the next release (without it, see ex_erase_sticky)."""
+    example = _after_erase(tmp_path, clear=True)
+    assert not [p for p in lint_directory(example.folders[1], example.ctx) if p.rule == "REL-22"]
+    run = run_model(example.scenario, example.folders, inject=example.inject)
+    assert "IMAGE_ERASE_FAILED" in run.callbacks  # the erase of v3, which it does not hold
+    assert 2 in run.versions
+
+
 EXAMPLES: dict[str, tuple[str, Callable[[Path], Example]]] = {
     "digest": ("REL-10", ex_digest),
     "missing": ("REL-11", ex_missing),
@@ -206,6 +262,9 @@ EXAMPLES: dict[str, tuple[str, Callable[[Path], Example]]] = {
     "patch-base-digest": ("REL-16", ex_patch_base_digest),
     "base-version-hex": ("REL-17", ex_base_version_hex),
     "manifest-size": ("REL-18", ex_manifest_size),
+    "erase-running": ("REL-20", ex_erase_running),
+    "erase-missing": ("REL-21", ex_erase_missing),
+    "erase-sticky": ("REL-22", ex_erase_sticky),
 }
 
 
@@ -224,12 +283,19 @@ def _check_outcome(effect: Effect, run: Run, example: Example) -> None:
         assert effect.status in run.callbacks, run.callbacks
     if outcome in (Outcome.NOT_OFFERED, Outcome.CHECK_FAILS):
         assert "DOWNLOAD_START" not in run.callbacks
+    if outcome is Outcome.RUNNING_ERASED:
+        assert any(w.fs.get(f"app_v{new}.bin") is not None for w in run.worlds)
+        assert run.world.running is not None and run.world.running.version == new
+        assert run.world.fs.get(f"app_v{new}.bin") is None
+        assert f"{new}," not in (run.world.fs.get("image_database.csv") or b"").decode()
     if outcome in (
         Outcome.NOT_OFFERED,
         Outcome.CHECK_FAILS,
         Outcome.DOWNLOAD_FAILS,
         Outcome.REJECTED,
         Outcome.BOOT_REJECTED,
+        Outcome.ERASE_FAILS,
+        Outcome.TAKEN_AS_ERASE,
     ) and new not in {example.scenario.factory.version}:
         assert new not in run.versions, "the new version ran"
     if outcome is Outcome.FULL_IMAGE:

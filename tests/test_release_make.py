@@ -208,3 +208,122 @@ def test_small_patches_are_padded_to_the_first_download_buffer(tmp_path: Path) -
     assert _make.pad_patch(old, bytes(new), padded, 100) == padded
     nothing_equal = jdiff.encode(b"", b"x" * 10)
     assert _make.pad_patch(b"", b"x" * 10, nothing_equal, 4096) == nothing_equal
+
+
+def test_normal_manifests_clear_an_erase_request(tmp_path: Path) -> None:
+    """REL-9: every image release says "EraseVer": false (a device keeps an earlier erase
+    request until a manifest clears it; the model shows it in test_release_lint)."""
+    make_release(_bin(tmp_path, 2), tmp_path / "r2", version=2, base_url=BASE_URL)
+    entry = json.loads((tmp_path / "r2" / "ota.json").read_bytes())["ota"][0]
+    assert entry["EraseVer"] is False
+
+
+def _erase_cli(tmp_path: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["release", "make", *args])
+    return result.exit_code, result.output
+
+
+def test_cli_makes_a_deterministic_erasever_release(tmp_path: Path) -> None:
+    """REL-9: --erase-version N writes {"ota":[{"Version":N,"EraseVer":true}]} and a summary
+    marked erase; the same call gives the same bytes; lint reports the erase's rules."""
+    trees = []
+    for name in ("e1", "e2"):
+        code, output = _erase_cli(tmp_path, str(tmp_path / name), "--erase-version", "2")
+        assert code == 0, output
+        assert "EraseVer release of v2" in output
+        trees.append(_tree(tmp_path / name))
+    assert trees[0] == trees[1]
+    assert json.loads(trees[0]["ota.json"]) == {"ota": [{"Version": 2, "EraseVer": True}]}
+    info = read_release(tmp_path / "e1")
+    assert info.erase and info.image is None and info.version == 2 and info.get_files() == ()
+    summary = json.loads(trees[0]["release.json"])
+    assert summary["erase"] is True and summary["image"] is None
+    code, output = _erase_cli(
+        tmp_path, str(tmp_path / "e3"), "--erase-version", "2", "--json", "--manifest-size", "64"
+    )
+    assert code == 0, output
+    rules = [p["rule"] for p in json.loads(output)["lint"]]
+    assert "REL-22" in rules and "MAN-31" in rules  # manifest lint's "asks to erase" warning
+    assert len((tmp_path / "e3" / "ota.json").read_bytes()) == 64
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["OUT", "--erase-version", "2", "--version", "2"], "exclude each other"),
+        (["SRC", "OUT", "--erase-version", "2"], "OUT (with --erase-version)"),
+        (["OUT", "--erase-version", "0"], "--erase-version"),
+        (["OUT", "--erase-version", "2", "--manifest-size", "10"], "--manifest-size"),
+        (["SRC", "OUT", "--version", "2"], "--base-url"),
+        (["SRC", "OUT", "--version", "2", "--base-url", BASE_URL, "--digest", "00"], "--unchecked"),
+    ],
+)
+def test_erase_and_override_errors_are_one_line_exit_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    source = _bin(tmp_path, 2)
+    paths = {"SRC": str(source), "OUT": str(tmp_path / "out")}
+    code, output = _erase_cli(tmp_path, *(paths.get(a, a) for a in args))
+    assert code == 2, output
+    assert message in output and "Traceback" not in output
+    assert not (tmp_path / "out").exists()
+
+
+def test_unchecked_writes_the_fields_as_given_and_records_them(tmp_path: Path) -> None:
+    """REL-8: --unchecked makes a deliberately wrong release: a device-file name, an URL
+    scheme the device refuses, a Version, Digest, BaseVersion and BaseVerDigest as given;
+    release.json keeps the true files and names what was overridden; lint reports it."""
+    r2 = tmp_path / "r2"
+    make_release(_bin(tmp_path, 2), r2, version=2, base_url=BASE_URL, name="app_v2")
+    with pytest.raises(ReleaseError, match="--unchecked"):
+        make_release(
+            _bin(tmp_path, 3), tmp_path / "x", version=3, base_url=BASE_URL, name="factory_reset"
+        )
+    overrides = _make.Overrides(version=1000, digest="00" * 32, base_version=7, base_digest="11")
+    info = make_release(
+        _bin(tmp_path, 3),
+        tmp_path / "r3",
+        version=3,
+        base_url="HTTP://127.0.0.1:8000",
+        name="factory_reset",
+        bases=[r2],
+        overrides=overrides,
+        unchecked=True,
+        manifest_size=1000,
+    )
+    assert info.unchecked == (
+        "name",
+        "base_url",
+        "version",
+        "digest",
+        "base_version",
+        "base_digest",
+    )
+    manifest = (tmp_path / "r3" / "ota.json").read_bytes()
+    assert len(manifest) == 1000
+    entry = json.loads(manifest)["ota"][0]
+    assert (entry["Version"], entry["Digest"], entry["URL"]) == (
+        1000,
+        "00" * 32,
+        "HTTP://127.0.0.1:8000/factory_reset.bin",
+    )
+    assert (entry["Patch"][0]["BaseVersion"], entry["Patch"][0]["BaseVerDigest"]) == (7, "11")
+    image = (tmp_path / "r3" / "factory_reset.bin").read_bytes()
+    assert read_release(tmp_path / "r3").get_image("r3").sha256 == hashlib.sha256(image).hexdigest()
+    result = CliRunner().invoke(main, ["release", "lint", str(tmp_path / "r3"), "--json"])
+    rules = {p["rule"] for p in json.loads(result.output)}
+    assert {"REL-10", "REL-13"} <= rules
+
+
+def test_cli_unchecked_overrides(tmp_path: Path) -> None:
+    """REL-8 on the command line: the overrides need --unchecked and land in the manifest."""
+    out = tmp_path / "r2"
+    args = ["release", "make", str(_bin(tmp_path, 2)), str(out), "--version", "2"]
+    args += ["--base-url", BASE_URL, "--manifest-version", "1000", "--digest", "ab" * 32]
+    result = CliRunner().invoke(main, [*args, "--unchecked", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["unchecked"] == ["version", "digest"]
+    assert "REL-10" in {p["rule"] for p in summary["lint"]}
+    entry = json.loads((out / "ota.json").read_bytes())["ota"][0]
+    assert (entry["Version"], entry["Digest"]) == (1000, "ab" * 32)

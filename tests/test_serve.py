@@ -298,3 +298,20 @@ def test_the_serve_command_runs_and_stops_on_ctrl_c(root: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def test_paths_listed_in_release_json_are_served(tmp_path: Path) -> None:
+    """REL-34: a base URL with a path (http://host/v2/app.bin) finds its file through the
+    release's release.json; a path it does not list is still 404, traversal still 403."""
+    from otamodel.release import make_release
+
+    source = tmp_path / "app.bin"
+    source.write_bytes(b"\x5a" * 300)
+    top = tmp_path / "root"
+    top.mkdir()
+    make_release(source, top / "r2", version=2, base_url=f"{BASE_URL}/v2", name="app")
+    with ServerThread(top, OPTIONS, ServeConfig(publish="r2")) as server:
+        answer = _transport(server).get(0, f"{BASE_URL}/v2/app.bin")
+        assert isinstance(answer, Reply) and answer.body == source.read_bytes()
+        assert _status(server.port, _get(server.port, "/v3/app.bin")) == 404
+        assert _status(server.port, _get(server.port, "/v2/../../etc/passwd")) == 403

@@ -17,7 +17,7 @@ from _drive import run
 from _loopback import BoundedHTTPServer, is_closed_by_server, start
 
 from otamodel.env import Scenario, build_scenario, initial_world
-from otamodel.model import CoreTask, Phase
+from otamodel.model import SMALL_GEOMETRY, CoreTask, Phase
 
 SPEC = {"name": "http", "releases": [{"version": 2}]}
 
@@ -140,3 +140,87 @@ def test_loopback_server_caps_concurrent_connections() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _truncate_run(scheduler: str, truncate_at: int | None) -> tuple[list[str], object]:
+    """The default update; ``truncate`` injected once ``truncate_at`` bytes are copied."""
+    from otamodel.env import enabled_actions, step
+    from otamodel.model import Action
+    from otamodel.model._enums import DownloadStep
+
+    scenario = build_scenario(
+        {
+            "name": "truncate",
+            "config": {"scheduler": scheduler},
+            "releases": [{"version": 2}],
+            "budget": {"truncate": 1},
+        }
+    )
+    world = initial_world(scenario)
+    callbacks: list[str] = []
+    for _ in range(400):
+        actions = enabled_actions(world)
+        core = world.core
+        action = Action("tick")
+        if Action("truncate") in actions and truncate_at is not None:
+            first = core.sub is DownloadStep.D_GET_CONTENT_LENGTH and truncate_at == 0
+            if first or (core.sub is DownloadStep.D_DOWNLOAD and core.copied == truncate_at):
+                action = Action("truncate")
+        elif timers := [a for a in actions if a.kind == "timer"]:
+            action = timers[0]
+        result = step(world, action)
+        assert not result.is_refused, result.refusal
+        callbacks += [n.split(": ", 1)[1] for n in result.notes if n.startswith("app callback")]
+        world = result.world
+    return callbacks, world
+
+
+@pytest.mark.parametrize("scheduler", ["freertos", "bare-metal"])
+def test_truncate_ends_the_download_early_and_fails_the_digest(scheduler: str) -> None:
+    """ENV-8: a Content-Length one byte into the next chunk: the download completes early
+    (IMAGE_DOWNLOADED), the digest over those bytes fails, the file is deleted; with the
+    bare-metal scheduler the app sees DOWNLOAD_SUCCESS (a full-length corrupt download shows
+    IMAGE_DIGEST_VERIFY_START instead)."""
+    chunk = SMALL_GEOMETRY.chunk
+    callbacks, world = _truncate_run(scheduler, chunk)
+    assert "IMAGE_DIGEST_VERIFY_FAILED" in callbacks and "DB_ENTRY_SUCCESS" not in callbacks
+    assert world.net.content_length == chunk + 1  # type: ignore[attr-defined]
+    assert world.fs.get("app_v2.bin") is None  # type: ignore[attr-defined]
+    assert "DOWNLOAD_SUCCESS" in callbacks
+    clean, _ = _truncate_run(scheduler, None)
+    assert "DB_ENTRY_SUCCESS" in clean
+
+
+def test_truncate_is_offered_only_while_an_image_downloads() -> None:
+    """ENV-8: refused with no download, and once the length in force ends before it."""
+    from otamodel.env import enabled_actions, step
+    from otamodel.model import Action
+
+    scenario = build_scenario(
+        {"name": "t", "releases": [{"version": 2}], "budget": {"truncate": 1}}
+    )
+    world = initial_world(scenario)
+    assert Action("truncate") not in enabled_actions(world)
+    assert step(world, Action("truncate")).is_refused
+
+
+def test_server_faults_stand_for_modelled_faults() -> None:
+    """REL-40: the mapping the conformance harness uses (image 768 bytes, chunk 256,
+    manifest 150 bytes)."""
+    from otamodel.release._faults import ModelledFault, get_modelled_fault, parse_fault
+
+    def modelled(spec: str) -> ModelledFault | None:
+        return get_modelled_fault(parse_fault(spec), 768, chunk=256, stale_length=150)
+
+    assert modelled("/a:drop:bytes=266") == ModelledFault("transfer_fail", 256)
+    assert modelled("/a:drop:bytes=768") is None
+    assert modelled("/a:status:status=404") == ModelledFault("transfer_fail", 0)
+    assert modelled("/a:flip:offset=300") == ModelledFault("corrupt", 256)
+    assert modelled("/a:length:length=257") == ModelledFault("truncate", 256)
+    assert modelled("/a:length:length=512") == ModelledFault("truncate", 256)
+    assert modelled("/a:length:length=100") == ModelledFault("transfer_fail", 0)
+    assert modelled("/a:length:length=missing") == ModelledFault("truncate", 0)
+    assert modelled("/a:length:length=1024") == ModelledFault("transfer_fail", 768)
+    assert modelled("/a:length:length=768") is None
+    assert modelled("/a:switch:release=r1") == ModelledFault("publish", 0)
+    assert modelled("/a:throttle:rate=10") is None

@@ -32,7 +32,7 @@ from otamodel.release._lint import (
     lint_release,
     load_bases,
 )
-from otamodel.release._make import ReleaseInfo, make_release
+from otamodel.release._make import Overrides, ReleaseInfo, make_release
 
 __all__ = ["release_group", "serve_command"]
 
@@ -55,8 +55,9 @@ def release_group() -> None:
 
 def _print_summary(info: ReleaseInfo, out: Path, problems: list[ReleaseProblem]) -> None:
     click.echo(f"release v{info.version} in {out}")
-    click.echo(f"  image     {info.image.file}  {info.image.size} B  sha256 {info.image.sha256}")
-    click.echo(f"            {info.image.url}")
+    image = info.get_image(str(out))
+    click.echo(f"  image     {image.file}  {image.size} B  sha256 {image.sha256}")
+    click.echo(f"            {image.url}")
     for p in info.patches:
         click.echo(
             f"  patch     {p.patch.file}  {p.patch.size} B  from v{p.base_version} "
@@ -75,17 +76,35 @@ def _print_problems(problems: list[ReleaseProblem], prefix: str = "") -> None:
     click.echo(f"{prefix}{len(problems)} problem(s), {errors} error(s)")
 
 
+def _print_erase(info: ReleaseInfo, out: Path, problems: list[ReleaseProblem]) -> None:
+    click.echo(f"EraseVer release of v{info.version} in {out}")
+    click.echo(f"  manifest  {info.manifest}  (devices delete their copy of v{info.version})")
+    _print_problems(problems, prefix="  lint: ")
+
+
+def _split_paths(paths: tuple[Path, ...], erase: bool) -> tuple[Path | None, Path]:
+    """``SOURCE OUT``, or only ``OUT`` with --erase-version (REL-9)."""
+    wanted = 1 if erase else 2
+    if len(paths) != wanted:
+        usage = "OUT (with --erase-version)" if erase else "SOURCE OUT"
+        raise click.UsageError(f"expected {usage}, got {len(paths)} path(s)")
+    return (None, paths[0]) if erase else (paths[0], paths[1])
+
+
 @release_group.command("make")
-@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, metavar="[SOURCE] OUT", type=click.Path(path_type=Path))
 @click.option(
     "--version",
     "version",
     type=click.IntRange(1, 255),
-    required=True,
     help="The release's version (the application's compiled-in version).",
 )
-@click.option("--base-url", required=True, help="Where the files will be hosted (http/https).")
+@click.option(
+    "--erase-version",
+    type=click.IntRange(1, 255),
+    help="Make an EraseVer release instead: devices delete their copy of this version (no SOURCE).",
+)
+@click.option("--base-url", help="Where the files will be hosted (http/https).")
 @click.option("--name", help="File stem of the image [default: SOURCE stem + _v<version>].")
 @click.option(
     "--key",
@@ -108,6 +127,29 @@ def _print_problems(problems: list[ReleaseProblem], prefix: str = "") -> None:
     show_default=True,
     help="Pad smaller patches to this size (the device's first download buffer; 0: never).",
 )
+@click.option(
+    "--manifest-size",
+    type=click.IntRange(1, 1 << 20),
+    help="Pad the manifest with spaces to this many bytes.",
+)
+@click.option(
+    "--unchecked",
+    is_flag=True,
+    help="Make a deliberately wrong release to test devices: allow a --name or --base-url "
+    "the device mishandles and the field overrides below (lint still reports them).",
+)
+@click.option(
+    "--manifest-version",
+    type=click.IntRange(0, (1 << 31) - 1),
+    help="[--unchecked] Version to write.",
+)
+@click.option("--digest", "digest_text", help="[--unchecked] Digest to write.")
+@click.option(
+    "--base-version",
+    type=click.IntRange(0, (1 << 31) - 1),
+    help="[--unchecked] BaseVersion to write.",
+)
+@click.option("--base-digest", help="[--unchecked] BaseVerDigest to write.")
 @click.option("--force", is_flag=True, help="Replace OUT if it is a release directory.")
 @json_option("Print the summary as JSON (to FILE if given; - is stdout).")
 @click.option(
@@ -127,34 +169,51 @@ def _print_problems(problems: list[ReleaseProblem], prefix: str = "") -> None:
     help="hex2bin window size (hex), for a .hex SOURCE.",
 )
 def make_command(
-    source: Path,
-    out: Path,
-    version: int,
-    base_url: str,
+    paths: tuple[Path, ...],
+    version: int | None,
+    erase_version: int | None,
+    base_url: str | None,
     name: str | None,
     key_file: Path | None,
     password: str | None,
     bases: tuple[Path, ...],
     min_patch_size: int,
+    manifest_size: int | None,
+    unchecked: bool,
+    manifest_version: int | None,
+    digest_text: str | None,
+    base_version: int | None,
+    base_digest: str | None,
     force: bool,
     json_out: str | None,
     start: int,
     size: int,
 ) -> None:
-    """Build the release directory OUT from an application SOURCE (.hex or .bin).
+    """Build the release directory OUT from an application SOURCE (.hex or .bin), or with
+    --erase-version an EraseVer release (OUT only).
 
-    OUT gets the .bin, ota.json (Version, URL, Digest, Signature with --key, one Patch entry
-    per --base), from-v<N>/<name>.patch for each base, and release.json (the summary).
+    OUT gets the .bin, ota.json (Version, URL, Digest, "EraseVer": false, Signature with --key,
+    one Patch entry per --base), from-v<N>/<name>.patch for each base, and release.json (the
+    summary).
     \f
-    Rules: REL-1..REL-7.
+    Rules: REL-1..REL-9.
     """
+    erase = erase_version is not None
+    source, out = _split_paths(paths, erase)
+    if erase and version is not None:
+        raise click.UsageError("--version and --erase-version exclude each other")
+    if not erase and (version is None or base_url is None):
+        raise click.UsageError("--version and --base-url are required (or --erase-version)")
     key_pem = key_file.read_bytes() if key_file is not None else None
     secret = password.encode() if password is not None else None
+    overrides = Overrides(manifest_version, digest_text, base_version, base_digest)
+    release_version = erase_version if erase_version is not None else version
+    assert release_version is not None
     info = make_release(
         source,
         out,
-        version=version,
-        base_url=base_url,
+        version=release_version,
+        base_url=base_url or "",
         name=name,
         key_pem=key_pem,
         password=secret,
@@ -163,6 +222,10 @@ def make_command(
         start=start,
         size=size,
         min_patch=min_patch_size,
+        manifest_size=manifest_size,
+        overrides=overrides,
+        unchecked=unchecked,
+        erase=erase,
     )
     public = signature.public_key_pem(key_pem, password=secret) if key_pem is not None else None
     ctx = LintContext(public_key_pem=public, bases=load_bases(bases))
@@ -171,6 +234,8 @@ def make_command(
         data = info.to_json()
         data["lint"] = [p.to_json() for p in problems]
         write_output(json_out, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    elif info.image is None:
+        _print_erase(info, out, problems)
     else:
         _print_summary(info, out, problems)
 

@@ -14,6 +14,7 @@ from otamodel.env._inputs import (
 )
 from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tearable
 from otamodel.model import step as device_step
+from otamodel.model._core_io import get_truncated_length
 from otamodel.model._enums import CoreTask, SetStatusStep, SvcState
 from otamodel.model._state import replace
 
@@ -79,6 +80,8 @@ def enabled_actions(world: World) -> list[Action]:
             out.append(Action.of("transfer_fail"))
         if budget.get("corrupt", 0) > 0 and world.core.task is CoreTask.DOWNLOAD_IMAGE:
             out.append(Action.of("corrupt"))
+        if budget.get("truncate", 0) > 0 and get_truncated_length(world) is not None:
+            out.append(Action.of("truncate"))
     if budget.get("reset", 0) > 0:
         out.append(Action.of("reset"))
     if budget.get("net_down", 0) > 0 and world.network_up:

@@ -252,6 +252,10 @@ class BudgetSpec:
     corrupt: Count | None = attrs.field(
         default=None, metadata=_doc("a flipped byte in a downloaded chunk")
     )
+    truncate: Count | None = attrs.field(
+        default=None,
+        metadata=_doc("ENV-8: the image's Content-Length ends one byte into the next chunk"),
+    )
     publish: Count | None = attrs.field(
         default=None, metadata=_doc("the server switches to another release")
     )

@@ -40,6 +40,7 @@ class ActionKind(enum.StrEnum):
     TIMER = "timer", False, None, True, False
     TRANSFER_FAIL = "transfer_fail", True, "transfer_fail", False, False
     CORRUPT = "corrupt", True, "corrupt", False, False
+    TRUNCATE = "truncate", True, "truncate", False, False  # ENV-8
     PUBLISH = "publish", True, "publish", False, False
     CTRL = "ctrl", False, "ctrl", False, True
     CRASH = "crash", True, "crash", False, False

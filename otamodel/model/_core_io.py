@@ -117,6 +117,33 @@ def is_body_truncated(w: World) -> bool:
     return body is not None and start + min(w.scenario.geometry.chunk, total - start) > len(body)
 
 
+def get_truncated_length(w: World) -> int | None:
+    """ENV-8: the Content-Length a ``truncate`` input makes the device use: one byte more than
+    it has copied, while it downloads an image whose length so far ends later (None: refused)."""
+    core = w.core
+    if core.task is not CoreTask.DOWNLOAD_IMAGE or not w.net.open or w.net.body is None:
+        return None
+    if core.sub not in (DownloadStep.D_GET_CONTENT_LENGTH, DownloadStep.D_DOWNLOAD):
+        return None
+    start, total = _get_window(w)
+    claimed = start + 1
+    return claimed if claimed < total and claimed <= len(w.net.body) else None
+
+
+def process_truncate(w: World) -> World:
+    """ENV-8: the server's Content-Length (or the stale ``field_content_length`` the device
+    keeps when the header is missing, ENV-6) ends one byte into the next chunk while the body
+    goes on: the device copies that byte, reports IMAGE_DOWNLOADED and hashes only the
+    Content-Length bytes (CORE-16, CORE-17, CORE-19). The length is chosen when the download
+    reaches it, which the device cannot tell from the header arriving first."""
+    claimed = get_truncated_length(w)
+    assert claimed is not None
+    w = set_net(w, content_length=claimed)
+    if w.core.sub is DownloadStep.D_DOWNLOAD:
+        w = set_core(w, total=claimed)
+    return w
+
+
 def process_downloaded(w: World) -> World:
     """CORE-17: every byte copied: IMAGE_DOWNLOADED."""
     return set_core(w, result=R.IMAGE_DOWNLOADED)

@@ -17,6 +17,7 @@ from otamodel.model._action import (
 from otamodel.model._bootloader import BOOTLOADER_DEF
 from otamodel.model._config import Defect, Scheduler
 from otamodel.model._core import CORE_DEF
+from otamodel.model._core_io import get_truncated_length, process_truncate
 from otamodel.model._enums import BlTask, CoreTask, Phase, SvcState
 from otamodel.model._machine import Compiled, Fired, compile_machine, fire, register
 from otamodel.model._physics import (
@@ -246,6 +247,10 @@ def step(world: World, action: Action) -> StepResult:
             else replace(world.net, corrupt=True)
         )
         return StepResult(replace(world, net=net), action, transition=kind)
+    if kind == "truncate":
+        if get_truncated_length(world) is None:
+            return StepResult(world, action, refusal="no image download to cut short")
+        return StepResult(process_truncate(world), action, transition=kind)
     if kind == "publish":
         try:
             index = int(action.arg)

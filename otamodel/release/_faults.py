@@ -23,6 +23,7 @@ __all__ = [
     "Fault",
     "FaultError",
     "FaultKind",
+    "ModelledFault",
     "ServeConfig",
     "get_modelled_fault",
     "load_config",
@@ -207,19 +208,41 @@ def load_config(path: Path) -> ServeConfig:
     return read_config(data, str(path))
 
 
-def get_modelled_fault(fault: Fault, image_size: int) -> str | None:
-    """REL-40: the modelled input a server fault stands for (``None``: no fault at all):
-    ``transfer_fail`` (the download fails), ``corrupt`` (the image is rejected) or
-    ``publish`` (another release between manifest and image)."""
+@attrs.frozen
+class ModelledFault:
+    """REL-40: the modelled input a server fault stands for and where the device meets it:
+    ``at`` is the number of image bytes copied when it applies (0: before the first buffer)."""
+
+    kind: str  # transfer_fail, corrupt, truncate (ENV-8) or publish
+    at: int = 0
+
+
+def get_modelled_fault(
+    fault: Fault, image_size: int, *, chunk: int, stale_length: int = 0
+) -> ModelledFault | None:
+    """REL-40: the modelled input a server fault on an image of ``image_size`` bytes stands
+    for (``None``: no fault at all), for a device reading ``chunk`` bytes at a time that last
+    read a Content-Length of ``stale_length`` (the manifest's, kept when the header is
+    missing, ENV-6)."""
+
+    def at(offset: int) -> int:
+        return offset // chunk * chunk
+
     if fault.kind in (FaultKind.DROP, FaultKind.STALL):
-        return "transfer_fail" if fault.bytes < image_size else None
+        return ModelledFault("transfer_fail", at(fault.bytes)) if fault.bytes < image_size else None
     if fault.kind is FaultKind.STATUS:
-        return "transfer_fail"
+        return ModelledFault("transfer_fail")
     if fault.kind is FaultKind.FLIP:
-        return "corrupt" if fault.offset < image_size else None
+        return ModelledFault("corrupt", at(fault.offset)) if fault.offset < image_size else None
     if fault.kind is FaultKind.LENGTH:
-        short = fault.length is None or fault.length < image_size
-        return "corrupt" if short else "transfer_fail" if fault.length != image_size else None
+        length = stale_length if fault.length is None else fault.length
+        if length == image_size:
+            return None
+        if length > image_size:  # the body ends before the length: a negative read
+            return ModelledFault("transfer_fail", at(image_size))
+        if fault.length is not None and length < min(chunk, image_size):
+            return ModelledFault("transfer_fail")  # the server sends that much: no first buffer
+        return ModelledFault("truncate", at(max(length - 1, 0)))
     if fault.kind is FaultKind.SWITCH:
-        return "publish"
+        return ModelledFault("publish")
     return None

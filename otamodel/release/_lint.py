@@ -43,6 +43,14 @@ class Outcome(enum.Enum):
     FULL_IMAGE = "the device ignores the patch and downloads the full image instead"
     DEVICE_FILE_OVERWRITTEN = "the download writes over a file the device keeps"
     BASE_FILE_OVERWRITTEN = "the download writes over the file of the image it replaces"
+    RUNNING_ERASED = (
+        "the device deletes the file and database row of the image it runs and keeps running it"
+    )
+    ERASE_FAILS = "the device has no such version to erase (IMAGE_ERASE_FAILED)"
+    TAKEN_AS_ERASE = (
+        "a device that read an EraseVer manifest since its last reset takes this one as an "
+        "erase of its Version and never installs it"
+    )
 
 
 @attrs.frozen
@@ -114,7 +122,10 @@ def load_bases(folders: Sequence[Path]) -> tuple[_Base, ...]:
     out = []
     for folder in folders:
         info = read_release(folder)
-        out.append(_Base(info.version, (folder / info.image.file).read_bytes(), info.image.url))
+        if info.erase:
+            continue  # an EraseVer release installs nothing
+        image = info.get_image(str(folder))
+        out.append(_Base(info.version, (folder / image.file).read_bytes(), image.url))
     return tuple(out)
 
 
@@ -339,9 +350,69 @@ class _Linter:
             self.add("REL-16", f"{at}.TargetDigest", "is not the digest of the rebuilt image", None)
         return matched
 
+    # -- EraseVer ----------------------------------------------------------------------------
+
+    def check_erase(self, version: int, where: str) -> None:
+        """REL-20, REL-21, REL-22: an EraseVer manifest against what the device holds."""
+        held = {b.version for b in self.ctx.bases}
+        if self.ctx.device_version == version:
+            self.add(
+                "REL-20",
+                f"{where}: Version",
+                f"erases v{version}, the version the device runs: nothing compares the two, so "
+                "the device deletes its running image's file and database row",
+                Effect(Outcome.RUNNING_ERASED, "IMAGE_ERASED", None),
+                "warning",
+            )
+        elif not held and self.ctx.device_version is None:
+            self.add(
+                "REL-21",
+                f"{where}: Version",
+                "not checked: give the releases the device holds (--base, --device-version)",
+                None,
+                "warning",
+            )
+        elif version not in held:
+            self.add(
+                "REL-21",
+                f"{where}: Version",
+                f"v{version} is not among the releases the device holds (the factory image has "
+                "no database row)",
+                Effect(Outcome.ERASE_FAILS, "IMAGE_ERASE_FAILED", None),
+            )
+        self.add(
+            "REL-22",
+            where,
+            'the device keeps this erase request until a manifest says "EraseVer": false; '
+            "publish the next release with it (release make writes it)",
+            None,
+            "warning",
+        )
+
+    def check_erase_cleared(self, entry: mf.OtaEntry, where: str) -> None:
+        """REL-22: a manifest without ``"EraseVer": false`` leaves an earlier erase request."""
+        field = entry.erase_ver
+        if field.kind == "bool" and field.boolean is False:
+            return
+        self.add(
+            "REL-22",
+            where,
+            'no "EraseVer": false: a device that read an EraseVer manifest since its last '
+            "reset keeps the erase request and takes this manifest as an erase",
+            Effect(Outcome.TAKEN_AS_ERASE, "IMAGE_ERASE_FAILED", "progress"),
+            "warning",
+        )
+
     def check(self, manifest_bytes: bytes, where: str) -> None:
-        """REL-10..REL-18 over the last ``ota[]`` element (MAN-31 first)."""
+        """REL-10..REL-22 over the last ``ota[]`` element (MAN-31 first)."""
+        try:
+            parsed = mf.parse(manifest_bytes).entry
+        except ManifestError:
+            parsed = None
+        erase = parsed is not None and parsed.erase_ver.kind == "bool" and parsed.erase_ver.boolean
         for p in mf.lint(manifest_bytes):
+            if erase and p.path.endswith((".URL", ".Digest")) and p.message.startswith("missing"):
+                continue  # the erase path reads neither (research §2.4)
             self.add("MAN-31", f"{where}: {p.path}", p.message, None, p.severity)
         if len(manifest_bytes) > mf.JSON_READ_LIMIT:
             self.add(
@@ -358,6 +429,11 @@ class _Linter:
             return
         if entry is None:
             return
+        if erase:
+            if entry.version.is_number() and entry.version.valueint:
+                self.check_erase(entry.version.valueint, where)
+            return
+        self.check_erase_cleared(entry, where)
         url = _text(entry.url)
         if url is not None:
             data = self.get_hosted(url, f"{where}: URL", patch=False)
@@ -383,14 +459,14 @@ class _Linter:
 def lint_release(
     manifest_bytes: bytes, fetch: Fetch, ctx: LintContext, where: str = "ota.json"
 ) -> list[ReleaseProblem]:
-    """REL-10..REL-18: every problem of a hosted release (never raises on bad content)."""
+    """REL-10..REL-22: every problem of a hosted release (never raises on bad content)."""
     linter = _Linter(fetch, ctx)
     linter.check(manifest_bytes, where)
     return linter.problems
 
 
 def lint_directory(folder: Path, ctx: LintContext) -> list[ReleaseProblem]:
-    """REL-10..REL-18 for a release directory (its ``release.json`` when there is one)."""
+    """REL-10..REL-22 for a release directory (its ``release.json`` when there is one)."""
     info = read_release(folder) if (folder / SUMMARY_NAME).is_file() else None
     manifest_name = info.manifest if info is not None else "ota.json"
     manifest_bytes = (folder / manifest_name).read_bytes()

@@ -30,6 +30,7 @@ from otamodel.formats.hexfile import DEFAULT_SIZE, DEFAULT_START, hex_to_bin
 __all__ = [
     "DEVICE_FILES",
     "SUMMARY_NAME",
+    "Overrides",
     "ReleaseError",
     "ReleaseInfo",
     "make_release",
@@ -84,17 +85,47 @@ class ReleaseInfo:
     version: int
     base_url: str
     manifest: str
-    image: HostedFile
+    image: HostedFile | None  # None: an EraseVer release (REL-9), which hosts no image
     signed: bool
     patches: tuple[PatchInfo, ...] = ()
+    erase: bool = False
+    unchecked: tuple[str, ...] = ()  # REL-8: the deliberate problems it was made with
 
     def to_json(self) -> dict[str, Any]:
         data = attrs.asdict(self)
         data["format"] = SUMMARY_FORMAT
+        if not self.erase:
+            del data["erase"]
+        if not self.unchecked:
+            del data["unchecked"]
+        else:
+            data["unchecked"] = list(self.unchecked)
         return data
 
     def get_files(self) -> tuple[HostedFile, ...]:
-        return (self.image, *(p.patch for p in self.patches))
+        image = (self.image,) if self.image is not None else ()
+        return (*image, *(p.patch for p in self.patches))
+
+    def get_image(self, where: str) -> HostedFile:
+        """The hosted image; an EraseVer release has none (a ReleaseError naming ``where``)."""
+        if self.image is None:
+            raise ReleaseError(f"v{self.version} is an EraseVer release (no image)", where=where)
+        return self.image
+
+
+@attrs.frozen
+class Overrides:
+    """REL-8: manifest fields written as given instead of as made (``--unchecked``), to test
+    how devices take a wrong release; ``release.json`` keeps the true files and lint reports
+    each problem."""
+
+    version: int | None = None  # Version
+    digest: str | None = None  # Digest
+    base_version: int | None = None  # every Patch element's BaseVersion
+    base_digest: str | None = None  # every Patch element's BaseVerDigest
+
+    def get_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in attrs.fields(Overrides) if getattr(self, f.name) is not None)
 
 
 def _hosted(data: bytes, file: str, base_url: str) -> HostedFile:
@@ -115,8 +146,9 @@ def read_image(source: Path, *, start: int = DEFAULT_START, size: int = DEFAULT_
     return raw
 
 
-def _check_name(name: str) -> None:
-    """REL-4: a plain file stem that gives the device names it keeps apart from its own."""
+def _check_name(name: str, unchecked: bool = False) -> bool:
+    """REL-4: a plain file stem that gives the device names it keeps apart from its own
+    (True when it does not and REL-8 ``unchecked`` lets it through)."""
     if not _NAME.fullmatch(name):
         raise ReleaseError(
             "letters, digits, '_' and '-' only (the device names its file after the URL's "
@@ -126,21 +158,28 @@ def _check_name(name: str) -> None:
     device = f"{name}.bin".lower()
     sign = f"{name}_sign.txt".lower()
     if device in DEVICE_FILES or sign in DEVICE_FILES:
+        if unchecked:
+            return True
         raise ReleaseError(
             f"{name!r} makes the device write over its own file "
-            f"({device if device in DEVICE_FILES else sign})",
+            f"({device if device in DEVICE_FILES else sign}); --unchecked makes it anyway",
             where="--name",
         )
+    return False
 
 
-def _check_base_url(base_url: str) -> str:
+def _check_base_url(base_url: str, unchecked: bool = False) -> tuple[str, bool]:
+    """REL-2: the base URL without a trailing '/', and whether the device refuses it (only
+    with REL-8 ``unchecked``)."""
     base = base_url.rstrip("/")
     if not mf.is_url_accepted(base + "/"):
+        if unchecked and "://" in base:
+            return base, True
         raise ReleaseError(
             'must start with "http://" or "https://" (the device accepts nothing else)',
             where="--base-url",
         )
-    return base
+    return base, False
 
 
 def read_release(folder: Path) -> ReleaseInfo:
@@ -155,7 +194,8 @@ def read_release(folder: Path) -> ReleaseInfo:
     try:
         if data.get("format") != SUMMARY_FORMAT:
             raise ReleaseError(f"format is not {SUMMARY_FORMAT!r}", where=f"{path}: format")
-        image = HostedFile(**data["image"])
+        erase = data.get("erase", False) is True
+        image = None if erase else HostedFile(**data["image"])
         patches = tuple(
             PatchInfo(p["base_version"], p["base_digest"], HostedFile(**p["patch"]))
             for p in data.get("patches", [])
@@ -167,6 +207,8 @@ def read_release(folder: Path) -> ReleaseInfo:
             image=image,
             signed=bool(data["signed"]),
             patches=patches,
+            erase=erase,
+            unchecked=tuple(str(u) for u in data.get("unchecked", [])),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ReleaseError(f"missing or malformed field {exc}", where=str(path)) from None
@@ -221,16 +263,54 @@ def _make_patch(
         raise ReleaseError(
             f"base release v{base.version} is not older than v{version}", where=str(base_dir)
         )
-    old = (base_dir / base.image.file).read_bytes()
-    if sha256_hex(old) != base.image.sha256:
+    image = base.get_image(str(base_dir))
+    old = (base_dir / image.file).read_bytes()
+    if sha256_hex(old) != image.sha256:
         raise ReleaseError(
-            f"{base.image.file} does not match the digest in release.json", where=str(base_dir)
+            f"{image.file} does not match the digest in release.json", where=str(base_dir)
         )
     patch = pad_patch(old, data, jdiff.encode(old, data), min_patch)
     if jdiff.decode(old, patch, dialect="07", strict=True) != data:  # pragma: no cover
         raise ReleaseError("the jdiff encoder produced a patch that does not rebuild the image")
     hosted = _hosted(patch, f"from-v{base.version}/{name}.patch", base_url)
-    return PatchInfo(base.version, base.image.sha256, hosted), patch
+    return PatchInfo(base.version, image.sha256, hosted), patch
+
+
+def pad_manifest(manifest: bytes, size: int | None) -> bytes:
+    """REL-8: the manifest padded with spaces (after the JSON) to ``size`` bytes."""
+    if size is None:
+        return manifest
+    if size < len(manifest):
+        raise ReleaseError(
+            f"must be at least {len(manifest)} (the manifest's own size)", where="--manifest-size"
+        )
+    return manifest.ljust(size, b" ")
+
+
+def _check_version(version: int) -> None:
+    if not 1 <= version <= 255:
+        raise ReleaseError(
+            "must be 1..255 (the device keeps versions in one byte)", where="--version"
+        )
+
+
+def _get_patch_entries(
+    patches: Sequence[PatchInfo], image: HostedFile, o: Overrides
+) -> list[dict[str, object]]:
+    return [
+        {
+            "BaseVersion": p.base_version if o.base_version is None else o.base_version,
+            "BaseVerDigest": p.base_digest if o.base_digest is None else o.base_digest,
+            "PatchURL": p.patch.url,
+            "PatchDigest": p.patch.sha256,
+            "TargetDigest": image.sha256,
+        }
+        for p in patches
+    ]
+
+
+def _summary(info: ReleaseInfo) -> bytes:
+    return (json.dumps(info.to_json(), indent=1, sort_keys=True) + "\n").encode()
 
 
 def build_release(
@@ -244,14 +324,22 @@ def build_release(
     bases: Sequence[Path] = (),
     manifest_name: str = MANIFEST_NAME,
     min_patch: int = MIN_PATCH,
+    manifest_size: int | None = None,
+    overrides: Overrides | None = None,
+    unchecked: bool = False,
 ) -> tuple[ReleaseInfo, dict[str, bytes]]:
-    """REL-1..REL-3: the release's files (relative path -> bytes) and its summary."""
-    _check_name(name)
-    base = _check_base_url(base_url)
-    if not 1 <= version <= 255:
+    """REL-1..REL-3, REL-8, REL-9: the release's files (relative path -> bytes) and its
+    summary. The manifest says ``"EraseVer": false``: a device keeps an earlier EraseVer
+    manifest's erase request until one clears it (REL-9)."""
+    o = overrides if overrides is not None else Overrides()
+    if o.get_names() and not unchecked:
         raise ReleaseError(
-            "must be 1..255 (the device keeps versions in one byte)", where="--version"
+            f"{o.get_names()[0]} is written as given only with --unchecked", where="--unchecked"
         )
+    problems = [key for key, bad in (("name", _check_name(name, unchecked)),) if bad]
+    base, bad_url = _check_base_url(base_url, unchecked)
+    problems += ["base_url"] if bad_url else []
+    _check_version(version)
     image = _hosted(data, f"{name}.bin", base)
     files: dict[str, bytes] = {image.file: data}
     patches: list[PatchInfo] = []
@@ -266,25 +354,45 @@ def build_release(
     if key_pem is not None:
         extra["signature"] = signature.sign(data, key_pem, deterministic=True, password=password)
     manifest = mf.make_manifest(
-        version=version,
+        version=version if o.version is None else o.version,
         url=image.url,
-        digest=image.sha256,
-        patches=[
-            {
-                "BaseVersion": p.base_version,
-                "BaseVerDigest": p.base_digest,
-                "PatchURL": p.patch.url,
-                "PatchDigest": p.patch.sha256,
-                "TargetDigest": image.sha256,
-            }
-            for p in patches
-        ],
+        digest=image.sha256 if o.digest is None else o.digest,
+        erase_ver=False,
+        patches=_get_patch_entries(patches, image, o),
         **extra,
     )
-    files[manifest_name] = manifest
-    info = ReleaseInfo(version, base, manifest_name, image, key_pem is not None, tuple(patches))
-    summary = json.dumps(info.to_json(), indent=1, sort_keys=True) + "\n"
-    files[SUMMARY_NAME] = summary.encode()
+    files[manifest_name] = pad_manifest(manifest, manifest_size)
+    info = ReleaseInfo(
+        version,
+        base,
+        manifest_name,
+        image,
+        key_pem is not None,
+        tuple(patches),
+        unchecked=(*problems, *o.get_names()),
+    )
+    files[SUMMARY_NAME] = _summary(info)
+    return info, files
+
+
+def build_erase_release(
+    version: int,
+    *,
+    base_url: str = "",
+    manifest_name: str = MANIFEST_NAME,
+    manifest_size: int | None = None,
+) -> tuple[ReleaseInfo, dict[str, bytes]]:
+    """REL-9: an EraseVer release: the manifest ``{"ota":[{"Version":N,"EraseVer":true}]}``
+    asks every device that reads it to delete the database row and file of version N (it
+    needs no URL, Digest or image); ``release.json`` records ``erase``."""
+    _check_version(version)
+    base = base_url.rstrip("/")
+    if base:
+        base, _ = _check_base_url(base_url)
+    manifest = mf.make_manifest(version=version, url=mf.OMIT, digest=mf.OMIT, erase_ver=True)
+    files = {manifest_name: pad_manifest(manifest, manifest_size)}
+    info = ReleaseInfo(version, base, manifest_name, None, False, erase=True)
+    files[SUMMARY_NAME] = _summary(info)
     return info, files
 
 
@@ -331,11 +439,11 @@ def write_release(out: Path, files: dict[str, bytes], *, force: bool = False) ->
 
 
 def make_release(
-    source: Path,
+    source: Path | None,
     out: Path,
     *,
     version: int,
-    base_url: str,
+    base_url: str = "",
     name: str | None = None,
     key_pem: bytes | None = None,
     password: bytes | None = None,
@@ -344,9 +452,26 @@ def make_release(
     start: int = DEFAULT_START,
     size: int = DEFAULT_SIZE,
     min_patch: int = MIN_PATCH,
+    manifest_size: int | None = None,
+    overrides: Overrides | None = None,
+    unchecked: bool = False,
+    erase: bool = False,
 ) -> ReleaseInfo:
-    """REL-1..REL-5: build the release of ``source`` into the directory ``out``."""
+    """REL-1..REL-5, REL-8, REL-9: build the release of ``source`` (or, with ``erase``, the
+    EraseVer release of ``version``, which takes no source) into the directory ``out``."""
     _check_target(out, force)
+    if erase:
+        if source is not None or bases or key_pem is not None:
+            raise ReleaseError(
+                "an EraseVer release takes no SOURCE, --base or --key", where="--erase-version"
+            )
+        info, files = build_erase_release(version, base_url=base_url, manifest_size=manifest_size)
+        write_release(out, files, force=force)
+        return info
+    if source is None:
+        raise ReleaseError("missing (or give --erase-version)", where="SOURCE")
+    if not base_url:
+        raise ReleaseError("required for a release with an image", where="--base-url")
     data = read_image(source, start=start, size=size)
     info, files = build_release(
         data,
@@ -357,6 +482,9 @@ def make_release(
         password=password,
         bases=bases,
         min_patch=min_patch,
+        manifest_size=manifest_size,
+        overrides=overrides,
+        unchecked=unchecked,
     )
     write_release(out, files, force=force)
     return info

@@ -21,11 +21,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 from aiohttp import web
 
 from otamodel.release._faults import Fault, FaultError, FaultKind, ServeConfig, parse_fault
+from otamodel.release._make import SUMMARY_NAME, ReleaseError, read_release
 
 __all__ = ["ReleaseServer", "ServerOptions", "ServerThread"]
 
@@ -183,6 +185,9 @@ class ReleaseServer:
             return 403
         base = (self.root / self.publish).resolve()
         candidate = base.joinpath(*parts)
+        listed = self.get_listed(base, path)
+        if listed is not None and not candidate.is_file():
+            candidate = base.joinpath(*listed.split("/"))
         try:
             real = candidate.resolve(strict=True)
         except (OSError, RuntimeError):
@@ -192,6 +197,24 @@ class ReleaseServer:
         if not real.is_file():
             return 404
         return real
+
+    @staticmethod
+    def get_listed(base: Path, path: str) -> str | None:
+        """REL-34: the file a release's ``release.json`` hosts at this URL path (a base URL
+        with a path, ``http://host/v2``, puts ``/v2/app.bin`` at ``app.bin``), if any."""
+        if not (base / SUMMARY_NAME).is_file():
+            return None
+        try:
+            info = read_release(base)
+        except ReleaseError:
+            return None
+        for hosted in info.get_files():
+            try:
+                if urlsplit(hosted.url).path == path:
+                    return hosted.file
+            except ValueError:
+                continue
+        return None
 
     def get_faults(self, path: str) -> list[Fault]:
         """REL-31: the faults that fire for this request (and count them)."""

@@ -31,6 +31,7 @@ from otamodel.verify._keys import get_machines, get_persistent_facts
 FAULT_WORDS = {
     "transfer_fail": "a download read fails",
     "corrupt": "a downloaded chunk arrives with a flipped byte",
+    "truncate": "the server's Content-Length ends the image early",
     "net_down": "the network goes down",
     "net_up": "the network comes back",
     "crash": "the application crashes before validating its image",
