@@ -92,6 +92,7 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
         ),
     ),
     "console": (911, frozenset({"event-response", "flash-physics", "progress"})),
+    "console-interval-url": (963, frozenset({"check-interval", "flash-physics", "progress"})),
     "enforce-tls": (275, frozenset({"flash-physics", "progress"})),
     "erase": (3227, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
     "factory-version-0": (
