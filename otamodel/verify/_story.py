@@ -96,8 +96,8 @@ def describe_action(before: World, action: Action) -> str:
         return f"the user sends {action.arg}"
     if kind == "publish":
         return f"the server publishes release {action.arg}"
-    if kind in ("console", "set_params"):
-        return step(before, action).transition or str(action)  # SCN-14/15/34/35
+    if kind in ("console", "set_params", "tamper", "mitm", "freeze", "replay"):
+        return step(before, action).transition or str(action)  # SCN-13..SCN-17, SCN-34/35
     return FAULT_WORDS.get(kind, str(action))
 
 
