@@ -16,7 +16,7 @@ settings.register_profile(
 settings.register_profile(
     "ci",
     parent=_CI,
-    max_examples=200,
+    max_examples=300,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

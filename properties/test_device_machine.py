@@ -883,19 +883,12 @@ class TestHostile(HostileMachine.TestCase):  # type: ignore[misc,valid-type]
 # ---------------------------------------------------------------------------- plain tests
 
 
-#: A hunt stops at the first violation; it gives up after this many valid examples (or the
-#: profile's ``max_examples`` if larger). Derandomized, so the outcome is the same in every
-#: profile with a budget up to this.
-HUNT_EXAMPLES = 1000
-
-
 def get_hunt_settings() -> settings:
-    """Deterministic (derandomized) runs without shrinking, at least ``HUNT_EXAMPLES`` (a hunt
-    is a search for one expected finding, not a suite; the suites' counts come from the
-    profiles)."""
+    """The active profile's settings, derandomized, without shrinking: a hunt searches for one
+    expected finding with the profile's example count (no floor of its own; the kept
+    counterexamples of ``examples.json`` make a hunt rare)."""
     return settings(
         settings(),
-        max_examples=max(HUNT_EXAMPLES, settings().max_examples),
         derandomize=True,
         database=None,
         phases=[Phase.explicit, Phase.generate],
@@ -909,6 +902,64 @@ def run_hunt(family: str, prop: str) -> None:
     """Run ``family``'s suite until it violates ``prop``; raises ExpectedViolationFound."""
     hunter = type(f"Hunt{MACHINES[family].__name__}", (MACHINES[family],), {"HUNT": prop})
     run_state_machine_as_test(hunter, settings=get_hunt_settings())
+
+
+# ---------------------------------------------------------------------------- kept examples
+
+#: Found counterexamples, kept: per expected violation, the shortest run a suite or a hunt
+#: found (its scenario and inputs). Rule-based state machines take no ``@example``; these are
+#: their explicit examples, replayed before any hunt. ``OTAMODEL_WRITE_EXAMPLES=1`` keeps the
+#: runs of this session that are new or shorter (review and commit the diff).
+EXAMPLES_FILE = Path(__file__).resolve().parent / "examples.json"
+_WRITE_EXAMPLES_ENV = "OTAMODEL_WRITE_EXAMPLES"
+
+
+def get_kept_examples() -> dict[tuple[str, str], dict[str, Any]]:
+    """(family, property) -> the kept counterexample (``family``, ``property``, ``finding``,
+    ``spec``, ``actions``)."""
+    if not EXAMPLES_FILE.is_file():
+        return {}
+    doc = json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))
+    return {(e["family"], e["property"]): e for e in doc["examples"]}
+
+
+def keep_example(found: Violation) -> bool:
+    """Keep ``found`` when no example of its (family, property) is kept or it is shorter."""
+    kept = get_kept_examples()
+    old = kept.get((found.family, found.prop))
+    if old is not None and len(old["actions"]) <= len(found.actions):
+        return False
+    kept[(found.family, found.prop)] = {
+        "family": found.family,
+        "property": found.prop,
+        "finding": found.finding,
+        "spec": found.spec,
+        "actions": [str(a) for a in found.actions],
+    }
+    doc = {"format": "otamodel-examples/1", "examples": [kept[k] for k in sorted(kept)]}
+    EXAMPLES_FILE.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return True
+
+
+def replay_example(example: Mapping[str, Any]) -> Violation:
+    """Re-run a kept counterexample: every input is accepted and the last world violates its
+    property with a known finding (its ID may change with the keys: then it is re-kept)."""
+    family, prop = example["family"], example["property"]
+    scenario = get_cached_scenario(example["spec"])
+    actions = [Action.parse(text) for text in example["actions"]]
+    steps, problem = replay(scenario, actions)
+    assert problem is None, f"kept example {family}/{prop}: {problem}"
+    before = steps[-2].result.world if len(steps) > 1 else initial_world(scenario)
+    after = steps[-1].result.world if steps else initial_world(scenario)
+    assert not ALWAYS_PROPERTIES[prop](after), f"kept example {family}/{prop} no longer violates"
+    model = OtaModel(scenario)
+    chosen = next(p for p in model.properties() if p.name == prop)
+    key = model.get_edge_key(chosen, before, actions[-1], after)
+    fid = get_finding_id(model.get_finding_prefix(chosen), prop, key)
+    assert fid in get_known_findings(), f"kept example {family}/{prop}: {fid} is not known"
+    found = Violation(family, prop, actions, dict(example["spec"]), fid)
+    found.path = save_trace(get_trace_path(family, prop, expected=True), scenario, prop, actions)
+    return found
 
 
 EXPECTED_VIOLATIONS = [
@@ -929,24 +980,26 @@ def test_table_covers_every_family_and_property() -> None:
         assert set(verdicts.values()) <= {HOLDS, VIOLATED}
 
 
-#: Issue 12: PROP-3 counts a validation only once its boot-control write is performed, so the
-#: downgrade after a torn validation write no longer counts. These violations remain (the
-#: exhaustive checks reach them: `patch` in harmony-3.9.0, `secure` with factory_sign, the
-#: attacker's v3 and a power cut at one point) but a hunt of ``HUNT_EXAMPLES`` does not.
-RARE_VIOLATIONS = {("patch", "no-unintended-downgrade"), ("secure", "no-unintended-downgrade")}
-
-
 @pytest.mark.parametrize(("family", "prop"), EXPECTED_VIOLATIONS)
 def test_expected_violation_is_reached(family: str, prop: str) -> None:
     """A property the released code violates in ``family`` is reached: by the family's suite
-    earlier in this session, or by a deterministic hunt of at most ``HUNT_EXAMPLES``
-    examples; its trace replays (no refusal) to a violating state."""
-    if (family, prop) in RARE_VIOLATIONS and (family, prop) not in RECORDED:
-        pytest.skip("violated in the exhaustive check, too rare for the hunt (issue 12, PROP-3)")
+    earlier in this session, else by its kept counterexample (``examples.json``), else by a
+    deterministic hunt with the profile's example count; its trace replays (no refusal) to a
+    violating state."""
     if (family, prop) not in RECORDED:
-        with pytest.raises(ExpectedViolationFound):
-            run_hunt(family, prop)
+        kept = get_kept_examples().get((family, prop))
+        if kept is not None:
+            RECORDED[(family, prop)] = replay_example(kept)
+        else:
+            with pytest.raises(ExpectedViolationFound):
+                run_hunt(family, prop)
     found = RECORDED[(family, prop)]
+    if os.environ.get(_WRITE_EXAMPLES_ENV):
+        keep_example(found)
+    assert (family, prop) in get_kept_examples(), (
+        f"no kept counterexample for {family}/{prop}: run with {_WRITE_EXAMPLES_ENV}=1 and "
+        "commit properties/examples.json"
+    )
     scenario = get_cached_scenario(found.spec)
     steps, problem = replay(scenario, found.actions)
     assert problem is None

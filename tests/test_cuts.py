@@ -173,3 +173,31 @@ def test_cut_point_text() -> None:
     assert str(CutPoint(3, CutWhen.TORN, "bits")) == "#3 torn(bits)"
     assert str(CutPoint(3, CutWhen.AFTER)) == "#3 after"
     assert Action.parse("power_cut") == Action("power_cut")
+
+
+def test_finding_ids_are_those_otamodel_check_gives() -> None:
+    """CUT-8: each cut's finding IDs are IDs of `otamodel check`'s findings for the same
+    scenario (its budget allows one cut, before, after or tearing any operation)."""
+    from otamodel.verify._findings import run_check
+    from otamodel.verify._properties import OtaModel
+
+    scenario = build_scenario(
+        {"name": "tiny-cut", "releases": [{"version": 2}], "budget": {"power_cut": 1}}
+    )
+    table = get_cut_table(scenario)
+    checked = {f.id: f.property for f in run_check(OtaModel(scenario)).findings}
+    reachable = [r for r in table.results if r.point.mode in ("", "half", "word")]
+    with_ids = [r for r in reachable if r.findings]
+    assert len(with_ids) >= 8
+    for result in with_ids:
+        for fid in result.findings:
+            assert fid in checked, (str(result.point), fid)
+        # one ID per violated property at least, each of a violated property
+        assert {checked[fid] for fid in result.findings} == set(result.violated)
+    assert all(not r.findings for r in table.results if not r.violated)
+    doc = json.loads(run("cuts", "--scenario", "default", "--single", "--json").output)
+    by_point = {c["cut"]: c for c in doc["cuts"]}
+    assert by_point["17 torn(half)"]["findings"][0].startswith("NB-")
+    assert sum(doc["finding_counts"].values()) == sum(len(c["findings"]) for c in doc["cuts"])
+    text = run("cuts", "--scenario", "default", "--single").output
+    assert "finding IDs" in text and by_point["17 torn(half)"]["findings"][0] in text

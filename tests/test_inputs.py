@@ -232,3 +232,81 @@ def test_simulate_accepts_the_extra_inputs(tmp_path) -> None:  # type: ignore[no
     )
     assert result.exit_code == 0, result.output
     assert "bit flip in internal flash (bootctl)" in result.output
+
+
+def _console_app(version: int = 2, **console: object) -> World:
+    spec = {"releases": [{"version": version}], "budget": {"console": 2}, "console": console}
+    return run(initial_world(build_scenario(spec)), until=_app)
+
+
+def test_console_interval_is_stored_and_read_at_the_next_arming() -> None:
+    """SCN-34, SVC-42: the value is stored as typed; the armed alarm keeps the old interval."""
+    world = run(
+        _console_app(1, intervals=[86400, 300]),  # nothing newer: the check re-arms
+        until=lambda w: w.service.state is SvcState.WAIT_FOR_OTA_TIMER_TRIGGER,
+    )
+    assert world.service.rtcc_interval == 60
+    assert {"console(interval=86400)", "console(interval=300)"} <= _kinds(world)
+    result = step(world, Action("console", "interval=86400"))
+    assert result.transition == (
+        "console: sysota set interval 86400 (from the next RTCC arming the alarm fires 2 s "
+        "after it)"
+    )
+    new = result.world
+    assert new.service.runtime is not None and new.service.runtime.interval == 86400
+    assert new.service.rtcc_interval == 60  # not re-armed yet
+    assert "console(interval=86400)" not in _kinds(new)
+    assert step(new, Action("console", "interval=7")).is_refused  # not a console value
+    new = run(apply(new, Action("timer")), until=lambda w: w.service.check_in_progress)
+    new = run(new, until=lambda w: w.service.state is SvcState.WAIT_FOR_OTA_TIMER_TRIGGER)
+    assert new.service.rtcc_interval == 86400  # SVC-7 re-armed with the console's value
+
+
+def test_console_url_is_used_by_every_check_until_the_next_boot() -> None:
+    """SCN-35: a URL the HTTP client refuses fails each check at once; a reset restores it."""
+    world = _console_app(urls=["HTTP://127.0.0.1:8000/ota.json"], inputs=["url"])
+    assert _kinds(world) >= {"console(url=0)"}
+    assert not any(a.kind == "set_params" or "periodic" in a.arg for a in enabled_actions(world))
+    result = step(world, Action("console", "url=0"))
+    assert result.transition == "console: sysota set url HTTP://127.0.0.1:8000/ota.json"
+    new = result.world
+    assert "console(url=0)" not in _kinds(new)
+    assert step(new, Action("console", "url=1")).is_refused
+    log: list[str] = []
+    for _ in range(3):  # three alarms, three failed checks, still v1
+        new = run(new, until=lambda w: Action("timer") in enabled_actions(w))
+        new = apply(new, Action("timer"))
+        for _ in range(8):
+            res = step(new, Action("tick"))
+            log.extend(res.world.notes[len(new.notes) :])
+            new = res.world
+    assert log.count("app callback: UPDATE_CHECK_FAILED") == 3
+    assert new.running is not None and new.running.version == 1
+    from otamodel.model._device import process_reset
+
+    again = run(process_reset(new, "reset"), until=_app)
+    assert again.service.runtime is None
+
+
+def test_console_url_the_server_lacks_fails_at_the_read() -> None:
+    """SCN-35, ENV-1: a well-formed URL the server does not serve is opened, then fails."""
+    world = _console_app(urls=["http://127.0.0.1:8000/v2/ota.json"])
+    new = apply(world, Action("console", "url=0"))
+    new = run(new, until=lambda w: w.net.open and not w.pending)
+    assert new.net.url == "http://127.0.0.1:8000/v2/ota.json" and new.net.body is None
+
+
+def test_console_interval_url_scenario_shows_the_wrap_and_the_lost_updates() -> None:
+    """The shipped scenario: PROP-46 catches the wrapped alarm, PROP-4 the unusable URL, and
+    the story tells the console command."""
+    from otamodel.checker import check
+    from otamodel.verify._findings import get_story
+    from otamodel.verify._properties import OtaModel
+
+    model = OtaModel(get_scenario("console-interval-url"))
+    report = check(model, findings=True, cost=model.get_action_cost)
+    by_prop: dict[str, list[str]] = {}
+    for finding in report.findings:
+        by_prop.setdefault(finding.property, []).append(get_story(finding))
+    assert any("interval is 86400 s" in s for s in by_prop["check-interval"])
+    assert any("sysota set url HTTP://" in s for s in by_prop["progress"])

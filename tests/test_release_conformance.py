@@ -1,7 +1,8 @@
 """REL-40, ENV-6, ENV-7, ENV-8: each shipped scenario's releases, made with ``release make`` and
 served by ``otamodel serve`` (HTTP and HTTPS), drive the model through the real transport; with
 each server fault the device must end as it does on the in-memory server with the modelled
-fault. Every release of every scenario is a target in turn (tests/_release_conformance.py); the runs go
+fault. Every release of every scenario is a target in turn
+(tests/_release_conformance.py); the runs go
 concurrently (one server per scenario, target and scheme)."""
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ from click.testing import CliRunner
 
 from otamodel.checker import check
 from otamodel.cli import main
-from otamodel.cli.sweep import apply_params, parse_param, run_sweep
-from otamodel.env import get_scenario, get_scenario_names
+from otamodel.cli.sweep import Finding, apply_params, get_needs, parse_param, run_sweep
+from otamodel.env import build_scenario, get_scenario, get_scenario_names
 from otamodel.errors import ScenarioError
+from otamodel.verify._findings import run_check
 from otamodel.verify._properties import OtaModel
 
 # name -> (unique states, the properties the check reports failing). ``default`` is pinned in
@@ -92,6 +93,7 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
         ),
     ),
     "console": (911, frozenset({"event-response", "flash-physics", "progress"})),
+    "console-interval-url": (963, frozenset({"check-interval", "flash-physics", "progress"})),
     "enforce-tls": (275, frozenset({"flash-physics", "progress"})),
     "erase": (3227, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
     "factory-version-0": (
@@ -546,9 +548,34 @@ def test_sweep_dedups_and_says_what_each_finding_needs() -> None:
     on = next(r for r in runs if r["params"] == {"autoreset": True, "NUM_IMGS": 1})
     off = next(r for r in runs if r["params"] == {"autoreset": False, "NUM_IMGS": 1})
     assert on["states"] != off["states"]
+    # Deduplicated by finding ID: the IDs otamodel check gives the same scenario.
+    assert set(findings) == set(on["findings"]) | set(off["findings"])
+    for autoreset, run in ((True, on), (False, off)):
+        spec = apply_params(source, [(params[0], autoreset), (params[1], 1)])
+        model = OtaModel(build_scenario(spec))
+        report = run_check(model)
+        assert sorted(run["findings"]) == sorted(f.id for f in report.findings)
     for finding in findings.values():
-        assert finding.runs and finding.key.startswith(finding.prop)
-    assert len(findings) >= len(set(on["findings"]) | set(off["findings"])) > 0
+        assert finding.runs and finding.story
+        needs = get_needs(finding, params, runs)
+        assert "NUM_IMGS" not in dict(needs.values)  # only one NUM_IMGS value ran
+        if finding.key in on["findings"] and finding.key in off["findings"]:
+            assert needs.describe() == "in every run" and not needs.values
+        elif finding.key in off["findings"]:
+            assert needs.describe() == "whenever autoreset=off, and only then"
+            assert dict(needs.values) == {"autoreset": ("off",)}
+
+
+def test_sweep_needs_a_combination_when_no_single_value_decides() -> None:
+    params = [parse_param("a=1,2"), parse_param("b=x,y")]
+    runs = [{"params": {"a": a, "b": b}} for a in (1, 2) for b in ("x", "y")]
+    only = Finding("PG-0000", "progress", [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}])
+    needs = get_needs(only, params, runs)
+    assert not needs.exact and needs.describe() == "only in: a=1 b=x; a=2 b=y"
+    three = Finding("PG-0001", "progress", [r["params"] for r in runs[:3]])
+    assert get_needs(three, params, runs).describe() == "in every run except: a=2 b=y"
+    one = Finding("PG-0002", "progress", [{"a": 2, "b": "y"}])
+    assert get_needs(one, params, runs).describe() == "whenever a=2 and b=y, and only then"
 
 
 def test_sweep_cli(tmp_path: Path) -> None:
@@ -561,7 +588,14 @@ def test_sweep_cli(tmp_path: Path) -> None:
     assert "2 of 2 combinations checked" in result.output
     doc = json.loads(out.read_text())
     assert len(doc["runs"]) == 2 and doc["findings"]
-    assert all("needs" in f for f in doc["findings"])
+    for finding in doc["findings"]:
+        assert finding["id"] in result.output and finding["story"]
+        assert {"values", "exact", "text", "combinations"} <= set(finding["needs"])
+        assert sum(finding["id"] in r["findings"] for r in doc["runs"]) == finding["runs"]
+    stdout = CliRunner().invoke(
+        main, ["sweep", "--scenario", "periodic-off", "--param", "autoreset=on,off", "--json", "-"]
+    )
+    assert json.loads(stdout.stdout)["findings"] == doc["findings"]
     bad = CliRunner().invoke(main, ["sweep", "--param", "nonsense"])
     assert bad.exit_code == 2
 

@@ -48,6 +48,13 @@ BAD_TOML = [
         "x.toml:3:1: releases[0].relabel_of: relabel_of names no earlier",
     ),
     (
+        "[console]\nintervals = [60, -1]\n",
+        "x.toml:2:1: console.intervals[1]: -1 is out of range (0..4294967295)",
+    ),
+    ('[console]\ninputs = ["url"]\n', "x.toml:2:1: console.inputs: input url needs console.urls"),
+    ('[console]\nurls = ["a", "a"]\n', "console.urls: a value is listed twice"),
+    ("[console]\nintervall = [5]\n", "x.toml:2:1: console.intervall: unknown key"),
+    (
         '[[releases]]\nversion = 2\n  colour = "red"\n',
         "x.toml:3:3: releases[0].colour: unknown key",
     ),

@@ -65,7 +65,8 @@ def cuts(
     Each row: the cut point (operation number in program order, before/after/torn), the
     operation (medium, file or region, content), where the code is, the outcome once the
     device recovers with power on and no further fault, and the properties the recovery
-    violates beyond those the fault-free run already violates.
+    violates beyond those the fault-free run already violates, with their finding IDs (the
+    IDs otamodel check gives the same violations).
     """
     from otamodel.verify._cuts import CutPoint, CutWhen
     from otamodel.verify._cuttable import get_cut_table, get_double_summary
@@ -119,7 +120,7 @@ def _echo_table(table: Any, summary: Any) -> None:
         click.echo(
             f"already violated without a cut (not repeated below): {', '.join(table.baseline)}"
         )
-    rows = [("cut", "operation", "where", "outcome", "violated")]
+    rows = [("cut", "operation", "where", "outcome", "violated", "finding IDs")]
     for r in table.results:
         op = r.operation
         rows.append(
@@ -129,17 +130,24 @@ def _echo_table(table: Any, summary: Any) -> None:
                 op.where,
                 r.recovery.get_label(),
                 ", ".join(r.violated) or "-",
+                " ".join(r.findings) or "-",
             )
         )
-    widths = [min(max(len(row[i]) for row in rows), cap) for i, cap in enumerate((13, 60, 64, 44))]
+    caps = (13, 60, 64, 44, 60)
+    widths = [min(max(len(row[i]) for row in rows), cap) for i, cap in enumerate(caps)]
     click.echo("")
     for row in rows:
-        cells = [_fit(text, width) for text, width in zip(row[:4], widths, strict=True)]
-        click.echo("  ".join(cells) + "  " + row[4])
+        cells = [_fit(text, width) for text, width in zip(row[:5], widths, strict=True)]
+        click.echo("  ".join(cells) + "  " + row[5])
     click.echo("")
     click.echo("outcomes:")
     for label, count in table.get_counts().most_common():
         click.echo(f"  {count:>5}  {label}")
+    found = table.get_finding_counts()
+    if found:
+        click.echo("findings (cut points per finding ID, as otamodel check gives them):")
+        for fid, count in found.most_common():
+            click.echo(f"  {count:>5}  {fid}")
     if summary is not None:
         click.echo("")
         click.echo(
@@ -192,6 +200,8 @@ def _echo_story(table: Any, result: Any) -> None:
         click.echo(line)
     click.echo(f"outcome: {result.recovery.get_label()}")
     click.echo(f"violated: {', '.join(result.violated) or 'nothing beyond the fault-free run'}")
+    if result.findings:
+        click.echo(f"findings: {' '.join(result.findings)} (IDs as otamodel check gives them)")
     if table.baseline:
         click.echo(f"(the fault-free run already violates: {', '.join(table.baseline)})")
     script = _get_replay_script(table, result)
@@ -230,6 +240,7 @@ def _get_cut_doc(table: Any, result: Any, *, story: bool = False) -> dict[str, A
         "version": result.recovery.version,
         "service_stuck": result.recovery.service_stuck,
         "violated": list(result.violated),
+        "findings": list(result.findings),
         "recovery_steps": len(result.recovery.actions),
     }
     if story:
@@ -267,6 +278,7 @@ def _get_table_doc(table: Any, summary: Any) -> dict[str, Any]:
         ],
         "cuts": [_get_cut_doc(table, r) for r in table.results],
         "counts": dict(table.get_counts().most_common()),
+        "finding_counts": dict(table.get_finding_counts().most_common()),
     }
     if summary is not None:
         doc["double"] = {

@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import click
 
-from otamodel._io import write_atomic
+from otamodel._io import write_output
 from otamodel.cli import main
 from otamodel.errors import ScenarioError
 
@@ -33,6 +33,8 @@ ALIASES: dict[str, str] = {
     "variant": "variant",
     "factory_version": "factory_version",
     "durability": "fs.durability",
+    "enforce_tls": "config.enforce_tls",
+    "tls": "config.tls",
 }
 
 _WORDS = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
@@ -103,28 +105,16 @@ def apply_params(source: Mapping[str, Any], combo: Sequence[tuple[Param, Any]]) 
     return spec
 
 
-def get_finding_key(result: Any) -> str:
-    """What makes two violations the same finding: the finding ID when the findings module
-    provides one, else the property and the violating state's shape (phase and machine states,
-    without versions)."""
-    from otamodel.model import get_state_summary
-
-    finding = getattr(result, "finding_id", None)
-    if finding:
-        return str(finding)
-    if result.trace is None:
-        return str(result.name)
-    summary = get_state_summary(result.trace.last_state)
-    shape = " ".join(p for p in summary.split() if not p.startswith(("app=", "bootctl=")))
-    return f"{result.name} [{shape}]"
-
-
 @attrs.define
 class Finding:
-    key: str
+    """One finding of the sweep, deduplicated across the runs by its ID (the ID ``otamodel
+    check`` prints for the same scenario: CHK-33, TRACE-30/31)."""
+
+    key: str  # the finding ID (``PG-20e3``), or ``property (unclassified)``
     prop: str
     runs: list[dict[str, Any]] = attrs.field(factory=list)
     example: str = ""
+    story: str = ""
 
 
 def run_sweep(
@@ -135,9 +125,11 @@ def run_sweep(
     time_limit: float | None,
     echo: Callable[[str], None],
 ) -> tuple[list[dict[str, Any]], dict[str, Finding]]:
-    """Check every combination; return the runs and the findings they share."""
-    from otamodel.checker import check
+    """SCN-9: check every combination the way ``otamodel check`` does (classified findings,
+    fewest-faults traces); return the runs and the findings keyed by finding ID."""
     from otamodel.env import build_scenario
+    from otamodel.env._scenario import LARGE_ESTIMATE, get_state_estimate
+    from otamodel.verify._findings import get_story, run_check
     from otamodel.verify._properties import OtaModel
 
     runs: list[dict[str, Any]] = []
@@ -151,31 +143,34 @@ def run_sweep(
             runs.append({"params": label, "error": str(exc)})
             echo(f"{_show(label)}: skipped: {exc}")
             continue
-        from otamodel.env._scenario import LARGE_ESTIMATE, get_state_estimate
-
         if get_state_estimate(scenario) >= LARGE_ESTIMATE and not (max_states or time_limit):
             echo(f"{_show(label)}: warning: the budgets may give a very large state space (SCN-20)")
-        report = check(OtaModel(scenario), max_states=max_states, time_limit=time_limit)
-        failing = [r for r in report.results if r.is_failing]
-        keys = []
-        for res in failing:
-            key = get_finding_key(res)
-            keys.append(key)
-            finding = findings.setdefault(key, Finding(key, res.name))
+        report = run_check(OtaModel(scenario), max_states=max_states, time_limit=time_limit)
+        ids: list[str] = []
+        for item in report.findings:
+            ids.append(item.id)
+            finding = findings.setdefault(item.id, Finding(item.id, item.property))
             finding.runs.append(label)
-            if res.trace is not None and not finding.example:
-                finding.example = " ".join(str(a) for a in res.trace.actions if a.kind != "tick")
+            if not finding.story:
+                finding.story = get_story(item)
+                finding.example = " ".join(str(a) for a in item.trace.actions if a.kind != "tick")
+        # A failing property without a classified finding (a bound cut the search) still shows.
+        for res in report.results:
+            if res.is_failing and not report.get_findings(res.name):
+                key = f"{res.name} (unclassified)"
+                ids.append(key)
+                findings.setdefault(key, Finding(key, res.name)).runs.append(label)
         runs.append(
             {
                 "params": label,
                 "states": report.unique_states,
                 "seconds": round(report.seconds, 3),
                 "complete": report.is_complete,
-                "findings": keys,
+                "findings": ids,
             }
         )
         done = "" if report.is_complete else f" (stopped: {report.stop_reason.value})"
-        echo(f"{_show(label)}: {report.unique_states:,} states, {len(keys)} failing{done}")
+        echo(f"{_show(label)}: {report.unique_states:,} states, {len(ids)} findings{done}")
     return runs, findings
 
 
@@ -189,17 +184,64 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def get_needs(finding: Finding, params: Sequence[Param], runs: Sequence[Mapping[str, Any]]) -> str:
-    """The parameter values a finding needs: for each parameter whose values in the runs that
-    show the finding are a strict subset of the values that ran, that subset."""
+@attrs.frozen
+class Needs:
+    """SCN-9: which parameter values a finding needs. ``values``: per parameter whose values
+    in the runs that show the finding are a strict subset of those that ran, that subset;
+    ``exact``: the finding shows in every run that has those values (else it needs one of
+    the combinations in ``combos``); ``missing``: the runs that do not show it."""
+
+    seen: int
+    ran: int
+    values: tuple[tuple[str, tuple[str, ...]], ...]
+    exact: bool
+    combos: tuple[str, ...]
+    missing: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """``in every run`` / ``whenever autoreset=off, and only then`` / ``only in: …`` /
+        ``in every run except: …``."""
+        if self.seen == self.ran:
+            return "in every run"
+        condition = " and ".join(f"{name}={'|'.join(vals)}" for name, vals in self.values)
+        if self.exact and condition:
+            return f"whenever {condition}, and only then"
+        if len(self.missing) < len(self.combos):
+            return "in every run except: " + "; ".join(self.missing)
+        return "only in: " + "; ".join(self.combos)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runs": self.seen,
+            "of": self.ran,
+            "values": {name: list(vals) for name, vals in self.values},
+            "exact": self.exact,
+            "combinations": list(self.combos),
+            "not_in": list(self.missing),
+            "text": self.describe(),
+        }
+
+
+def get_needs(
+    finding: Finding, params: Sequence[Param], runs: Sequence[Mapping[str, Any]]
+) -> Needs:
+    """SCN-9: the parameter values ``finding`` needs, from the runs that completed."""
     ran = [r["params"] for r in runs if "error" not in r]
-    needs = []
+    order = {p.name: [_fmt(v) for v in p.values] for p in params}
+    values = []
     for param in params:
         seen = {_fmt(r[param.name]) for r in finding.runs}
         every = {_fmt(r[param.name]) for r in ran}
         if seen != every:
-            needs.append(f"{param.name}={','.join(sorted(seen))}")
-    return " ".join(needs) if needs else "(any)"
+            ordered = tuple(v for v in dict.fromkeys(order[param.name]) if v in seen)
+            values.append((param.name, ordered))
+    allowed = dict(values)
+    matching = [r for r in ran if all(_fmt(r[name]) in vals for name, vals in allowed.items())]
+    shown = {_show(r) for r in finding.runs}
+    exact = len(matching) == len(shown) and all(_show(r) in shown for r in matching)
+    combos = tuple(_show(r) for r in ran if _show(r) in shown)
+    missing = tuple(_show(r) for r in ran if _show(r) not in shown)
+    return Needs(len(finding.runs), len(ran), tuple(values), exact, combos, missing)
 
 
 @main.command("sweep")
@@ -224,7 +266,7 @@ def get_needs(finding: Finding, params: Sequence[Param], runs: Sequence[Mapping[
     "--json",
     "json_file",
     type=click.Path(dir_okay=False),
-    help="Write the runs and findings as JSON.",
+    help="Write the runs and findings as JSON ('-': standard output only).",
 )
 def sweep_command(
     scenario_name: str,
@@ -249,13 +291,19 @@ def sweep_command(
         echo=lambda text: click.echo(text, err=True),
     )
     ran = [r for r in runs if "error" not in r]
-    click.echo(
-        f"{scenario.name}: {len(ran)} of {len(runs)} combinations checked, "
-        f"{len(findings)} distinct findings"
-    )
-    for finding in sorted(findings.values(), key=lambda f: (f.prop, f.key)):
-        needs = get_needs(finding, params, runs)
-        click.echo(f"- {finding.key}: {len(finding.runs)}/{len(ran)} runs; needs {needs}")
+    to_stdout = json_file == "-"
+    if not to_stdout:
+        click.echo(
+            f"{scenario.name}: {len(ran)} of {len(runs)} combinations checked, "
+            f"{len(findings)} distinct findings (IDs as otamodel check prints them)"
+        )
+        for finding in sorted(findings.values(), key=lambda f: (f.prop, f.key)):
+            needs = get_needs(finding, params, runs)
+            click.echo(
+                f"{finding.key}  {finding.prop}  {needs.seen}/{needs.ran} runs: {needs.describe()}"
+            )
+            if finding.story:
+                click.echo(f"    {finding.story}")
     if json_file:
         doc = {
             "scenario": scenario.name,
@@ -263,14 +311,15 @@ def sweep_command(
             "runs": runs,
             "findings": [
                 {
-                    "key": f.key,
+                    "id": f.key,
                     "property": f.prop,
                     "runs": len(f.runs),
-                    "needs": get_needs(f, params, runs),
+                    "needs": get_needs(f, params, runs).to_json(),
+                    "story": f.story,
                     "example": f.example,
                 }
-                for f in findings.values()
+                for f in sorted(findings.values(), key=lambda f: (f.prop, f.key))
             ],
         }
-        write_atomic(json_file, json.dumps(doc, indent=1, default=str) + "\n")
+        write_output(json_file, json.dumps(doc, indent=1, default=str) + "\n")
     sys.exit(1 if findings or len(ran) < len(runs) else 0)

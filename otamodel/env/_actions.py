@@ -112,6 +112,16 @@ def step(world: World, action: Action) -> StepResult:
     return replace(result, world=new) if new is not result.world else result
 
 
+def step_without_budget(world: World, action: Action) -> StepResult:
+    """CUT-2, CUT-3: the environment's step (extra inputs, ghost history for the properties)
+    with no budget checked or spent: ``otamodel cuts`` cuts power where it chooses."""
+    result = _step_unbudgeted(world, action)
+    if result.is_refused:
+        return result
+    new = update_ghost(world, result)
+    return replace(result, world=new) if new is not result.world else result
+
+
 def _step_unbudgeted(world: World, action: Action) -> StepResult:
     """The device's ``step``, the extra inputs (SCN-13..SCN-17) and the damaged-volume mount
     and torn format of SCN-32 that act around it."""

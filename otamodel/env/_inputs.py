@@ -12,9 +12,10 @@ from otamodel.model import Action, Phase, StepResult, World
 from otamodel.model._action import ActionKind
 from otamodel.model._enums import BlTask, CoreTask
 from otamodel.model._physics import FsFormat
-from otamodel.model._service import get_runtime_config
+from otamodel.model._service import get_alarm_delay, get_runtime_config
 from otamodel.model._state import Fs, replace
 from otamodel.model._storage import set_net, set_service
+from otamodel.model._update_check import get_manifest_url
 
 _ctx = get_world_scenario
 """The world's scenario (the model types it as the narrower ``DeviceContext``)."""
@@ -47,17 +48,9 @@ def get_extra_actions(world: World, budget: dict[str, int]) -> list[Action]:
     if budget.get("tamper", 0) > 0:
         out.extend(get_tamper_actions(world))
     if budget.get("console", 0) > 0 and world.phase is Phase.APP:
-        runtime = get_runtime_config(world)
-        values = (runtime.periodic, runtime.autoreset, runtime.auto_update)
-        for name, value in zip(CONSOLE_FIELDS, values, strict=True):
-            out.append(Action.of("console", f"{name}={0 if value else 1}"))
-        out.extend(
-            Action.of("set_params", str(i))
-            for i in range(ctx.release_count)
-            if ctx.get_release_params(i) is not None
-        )
+        out.extend(get_console_actions(world))
     if budget.get("mitm", 0) > 0 and world.net.open:
-        if world.net.url == ctx.manifest_url:
+        if world.net.url == get_manifest_url(world):
             if world.net.body != ctx.mitm_manifest:
                 out.append(Action.of("mitm", "manifest"))
         elif ctx.mitm_image is not None and world.net.body != ctx.mitm_image.data:
@@ -67,6 +60,36 @@ def get_extra_actions(world: World, budget: dict[str, int]) -> list[Action]:
         if world.published != frozen:
             out.append(Action.of("freeze"))
         out.extend(Action.of("replay", str(i)) for i in range(min(world.published, frozen)))
+    return out
+
+
+def get_console_actions(world: World) -> list[Action]:
+    """SCN-14, SCN-15, SCN-34, SCN-35: the console commands (each flag to its opposite value,
+    each listed interval and URL that differs from the one in force) and the app's calls."""
+    ctx = _ctx(world)
+    offered = ctx.console_inputs
+    runtime = get_runtime_config(world)
+    out: list[Action] = []
+    values = (runtime.periodic, runtime.autoreset, runtime.auto_update)
+    for name, value in zip(CONSOLE_FIELDS, values, strict=True):
+        if name in offered:
+            out.append(Action("console", f"{name}={0 if value else 1}"))
+    if "interval" in offered:
+        intervals = (n for n in ctx.console_intervals if n != runtime.interval)
+        out.extend(Action("console", f"interval={n}") for n in intervals)
+    if "url" in offered:
+        current = get_manifest_url(world)
+        out.extend(
+            Action("console", f"url={i}")
+            for i, url in enumerate(ctx.console_urls)
+            if url != current
+        )
+    if "set_params" in offered:
+        out.extend(
+            Action("set_params", str(i))
+            for i in range(ctx.release_count)
+            if ctx.get_release_params(i) is not None
+        )
     return out
 
 
@@ -127,8 +150,9 @@ def process_tamper(world: World, action: Action) -> StepResult:
 
 def process_console(world: World, action: Action) -> StepResult:
     """SCN-14: ``sysota set`` changes one of the runtime options (periodic, auto reset, auto
-    update) until the next boot; SCN-15: ``SYS_OTA_SET_PARAMETERS(url, version, digest)``
-    writes a release's URL, Version and digest into the service's ``ota_params`` with no check."""
+    update; SCN-34 interval, SCN-35 URL) until the next boot; SCN-15:
+    ``SYS_OTA_SET_PARAMETERS(url, version, digest)`` writes a release's URL, Version and
+    digest into the service's ``ota_params`` with no check."""
     if world.phase is not Phase.APP:
         return StepResult(world, action, refusal="no application is running")
     if action.kind == "set_params":
@@ -144,6 +168,10 @@ def process_console(world: World, action: Action) -> StepResult:
         new = set_service(world, params=new_params)
         return StepResult(new, action, transition=f"app: SYS_OTA_SET_PARAMETERS(v{version})")
     name, _, value = action.arg.partition("=")
+    if name == "interval":
+        return process_console_interval(world, action, value)
+    if name == "url":
+        return process_console_url(world, action, value)
     if name not in CONSOLE_FIELDS or value not in ("0", "1"):
         return StepResult(world, action, refusal=f"unknown console setting {action.arg!r}")
     runtime = get_runtime_config(world)
@@ -153,6 +181,38 @@ def process_console(world: World, action: Action) -> StepResult:
     return StepResult(new, action, transition=f"console: sysota set {name} {value}")
 
 
+def process_console_interval(world: World, action: Action, value: str) -> StepResult:
+    """SCN-34: ``sysota set`` stores the interval in ``g_SysOtaConfig.periodic_check_interval``
+    as typed (no range check); the RTCC reads it at its next arming (SVC-42), not now."""
+    if not value.isdigit() or int(value) not in _ctx(world).console_intervals:
+        return StepResult(world, action, refusal=f"interval {value!r} is not a console value")
+    interval = int(value)
+    runtime = replace(get_runtime_config(world), interval=interval)
+    new = set_service(world, runtime=runtime)
+    delay = get_alarm_delay(interval)
+    return StepResult(
+        new,
+        action,
+        transition=(
+            f"console: sysota set interval {interval} (from the next RTCC arming the alarm "
+            f"fires {delay} s after it)"
+        ),
+    )
+
+
+def process_console_url(world: World, action: Action, value: str) -> StepResult:
+    """SCN-35: ``sysota set`` copies the URL into ``json_url_cli`` and points ``json_url`` at
+    it: every later update check opens it (SVC-10); nothing checks it here, and the TLS flag
+    is not recomputed; the build's ``SYS_OTA_URL`` comes back at the next boot."""
+    urls = _ctx(world).console_urls
+    if not value.isdigit() or not 0 <= int(value) < len(urls):
+        return StepResult(world, action, refusal=f"no console URL {value!r}")
+    url = urls[int(value)]
+    runtime = replace(get_runtime_config(world), url=url)
+    new = set_service(world, runtime=runtime)
+    return StepResult(new, action, transition=f"console: sysota set url {url}")
+
+
 def process_mitm(world: World, action: Action) -> StepResult:
     """SCN-16: a man in the middle answers the open transfer himself: the manifest with one
     for his own build (Version 200, its true digest, a signature by another key), or the image
@@ -160,9 +220,10 @@ def process_mitm(world: World, action: Action) -> StepResult:
     ctx = _ctx(world)
     if not world.net.open:
         return StepResult(world, action, refusal="no transfer in progress")
-    if action.arg == "manifest" and world.net.url == ctx.manifest_url:
+    manifest_url = get_manifest_url(world)
+    if action.arg == "manifest" and world.net.url == manifest_url:
         body = ctx.mitm_manifest
-    elif action.arg == "image" and world.net.url != ctx.manifest_url and ctx.mitm_image:
+    elif action.arg == "image" and world.net.url != manifest_url and ctx.mitm_image:
         body = ctx.mitm_image.data
     else:
         return StepResult(world, action, refusal=f"cannot substitute {action.arg!r} now")

@@ -19,6 +19,8 @@ import attrs
 
 from otamodel.env._spec import (
     BUDGET_KINDS,
+    ConsoleInput,
+    ConsoleSpec,
     DigestMode,
     FsSpec,
     GeometryName,
@@ -93,6 +95,10 @@ class Scenario:
     fs_options: FsSpec = attrs.field(factory=FsSpec)
     mitm_manifest: bytes = attrs.field(default=b"", repr=False)
     mitm_image: AppImage | None = attrs.field(default=None, repr=False)
+    # SCN-14/15/34/35: the console inputs offered, and the values `sysota set` may type.
+    console_inputs: tuple[str, ...] = ("periodic", "autoreset", "autoupdate", "set_params")
+    console_intervals: tuple[int, ...] = ()
+    console_urls: tuple[str, ...] = ()
     source: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     transport: Transport | None = attrs.field(default=None, repr=False)
 
@@ -271,8 +277,24 @@ def build_scenario(
         fs_options=parsed.fs,
         mitm_manifest=mitm_manifest,
         mitm_image=mitm_image,
+        console_inputs=get_console_inputs(parsed.console),
+        console_intervals=tuple(parsed.console.intervals),
+        console_urls=tuple(parsed.console.urls),
         source=dict(spec),
     )
+
+
+def get_console_inputs(console: ConsoleSpec) -> tuple[str, ...]:
+    """SCN-34, SCN-35: the inputs listed, else the four of SCN-14/15 and those with values."""
+    if console.inputs is not None:
+        return tuple(item.value for item in console.inputs)
+    out = [ConsoleInput.PERIODIC, ConsoleInput.AUTORESET, ConsoleInput.AUTOUPDATE]
+    out.append(ConsoleInput.SET_PARAMS)
+    if console.intervals:
+        out.append(ConsoleInput.INTERVAL)
+    if console.urls:
+        out.append(ConsoleInput.URL)
+    return tuple(item.value for item in out)
 
 
 MITM_VERSION = 200

@@ -36,6 +36,7 @@ Byte = NewType("Byte", int)
 Count = NewType("Count", int)
 NumImgs = NewType("NumImgs", int)
 Interval = NewType("Interval", int)
+ConsoleInterval = NewType("ConsoleInterval", int)
 JsonSize = NewType("JsonSize", int)
 ManifestVersion = NewType("ManifestVersion", int)
 Positive = NewType("Positive", int)
@@ -46,6 +47,7 @@ RANGES: dict[Any, tuple[int, int | None]] = {
     Count: (0, None),
     NumImgs: (0, 5),
     Interval: (0, 7200),
+    ConsoleInterval: (0, 2**32 - 1),
     JsonSize: (0, 2000),
     ManifestVersion: (0, 2**31 - 1),
     Positive: (1, None),
@@ -100,6 +102,17 @@ class Durability(enum.Enum):
     CLOSE = "close"  # only when the handle is closed (a cut before close loses the writes)
 
 
+class ConsoleInput(enum.Enum):
+    """SCN-14, SCN-15, SCN-34, SCN-35: the console commands and app calls a scenario offers."""
+
+    PERIODIC = "periodic"
+    AUTORESET = "autoreset"
+    AUTOUPDATE = "autoupdate"
+    SET_PARAMS = "set_params"
+    INTERVAL = "interval"
+    URL = "url"
+
+
 def _doc(text: str) -> dict[str, str]:
     return {"doc": text}
 
@@ -136,8 +149,8 @@ class ConfigSpec:
     interval: Interval = attrs.field(
         default=Interval(60),
         metadata=_doc(
-            "SYS_OTA_TIME_INTERVAL, seconds (0..7200); recorded: the model has no clock, "
-            "the RTCC alarm is the timer input"
+            "SYS_OTA_TIME_INTERVAL, seconds (0..7200); read at each RTCC arming (SVC-42), "
+            "the alarm itself is the timer input"
         ),
     )
     num_imgs: NumImgs = attrs.field(default=NumImgs(2), metadata=_doc("SYS_OTA_NUM_IMGS (0..5)"))
@@ -310,6 +323,26 @@ class FsSpec:
 
 
 @attrs.frozen(kw_only=True)
+class ConsoleSpec:
+    """What the operator may type at the console (spent from budget.console)."""
+
+    intervals: list[ConsoleInterval] = attrs.field(
+        factory=list,
+        metadata=_doc("SCN-34: values for `sysota set interval` (seconds, 0..4294967295)"),
+    )
+    urls: list[str] = attrs.field(
+        factory=list, metadata=_doc("SCN-35: manifest URLs for `sysota set url`")
+    )
+    inputs: list[ConsoleInput] | None = attrs.field(
+        default=None,
+        metadata=_doc(
+            "the console inputs offered (default: periodic, autoreset, autoupdate, set_params, "
+            "and interval / url when values are listed)"
+        ),
+    )
+
+
+@attrs.frozen(kw_only=True)
 class ScenarioSpec:
     """A scenario file."""
 
@@ -335,6 +368,9 @@ class ScenarioSpec:
         factory=list, metadata=_doc("what the server may publish")
     )
     budget: BudgetSpec = attrs.field(factory=BudgetSpec, metadata=_doc("input budgets"))
+    console: ConsoleSpec = attrs.field(
+        factory=ConsoleSpec, metadata=_doc("what the console may set (SCN-34, SCN-35)")
+    )
     user_actions: list[CtrlMessage] = attrs.field(
         factory=list, metadata=_doc("control messages the user may send")
     )
@@ -514,3 +550,22 @@ def check_consistency(spec: ScenarioSpec, *, text: str | None, file: str | None)
         fail("a patch-update witness needs config.patch = true", "witnesses")
     if len(set(spec.user_actions)) != len(spec.user_actions):
         fail("a user action is listed twice", "user_actions")
+    check_console(spec.console, fail)
+
+
+def check_console(console: ConsoleSpec, fail: Callable[..., None]) -> None:
+    """SCN-34, SCN-35: console values are distinct, and an input listed has values to type."""
+    for key in ("intervals", "urls"):
+        values = getattr(console, key)
+        if len(set(values)) != len(values):
+            fail(f"a value is listed twice in console.{key}", "console", key)
+    for index, url in enumerate(console.urls):
+        if not url or len(url.encode()) >= 1000:
+            fail("a console URL is 1..999 bytes (json_url_cli[1000])", "console", "urls", index)
+    inputs = console.inputs or []
+    if len(set(inputs)) != len(inputs):
+        fail("an input is listed twice", "console", "inputs")
+    if ConsoleInput.INTERVAL in inputs and not console.intervals:
+        fail("input interval needs console.intervals", "console", "inputs")
+    if ConsoleInput.URL in inputs and not console.urls:
+        fail("input url needs console.urls", "console", "inputs")

@@ -33,8 +33,27 @@ def get_runtime_config(world: World) -> RuntimeConfig:
         return world.service.runtime
     cfg = world.scenario.config
     return RuntimeConfig(
-        periodic=cfg.periodic, autoreset=cfg.autoreset, auto_update=cfg.auto_update
+        periodic=cfg.periodic,
+        autoreset=cfg.autoreset,
+        auto_update=cfg.auto_update,
+        interval=cfg.interval,
     )
+
+
+RTCC_DAY = 86400
+
+
+def get_alarm_delay(interval: int) -> int:
+    """SVC-42: ``SYS_OTA_RTCset`` sets the clock to 23:59:58 and the alarm (mask HH:MM:SS) at
+    ``interval mod 86400``: it fires that many seconds plus 2 after arming."""
+    return interval % RTCC_DAY + 2
+
+
+def process_arm_rtcc(w: World, *, armed: bool = True) -> World:
+    """SVC-5, SVC-7, SVC-42: arm the RTCC with the interval in force now (a console change
+    takes effect at the next arming)."""
+    interval = get_runtime_config(w).interval if armed else w.service.rtcc_interval
+    return set_service(w, rtcc_armed=armed, rtcc_interval=interval)
 
 
 def _app_callback(world: World, status: SvcStatus) -> World:
@@ -184,7 +203,7 @@ def process_register_callback(w: World) -> World:
 
 def process_arm_timer(w: World) -> World:
     """SVC-5: periodic checking arms the RTCC alarm."""
-    return set_service(w, rtcc_armed=True)
+    return process_arm_rtcc(w)
 
 
 def process_wait_timer(w: World) -> World:
@@ -208,7 +227,7 @@ def _report_check(w: World) -> World:
 def process_auto_check_done(w: World) -> World:
     """SVC-7: the periodic check reports FAILED/NOTAVAILABLE directly and re-arms the RTCC."""
     armed = not w.scenario.config.has(Defect.PERIODIC_NOT_REARMED)  # PROP-45
-    return set_service(_report_check(w), rtcc_armed=armed)
+    return process_arm_rtcc(_report_check(w), armed=armed)
 
 
 def process_server_check_done(w: World) -> World:

@@ -42,7 +42,7 @@ def get_bytes_repr(data: bytes | None) -> str:
 # ---------------------------------------------------------------------------- persistent
 
 
-_CONTENTS: dict[int, tuple[Any, bytes]] = {}
+_CONTENTS: dict[int, tuple[object, bytes]] = {}
 """Flash.get_contents results by the identity of the (immutable) flash object."""
 _CONTENTS_KEPT = 4
 
@@ -212,6 +212,8 @@ class RuntimeConfig:
     periodic: bool
     autoreset: bool
     auto_update: bool
+    interval: int = 60  # SCN-34: ``periodic_check_interval``, read at each RTCC arming
+    url: str | None = None  # SCN-35: ``json_url`` -> ``json_url_cli`` (None: SYS_OTA_URL)
 
 
 @record
@@ -232,6 +234,7 @@ class Service:
     parse_result: bool = False
     timer_trigger: bool = False
     rtcc_armed: bool = False
+    rtcc_interval: int = 0  # SVC-42: the interval the last arming read (0: never armed)
     registered: bool = False
     params: OtaParams = OtaParams()
     runtime: RuntimeConfig | None = None  # SCN-14: None: the generated configuration

@@ -39,9 +39,18 @@ def _fail_check(world: World) -> World:
     return set_service(world, update_check_failed=True)
 
 
+def get_manifest_url(w: World) -> str:
+    """SCN-7, SCN-35: ``json_url``: the URL a ``sysota set`` typed (until the next boot), else
+    the build's ``SYS_OTA_URL``."""
+    runtime = w.service.runtime
+    if runtime is not None and runtime.url is not None:
+        return runtime.url
+    return w.scenario.manifest_url
+
+
 def is_manifest_url_bad(w: World) -> bool:
     enforce = w.scenario.config.enforce_tls
-    return not core.is_url_accepted(w.scenario.manifest_url, enforce_tls=enforce)
+    return not core.is_url_accepted(get_manifest_url(w), enforce_tls=enforce)
 
 
 def process_connect_failed(w: World) -> World:
@@ -52,7 +61,7 @@ def process_connect_failed(w: World) -> World:
 def process_connect(w: World) -> World:
     """SVC-10: open the manifest URL."""
     w = set_service(w, check_in_progress=True)
-    return core.open_downloader(w, w.scenario.manifest_url)
+    return core.open_downloader(w, get_manifest_url(w))
 
 
 def is_json_read_failed(w: World) -> bool:

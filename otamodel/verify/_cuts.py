@@ -23,13 +23,14 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from otamodel.checker import PropertyKind, check
+from otamodel.checker._classify import get_finding_id
 from otamodel.checker._model import Property
 from otamodel.env import Scenario, enabled_actions, initial_world
 from otamodel.env import step as env_step
+from otamodel.env._actions import step_without_budget as device_step
 from otamodel.errors import ScenarioError
 from otamodel.formats import bootctl
 from otamodel.model import Action, Phase, SvcState, TearMode, World, is_tearable
-from otamodel.model import step as device_step
 from otamodel.model._physics import (
     FlashErase,
     FlashProgram,
@@ -181,7 +182,12 @@ class CutResult:
     start: World  # the world right after the cut (the device is off)
     recovery: Recovery
     violated: tuple[str, ...]
-    finding: str = ""
+    findings: tuple[str, ...] = ()  # CUT-8: the finding IDs of those violations
+
+    @property
+    def finding(self) -> str:
+        """CUT-8: the finding IDs as one text (``""``: none)."""
+        return ", ".join(self.findings)
 
     @property
     def is_bad(self) -> bool:
@@ -334,7 +340,8 @@ def get_tear_modes(op: PersistentOp) -> tuple[str, ...]:
 
 
 def get_operations(start: World, actions: Sequence[Action]) -> tuple[list[World], list[Operation]]:
-    """CUT-2: replay ``actions`` from ``start`` (with the device's own ``step``: no budget);
+    """CUT-2: replay ``actions`` from ``start`` (the environment's step with the properties'
+    history, no budget);
     every world visited and every persistent operation performed, numbered from 1."""
     world = start
     worlds = [world]
@@ -392,6 +399,18 @@ def cut_power(world: World, *, torn: str = "") -> World:
     if result.is_refused:
         raise ScenarioError(f"cannot tear here: {result.refusal}")
     return replace(result.world, scenario=scenario)
+
+
+def get_cut_edge(
+    worlds: Sequence[World], operation: Operation, point: CutPoint
+) -> tuple[World, Action]:
+    """CUT-8: the world the power fails in and the input that cuts it, as the scenario's
+    checker sees the cut (``power_cut``, or ``power_cut_torn`` in the middle of the operation)."""
+    if point.when is CutWhen.AFTER:
+        return worlds[operation.step + 1], Action("power_cut")
+    if point.when is CutWhen.TORN:
+        return worlds[operation.step], Action("power_cut_torn")
+    return worlds[operation.step], Action("power_cut")
 
 
 def get_cut_world(worlds: Sequence[World], operation: Operation, point: CutPoint) -> World:
@@ -530,12 +549,62 @@ class RecoveryModel:
     def properties(self) -> Sequence[Property[World, Action]]:
         return [p for p in self.model.properties() if p.kind is not PropertyKind.SOMETIMES]
 
+    # CUT-8: the scenario's own classification hooks, so that findings get the IDs
+    # ``otamodel check`` gives them.
+    def get_edge_key(
+        self, prop: Property[World, Action], before: World | None, action: Action | None,
+        after: World,
+    ) -> tuple[str, ...]:  # fmt: skip
+        return self.model.get_edge_key(prop, before, action, after)
+
+    def get_terminal_key(
+        self, prop: Property[World, Action], states: Sequence[World]
+    ) -> tuple[str, ...]:
+        return self.model.get_terminal_key(prop, states)
+
+    def get_finding_prefix(self, prop: Property[World, Action]) -> str:
+        return self.model.get_finding_prefix(prop)
+
 
 def get_violations(model: OtaModel, start: World) -> tuple[str, ...]:
     """CUT-5: the properties a fault-free recovery from ``start`` violates (every
     interleaving of the recovery inputs is explored)."""
     report = check(RecoveryModel(model, start), max_states=200_000)
     return tuple(r.name for r in report.results if r.is_failing)
+
+
+@attrs.frozen
+class CutFindings:
+    """CUT-5, CUT-8: what a cut's recovery violates: the properties and the finding IDs."""
+
+    violated: tuple[str, ...]
+    ids: tuple[tuple[str, str], ...]  # (property, finding ID), in property order
+
+
+def get_cut_findings(model: OtaModel, before: World, cut: Action, start: World) -> CutFindings:
+    """CUT-8: classify the violations of the recovery from ``start`` (the world right after
+    ``cut`` from ``before``) with the scenario's keys (TRACE-30, TRACE-31). A violation the
+    recovery's first state already shows is entered by the cut itself: its cause is the cut's
+    edge ``before --cut--> start``, as in the scenario's full graph; a later one is keyed by
+    its own step (every state of the fault-free run before the cut satisfies the properties
+    the recovery is judged on: the others are the table's baseline)."""
+    recovery = RecoveryModel(model, start)
+    report = check(recovery, max_states=200_000, findings=True)
+    props = {p.name: p for p in recovery.properties()}
+    ids: list[tuple[str, str]] = []
+    for found in report.findings:
+        prop = props.get(found.property)
+        if prop is None or found.kind is PropertyKind.SOMETIMES:
+            continue
+        key = found.key
+        if found.decisive < 0:
+            cause = model.get_edge_key(prop, before, cut, start)
+            key = cause if prop.kind is PropertyKind.ALWAYS else (*found.terminal, "|", *cause)
+        fid = get_finding_id(model.get_finding_prefix(prop), prop.name, key)
+        if (prop.name, fid) not in ids:
+            ids.append((prop.name, fid))
+    violated = tuple(r.name for r in report.results if r.is_failing)
+    return CutFindings(violated, tuple(ids))
 
 
 __all__ = [
@@ -549,6 +618,8 @@ __all__ = [
     "RecoveryModel",
     "choose_action",
     "cut_power",
+    "get_cut_edge",
+    "get_cut_findings",
     "get_cut_points",
     "get_operations",
     "get_update_schedule",

@@ -13,12 +13,15 @@ from otamodel.env import Scenario, initial_world
 from otamodel.errors import ScenarioError
 from otamodel.model import Action, World
 from otamodel.verify._cuts import (
+    CutFindings,
     CutPoint,
     CutResult,
     CutWhen,
     Operation,
     Recoverer,
     Recovery,
+    get_cut_edge,
+    get_cut_findings,
     get_cut_points,
     get_cut_world,
     get_operations,
@@ -44,6 +47,10 @@ class CutTable:
     def get_counts(self) -> Counter[str]:
         """How many cut points end in each outcome."""
         return Counter(r.recovery.get_label() for r in self.results)
+
+    def get_finding_counts(self) -> Counter[str]:
+        """CUT-8: how many cut points lead to each finding ID."""
+        return Counter(fid for r in self.results for fid in r.findings)
 
     def find(self, number: int, when: CutWhen, mode: str = "") -> CutResult:
         """The row of one cut point (CUT-7); a ScenarioError names the valid choices."""
@@ -82,7 +89,7 @@ def get_cut_table(
     old = get_old_version(worlds)
     baseline = get_violations(model, worlds[0])
     recoverer = Recoverer(old=old, new=new)
-    cache: dict[World, tuple[str, ...]] = {}
+    cache: dict[tuple[World, World, Action], CutFindings] = {}
     results = []
     for operation in operations:
         for point in get_cut_points(operation):
@@ -90,9 +97,13 @@ def get_cut_table(
                 continue
             start = get_cut_world(worlds, operation, point)
             recovery = recoverer.recover(start)
-            if start not in cache:
-                cache[start] = tuple(v for v in get_violations(model, start) if v not in baseline)
-            results.append(CutResult(point, operation, start, recovery, cache[start]))
+            before, cut = get_cut_edge(worlds, operation, point)
+            found = cache.get((start, before, cut))
+            if found is None:
+                found = cache[(start, before, cut)] = get_cut_findings(model, before, cut, start)
+            violated = tuple(v for v in found.violated if v not in baseline)
+            ids = tuple(fid for name, fid in found.ids if name not in baseline)
+            results.append(CutResult(point, operation, start, recovery, violated, ids))
     return CutTable(scenario, schedule, tuple(operations), tuple(results), baseline, old, new)
 
 
@@ -170,7 +181,7 @@ def get_double_summary(
 
 def _judge_path(properties: Sequence[object], start: World, recovery: Recovery) -> list[str]:
     from otamodel.checker._model import Property
-    from otamodel.model import step as device_step
+    from otamodel.env._actions import step_without_budget as device_step
 
     states = [start]
     world = start

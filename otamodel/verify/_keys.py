@@ -148,6 +148,8 @@ def get_outcome(prop: str, after: World) -> Key:
             f"{get_image_role(after.running)} runs after a newer version was validated",
             get_flash_facts(after.flash, after.scenario),
         )
+    if prop == "check-interval":
+        return ("the RTCC alarm is set sooner than the interval (it wraps modulo a day)",)
     if prop == "boots-valid-image":
         running = get_image_role(after.running) if after.running is not None else "no application"
         return (f"jumped into {running}", get_flash_facts(after.flash, after.scenario))

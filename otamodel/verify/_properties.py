@@ -14,6 +14,7 @@ from otamodel.env._oracle import get_facts
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
 from otamodel.model import Action, Fs, Phase, SvcState, World
+from otamodel.model._service import get_alarm_delay
 from otamodel.model._state import register_context
 from otamodel.verify import _predicates as pr
 
@@ -94,6 +95,19 @@ def is_fs_consistent(fs: Fs) -> bool:
 def is_flash_physical(world: World) -> bool:
     """PROP-7 flash-physics: no row program ever needed to set a cleared bit."""
     return world.flash.overprograms == 0
+
+
+def is_alarm_as_configured(world: World) -> bool:
+    """PROP-46 check-interval: the armed RTCC alarm fires no sooner than the interval the
+    arming read asks (SVC-42: an interval of a day or more wraps modulo 86400)."""
+    svc = world.service
+    return not svc.rtcc_armed or get_alarm_delay(svc.rtcc_interval) >= svc.rtcc_interval
+
+
+def has_console_intervals(scenario: Scenario) -> bool:
+    """PROP-46 applies to scenarios whose console may set the interval (SCN-34); the MCC range
+    0..7200 never wraps."""
+    return bool(scenario.console_intervals) and "interval" in scenario.console_inputs
 
 
 def get_overprograms(world: World) -> int:
@@ -262,6 +276,14 @@ class OtaModel:
             *get_user_properties(scenario),
             *get_security_properties(),
         ]
+        if has_console_intervals(scenario):
+            props.append(
+                Property.always(
+                    "check-interval",
+                    is_alarm_as_configured,
+                    "the RTCC alarm never fires sooner than the interval in force asks",
+                )
+            )
         descriptions = {
             "full-update": "a full-image update completes and runs",
             "patch-update": "a patch update completes and runs",

@@ -97,6 +97,8 @@ def describe_action(before: World, action: Action) -> str:
         return f"the user sends {action.arg}"
     if kind == "publish":
         return f"the server publishes release {action.arg}"
+    if kind in ("console", "set_params", "tamper", "mitm", "freeze", "replay"):
+        return step(before, action).transition or str(action)  # SCN-13..SCN-17, SCN-34/35
     return FAULT_WORDS.get(kind, str(action))
 
 
@@ -147,6 +149,14 @@ def get_violation_words(prop: str, after: World) -> str:
     """What an ``always`` violation looks like, in words."""
     from otamodel.verify._keys import get_outcome
 
+    if prop == "check-interval":
+        from otamodel.model._service import get_alarm_delay
+
+        svc = after.service
+        return (
+            f"the RTCC is armed to fire {get_alarm_delay(svc.rtcc_interval)} s later although "
+            f"the interval is {svc.rtcc_interval} s (SVC-42: it wraps modulo a day)"
+        )
     if prop == "flash-physics":
         return "the row program has to set bits that are already cleared (no erase before it)"
     if prop == "store-consistency":
