@@ -4,8 +4,9 @@ PROP-43).
 Hypothesis draws a configuration of a family (budgets, geometry, scheduler, tear mode) and
 a run of any inputs the environment offers (faults, releases, user messages). Then the
 faults stop: the device is left alone — ``tick``, the RTCC alarm when armed, ``net_up`` when
-the network is down, ``resume`` when a frozen or replaying server ends its attack — and each eventually-property the hardened design is expected to satisfy
-in that family must reach its goal within ``RECOVERY_STEPS`` steps. The released code is
+the network is down, ``resume`` when a frozen or replaying server ends its attack — and each
+eventually-property the hardened design is expected to satisfy in that family must reach its
+goal within ``RECOVERY_STEPS`` steps. The released code is
 known to violate several of them (docs/findings.md); the hardened variant is where a
 violation here is a regression. This is the bounded form of the checker's eventually-verdict
 on configurations too large to explore exhaustively.
@@ -54,8 +55,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
         "config": {"secure_boot": True},
         "releases": [{"version": 2}, {"version": 3, "signature": "other-key"}],
         "budget": {"power_cut": (0, 2), "publish": (0, 1), "corrupt": (0, 1)},
-        # The attacker's v3 may replace v2 on the server: progress is then out of reach by
-        # design (sec-freeze-replay), so it is not a goal here.
+        # The attacker's v3 may replace v2 on the server for good (a publish, not an attack
+        # that ends): progress is then out of reach by design, so it is not a goal here.
         "goals": ("no-brick", "no-stuck-service", "event-response"),
     },
     "freeze": {

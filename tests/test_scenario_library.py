@@ -30,7 +30,6 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
                 "sec-authenticity",
                 "sec-erase-authenticity",
                 "sec-fast-forward",
-                "sec-freeze-replay",
             }
         ),
     ),
@@ -43,7 +42,6 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
                 "progress",
                 "sec-authenticity",
                 "sec-fast-forward",
-                "sec-freeze-replay",
             }
         ),
     ),
@@ -93,7 +91,9 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
     ),
     "console": (911, frozenset({"event-response", "flash-physics", "progress"})),
     "enforce-tls": (275, frozenset({"flash-physics", "progress"})),
-    "erase": (3227, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
+    "erase": (3227, frozenset({"flash-physics", "progress"})),
+    "erase-replay": (8435, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
+    "erase-secure": (779, frozenset({"flash-physics", "progress", "sec-erase-authenticity"})),
     "factory-version-0": (
         1835,
         frozenset(
@@ -198,7 +198,7 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
             }
         ),
     ),
-    "num-imgs-5": (4581, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
+    "num-imgs-5": (4581, frozenset({"flash-physics", "progress"})),
     "patch": (
         6111,
         frozenset(
@@ -287,7 +287,6 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
                 "no-unintended-downgrade",
                 "outcome-honesty",
                 "progress",
-                "sec-freeze-replay",
                 "store-consistency",
             }
         ),
@@ -305,7 +304,7 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
             }
         ),
     ),
-    "server-freeze": (9911, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
+    "server-freeze": (13139, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
     "set-parameters": (1058, frozenset({"flash-physics", "progress"})),
     "signed": (
         2252,
@@ -331,12 +330,11 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
                 "no-stuck-service",
                 "outcome-honesty",
                 "progress",
-                "sec-freeze-replay",
                 "store-consistency",
             }
         ),
     ),
-    "store": (4585, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
+    "store": (4585, frozenset({"flash-physics", "progress"})),
     "tamper": (
         2880,
         frozenset(

@@ -200,7 +200,7 @@ def is_not_frozen(world: World) -> bool:
 def is_attacked(world: World) -> bool:
     """Whether the server has frozen or replayed (SCN-17): each spends the ``freeze`` budget,
     so no ghost flag is needed."""
-    initial = dict(world.scenario.budget).get("freeze", 0)
+    initial: int = dict(get_ctx(world).budget).get("freeze", 0)
     return world.get_budget("freeze") < initial
 
 

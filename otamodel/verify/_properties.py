@@ -361,7 +361,7 @@ def has_server_attack(scenario: Scenario) -> bool:
 
 def get_security_properties(scenario: Scenario) -> list[Property[World, Action]]:
     """PROP-40..PROP-44: one property per threat (TUF/Uptane)."""
-    props = [
+    props: list[Property[World, Action]] = [
         Property.always(
             "sec-authenticity",
             pr.is_authentic,
