@@ -128,6 +128,24 @@ def test_freeze_and_replay() -> None:
     assert step(world, Action("replay", "0")).is_refused
 
 
+def test_resume_ends_a_freeze_or_a_replay() -> None:
+    """SCN-17: ``resume`` serves the publisher's newest release again; it is offered only
+    while the server serves another one, is no fault and spends no budget."""
+    scenario = get_scenario("server-freeze")
+    world = initial_world(scenario)
+    assert "resume" not in _kinds(world)
+    assert step(world, Action("resume")).is_refused
+    frozen = apply(world, Action("freeze"))
+    assert "resume" in _kinds(frozen) and not Action("resume").is_fault()
+    back = step(frozen, Action("resume"))
+    assert back.world.published == 0 and "serves release 0 again" in back.transition
+    assert back.world.budget == frozen.budget
+    newer = apply(world, Action("publish", "1"))
+    replayed = apply(newer, Action("replay", "0"))
+    assert apply(replayed, Action("resume")).published == 1  # the newest, not the first
+    assert "resume" not in _kinds(apply(replayed, Action("resume")))
+
+
 def test_data_durable_only_at_close() -> None:
     fs = Fs(formatted=True, has_dir=True).with_file("a.bin", b"old")
     opened = apply_fs(fs, FsCreate("a.bin"), torn=False, at_close=True)

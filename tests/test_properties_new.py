@@ -7,7 +7,14 @@ from __future__ import annotations
 from _drive import apply, callbacks, run
 
 from otamodel.checker import check
-from otamodel.env import build_scenario, get_scenario, initial_world, with_defects, with_variant
+from otamodel.env import (
+    build_scenario,
+    enabled_actions,
+    get_scenario,
+    initial_world,
+    with_defects,
+    with_variant,
+)
 from otamodel.env._ghost import update_ghost
 from otamodel.env._oracle import get_facts, get_target, is_publisher_image
 from otamodel.formats import bootctl
@@ -120,7 +127,56 @@ def test_progress_goal_and_freeze_replay() -> None:
     world = apply(world, Action("publish", "1"))
     world = apply(world, Action("publish", "0"))
     assert world.ghost.max_target == 3  # the replay of v2 does not lower the target
+    assert not model.is_progress_goal(world)
+    assert pr.is_not_frozen(world)  # no SCN-17 attack here: PROP-4 judges this state
+    assert "sec-freeze-replay" not in {p.name for p in model.properties()}
+
+
+def _freeze_world(variant: str) -> World:
+    """server-freeze: v3 is published, the check finds it, and the server freezes before
+    the image download opens."""
+    scenario = with_variant(get_scenario("server-freeze"), variant)
+    world = apply(initial_world(scenario), Action("publish", "1"))
+    world = run(world, until=lambda w: w.service.state is SvcState.TRIGGER_OTA, max_steps=4000)
+    return apply(world, Action("freeze"))
+
+
+def test_freeze_replay_holds_before_an_attack_and_fails_on_lasting_damage() -> None:
+    world = _freeze_world("harmony-3.9.1")
+    assert pr.is_attacked(world) and world.ghost.max_target == 3
     assert not pr.is_not_frozen(world)
+    assert pr.is_not_frozen(replace(world, budget=world.scenario.budget))  # no attack yet
+    # The download fails; the released service rests in STATE_IDLE (HARD-3 is missing), so
+    # once the attack ends v3 still never installs: lasting damage.
+    world = run(world, until=lambda w: w.service.state is SvcState.STATE_IDLE)
+    world = apply(world, Action("resume"))
+    assert "timer" not in {a.kind for a in enabled_actions(world)}
+    for _ in range(300):
+        world = apply(world, Action("tick"))
+    assert world.service.state is SvcState.STATE_IDLE and not pr.is_not_frozen(world)
+    # The hardened service re-arms the RTCC and installs v3 once the server serves it again.
+    hardened = _freeze_world("hardened")
+    hardened = run(hardened, until=lambda w: w.service.state is SvcState.WAIT_FOR_OTA_TIMER_TRIGGER)
+    done = run(apply(hardened, Action("resume")), until=pr.is_not_frozen, max_steps=6000)
+    assert done.running is not None and done.running.version == 3
+
+
+def test_freeze_replay_edges_add_only_the_end_of_the_attack() -> None:
+    assert pr.is_attack_over_action(Action("resume")) and pr.is_attack_over_action(Action("tick"))
+    assert pr.is_attack_over_action(Action("ctrl", "update_check"))
+    assert not pr.is_attack_over_action(Action("freeze"))
+    assert not pr.is_attack_over_action(Action("replay", "0"))
+    assert not pr.is_attack_over_action(Action("publish", "1"))
+
+
+def test_freeze_replay_verdicts_on_small_scenarios() -> None:
+    """PROP-43 fails for v3.9.1 (a failed download ends periodic checking; a replayed EraseVer
+    manifest stays in force) and holds for the hardened design (HARD-3, HARD-16)."""
+    for name in ("server-freeze", "erase-replay"):
+        for variant, verdict in (("harmony-3.9.1", "violated"), ("hardened", "holds")):
+            report = check(OtaModel(with_variant(get_scenario(name), variant)))
+            result = next(r for r in report.results if r.name == "sec-freeze-replay")
+            assert result.verdict.value == verdict, (name, variant)
 
 
 def test_flash_physics_records_locations() -> None:
@@ -323,9 +379,83 @@ def test_erase_authenticity_and_fast_forward_in_the_attacker_scenario() -> None:
     assert not pr.is_no_fast_forward(replace(world, running=v255))
 
 
+def _erase_secure(variant: str, release: int) -> tuple[World, list[str]]:
+    """erase-secure: v2 installed, then release ``release`` (1: the publisher's signed
+    EraseVer of v2, 2: an attacker's one signed with another key) is published."""
+    scenario = with_variant(get_scenario("erase-secure"), variant)
+    world = run(initial_world(scenario), until=_running(2), max_steps=4000)
+    log: list[str] = []
+    world = apply(world, Action("publish", str(release)), log)
+    for _ in range(400):
+        if world.service.erase_in_progress or world.ghost.erase_forged:
+            break
+        actions = enabled_actions(world)
+        timer = [a for a in actions if a.kind == "timer"]
+        world = apply(world, timer[0] if timer else Action("tick"), log)
+    return world, log
+
+
+def test_erase_authenticity_with_signed_erase_manifests() -> None:
+    """PROP-44 / HARD-15: in a secure build the hardened service erases only for a manifest
+    whose Signature covers the erase statement with the publisher key; v3.9.1 erases for any."""
+    scenario = get_scenario("erase-secure")
+    assert get_facts(scenario, 1).publisher and not get_facts(scenario, 2).publisher
+    released, _ = _erase_secure("harmony-3.9.1", 2)
+    assert released.ghost.erase_forged and not pr.is_erase_authentic(released)
+    hardened, log = _erase_secure("hardened", 2)
+    assert not hardened.service.erase_in_progress and pr.is_erase_authentic(hardened)
+    assert any("no publisher signature over the erase" in n for n in log)
+    honest, _ = _erase_secure("hardened", 1)
+    assert honest.service.erase_in_progress and pr.is_erase_authentic(honest)
+    for variant, verdict in (("harmony-3.9.1", "violated"), ("hardened", "holds")):
+        report = check(OtaModel(with_variant(scenario, variant)))
+        result = next(r for r in report.results if r.name == "sec-erase-authenticity")
+        assert result.verdict.value == verdict, variant
+
+
 def test_small_scenario_verdicts() -> None:
     released = check(OtaModel(with_variant(get_scenario("transfer"), "harmony-3.9.1")))
     hardened = check(OtaModel(with_variant(get_scenario("transfer"), "hardened")))
     failing = {r.name for r in released.results if r.is_failing}
     assert failing == {"progress", "flash-physics"}
     assert {r.name for r in hardened.results if r.is_failing} == {"flash-physics"}
+
+
+def test_erase_signature_covers_the_erase_statement() -> None:
+    """HARD-15 on hand-built inputs: the publisher's signature over ``EraseVer:<Version>``
+    passes; another key, garbage, none, or an image signature does not (hardened, secure)."""
+    from otamodel.formats import manifest as mf
+    from otamodel.model._parse import is_erase_authorised
+
+    scenario = with_variant(get_scenario("erase-secure"), "hardened")
+    world = initial_world(scenario)
+
+    def sig(index: int) -> mf.JsonField:
+        entry = mf.parse(scenario.releases[index].manifest).entry
+        assert entry is not None
+        return entry.signature
+
+    assert is_erase_authorised(world, sig(1), 2)
+    assert not is_erase_authorised(world, sig(1), 3)  # signed for another Version
+    assert not is_erase_authorised(world, sig(2), 2)  # the attacker's key
+    assert not is_erase_authorised(world, sig(0), 2)  # v2's image signature
+    assert not is_erase_authorised(world, mf.ABSENT, 2)
+    released = initial_world(with_variant(scenario, "harmony-3.9.1"))
+    assert is_erase_authorised(released, sig(2), 2)  # v3.9.1 takes any erase
+    planted = initial_world(with_defects(scenario, ["erase-signature-presence-only"]))
+    assert is_erase_authorised(planted, sig(2), 2) and not is_erase_authorised(
+        planted, mf.ABSENT, 2
+    )
+
+
+def test_erase_request_does_not_outlive_its_manifest_in_hardened() -> None:
+    """HARD-16: with a stale erase request, v3.9.1 turns v3's manifest into an erase of v3;
+    the hardened parse reads it as the update it is."""
+    from otamodel.model._parse import process_manifest
+    from otamodel.model._storage import set_service
+
+    for variant, erase in (("harmony-3.9.1", True), ("hardened", False)):
+        scenario = with_variant(get_scenario("erase-replay"), variant)
+        world = set_service(initial_world(scenario), erase_request=True)
+        out = process_manifest(world, scenario.releases[2].manifest, 1)
+        assert out.erase is erase and out.result is not erase, variant

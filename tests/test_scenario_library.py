@@ -31,7 +31,6 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
                 "sec-authenticity",
                 "sec-erase-authenticity",
                 "sec-fast-forward",
-                "sec-freeze-replay",
             }
         ),
     ),
@@ -44,7 +43,6 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
                 "progress",
                 "sec-authenticity",
                 "sec-fast-forward",
-                "sec-freeze-replay",
             }
         ),
     ),
@@ -95,7 +93,9 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
     "console": (911, frozenset({"event-response", "flash-physics", "progress"})),
     "console-interval-url": (963, frozenset({"check-interval", "flash-physics", "progress"})),
     "enforce-tls": (275, frozenset({"flash-physics", "progress"})),
-    "erase": (3227, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
+    "erase": (3227, frozenset({"flash-physics", "progress"})),
+    "erase-replay": (8435, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
+    "erase-secure": (779, frozenset({"flash-physics", "progress", "sec-erase-authenticity"})),
     "factory-version-0": (
         1835,
         frozenset(
@@ -200,7 +200,7 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
             }
         ),
     ),
-    "num-imgs-5": (4581, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
+    "num-imgs-5": (4581, frozenset({"flash-physics", "progress"})),
     "patch": (
         6111,
         frozenset(
@@ -289,7 +289,6 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
                 "no-unintended-downgrade",
                 "outcome-honesty",
                 "progress",
-                "sec-freeze-replay",
                 "store-consistency",
             }
         ),
@@ -307,7 +306,7 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
             }
         ),
     ),
-    "server-freeze": (9911, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
+    "server-freeze": (13139, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
     "set-parameters": (1058, frozenset({"flash-physics", "progress"})),
     "signed": (
         2252,
@@ -333,12 +332,11 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
                 "no-stuck-service",
                 "outcome-honesty",
                 "progress",
-                "sec-freeze-replay",
                 "store-consistency",
             }
         ),
     ),
-    "store": (4585, frozenset({"flash-physics", "progress", "sec-freeze-replay"})),
+    "store": (4585, frozenset({"flash-physics", "progress"})),
     "tamper": (
         2880,
         frozenset(

@@ -78,5 +78,7 @@ def test_the_kills_cover_the_properties() -> None:
         "sec-authenticity",
         "sec-anti-rollback",
         "sec-fast-forward",
+        "sec-freeze-replay",
+        "sec-erase-authenticity",
     }
     assert expected <= killed, sorted(expected - killed)

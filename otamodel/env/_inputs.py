@@ -7,6 +7,7 @@ not involved. The file-system switches act around the device's step in ``env.ste
 
 from __future__ import annotations
 
+from otamodel.env._oracle import get_facts
 from otamodel.env._scenario import get_world_scenario
 from otamodel.model import Action, Phase, StepResult, World
 from otamodel.model._action import ActionKind
@@ -30,6 +31,7 @@ EXTRA_KINDS = frozenset(
         ActionKind.MITM,
         ActionKind.FREEZE,
         ActionKind.REPLAY,
+        ActionKind.RESUME,
     }
 )
 
@@ -60,6 +62,8 @@ def get_extra_actions(world: World, budget: dict[str, int]) -> list[Action]:
         if world.published != frozen:
             out.append(Action.of("freeze"))
         out.extend(Action.of("replay", str(i)) for i in range(min(world.published, frozen)))
+    if frozen is not None and get_resume_index(world) not in (None, world.published):
+        out.append(Action.of("resume"))
     return out
 
 
@@ -91,6 +95,22 @@ def get_console_actions(world: World) -> list[Action]:
             if ctx.get_release_params(i) is not None
         )
     return out
+
+
+def get_resume_index(world: World) -> int | None:
+    """SCN-17: the release the server serves again when a freeze or replay ends: among the
+    releases the publisher has published so far (the ghost's record, which the device never
+    reads), the newest one that carries the highest target (PROP-4); None when none has one."""
+    ctx = _ctx(world)
+    target = world.ghost.max_target
+    if not target:
+        return None
+    best = None
+    for i in world.ghost.published_seen:
+        facts = get_facts(ctx, i)
+        if facts.publisher and facts.target == target and not ctx.releases[i].withheld:
+            best = i if best is None else max(best, i)
+    return best
 
 
 def get_tamper_targets(world: World) -> list[str]:
@@ -232,11 +252,20 @@ def process_mitm(world: World, action: Action) -> StepResult:
 
 
 def process_server(world: World, action: Action) -> StepResult:
-    """SCN-17: the server freezes (answers nothing: every request fails) or replays the
-    manifest and files of an earlier release."""
+    """SCN-17: the server freezes (answers nothing: every request fails), replays the
+    manifest and files of an earlier release, or resumes serving the publisher's newest
+    release (the attack ends)."""
     frozen = _ctx(world).get_frozen_index()
     if frozen is None:
         return StepResult(world, action, refusal="the scenario has no freeze budget")
+    if action.kind == "resume":
+        index = get_resume_index(world)
+        if index is None or index == world.published:
+            why = "the server already serves its newest release"
+            return StepResult(world, action, refusal=why)
+        new = replace(world, published=index)
+        what = f"the attack ends: the server serves release {index} again"
+        return StepResult(new, action, transition=what)
     if action.kind == "freeze":
         if world.published == frozen:
             return StepResult(world, action, refusal="the server is already frozen")

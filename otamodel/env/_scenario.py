@@ -25,6 +25,7 @@ from otamodel.env._spec import (
     FsSpec,
     GeometryName,
     GeometrySpec,
+    Origin,
     ReleaseKind,
     ReleaseSpec,
     SignatureMode,
@@ -45,6 +46,7 @@ from otamodel.model import (
     World,
     make_image,
 )
+from otamodel.model._parse import get_erase_statement
 
 SERVER = "http://127.0.0.1:8000"
 MANIFEST_URL = f"{SERVER}/ota.json"
@@ -397,7 +399,11 @@ class _ReleaseBuilder:
         if rel.kind is ReleaseKind.ERASE:
             erase_version = rel.erase_version if rel.erase_version is not None else version
             manifest = mf.make_manifest(
-                version=erase_version, url=url, digest=digest, erase_ver=True
+                version=erase_version,
+                url=url,
+                digest=digest,
+                erase_ver=True,
+                **self.get_erase_signature(rel, erase_version),
             )
             manifest = self.pad(manifest, rel, index)
             return Release(f"erase v{erase_version}", manifest, (), rel.description)
@@ -412,6 +418,23 @@ class _ReleaseBuilder:
         )
         manifest = self.pad(manifest, rel, index)
         return Release(f"{rel.kind.value} v{version}", manifest, tuple(files), rel.description)
+
+    def get_erase_signature(self, rel: ReleaseSpec, version: int) -> dict[str, Any]:
+        """HARD-15: in secure builds an EraseVer manifest carries a Signature over the erase
+        statement: by the publisher's key, or (``signature = "other-key"`` or an attacker's
+        release) by another key; ``garbage`` and ``none`` as for images."""
+        if not self.config.secure_boot:
+            return {}
+        default = SignatureMode.OTHER_KEY if rel.origin is Origin.ATTACKER else SignatureMode.VALID
+        mode = rel.signature or default
+        statement = get_erase_statement(version)
+        if mode is SignatureMode.VALID:
+            return {"signature": _sign(statement, TEST_KEY_SCALAR)}
+        if mode is SignatureMode.OTHER_KEY:
+            return {"signature": _sign(statement, OTHER_KEY_SCALAR)}
+        if mode is SignatureMode.GARBAGE:
+            return {"signature": base64.b64encode(b"\x01" * 64).decode()}
+        return {}
 
     def get_patch(
         self,

@@ -55,6 +55,7 @@ class ActionKind(enum.StrEnum):
     MITM = "mitm", True, "mitm", False, False
     FREEZE = "freeze", True, "freeze", False, False
     REPLAY = "replay", True, "freeze", False, False
+    RESUME = "resume", False, None, False, False  # SCN-17: the attack ends (PROP-43)
 
     @classmethod
     def get(cls, text: str) -> ActionKind | None:

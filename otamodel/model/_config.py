@@ -52,6 +52,9 @@ class Defect(enum.Enum):
     TRIAL_BOOT_NOT_TRACKED = "trial-boot-not-tracked"
     BOOTLOADER_NEVER_FAST_PATH = "bootloader-never-fast-path"
     PROGRAM_WITHOUT_ERASE = "program-without-erase"
+    OFFERED_VERSION_SKIPPED = "offered-version-skipped"
+    ERASE_SIGNATURE_PRESENCE_ONLY = "erase-signature-presence-only"
+    ERASE_REQUEST_STICKY = "erase-request-sticky"
 
 
 class Scheduler(enum.Enum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from otamodel.formats import manifest as mf
-from otamodel.formats import otadb
+from otamodel.formats import otadb, signature
 from otamodel.model._config import Defect, Variant
 from otamodel.model._state import OtaParams, World, replace
 from otamodel.model._storage import load_db
@@ -72,6 +72,32 @@ def copy_url(params: OtaParams, url: str) -> OtaParams:
     return replace(params, url=url, digest=digest.split("\0")[0] if "\0" in spill else digest)
 
 
+def get_erase_statement(version: int) -> bytes:
+    """HARD-15: what the publisher signs to ask for an erase: ``EraseVer:<Version>`` in ASCII
+    (a statement no image signature can stand for)."""
+    return b"EraseVer:%d" % version
+
+
+def is_erase_authorised(world: World, sig: mf.JsonField, version: int) -> bool:
+    """HARD-15: the hardened service in a secure build honours EraseVer only when the
+    manifest's ``Signature`` (ECDSA P-256 raw r||s, base64) verifies over the erase statement
+    with the publisher key the bootloader holds. Other builds and v3.9.x take any erase."""
+    config = world.scenario.config
+    if not (config.is_hardened and config.secure_boot):
+        return True
+    if not _is_string(sig) or not sig.text:
+        return False
+    if config.has(Defect.ERASE_SIGNATURE_PRESENCE_ONLY):
+        return True  # PROP-45: a Signature is required but never verified
+    key = world.scenario.public_key_pem
+    if key is None:
+        return False
+    try:
+        return bool(signature.verify(get_erase_statement(version), sig.text[:96], key))
+    except ValueError:
+        return False
+
+
 def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcome:
     """SVC-20: parse a manifest the way ``SYS_OTA_ParseJsonContent`` does (called after the
     cJSON syntax check passed). Only the last ``ota[]`` element counts (SVC-21)."""
@@ -79,6 +105,8 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
     config = world.scenario.config
     params = svc.params
     erase_request = svc.erase_request
+    if config.is_hardened and not config.has(Defect.ERASE_REQUEST_STICKY):
+        erase_request = False  # HARD-16: each manifest asks for an erase or not by itself
     patch_request = svc.patch_request
     doc = mf.parse(data)
     entry = doc.entry
@@ -108,6 +136,9 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
         value = _valueint(version)
         if not value:
             return done(False, "erase: Version is not a non-zero number")
+        if not is_erase_authorised(world, field("signature"), value):
+            erase_request = False  # HARD-15: an unsigned erase is refused, not remembered
+            return done(False, "erase: no publisher signature over the erase")
         params = replace(params, delete_img_version=value)
         return done(False, "erase requested", erase=True)
     url, digest = field("url"), field("digest")
@@ -193,6 +224,8 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
     assert value is not None
     # SVC-29: an update is available iff the compiled app version is strictly lower.
     newer = app_version < value
+    if world.scenario.config.has(Defect.OFFERED_VERSION_SKIPPED):
+        newer = max(app_version, params.version) < value  # PROP-45: "offered once" is "done"
     if world.scenario.config.has(Defect.ACCEPTS_OLDER_VERSION):
         newer = app_version != value  # PROP-45: "different" instead of "newer"
     if newer:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from otamodel.errors import ManifestError
 from otamodel.formats import manifest as mf
 from otamodel.model import _core as core
+from otamodel.model._config import Defect
 from otamodel.model._enums import CheckState
 from otamodel.model._machine import MachineDef, row
 from otamodel.model._parse import ParseOutcome, process_manifest
@@ -122,10 +123,17 @@ def process_json_content(w: World) -> World:
     return set_service(
         w,
         parse_result=out.result,
-        erase_request=out.erase_request,
+        erase_request=out.erase_request and not is_erase_request_forgotten(w),
         patch_request=out.patch_request,
         params=out.params,
     )
+
+
+def is_erase_request_forgotten(w: World) -> bool:
+    """HARD-16: the hardened service keeps no erase request past the manifest that made it
+    (the erase itself is already handed to ERASE_IMAGE)."""
+    config = w.scenario.config
+    return bool(config.is_hardened) and not config.has(Defect.ERASE_REQUEST_STICKY)
 
 
 def process_check_done(w: World) -> World:

@@ -80,7 +80,8 @@ EXPLANATIONS: dict[str, str] = {
     "sec-anti-rollback": "An installed image older than one validated earlier runs.",
     "sec-fast-forward": "A version above every release of the publisher runs, blocking updates.",
     "sec-freeze-replay": (
-        "The server is kept on an older or foreign manifest and the newest release never installs."
+        "After a freeze or replay has ended, the newest release still never installs (lasting "
+        "damage)."
     ),
     "sec-erase-authenticity": "A manifest the publisher did not make erased a stored image.",
 }

@@ -12,7 +12,6 @@ from otamodel.env._oracle import (
     VALID,
     find_row_of,
     get_ctx,
-    get_facts,
     get_max_publisher_version,
     get_rows,
 )
@@ -188,12 +187,28 @@ def is_no_fast_forward(world: World) -> bool:
 
 
 def is_not_frozen(world: World) -> bool:
-    """PROP-43 sec-freeze-replay goal: the newest valid release published so far runs, or
-    the server still serves it (the published release is not an older or foreign one)."""
-    target = world.ghost.max_target
-    if world.running is not None and world.running.version >= target:
+    """PROP-43 sec-freeze-replay goal: no freeze or replay has happened yet (PROP-4 judges
+    those states), or PROP-4's goal holds: an application runs whose compiled version is at
+    least the newest valid target the publisher has published so far. The property's edges
+    add the end of the attack (``resume``), so a freeze or replay fails it only when it leaves
+    lasting damage on the device."""
+    if not is_attacked(world):
         return True
-    return get_facts(get_ctx(world), world.published).target >= target
+    return world.running is not None and world.running.version >= world.ghost.max_target
+
+
+def is_attacked(world: World) -> bool:
+    """Whether the server has frozen or replayed (SCN-17): each spends the ``freeze`` budget,
+    so no ghost flag is needed."""
+    initial: int = dict(get_ctx(world).budget).get("freeze", 0)
+    return world.get_budget("freeze") < initial
+
+
+def is_attack_over_action(action: Action) -> bool:
+    """PROP-43 edges: PROP-4's (the device left alone, the user asking for an update) and the
+    end of a freeze or replay (SCN-17 ``resume``)."""
+    return action.is_recovery() or action.is_update_request() or action.kind == "resume"
+
 
 
 def is_erase_authentic(world: World) -> bool:

@@ -274,7 +274,7 @@ class OtaModel:
                 measure=get_overprograms,
             ),
             *get_user_properties(scenario),
-            *get_security_properties(),
+            *get_security_properties(scenario),
         ]
         if has_console_intervals(scenario):
             props.append(
@@ -376,9 +376,14 @@ def get_user_properties(scenario: Scenario) -> list[Property[World, Action]]:
     return props
 
 
-def get_security_properties() -> list[Property[World, Action]]:
+def has_server_attack(scenario: Scenario) -> bool:
+    """PROP-43 applies to scenarios whose server can freeze or replay (SCN-17)."""
+    return scenario.get_frozen_index() is not None
+
+
+def get_security_properties(scenario: Scenario) -> list[Property[World, Action]]:
     """PROP-40..PROP-44: one property per threat (TUF/Uptane)."""
-    return [
+    props: list[Property[World, Action]] = [
         Property.always(
             "sec-authenticity",
             pr.is_authentic,
@@ -394,15 +399,20 @@ def get_security_properties() -> list[Property[World, Action]]:
             pr.is_no_fast_forward,
             "no running version exceeds every version the publisher makes",
         ),
-        Property.eventually(
-            "sec-freeze-replay",
-            pr.is_not_frozen,
-            "an old or frozen manifest cannot keep the newest published release out for ever",
-            edge_filter=is_progress_action,
-        ),
         Property.always(
             "sec-erase-authenticity",
             pr.is_erase_authentic,
             "only the publisher's manifests erase stored images",
         ),
     ]
+    if has_server_attack(scenario):
+        props.insert(
+            3,
+            Property.eventually(
+                "sec-freeze-replay",
+                pr.is_not_frozen,
+                "once a freeze or replay ends, the newest published release still installs",
+                edge_filter=pr.is_attack_over_action,
+            ),
+        )
+    return props

@@ -34,6 +34,9 @@ KILL_SCENARIOS = (
     "user",
     "secure",
     "rollback",
+    "erase-secure",
+    "erase-replay",
+    "server-freeze",
 )
 # Where the test looks for each defect's kill (the generated table searches all of them).
 KILLED_ON: dict[Defect, str] = {
@@ -61,6 +64,9 @@ KILLED_ON: dict[Defect, str] = {
     Defect.TRIAL_BOOT_NOT_TRACKED: "bad-image",
     Defect.BOOTLOADER_NEVER_FAST_PATH: "patch",
     Defect.PROGRAM_WITHOUT_ERASE: "transfer",
+    Defect.OFFERED_VERSION_SKIPPED: "server-freeze",
+    Defect.ERASE_SIGNATURE_PRESENCE_ONLY: "erase-secure",
+    Defect.ERASE_REQUEST_STICKY: "erase-replay",
 }
 
 
@@ -191,6 +197,9 @@ DESCRIPTIONS: dict[Defect, str] = {
     Defect.TRIAL_BOOT_NOT_TRACKED: "a failed trial boot is not noticed (undoes HARD-9)",
     Defect.BOOTLOADER_NEVER_FAST_PATH: "CHECK_IMAGE never jumps: every boot reprograms",
     Defect.PROGRAM_WITHOUT_ERASE: "PROGRAM_IMAGE erases only boot control",
+    Defect.OFFERED_VERSION_SKIPPED: "a Version offered once is not offered again until a reboot",
+    Defect.ERASE_SIGNATURE_PRESENCE_ONLY: "an erase needs a Signature, never verified (HARD-15)",
+    Defect.ERASE_REQUEST_STICKY: "an EraseVer request outlives its manifest (undoes HARD-16)",
 }
 
 
@@ -211,8 +220,8 @@ def render_defects_doc(cells: dict[Defect, tuple[str, str]]) -> str:
         "",
         '"Not killed" in the released column means the released code already has the defect\'s',
         "effect, so the defect changes nothing there: it undoes a hardened fix (HARD-1, HARD-8,",
-        "HARD-9) or is masked by a released failure (periodic checking already ends after a",
-        "failed download). The hardened column is where such defects are caught.",
+        "HARD-9, HARD-15, HARD-16) or is masked by a released failure (periodic checking already",
+        "ends after a failed download). The hardened column is where such defects are caught.",
         "",
         "| defect | what it plants | released (harmony-3.9.1) | hardened |",
         "|---|---|---|---|",
