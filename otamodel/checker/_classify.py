@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import heapq
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Generic
 
 import attrs
@@ -37,6 +37,8 @@ from otamodel.checker._model import A, Property, PropertyKind, S, get_action_lab
 from otamodel.checker._trace import Trace
 
 if TYPE_CHECKING:
+    from otamodel.checker._cheapest import CheapestPaths
+    from otamodel.checker._liveness import ReverseGraph
     from otamodel.checker._search import Exploration
 
 Key = tuple[str, ...]
@@ -97,30 +99,33 @@ def _default_terminal_key(_prop: Property[Any, Any], states: Sequence[Any]) -> K
 
 
 class Graph:
-    """Forward adjacency of the explored edges (``order[offsets[s]:offsets[s+1]]`` are the
-    edge numbers leaving ``s``), and cheapest distances from the initial states (CHK-15)."""
+    """The explored edges by target (the reverse graph, shared with the verdicts) and the
+    cheapest distances from the initial states (CHK-15; shared with the verdicts too)."""
 
-    def __init__(self, exploration: Exploration, cost: Callable[[Any], int] | None) -> None:
+    def __init__(
+        self,
+        exploration: Exploration,
+        cost: Callable[[Any], int] | None,
+        reverse: ReverseGraph | None = None,
+        paths: CheapestPaths | None = None,
+    ) -> None:
+        from otamodel.checker._cheapest import CheapestPaths
+        from otamodel.checker._liveness import ReverseGraph
+
         src, dst, act = exploration.edge_src, exploration.edge_dst, exploration.edge_act
         assert src is not None and dst is not None and act is not None
         self.exploration = exploration
         self.src, self.dst, self.act = src, dst, act
-        count = exploration.count
         self.prices = [0 if cost is None else cost(a) for a in exploration.action_table]
-        self.order = array("i", sorted(range(len(src)), key=src.__getitem__))
-        self.targets = array("i", [dst[edge] for edge in self.order])
-        """``targets[offsets[s]:offsets[s + 1]]``: the states ``s`` has an edge to."""
-        self.actions = array("i", [act[edge] for edge in self.order])
-        offsets = [0] * (count + 1)
-        for state in src:
-            offsets[state + 1] += 1
-        for k in range(count):
-            offsets[k + 1] += offsets[k]
-        self.offsets = offsets
+        self.reverse = reverse if reverse is not None else ReverseGraph(exploration)
+        self._forward: tuple[Sequence[int], Sequence[int]] | None = None
         if cost is None:
             self._use_tree()
         else:
-            self._run_dijkstra()
+            if paths is None:
+                paths = CheapestPaths(exploration, cost)
+            self.price, self.steps = paths.price_of, paths.steps_of
+            self.via_state, self.via_action = paths.via_state, paths.via_action
 
     def _use_tree(self) -> None:
         exploration = self.exploration
@@ -135,50 +140,10 @@ class Graph:
         self.via_state = exploration.parents
         self.via_action = exploration.parent_actions
 
-    def _run_dijkstra(self) -> None:
-        """CHK-15: ordered by (total cost, steps, state number) from every initial state."""
-        count = self.exploration.count
-        unreached = 1 << 62
-        price = array("q", [unreached]) * count
-        steps = array("i", [0]) * count
-        via_state = array("i", [-1]) * count
-        via_action = array("i", [-1]) * count
-        parents = self.exploration.parents
-        heap = [(0, 0, k) for k in range(count) if parents[k] == -1]
-        for _, _, k in heap:
-            price[k] = 0
-        heapq.heapify(heap)
-        offsets, targets, actions, prices = self.offsets, self.targets, self.actions, self.prices
-        pop, push = heapq.heappop, heapq.heappush
-        done = bytearray(count)
-        while heap:
-            p, n, state = pop(heap)
-            if done[state]:
-                continue
-            done[state] = 1
-            first, last = offsets[state], offsets[state + 1]
-            for target, action in zip(targets[first:last], actions[first:last], strict=True):
-                if done[target]:
-                    continue
-                q = p + prices[action]
-                if q < price[target] or (q == price[target] and n + 1 < steps[target]):
-                    price[target] = q
-                    steps[target] = n + 1
-                    via_state[target] = state
-                    via_action[target] = action
-                    push(heap, (q, n + 1, target))
-        self.price, self.steps = price, steps
-        self.via_state, self.via_action = via_state, via_action
-
-    def get_rank(self, edge: int) -> tuple[int, int, int, int]:
-        """How cheap a trace ending with ``edge`` is: (cost, steps, source, action id)."""
-        source = self.src[edge]
-        return (
-            self.price[source] + self.prices[self.act[edge]],
-            self.steps[source] + 1,
-            source,
-            self.act[edge],
-        )
+    def get_rank(self, source: int, action: int) -> tuple[int, int, int, int]:
+        """How cheap a trace ending with the edge ``source --action-->`` is: (cost, steps,
+        source, action id)."""
+        return (self.price[source] + self.prices[action], self.steps[source] + 1, source, action)
 
     def get_path(self, state: int) -> tuple[list[int], list[int]]:
         """The cheapest path to ``state``: its states and the interned actions between them."""
@@ -197,15 +162,168 @@ class Graph:
         steps = tuple((table[a], s) for a, s in zip(actions, objects[1:], strict=True))
         return Trace(objects[0], steps)
 
+    def get_forward(self) -> tuple[Sequence[int], Sequence[int]]:
+        """The edges by source: ``order[offsets[s]:offsets[s + 1]]`` leave ``s`` (built once;
+        the searches record edges by source, so usually no sort is needed)."""
+        if self._forward is None:
+            src = self.src
+            count = self.exploration.count
+            order: Sequence[int] = (
+                range(len(src))
+                if all(a <= b for a, b in pairwise(src))
+                else array("i", sorted(range(len(src)), key=src.__getitem__))
+            )
+            offsets = array("i", bytes(4 * (count + 1)))
+            for source in src:
+                offsets[source + 1] += 1
+            for k in range(count):
+                offsets[k + 1] += offsets[k]
+            self._forward = (order, offsets)
+        return self._forward
+
+    def get_action(self, source: int, target: int) -> int:
+        """The lowest interned action of an edge ``source -> target``."""
+        reverse = self.reverse
+        best = -1
+        for slot in range(reverse.offsets[target], reverse.offsets[target + 1]):
+            if reverse.sources[slot] == source and (best < 0 or reverse.actions[slot] < best):
+                best = reverse.actions[slot]
+        assert best >= 0
+        return best
+
 
 @attrs.define
 class _Class:
     rank: tuple[int, ...]
-    edge: int  # -1: an initial state
+    edge: tuple[int, int]  # (source, action); source -1: an initial state
     target: int
+    cause: int = -1  # the cause bit the trace must go through (-1: none)
     states: set[int] = attrs.field(factory=set)
     edges: int = 0
     region: int = 0
+
+    def add(self, rank: tuple[int, ...], edge: tuple[int, int], target: int, cause: int) -> None:
+        if rank < self.rank:
+            self.rank, self.edge, self.target, self.cause = rank, edge, target, cause
+        self.states.add(target)
+        self.edges += 1
+
+
+def get_finding_key(step: Key, cause: Key | None) -> Key:
+    """CHK-34: the key of a violating or entering step that is not itself a cause: the step's
+    own key, then ``after:`` and the key of the last cause before it."""
+    return step if cause is None else (*step, "after:", *cause)
+
+
+class Causes:
+    """CHK-34: the last causes before states reached without one. A model may mark which
+    actions are causes (``is_cause_action``: faults, inputs) and which are the system's own
+    progress; a step of its own progress is attributed to every cause edge from which it can
+    be reached over own-progress edges only (and to the start, from an initial state). The
+    sets are a fixpoint over the graph, so they do not depend on exploration order."""
+
+    def __init__(self, graph: Graph, is_cause: bytes, needed: Iterable[int]) -> None:
+        reverse = graph.reverse
+        offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
+        parents = graph.exploration.parents
+        self.graph, self.is_cause = graph, is_cause
+        inside: set[int] = set(needed)
+        stack = list(inside)
+        forward: dict[int, list[int]] = {}
+        inputs: list[tuple[int, int, int]] = []  # (source, action, target)
+        starts: list[int] = []
+        while stack:
+            state = stack.pop()
+            if parents[state] == -1:
+                starts.append(state)
+            for slot in range(offsets[state], offsets[state + 1]):
+                source, action = sources[slot], actions[slot]
+                if is_cause[action]:
+                    inputs.append((source, action, state))
+                    continue
+                forward.setdefault(source, []).append(state)
+                if source not in inside:
+                    inside.add(source)
+                    stack.append(source)
+        self.inside, self.forward, self.inputs, self.starts = inside, forward, inputs, starts
+        self.keys: list[Key] = []
+        self.masks: dict[int, int] = {}
+        self.bit_of: dict[tuple[int, int, int], int] = {}
+
+    def get_states(self, needs_state: bytes) -> set[int]:
+        """The states whose objects the cause keys need (``needs_state`` per action)."""
+        out = set(self.starts)
+        out.update(source for source, action, _ in self.inputs if needs_state[action])
+        return out
+
+    def set_keys(self, start_key: Key, input_keys: list[Key]) -> None:
+        """Number the distinct cause keys and propagate them (a worklist fixpoint)."""
+        bits: dict[Key, int] = {}
+        masks = self.masks
+        pending: list[int] = []
+        for state in self.starts:
+            bit = bits.setdefault(start_key, len(bits))
+            masks[state] = masks.get(state, 0) | (1 << bit)
+            pending.append(state)
+        for edge, key in zip(self.inputs, input_keys, strict=True):
+            bit = bits.setdefault(key, len(bits))
+            self.bit_of[edge] = bit
+            masks[edge[2]] = masks.get(edge[2], 0) | (1 << bit)
+            pending.append(edge[2])
+        self.keys = [key for key, _ in sorted(bits.items(), key=lambda item: item[1])]
+        self.start_bit = bits.get(start_key, -1)
+        forward = self.forward
+        while pending:
+            state = pending.pop()
+            mask = masks[state]
+            for target in forward.get(state, _NO_SUCCESSORS):
+                old = masks.get(target, 0)
+                if mask & ~old:
+                    masks[target] = old | mask
+                    pending.append(target)
+
+    def get_causes(self, state: int) -> list[int]:
+        return _bits(self.masks.get(state, 0))
+
+    def get_path_to(self, state: int, bit: int) -> tuple[list[int], list[int]]:
+        """A cheap path to ``state`` whose last cause is ``bit``: the nearest such cause edge
+        (fewest own-progress steps after it; then cheapest), the cheapest path to it."""
+        graph = self.graph
+        reverse = graph.reverse
+        offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
+        parents = graph.exploration.parents
+        after: dict[int, int] = {state: -1}  # state -> the next state towards ``state``
+        frontier = [state]
+        while frontier:
+            found: list[tuple[tuple[int, ...], int, int, int]] = []
+            following: list[int] = []
+            for target in frontier:
+                if bit == self.start_bit and parents[target] == -1:
+                    found.append(((0, 0, target, -1), -1, -1, target))
+                for slot in range(offsets[target], offsets[target + 1]):
+                    source, action = sources[slot], actions[slot]
+                    if self.is_cause[action]:
+                        if self.bit_of.get((source, action, target)) == bit:
+                            found.append((graph.get_rank(source, action), source, action, target))
+                    elif source not in after:
+                        after[source] = target
+                        following.append(source)
+            if found:
+                _, source, action, entry = min(found)
+                moves: list[int]
+                if source < 0:
+                    path, moves = [entry], []
+                else:
+                    path, moves = graph.get_path(source)
+                    path.append(entry)
+                    moves.append(action)
+                while path[-1] != state:
+                    nxt = after[path[-1]]
+                    moves.append(graph.get_action(path[-1], nxt))
+                    path.append(nxt)
+                return path, moves
+            frontier = following
+        return graph.get_path(state)  # pragma: no cover - every cause bit has an edge
 
 
 def classify(
@@ -216,119 +334,298 @@ def classify(
     *,
     can_reach: dict[int, bytearray] | None = None,
     witnesses: dict[int, bool] | None = None,
+    reverse: ReverseGraph | None = None,
+    paths: CheapestPaths | None = None,
 ) -> list[Finding[Any, Any]]:
-    """CHK-30..CHK-33: the findings of every property, in property order, cheapest first.
+    """CHK-30..CHK-34: the findings of every property, in property order, cheapest first.
 
-    The cyclic garbage collector is paused meanwhile: the classification allocates many
-    small lists while every explored state is alive, and each full collection would walk
-    them all (it creates no cycles of its own)."""
+    ``reverse``/``paths``: the reverse graph and cheapest paths the verdicts already built.
+    Only the states the keys need are fetched (violating and entering steps, their causes,
+    the terminal behaviours); the violations come from the bits the search recorded.
+    The cyclic garbage collector is paused meanwhile (many small lists, no cycles)."""
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _classify(model, exploration, properties, cost, can_reach, witnesses)
+        graph: Graph | None = None
+        if any(p.kind is not PropertyKind.SOMETIMES for p in properties):
+            graph = Graph(exploration, cost, reverse, paths)
+        return _Classifier(model, exploration, properties, graph).run(can_reach, witnesses)
     finally:
         if paused:
             gc.enable()
 
 
-def _classify(
-    model: object,
-    exploration: Exploration,
-    properties: Sequence[Property[Any, Any]],
-    cost: Callable[[Any], int] | None,
-    can_reach: dict[int, bytearray] | None,
-    witnesses: dict[int, bool] | None,
-) -> list[Finding[Any, Any]]:
-    edge_hook = getattr(model, "get_edge_key", None)
-    edge_key: EdgeKeyHook = edge_hook if callable(edge_hook) else _default_edge_key(model)
-    terminal_hook = getattr(model, "get_terminal_key", None)
-    terminal_key: TerminalKeyHook = (
-        terminal_hook if callable(terminal_hook) else _default_terminal_key
-    )
-    graph: Graph | None = None
-    states: list[Any] | None = None
-    trap_graphs: dict[Any, TrapGraph] = {}
-    findings: list[Finding[Any, Any]] = []
-    for position, prop in enumerate(properties):
-        if graph is None and prop.kind is not PropertyKind.SOMETIMES:
-            graph = Graph(exploration, cost)
-            states = exploration.fetch_states(range(exploration.count))
-        if prop.kind is PropertyKind.ALWAYS:
-            assert graph is not None and states is not None
-            found = _classify_always(graph, states, prop, edge_key)
-        elif prop.kind is PropertyKind.EVENTUALLY:
-            assert graph is not None and states is not None and can_reach is not None
-            shared = trap_graphs.get(prop.edge_filter)
-            if shared is None:
-                group = [can_reach[k] for k, other in enumerate(properties)
-                         if k in can_reach and other.edge_filter == prop.edge_filter]  # fmt: skip
-                table = exploration.action_table
-                shared = trap_graphs[prop.edge_filter] = TrapGraph(graph, table, prop, group)
-            found = _classify_traps(
-                graph, states, prop, can_reach[position], edge_key, terminal_key, shared
-            )
-        else:
-            if witnesses is None or witnesses.get(position, True) or not exploration.is_complete:
+_Edge = tuple[int, int, int]  # (source, action, target); source -1: an initial state
+
+
+class _Classifier:
+    def __init__(
+        self,
+        model: object,
+        exploration: Exploration,
+        properties: Sequence[Property[Any, Any]],
+        graph: Graph | None,
+    ) -> None:
+        self.model, self.exploration, self.properties, self.graph = (
+            model, exploration, properties, graph,
+        )  # fmt: skip
+        edge_hook = getattr(model, "get_edge_key", None)
+        self.edge_key: EdgeKeyHook = edge_hook if callable(edge_hook) else _default_edge_key(model)
+        terminal_hook = getattr(model, "get_terminal_key", None)
+        self.terminal_key: TerminalKeyHook = (
+            terminal_hook if callable(terminal_hook) else _default_terminal_key
+        )
+        cause_hook = getattr(model, "is_cause_action", None)
+        table = exploration.action_table
+        self.is_cause = bytes(1 if not callable(cause_hook) or cause_hook(a) else 0 for a in table)
+        needs_hook = getattr(model, "is_cause_state_needed", None)
+        self.needs_state = bytes(
+            1 if not callable(needs_hook) or needs_hook(a) else 0 for a in table
+        )
+        key_hook = getattr(model, "get_cause_key", None)
+        self.cause_key: Callable[[Any, Any], Key] = (
+            key_hook if callable(key_hook) else lambda _b, a: ("start",) if a is None
+            else (get_action_label(model, a),)
+        )  # fmt: skip
+
+    def run(
+        self, can_reach: dict[int, bytearray] | None, witnesses: dict[int, bool] | None
+    ) -> list[Finding[Any, Any]]:
+        exploration, graph = self.exploration, self.graph
+        plans: list[tuple[int, Property[Any, Any], Any]] = []
+        wanted: set[int] = set()
+        own: set[int] = set()  # sources of own-progress steps whose causes are needed
+        trap_graphs: dict[Any, TrapGraph] = {}
+        for position, prop in enumerate(self.properties):
+            if prop.kind is PropertyKind.ALWAYS:
+                assert graph is not None
+                edges = self._get_violations(position, prop)
+                plans.append((position, prop, edges))
+            elif prop.kind is PropertyKind.EVENTUALLY:
+                assert graph is not None and can_reach is not None
+                shared = trap_graphs.get(prop.edge_filter)
+                if shared is None:
+                    same = prop.edge_filter
+                    group = [can_reach[k] for k, other in enumerate(self.properties)
+                             if k in can_reach and other.edge_filter == same]  # fmt: skip
+                    shared = TrapGraph(graph, exploration.action_table, prop, group)
+                    trap_graphs[prop.edge_filter] = shared
+                traps = _Traps(graph, can_reach[position], shared)
+                edges = traps.entries
+                wanted.update(traps.get_terminal_states())
+                plans.append((position, prop, traps))
+            else:
+                plans.append((position, prop, None))
                 continue
-            found = [(("no witness",), (), (), None)]
-        prefix = get_prefix(model, prop)
-        made = [_make_finding(prefix, prop, graph, *entry) for entry in found]
-        _lengthen_colliding_ids(prefix, prop, made)
-        made.sort(key=lambda f: (f.cost, len(f.trace), f.id))
-        findings.extend(made)
-    return findings
+            for source, action, target in edges:
+                wanted.add(target)
+                if source >= 0:
+                    wanted.add(source)
+                    if not self.is_cause[action]:
+                        own.add(source)
+        causes = Causes(graph, self.is_cause, own) if own and graph is not None else None
+        if causes is not None:
+            wanted |= causes.get_states(self.needs_state)
+        numbers = sorted(wanted)
+        states = dict(zip(numbers, exploration.fetch_states(numbers), strict=True))
+        if causes is not None:
+            table = exploration.action_table
+            causes.set_keys(
+                tuple(self.cause_key(None, None)),
+                [
+                    tuple(self.cause_key(states[s] if self.needs_state[a] else None, table[a]))
+                    for s, a, _ in causes.inputs
+                ],
+            )
+        self.states, self.causes = states, causes
+        findings: list[Finding[Any, Any]] = []
+        pending: list[tuple[str, Property[Any, Any], list[_Made]]] = []
+        for position, prop, plan in plans:
+            if prop.kind is PropertyKind.ALWAYS:
+                found = self._classify_always(prop, plan)
+            elif prop.kind is PropertyKind.EVENTUALLY:
+                found = self._classify_traps(prop, plan)
+            else:
+                if (
+                    witnesses is None
+                    or witnesses.get(position, True)
+                    or not exploration.is_complete
+                ):
+                    continue
+                found = [(("no witness",), (), (), None)]
+            prefix = get_prefix(self.model, prop)
+            pending.append((prefix, prop, [self._make_finding(prefix, prop, *e) for e in found]))
+        # Every trace's states in one fetch (their paths share prefixes).
+        wanted_paths = sorted({k for _, _, made in pending for _, path, _ in made for k in path})
+        fetched = dict(zip(wanted_paths, exploration.fetch_states(wanted_paths), strict=True))
+        table = exploration.action_table
+        for prefix, prop, made in pending:
+            done = []
+            for finding, path, actions in made:
+                if path:
+                    steps = zip(actions, path[1:], strict=True)
+                    trace = Trace(fetched[path[0]], tuple((table[a], fetched[k]) for a, k in steps))
+                    finding = attrs.evolve(finding, trace=trace)
+                done.append(finding)
+            _lengthen_colliding_ids(prefix, prop, done)
+            done.sort(key=lambda f: (f.cost, len(f.trace), f.id))
+            findings.extend(done)
+        return findings
+
+    # ------------------------------------------------------------------ always (CHK-30)
+
+    def _get_values(self, position: int, prop: Property[Any, Any]) -> Sequence[int]:
+        exploration = self.exploration
+        if prop.measure is not None and position in exploration.measures:
+            return exploration.measures[position]
+        if prop.measure is None and position in exploration.hit_bits:
+            return exploration.hit_bits[position]
+        states = exploration.fetch_states(range(exploration.count))
+        if prop.measure is not None:
+            measure = prop.measure
+            return array("q", [measure(s) for s in states])
+        predicate = prop.predicate
+        return bytes(0 if predicate(s) else 1 for s in states)
+
+    def _get_violations(self, position: int, prop: Property[Any, Any]) -> list[_Edge]:
+        """Violating initial states and edges: from a state where the property holds into one
+        where it fails (or, with a measure, where the measure rises), whose source is clean:
+        reached without an earlier violation (a later one on the same path repeats it)."""
+        graph = self.graph
+        assert graph is not None
+        values = self._get_values(position, prop)
+        parents = self.exploration.parents
+        reverse = graph.reverse
+        offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
+        violating = _get_ones(bytes(values).translate(_NONZERO) if prop.measure else values)
+        clean = None if prop.measure is not None else _get_clean(graph, values, violating)
+        out: list[_Edge] = []
+        for target in violating:
+            if parents[target] == -1:
+                out.append((-1, -1, target))
+            value = values[target]
+            for slot in range(offsets[target], offsets[target + 1]):
+                source = sources[slot]
+                if value > values[source] and (clean is None or clean[source]):
+                    out.append((source, actions[slot], target))
+        return out
+
+    def _get_step_key(self, prop: Property[Any, Any], edge: _Edge) -> Key:
+        source, action, target = edge
+        states = self.states
+        if source < 0:
+            return tuple(self.edge_key(prop, None, None, states[target]))
+        table = self.exploration.action_table
+        return tuple(self.edge_key(prop, states[source], table[action], states[target]))
+
+    def _get_causes(self, edge: _Edge) -> list[tuple[Key | None, int]]:
+        """The cause keys (and bits) an edge is attributed to (CHK-34)."""
+        source, action, _ = edge
+        if source < 0 or self.is_cause[action] or self.causes is None:
+            return [(None, -1)]
+        causes = self.causes
+        return [(causes.keys[bit], bit) for bit in causes.get_causes(source)]
+
+    def _classify_always(self, prop: Property[Any, Any], edges: list[_Edge]) -> list[Found]:
+        graph = self.graph
+        assert graph is not None
+        classes: dict[Key, _Class] = {}
+        for edge in edges:
+            source, action, target = edge
+            step = self._get_step_key(prop, edge)
+            rank = (0, 0, target, -1) if source < 0 else graph.get_rank(source, action)
+            for cause, bit in self._get_causes(edge):
+                key = get_finding_key(step, cause)
+                group = classes.get(key)
+                if group is None:
+                    group = classes[key] = _Class(rank, (source, action), target, bit)
+                group.add(rank, (source, action), target, bit)
+        return [(key, (), key, (group, [])) for key, group in sorted(classes.items())]
+
+    # ------------------------------------------------------------- eventually (CHK-31)
+
+    def _classify_traps(self, prop: Property[Any, Any], traps: _Traps) -> list[Found]:
+        graph = self.graph
+        assert graph is not None
+        states = self.states
+        keys = [tuple(self.terminal_key(prop, [states[k] for k in members]))
+                for members in traps.bottoms]  # fmt: skip
+        keys_by_bit = dict(enumerate(traps.set_terminal_keys(keys)))
+        by_key = {key: [bit] for bit, key in keys_by_bit.items()}
+        classes: dict[tuple[Key, Key], _Class] = {}
+        for edge in traps.entries:
+            source, action, target = edge
+            step = self._get_step_key(prop, edge)
+            rank = (0, 0, target, -1) if source < 0 else graph.get_rank(source, action)
+            terminals = {keys_by_bit[bit] for bit in traps.get_ends(target)}
+            for cause, bit in self._get_causes(edge):
+                key = get_finding_key(step, cause)
+                for terminal in terminals:
+                    group = classes.get((terminal, key))
+                    if group is None:
+                        group = classes[(terminal, key)] = _Class(
+                            rank, (source, action), target, bit
+                        )
+                    group.add(rank, (source, action), target, bit)
+        found: list[Found] = []
+        for (terminal, cause), group in sorted(classes.items()):
+            goal = {k for bit in by_key[terminal] for k in traps.sinks[bit]}
+            tail = _get_path_into(group.target, goal, traps.shared.successors)
+            group.region = sum(traps.sizes[bit] for bit in by_key[terminal])
+            found.append(((*terminal, "|", *cause), terminal, cause, (group, tail)))
+        return found
+
+    # ------------------------------------------------------------------ findings
+
+    def _make_finding(
+        self,
+        prefix: str,
+        prop: Property[Any, Any],
+        key: Key,
+        terminal: Key,
+        cause: Key,
+        chosen: tuple[_Class, list[int]] | None,
+    ) -> _Made:
+        """The finding (its trace still empty), and its trace's states and actions."""
+        graph = self.graph
+        if chosen is None or graph is None:
+            return (Finding(get_finding_id(prefix, prop.name, key), prop.name, prop.kind, key,
+                            Trace(None), -1, 0, 0, 0, terminal, cause), [], [])  # fmt: skip
+        group, tail = chosen
+        source, action = group.edge
+        actions: list[int]
+        if source < 0:
+            path, actions = [group.target], []
+        else:
+            if group.cause >= 0 and self.causes is not None:
+                path, actions = self.causes.get_path_to(source, group.cause)
+            else:
+                path, actions = graph.get_path(source)
+            path.append(group.target)
+            actions.append(action)
+        decisive = len(actions) - 1
+        for state in tail:
+            actions.append(graph.get_action(path[-1], state))
+            path.append(state)
+        price = sum(graph.prices[a] for a in actions[: decisive + 1])
+        finding: Finding[Any, Any] = Finding(
+            id=get_finding_id(prefix, prop.name, key),
+            property=prop.name,
+            kind=prop.kind,
+            key=key,
+            trace=Trace(None, ((None, None),) * len(actions)),
+            decisive=decisive,
+            states=len(group.states),
+            edges=group.edges,
+            cost=price,
+            terminal=terminal,
+            cause=cause,
+            region=group.region,
+        )
+        return finding, path, actions
 
 
-def _make_finding(
-    prefix: str,
-    prop: Property[Any, Any],
-    graph: Graph | None,
-    key: Key,
-    terminal: Key,
-    cause: Key,
-    chosen: tuple[_Class, list[int]] | None,
-) -> Finding[Any, Any]:
-    if chosen is None or graph is None:
-        return Finding(get_finding_id(prefix, prop.name, key), prop.name, prop.kind, key,
-                       Trace(None), -1, 0, 0, 0, terminal, cause)  # fmt: skip
-    group, tail = chosen
-    actions: list[int]
-    if group.edge < 0:
-        path, actions = [group.target], []
-    else:
-        path, actions = graph.get_path(graph.src[group.edge])
-        path.append(group.target)
-        actions.append(graph.act[group.edge])
-    decisive = len(actions) - 1
-    for state in tail:
-        edge = _find_edge(graph, path[-1], state)
-        path.append(state)
-        actions.append(graph.act[edge])
-    trace = graph.get_trace(path, actions)
-    return Finding(
-        id=get_finding_id(prefix, prop.name, key),
-        property=prop.name,
-        kind=prop.kind,
-        key=key,
-        trace=trace,
-        decisive=decisive,
-        states=len(group.states),
-        edges=group.edges,
-        cost=group.rank[0],
-        terminal=terminal,
-        cause=cause,
-        region=group.region,
-    )
-
-
-def _find_edge(graph: Graph, source: int, target: int) -> int:
-    best = -1
-    for position in range(graph.offsets[source], graph.offsets[source + 1]):
-        edge = graph.order[position]
-        if graph.dst[edge] == target and (best < 0 or graph.act[edge] < graph.act[best]):
-            best = edge
-    assert best >= 0
-    return best
+_Made = tuple[Finding[Any, Any], list[int], list[int]]
 
 
 def _lengthen_colliding_ids(prefix: str, prop: Property[Any, Any], made: list[Any]) -> None:
@@ -344,58 +641,26 @@ def _lengthen_colliding_ids(prefix: str, prop: Property[Any, Any], made: list[An
 Found = tuple[Key, Key, Key, tuple[_Class, list[int]] | None]
 
 
-def _classify_always(
-    graph: Graph, states: list[Any], prop: Property[Any, Any], edge_key: EdgeKeyHook
-) -> list[Found]:
-    """CHK-30: group violating edges (and violating initial states) by key."""
-    measure = prop.measure
-    if measure is None:
-        predicate = prop.predicate
-        values: Sequence[int] = bytes(0 if predicate(s) else 1 for s in states)
-    else:
-        values = array("q", [measure(s) for s in states])
-    classes: dict[Key, _Class] = {}
-    parents = graph.exploration.parents
-
-    def add(key: Key, rank: tuple[int, ...], edge: int, target: int) -> None:
-        group = classes.get(key)
-        if group is None:
-            group = classes[key] = _Class(rank, edge, target)
-        elif rank < group.rank:
-            group.rank, group.edge, group.target = rank, edge, target
-        group.states.add(target)
-        group.edges += 1
-
-    for k, value in enumerate(values):
-        if value and parents[k] == -1:
-            add(tuple(edge_key(prop, None, None, states[k])), (0, 0, k, -1), -1, k)
-    table = graph.exploration.action_table
-    src, dst, act = graph.src, graph.dst, graph.act
-    clean = _get_clean(graph, values) if measure is None else None
-    for edge in range(len(src)):
-        target = dst[edge]
-        if values[target] > values[src[edge]]:
-            source = src[edge]
-            if clean is not None and not clean[source]:
-                continue
-            key = tuple(edge_key(prop, states[source], table[act[edge]], states[target]))
-            add(key, graph.get_rank(edge), edge, target)
-    return [(key, (), key, (group, [])) for key, group in sorted(classes.items())]
-
-
-def _get_clean(graph: Graph, values: Sequence[int]) -> bytearray:
+def _get_clean(graph: Graph, values: Sequence[int], violating: list[int]) -> bytearray | None:
     """CHK-30: the states reachable from a non-violating initial state through non-violating
-    states only; an edge out of any other state repeats an earlier violation."""
-    count = graph.exploration.count
-    parents = graph.exploration.parents
+    states only; an edge out of any other state repeats an earlier violation. ``None`` when
+    every non-violating state is clean: no edge leads from a violating state back to a
+    non-violating one, so no path passes a violation and comes back."""
+    dst = graph.dst
+    order, offsets = graph.get_forward()
+    if all(values[dst[order[p]]] for k in violating for p in range(offsets[k], offsets[k + 1])):
+        return None
+    exploration = graph.exploration
+    count = exploration.count
+    parents = exploration.parents
     clean = bytearray(count)
     stack = [k for k in range(count) if parents[k] == -1 and not values[k]]
     for k in stack:
         clean[k] = 1
-    offsets, targets = graph.offsets, graph.targets
     while stack:
         state = stack.pop()
-        for target in targets[offsets[state] : offsets[state + 1]]:
+        for position in range(offsets[state], offsets[state + 1]):
+            target = dst[order[position]]
             if not clean[target] and not values[target]:
                 clean[target] = 1
                 stack.append(target)
@@ -412,17 +677,22 @@ class TrapGraph:
     ) -> None:
         count = graph.exploration.count
         allowed = bytes(1 if prop.is_edge_allowed(a) else 0 for a in table)
-        in_any = bytearray(count)
+        reachable = int.from_bytes(b"\x01" * count)
         for can_reach in traps:
-            for k in range(count):
-                if not can_reach[k]:
-                    in_any[k] = 1
+            reachable &= int.from_bytes(can_reach)
+        in_any = (reachable ^ int.from_bytes(b"\x01" * count)).to_bytes(count)
+        reverse = graph.reverse
+        offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
         adjacency: dict[int, list[int]] = {}
-        for source, target, action in zip(graph.src, graph.dst, graph.act, strict=True):
-            if in_any[source] and allowed[action]:
-                adjacency.setdefault(source, []).append(target)
+        nodes = _get_ones(in_any)
+        for target in nodes:
+            for slot in range(offsets[target], offsets[target + 1]):
+                source = sources[slot]
+                if in_any[source] and allowed[actions[slot]]:
+                    adjacency.setdefault(source, []).append(target)
+        for targets in adjacency.values():
+            targets.sort()
         self.adjacency = adjacency
-        nodes = [k for k in range(count) if in_any[k]]
         self.components, self.component_of = _get_components(nodes, self.successors, count)
 
     def successors(self, state: int) -> list[int]:
@@ -432,89 +702,100 @@ class TrapGraph:
 _NO_SUCCESSORS: list[int] = []
 
 
-def _classify_traps(
-    graph: Graph,
-    states: list[Any],
-    prop: Property[Any, Any],
-    can_reach: bytearray,
-    edge_key: EdgeKeyHook,
-    terminal_key: TerminalKeyHook,
-    shared: TrapGraph,
-) -> list[Found]:
-    """CHK-31: terminal behaviours (bottom SCCs of the trap region over allowed edges), and
-    within each the entry edges into the region, grouped by key."""
-    exploration = graph.exploration
-    count = exploration.count
-    table = exploration.action_table
-    src, dst, act = graph.src, graph.dst, graph.act
-    trap = [k for k in range(count) if not can_reach[k]]
-    if not trap:
-        return []
-    successors = shared.successors
-    components, component_of = shared.components, shared.component_of
-    # Terminal keys: one bit per distinct key, propagated from sinks (Tarjan emits them first).
-    key_bits: dict[Key, int] = {}
-    masks: list[int] = [0] * len(components)
-    sink_of_bit: dict[int, list[int]] = {}
-    for number, members in enumerate(components):
-        if can_reach[members[0]]:
-            continue  # a component of another property's trap region
-        mask = 0
-        for state in members:
-            for target in successors(state):
-                other = component_of[target]
-                if other != number:
-                    mask |= masks[other]
-        if not mask:
-            key = tuple(terminal_key(prop, [states[k] for k in members]))
-            bit = key_bits.setdefault(key, len(key_bits))
-            mask = 1 << bit
-            sink_of_bit.setdefault(bit, []).extend(members)
-        masks[number] = mask
-    keys_by_bit = {bit: key for key, bit in key_bits.items()}
-    classes: dict[tuple[Key, Key], _Class] = {}
-    trap_states: dict[int, int] = {}
-    for state in trap:
-        for bit in _bits(masks[component_of[state]]):
-            trap_states[bit] = trap_states.get(bit, 0) + 1
+class _Traps:
+    """One property's trap region: its bottom components (``sinks``: bit -> states), which
+    of them each trap state can end in, and the entry edges into the region (CHK-31)."""
 
-    def add(cause: Key, rank: tuple[int, ...], edge: int, target: int) -> None:
-        for bit in _bits(masks[component_of[target]]):
-            group = classes.get((keys_by_bit[bit], cause))
-            if group is None:
-                group = classes[(keys_by_bit[bit], cause)] = _Class(rank, edge, target)
-            elif rank < group.rank:
-                group.rank, group.edge, group.target = rank, edge, target
-            group.states.add(target)
-            group.edges += 1
+    def __init__(self, graph: Graph, can_reach: bytearray, shared: TrapGraph) -> None:
+        self.shared = shared
+        trap = _get_ones(can_reach.translate(_FLIP))
+        components, component_of = shared.components, shared.component_of
+        successors = shared.successors
+        self.can_reach, self.trap = can_reach, trap
+        sinks: list[list[int]] = []
+        for number, members in enumerate(components):
+            if can_reach[members[0]]:
+                continue  # a component of another property's trap region
+            if all(component_of[t] == number for k in members for t in successors(k)):
+                sinks.append(sorted(members))
+        self.bottoms = sinks
+        self.sinks: dict[int, list[int]] = {}
+        self.masks: list[int] = []
+        self.component_of = component_of
+        self.sizes: dict[int, int] = {}
+        parents = graph.exploration.parents
+        reverse = graph.reverse
+        offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
+        entries: list[_Edge] = []
+        for target in trap:
+            if parents[target] == -1:
+                entries.append((-1, -1, target))
+            for slot in range(offsets[target], offsets[target + 1]):
+                if can_reach[sources[slot]]:
+                    entries.append((sources[slot], actions[slot], target))
+        self.entries = entries
 
-    parents = exploration.parents
-    for state in trap:
-        if parents[state] == -1:
-            add(tuple(edge_key(prop, None, None, states[state])), (0, 0, state, -1), -1, state)
-    for edge in range(len(src)):
-        target = dst[edge]
-        if not can_reach[target] and can_reach[src[edge]]:
-            source = src[edge]
-            cause = tuple(edge_key(prop, states[source], table[act[edge]], states[target]))
-            add(cause, graph.get_rank(edge), edge, target)
-    found: list[Found] = []
-    for (terminal, cause), group in sorted(classes.items()):
-        bit = key_bits[terminal]
-        tail = _get_path_into(group.target, set(sink_of_bit[bit]), successors)
-        group.region = trap_states[bit]
-        found.append(((*terminal, "|", *cause), terminal, cause, (group, tail)))
-    return found
+    def get_terminal_states(self) -> list[int]:
+        return [k for members in self.bottoms for k in members]
+
+    def set_terminal_keys(self, keys: list[Key]) -> list[Key]:
+        """One bit per distinct terminal key (bottom components with one key merge),
+        propagated from the sinks up (Tarjan emits them first); the keys by bit."""
+        shared, can_reach = self.shared, self.can_reach
+        components, component_of = shared.components, shared.component_of
+        successors = shared.successors
+        bits: dict[Key, int] = {}
+        sink_bit = {}
+        for members, key in zip(self.bottoms, keys, strict=True):
+            bit = bits.setdefault(key, len(bits))
+            sink_bit[component_of[members[0]]] = bit
+            self.sinks.setdefault(bit, []).extend(members)
+        masks = [0] * len(components)
+        for number, members in enumerate(components):
+            if can_reach[members[0]]:
+                continue
+            if number in sink_bit:
+                masks[number] = 1 << sink_bit[number]
+                continue
+            mask = 0
+            for state in members:
+                for target in successors(state):
+                    other = component_of[target]
+                    if other != number:
+                        mask |= masks[other]
+            masks[number] = mask
+        self.masks = masks
+        sizes = self.sizes
+        for state in self.trap:
+            for bit in _bits(masks[component_of[state]]):
+                sizes[bit] = sizes.get(bit, 0) + 1
+        return [key for key, _ in sorted(bits.items(), key=lambda item: item[1])]
+
+    def get_ends(self, state: int) -> list[int]:
+        return _bits(self.masks[self.component_of[state]])
+
+
+_FLIP = bytes([1, 0]) + bytes(254)
+_NONZERO = bytes([0]) + bytes([1]) * 255
+
+
+def _get_ones(flags: bytes | bytearray | Sequence[int]) -> list[int]:
+    """The positions of the 1 bytes of a 0/1 byte string."""
+    data = flags if isinstance(flags, bytes | bytearray) else bytes(flags)
+    out = []
+    k = data.find(1)
+    while k >= 0:
+        out.append(k)
+        k = data.find(1, k + 1)
+    return out
 
 
 def _bits(mask: int) -> list[int]:
     out = []
-    bit = 0
     while mask:
-        if mask & 1:
-            out.append(bit)
-        mask >>= 1
-        bit += 1
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
     return out
 
 
@@ -593,4 +874,13 @@ def _get_components(
     return components, component_of
 
 
-__all__ = ["Finding", "Graph", "Key", "classify", "get_finding_id", "get_prefix"]
+__all__ = [
+    "Causes",
+    "Finding",
+    "Graph",
+    "Key",
+    "classify",
+    "get_finding_id",
+    "get_finding_key",
+    "get_prefix",
+]
