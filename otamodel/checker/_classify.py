@@ -28,7 +28,6 @@ import gc
 import hashlib
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Generic
 
 import attrs
@@ -118,7 +117,6 @@ class Graph:
         self.src, self.dst, self.act = src, dst, act
         self.prices = [0 if cost is None else cost(a) for a in exploration.action_table]
         self.reverse = reverse if reverse is not None else ReverseGraph(exploration)
-        self._forward: tuple[Sequence[int], Sequence[int]] | None = None
         if cost is None:
             self._use_tree()
         else:
@@ -161,25 +159,6 @@ class Graph:
         objects = self.exploration.fetch_states(states)
         steps = tuple((table[a], s) for a, s in zip(actions, objects[1:], strict=True))
         return Trace(objects[0], steps)
-
-    def get_forward(self) -> tuple[Sequence[int], Sequence[int]]:
-        """The edges by source: ``order[offsets[s]:offsets[s + 1]]`` leave ``s`` (built once;
-        the searches record edges by source, so usually no sort is needed)."""
-        if self._forward is None:
-            src = self.src
-            count = self.exploration.count
-            order: Sequence[int] = (
-                range(len(src))
-                if all(a <= b for a, b in pairwise(src))
-                else array("i", sorted(range(len(src)), key=src.__getitem__))
-            )
-            offsets = array("i", bytes(4 * (count + 1)))
-            for source in src:
-                offsets[source + 1] += 1
-            for k in range(count):
-                offsets[k + 1] += offsets[k]
-            self._forward = (order, offsets)
-        return self._forward
 
     def get_action(self, source: int, target: int) -> int:
         """The lowest interned action of an edge ``source -> target``."""
@@ -455,17 +434,27 @@ class _Classifier:
                 found = [(("no witness",), (), (), None)]
             prefix = get_prefix(self.model, prop)
             pending.append((prefix, prop, [self._make_finding(prefix, prop, *e) for e in found]))
-        # Every trace's states in one fetch (their paths share prefixes).
-        wanted_paths = sorted({k for _, _, made in pending for _, path, _ in made for k in path})
-        fetched = dict(zip(wanted_paths, exploration.fetch_states(wanted_paths), strict=True))
+        # The traces' states: stepped along each path from the states already at hand (the
+        # paths share prefixes; ``next_state`` is pure).
         table = exploration.action_table
+        next_state = self.model.next_state  # type: ignore[attr-defined]
+        starts = {path[0] for _, _, made in pending for _, path, _ in made if path}
+        roots = sorted(starts - set(states))
+        known = dict(states)
+        known.update(zip(roots, exploration.fetch_states(roots), strict=True))
         for prefix, prop, made in pending:
             done = []
             for finding, path, actions in made:
                 if path:
-                    steps = zip(actions, path[1:], strict=True)
-                    trace = Trace(fetched[path[0]], tuple((table[a], fetched[k]) for a, k in steps))
-                    finding = attrs.evolve(finding, trace=trace)
+                    state = known[path[0]]
+                    steps = []
+                    for action, number in zip(actions, path[1:], strict=True):
+                        following = known.get(number)
+                        if following is None:
+                            following = known[number] = next_state(state, table[action])
+                        steps.append((table[action], following))
+                        state = following
+                    finding = attrs.evolve(finding, trace=Trace(known[path[0]], tuple(steps)))
                 done.append(finding)
             _lengthen_colliding_ids(prefix, prop, done)
             done.sort(key=lambda f: (f.cost, len(f.trace), f.id))
@@ -495,20 +484,23 @@ class _Classifier:
         assert graph is not None
         values = self._get_values(position, prop)
         parents = self.exploration.parents
-        reverse = graph.reverse
-        offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
-        violating = _get_ones(bytes(values).translate(_NONZERO) if prop.measure else values)
-        clean = None if prop.measure is not None else _get_clean(graph, values, violating)
-        out: list[_Edge] = []
-        for target in violating:
-            if parents[target] == -1:
-                out.append((-1, -1, target))
-            value = values[target]
-            for slot in range(offsets[target], offsets[target + 1]):
-                source = sources[slot]
-                if value > values[source] and (clean is None or clean[source]):
-                    out.append((source, actions[slot], target))
-        return out
+        if not any(values):
+            return []
+        src, dst, act = graph.src, graph.dst, graph.act
+        at_src = bytes(map(values.__getitem__, src))
+        at_dst = bytes(map(values.__getitem__, dst))
+        out: list[_Edge] = [(-1, -1, k) for k in _get_ones(values) if parents[k] == -1]
+        if prop.measure is not None:
+            rises = [e for e, (a, b) in enumerate(zip(at_src, at_dst, strict=True)) if b > a]
+            return out + [(src[e], act[e], dst[e]) for e in rises]
+        size = len(src)
+        into = int.from_bytes(at_dst) & ~int.from_bytes(at_src)
+        rises = _get_ones(into.to_bytes(size))
+        if int.from_bytes(at_src) & ~int.from_bytes(at_dst):
+            # Some edge leads out of a violation: keep only the edges from clean states.
+            clean = _Clean(graph, values)
+            rises = [e for e in rises if clean.is_clean(src[e])]
+        return out + [(src[e], act[e], dst[e]) for e in rises]
 
     def _get_step_key(self, prop: Property[Any, Any], edge: _Edge) -> Key:
         source, action, target = edge
@@ -641,30 +633,53 @@ def _lengthen_colliding_ids(prefix: str, prop: Property[Any, Any], made: list[An
 Found = tuple[Key, Key, Key, tuple[_Class, list[int]] | None]
 
 
-def _get_clean(graph: Graph, values: Sequence[int], violating: list[int]) -> bytearray | None:
-    """CHK-30: the states reachable from a non-violating initial state through non-violating
-    states only; an edge out of any other state repeats an earlier violation. ``None`` when
-    every non-violating state is clean: no edge leads from a violating state back to a
-    non-violating one, so no path passes a violation and comes back."""
-    dst = graph.dst
-    order, offsets = graph.get_forward()
-    if all(values[dst[order[p]]] for k in violating for p in range(offsets[k], offsets[k + 1])):
-        return None
-    exploration = graph.exploration
-    count = exploration.count
-    parents = exploration.parents
-    clean = bytearray(count)
-    stack = [k for k in range(count) if parents[k] == -1 and not values[k]]
-    for k in stack:
-        clean[k] = 1
-    while stack:
-        state = stack.pop()
-        for position in range(offsets[state], offsets[state + 1]):
-            target = dst[order[position]]
-            if not clean[target] and not values[target]:
-                clean[target] = 1
-                stack.append(target)
-    return clean
+class _Clean:
+    """CHK-30: whether a state is reachable from a non-violating initial state through
+    non-violating states only (an edge out of any other state repeats an earlier violation).
+    Asked for the sources of violating edges only: the BFS-tree path usually answers; else a
+    backward search over non-violating predecessors looks for a state the tree answers for."""
+
+    def __init__(self, graph: Graph, values: Sequence[int]) -> None:
+        self.graph, self.values = graph, values
+        self.known: dict[int, bool] = {}
+
+    def _is_tree_clean(self, state: int) -> bool:
+        parents, values, known = self.graph.exploration.parents, self.values, self.known
+        path = []
+        k = state
+        while k >= 0 and k not in known:
+            if values[k]:
+                return False
+            path.append(k)
+            k = parents[k]
+        result = k < 0 or known[k]
+        if result:
+            for k in path:
+                known[k] = True
+        return result
+
+    def is_clean(self, state: int) -> bool:
+        if self.values[state]:
+            return False
+        if self._is_tree_clean(state):
+            return True
+        reverse, values = self.graph.reverse, self.values
+        offsets, sources = reverse.offsets, reverse.sources
+        seen = {state}
+        stack = [state]
+        while stack:
+            target = stack.pop()
+            for slot in range(offsets[target], offsets[target + 1]):
+                source = sources[slot]
+                if source in seen or values[source]:
+                    continue
+                if self._is_tree_clean(source):
+                    self.known[state] = True
+                    return True
+                seen.add(source)
+                stack.append(source)
+        self.known[state] = False
+        return False
 
 
 class TrapGraph:
@@ -681,19 +696,30 @@ class TrapGraph:
         for can_reach in traps:
             reachable &= int.from_bytes(can_reach)
         in_any = (reachable ^ int.from_bytes(b"\x01" * count)).to_bytes(count)
-        reverse = graph.reverse
-        offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
+        src, dst = graph.src, graph.dst
+        kept = (
+            int.from_bytes(bytes(map(in_any.__getitem__, src)))
+            & int.from_bytes(bytes(map(in_any.__getitem__, dst)))
+            & int.from_bytes(bytes(map(allowed.__getitem__, graph.act)))
+        )
         adjacency: dict[int, list[int]] = {}
-        nodes = _get_ones(in_any)
-        for target in nodes:
-            for slot in range(offsets[target], offsets[target + 1]):
-                source = sources[slot]
-                if in_any[source] and allowed[actions[slot]]:
-                    adjacency.setdefault(source, []).append(target)
+        for edge in _get_ones(kept.to_bytes(len(src))):
+            source = src[edge]
+            targets = adjacency.get(source)
+            if targets is None:
+                adjacency[source] = [dst[edge]]
+            else:
+                targets.append(dst[edge])
         for targets in adjacency.values():
             targets.sort()
         self.adjacency = adjacency
+        nodes = _get_ones(in_any)
         self.components, self.component_of = _get_components(nodes, self.successors, count)
+        component_of = self.component_of
+        self.is_sink = [
+            all(component_of[t] == number for k in members for t in self.successors(k))
+            for number, members in enumerate(self.components)
+        ]
 
     def successors(self, state: int) -> list[int]:
         return self.adjacency.get(state, _NO_SUCCESSORS)
@@ -710,29 +736,26 @@ class _Traps:
         self.shared = shared
         trap = _get_ones(can_reach.translate(_FLIP))
         components, component_of = shared.components, shared.component_of
-        successors = shared.successors
         self.can_reach, self.trap = can_reach, trap
-        sinks: list[list[int]] = []
-        for number, members in enumerate(components):
-            if can_reach[members[0]]:
-                continue  # a component of another property's trap region
-            if all(component_of[t] == number for k in members for t in successors(k)):
-                sinks.append(sorted(members))
-        self.bottoms = sinks
+        # A trap region is closed under its allowed edges: its bottom components are the
+        # shared graph's sinks inside it.
+        is_sink = shared.is_sink
+        self.bottoms = [
+            sorted(members)
+            for number, members in enumerate(components)
+            if is_sink[number] and not can_reach[members[0]]
+        ]
         self.sinks: dict[int, list[int]] = {}
         self.masks: list[int] = []
         self.component_of = component_of
         self.sizes: dict[int, int] = {}
         parents = graph.exploration.parents
-        reverse = graph.reverse
-        offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
-        entries: list[_Edge] = []
-        for target in trap:
-            if parents[target] == -1:
-                entries.append((-1, -1, target))
-            for slot in range(offsets[target], offsets[target + 1]):
-                if can_reach[sources[slot]]:
-                    entries.append((sources[slot], actions[slot], target))
+        src, dst, act = graph.src, graph.dst, graph.act
+        entering = int.from_bytes(bytes(map(can_reach.__getitem__, src))) & ~int.from_bytes(
+            bytes(map(can_reach.__getitem__, dst))
+        )
+        entries: list[_Edge] = [(-1, -1, k) for k in trap if parents[k] == -1]
+        entries += [(src[e], act[e], dst[e]) for e in _get_ones(entering.to_bytes(len(src)))]
         self.entries = entries
 
     def get_terminal_states(self) -> list[int]:

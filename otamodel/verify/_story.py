@@ -49,14 +49,16 @@ def describe_where(world: World) -> str:
 
 
 def describe_release(world: World, index: int) -> str:
-    """What publishing release ``index`` means: a release, or a withheld one (SCN-17: the
-    frozen server answers nothing), told with the release's description."""
+    """What publishing release ``index`` means: a release (its name and description), or a
+    withheld one (SCN-17: the frozen server answers nothing), told with its description."""
     releases = getattr(world.scenario, "releases", ())
     release = releases[index] if 0 <= index < len(releases) else None
-    about = f" ({release.description})" if release is not None and release.description else ""
-    if release is not None and release.withheld:
-        return f"the server freezes and answers nothing{about}"
-    return f"the server publishes release {index}{about}"
+    if release is None:
+        return f"the server publishes release {index}"
+    if release.withheld:
+        return f"the server freezes: {release.description or 'it answers nothing'}"
+    about = f"; {release.description}" if release.description else ""
+    return f"the server publishes release {index} ({release.name}{about})"
 
 
 def describe_action(before: World, action: Action) -> str:
