@@ -742,7 +742,7 @@ class DeviceMachine(RuleBasedStateMachine):
         self.clean.discard(prop.name)
         step_key = self.model.get_edge_key(prop, before, action, after)
         # CHK-34: a step of the device's own is keyed with the last cause before it.
-        own = not self.model.is_cause_action(action)
+        own = self.model.is_own_action(action)
         key = get_finding_key(step_key, cause if own else None)
         fid = get_finding_id(self.model.get_finding_prefix(prop), prop.name, key)
         expected = EXPECTED_VERDICTS.get(self.FAMILY, {}).get(prop.name)

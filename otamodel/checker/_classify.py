@@ -196,10 +196,11 @@ def get_finding_key(step: Key, cause: Key | None) -> Key:
 
 class Causes:
     """CHK-34: the last causes before states reached without one. A model may mark which
-    actions are causes (``is_cause_action``: faults, inputs) and which are the system's own
-    progress; a step of its own progress is attributed to every cause edge from which it can
-    be reached over own-progress edges only (and to the start, from an initial state). The
-    sets are a fixpoint over the graph, so they do not depend on exploration order."""
+    actions are causes (``is_cause_action``: faults, inputs) and which of the others are the
+    system's own progress (``is_own_action``); a step of its own progress is attributed to
+    every cause edge from which it can be reached over non-cause edges only (and to the
+    start, from an initial state). The sets are a fixpoint over the graph, so they do not
+    depend on exploration order."""
 
     def __init__(self, graph: Graph, is_cause: bytes, needed: Iterable[int]) -> None:
         reverse = graph.reverse
@@ -357,6 +358,11 @@ class _Classifier:
         cause_hook = getattr(model, "is_cause_action", None)
         table = exploration.action_table
         self.is_cause = bytes(1 if not callable(cause_hook) or cause_hook(a) else 0 for a in table)
+        own_hook = getattr(model, "is_own_action", None)
+        self.is_own = bytes(
+            0 if cause else 1 if not callable(own_hook) or own_hook(a) else 0
+            for a, cause in zip(table, self.is_cause, strict=True)
+        )
         needs_hook = getattr(model, "is_cause_state_needed", None)
         self.needs_state = bytes(
             1 if not callable(needs_hook) or needs_hook(a) else 0 for a in table
@@ -400,7 +406,7 @@ class _Classifier:
                 wanted.add(target)
                 if source >= 0:
                     wanted.add(source)
-                    if not self.is_cause[action]:
+                    if self.is_own[action]:
                         own.add(source)
         causes = Causes(graph, self.is_cause, own) if own and graph is not None else None
         if causes is not None:
@@ -513,7 +519,7 @@ class _Classifier:
     def _get_causes(self, edge: _Edge) -> list[tuple[Key | None, int]]:
         """The cause keys (and bits) an edge is attributed to (CHK-34)."""
         source, action, _ = edge
-        if source < 0 or self.is_cause[action] or self.causes is None:
+        if source < 0 or not self.is_own[action] or self.causes is None:
             return [(None, -1)]
         causes = self.causes
         return [(causes.keys[bit], bit) for bit in causes.get_causes(source)]

@@ -327,14 +327,38 @@ def get_persistent_facts(world: World, *, published: bool = True) -> str:
     return "; ".join(facts)
 
 
+_CATEGORIES = ("bootctl", "slot", "files", "DB", "network", "release")
+
+
+def get_fact_atoms(world: World, *, published: bool = True) -> dict[str, str]:
+    """TRACE-31: the persistent facts by category (boot control, the slot, the files, the
+    DB; with ``published`` the network and the published release)."""
+    flash = get_flash_facts(world.flash, world.scenario)
+    header, _, slot = flash.partition(", ")
+    atoms = {"bootctl": header, "slot": slot}
+    for part in get_fs_facts(world.fs).split("; "):
+        atoms["DB" if part.startswith("DB ") else "files"] = part
+    if published:
+        atoms["network"] = "network up" if world.network_up else "network down"
+        if world.scenario is not None and world.scenario.release_count > 1:
+            atoms["release"] = f"release {world.published} published"
+    return atoms
+
+
 def get_terminal_key(prop: str, states: Sequence[World]) -> Key:
     """TRACE-31: the key of a terminal behaviour: the machine states it cycles through
-    (sorted), then the persistent facts of its states (sorted)."""
+    (sorted; more than four summarised per phase), then per category the persistent fact
+    all its states share, or that the category varies along the loop."""
     machines = sorted({get_machines(w) for w in states})
     if len(machines) > 4:
         phases = sorted({m.split(":")[0] for m in machines})
-        machines = [f"{p}: cycles through {sum(m.startswith(p) for m in machines)} states"
-                    for p in phases]  # fmt: skip
+        machines = [f"{p}: cycles through several states" for p in phases]
     environment = prop == "progress"  # the network and the published release matter there only
-    facts = sorted({get_persistent_facts(w, published=environment) for w in states})
+    atoms = [get_fact_atoms(w, published=environment) for w in states]
+    facts = []
+    for category in _CATEGORIES:
+        values = {a.get(category, "") for a in atoms}
+        if values == {""}:
+            continue
+        facts.append(values.pop() if len(values) == 1 else f"{category} varies")
     return (" | ".join(machines), *facts)

@@ -211,6 +211,11 @@ class OtaModel:
         return is_cause_action(action)
 
     @staticmethod
+    def is_own_action(action: Action) -> bool:
+        """CHK-34/TRACE-30: the device's own progress (ticks, the alarm, the network back)."""
+        return action.is_recovery()
+
+    @staticmethod
     def is_cause_state_needed(action: Action) -> bool:
         """CHK-34: whether a cause's key needs the state it happens in."""
         from otamodel.verify._keys import is_cause_state_needed
