@@ -56,7 +56,7 @@ def describe_release(world: World, index: int) -> str:
     if release is None:
         return f"the server publishes release {index}"
     if release.withheld:
-        return f"the server freezes: {release.description or 'it answers nothing'}"
+        return f"the server freezes ({release.description or 'it answers nothing'})"
     about = f"; {release.description}" if release.description else ""
     return f"the server publishes release {index} ({release.name}{about})"
 
