@@ -164,12 +164,18 @@ class StoryLine:
 
 
 def get_story_lines(
-    init: World, actions: Sequence[Action], *, full: bool = False, first: int = 1
+    init: World,
+    actions: Sequence[Action],
+    *,
+    full: bool = False,
+    first: int = 1,
+    notes: bool = False,
 ) -> list[StoryLine]:
     """TRACE-20/TRACE-33: the one story view of a run: inputs and faults (with what they hit),
     persistent writes (consecutive writes to one file merged, with the resulting content),
-    machine state changes (chained), callbacks and jumps, and the loop the run ends in;
-    ``full`` keeps every step. ``first`` numbers the first step."""
+    machine state changes (chained), jumps and resets (with ``notes`` every callback and
+    note too), and the loop the run ends in; ``full`` keeps every step. ``first`` numbers
+    the first step."""
     from otamodel.verify._tracefile import get_persistent_changes
 
     lines: list[StoryLine] = []
@@ -198,18 +204,19 @@ def get_story_lines(
                 text += f"; {item}"
             lines.append(StoryLine(index, text))
             continue
-        notes = [StoryLine(index, f"· {note}", "note") for note in result.notes]
+        told = [StoryLine(index, f"· {note}", "note") for note in result.notes
+                if notes or note.startswith(("jump", "software reset", "reset"))]  # fmt: skip
         if action.kind != "tick":
             text = describe_action(before, action)
             if change:
                 text += f" [{change}]"
             lines.append(StoryLine(index, f"{action}: {text}", "input"))
-            lines.extend(notes)
+            lines.extend(told)
             merge_file = ""
             continue
         if op is not None:
             merge_file = _add_op_line(lines, index, op, world, merge_file)
-            lines.extend(notes)
+            lines.extend(told)
             continue
         merge_file = ""
         if change:
@@ -220,7 +227,7 @@ def get_story_lines(
                 chain = [get_machines(before), get_machines(world)]
                 lines.append(StoryLine(index, _show_chain(chain)))
                 chain_at = len(lines) - 1
-        lines.extend(notes)
+        lines.extend(told)
     loop = _get_loop(world)
     if loop:
         lines.append(StoryLine(first + len(actions) - 1, loop))

@@ -19,7 +19,7 @@ def get_story_lines(start: World, actions: Sequence[Action], *, first: int = 1) 
     from otamodel.verify._story import get_story_lines as tell
     from otamodel.verify._story import render_story
 
-    lines = render_story(tell(start, actions, first=first))
+    lines = render_story(tell(start, actions, first=first, notes=True))
     world = start
     for action in actions:
         result = step(world, action)
