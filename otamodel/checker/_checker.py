@@ -87,6 +87,7 @@ def check(
     plan = Plan(properties)
     plan.record_edges = plan.record_edges or cost is not None or findings
     plan.record_hits = cost is not None or findings
+    plan.record_measures = findings
     started = time.perf_counter()
     # The search stops at a share of the limit so that computing the verdicts (up to a third
     # of the search time on the OTA model) still ends within the limit (BOUND-8).

@@ -161,7 +161,7 @@ class Shard:
         for position, _ in tracked:
             hits[position] = array("i")
         wanted = {position: True for position, _ in plan.sometimes}
-        measured = plan.measures if plan.record_hits else []
+        measured = plan.measures if plan.record_measures else []
         values: dict[int, list[tuple[int, int]]] = {position: [] for position, _ in measured}
         for number, state in kept:
             for position, measure in measured:
@@ -361,7 +361,7 @@ class _Coordinator:
         if plan.record_hits:
             self.hit_bits = {position: bytearray() for position, _ in plan.always + plan.sometimes}
         self.measures: dict[int, bytearray] = {}
-        if plan.record_hits:
+        if plan.record_measures:
             self.measures = {position: bytearray() for position, _ in plan.measures}
         self.edges = (array("i"), array("i"), array("i"))
         self.open_states: set[int] = set()

@@ -59,7 +59,7 @@ class Exploration:
     """With ``Plan.record_hits``: per always/sometimes property, one byte per state, 1 where
     the state is a counterexample (always) or a witness (sometimes)."""
     measures: dict[int, bytearray] = attrs.field(factory=dict)
-    """With ``Plan.record_hits``: per ``always`` property with a ``measure``, one byte per
+    """With ``Plan.record_measures``: per ``always`` property with a ``measure``, one byte per
     state: the measure, capped at 255 (CHK-30: the classifier finds its rises here)."""
 
     @property
@@ -96,8 +96,9 @@ class Plan:
         self.count = len(properties)
         self.record_edges = bool(self.goals)
         self.record_hits = False
-        """Evaluate every always/sometimes predicate on every state (``hit_bits``), and every
-        ``always`` property's measure (``measures``)."""
+        """Evaluate every always/sometimes predicate on every state (``hit_bits``)."""
+        self.record_measures = False
+        """Record every ``always`` property's measure on every state (``measures``; findings)."""
         self.measures: list[tuple[int, Callable[[Any], int]]] = [
             (position, prop.measure)
             for position, prop in enumerate(properties)
@@ -212,10 +213,11 @@ def explore(
     tracked: list[tuple[bytearray, Callable[[Any], bool], bool, bool]] = []
     measures: dict[int, bytearray] = {}
     measured: list[tuple[bytearray, Callable[[Any], int]]] = []
-    if plan.record_hits:
+    if plan.record_measures:
         for position, measure in plan.measures:
             measures[position] = bytearray()
             measured.append((measures[position], measure))
+    if plan.record_hits:
         # Every state's value of every always/sometimes predicate (cheapest traces need them).
         for position, predicate in always:
             hit_bits[position] = bytearray()
