@@ -36,7 +36,7 @@ from hypothesis.stateful import (
 )
 
 from otamodel.checker import Property, PropertyKind, Trace
-from otamodel.checker._classify import Finding, get_finding_id
+from otamodel.checker._classify import Finding, get_finding_id, get_finding_key
 from otamodel.env import Scenario, build_scenario, enabled_actions, initial_world, step
 from otamodel.model import CTRL_MESSAGES, Action, SvcState, World
 from otamodel.model import Phase as DevicePhase
@@ -526,6 +526,8 @@ class DeviceMachine(RuleBasedStateMachine):
         super().__init__()
         self.scenario: Scenario | None = None
         self.model: OtaModel | None = None
+        self.last_cause: tuple[str, ...] = ()
+        """CHK-34: the key of the last cause (fault or input acting on the device) so far."""
         self.props: dict[str, Property[World, Action]] = {}
         self.spec: dict[str, Any] = {}
         self.world: World | None = None
@@ -553,6 +555,7 @@ class DeviceMachine(RuleBasedStateMachine):
             p.name: p for p in self.model.properties() if p.kind is PropertyKind.ALWAYS
         }
         self.clean = set(self.props)
+        self.last_cause = self.model.get_cause_key(None, None)
         self._set_world(initial_world(self.scenario))
         note(f"family {self.FAMILY}: {knobs}")
 
@@ -577,10 +580,13 @@ class DeviceMachine(RuleBasedStateMachine):
             return False
         self.actions.append(action)
         self._set_world(result.world)
+        cause = self.last_cause
+        if self.model is not None and self.model.is_cause_action(action):
+            self.last_cause = self.model.get_cause_key(before, action)
         if len(result.world.ghost.witnesses) > len(before.ghost.witnesses):
             self.updates += 1
         for prop in self.props.values():
-            self._classify(prop, before, action, result.world)
+            self._classify(prop, before, action, result.world, cause)
         self.interrupted = False
         return True
 
@@ -715,7 +721,12 @@ class DeviceMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ findings
 
     def _classify(
-        self, prop: Property[World, Action], before: World, action: Action, after: World
+        self,
+        prop: Property[World, Action],
+        before: World,
+        action: Action,
+        after: World,
+        cause: tuple[str, ...],
     ) -> None:
         """A violating step is classified as the checker does (CHK-30, TRACE-30): a rise of a
         measured property (every over-program), or the first violation of another property in
@@ -729,7 +740,10 @@ class DeviceMachine(RuleBasedStateMachine):
         assert self.model is not None and self.scenario is not None
         first = prop.measure is not None or prop.name in self.clean
         self.clean.discard(prop.name)
-        key = self.model.get_edge_key(prop, before, action, after)
+        step_key = self.model.get_edge_key(prop, before, action, after)
+        # CHK-34: a step of the device's own is keyed with the last cause before it.
+        own = self.model.is_own_action(action)
+        key = get_finding_key(step_key, cause if own else None)
         fid = get_finding_id(self.model.get_finding_prefix(prop), prop.name, key)
         expected = EXPECTED_VERDICTS.get(self.FAMILY, {}).get(prop.name)
         actions = list(self.actions)

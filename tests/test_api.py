@@ -53,10 +53,14 @@ def test_fingerprint_still_sees_the_bytes() -> None:
 
 
 def test_story_folds_quiet_ticks() -> None:
+    """TRACE-20 is the story view of TRACE-33: writes, machine changes, notes, the loop."""
     trace = otamodel.run(otamodel.initial_world("default"), otamodel.parse_actions("tick*30"))
     story = trace.get_story().splitlines()
-    assert story[0].strip() == "… 2 ticks"
+    assert story[0].split() == ["1", "bootloader:INIT", "→", "bootloader:FACTORY_RESET"]
+    assert any("write factory_reset.bin → 1024 B" in line for line in story)
     assert any("jump: running factory (v1)" in line for line in story)
+    assert "(stay)" not in trace.get_story()
+    assert story[-2].strip().startswith("30  left alone, it loops through")
     assert story[-1].strip().startswith("ends: app app=v1")
     numbered = [line for line in story if line.strip()[:1].isdigit()]
     assert len(numbered) < 20  # of 30 steps: only those that do something visible

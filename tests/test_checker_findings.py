@@ -164,3 +164,59 @@ def test_finding_id_shape(digits: int) -> None:
     assert fid.startswith("NB-") and len(fid) == 3 + digits
     assert fid == get_finding_id("NB", "no-brick", ("a", "b"), digits)
     assert fid != get_finding_id("NB", "no-brick", ("a", "c"), digits)
+
+
+class CausedValve(ValveModel):
+    """The valve with the cause hooks (CHK-34): faults are causes, ``step`` is the valve's own
+    progress. ``fault_c`` (a second fault at 1) breaks it like ``fault_a``; the violation of
+    ``steady`` is the valve's own step into 2 while broken ``a``, after either fault."""
+
+    def actions(self, state: Valve) -> list[str]:
+        out = [*super().actions(state), "fault_c"]
+        return out[::-1] if self.reverse else out
+
+    def next_state(self, state: Valve, action: str) -> Valve | None:
+        if action == "fault_c":
+            return attrs.evolve(state, broken="a") if state.pos == 1 and not state.broken else None
+        return super().next_state(state, action)
+
+    def properties(self) -> Sequence[Property[Valve, str]]:
+        return [
+            Property.always("steady", lambda s: not (s.broken == "a" and s.pos == 2)),
+            Property.eventually("home", lambda s: s.pos == 0, edge_filter=lambda a: a == "step"),
+        ]
+
+    def is_cause_action(self, action: str) -> bool:
+        return action.startswith("fault")  # ``noop`` touches nothing of the valve
+
+    def get_cause_key(self, before: Valve | None, action: str | None) -> tuple[str, ...]:
+        return ("start",) if action is None else (action,)
+
+
+def test_own_steps_are_split_by_their_last_cause() -> None:
+    report = check(CausedValve(), findings=True, cost=lambda a: 1 if a != "step" else 0)
+    steady = report.get_findings("steady")
+    assert sorted(f.key for f in steady) == [
+        ("step", "at 1", "after:", "fault_a"),
+        ("step", "at 1", "after:", "fault_c"),
+    ]
+    for finding in steady:
+        # the trace goes through the cause its key names, then the valve's own steps
+        cause = finding.key[-1]
+        assert cause in finding.trace.actions
+        after = finding.trace.actions[finding.trace.actions.index(cause) + 1 :]
+        assert set(after) == {"step"}
+    home = report.get_findings("home")
+    causes = sorted(f.cause for f in home)
+    assert ("fault_a", "at 1") in causes and ("fault_c", "at 1") in causes
+
+
+def test_caused_ids_are_stable() -> None:
+    def ids(model: CausedValve, workers: int = 1) -> list[tuple[str, tuple[str, ...]]]:
+        report = check(model, findings=True, workers=workers, cost=lambda a: int(a != "step"))
+        return sorted((f.id, f.key) for f in report.findings)
+
+    reference = ids(CausedValve())
+    assert ids(CausedValve(), workers=2) == reference
+    assert ids(CausedValve(reverse=True)) == reference
+    assert ids(CausedValve(spare=2)) == reference

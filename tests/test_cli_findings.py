@@ -39,7 +39,7 @@ def test_check_lists_findings_with_stories_and_hint(tmp_path: Path) -> None:
     replayed = CliRunner().invoke(main, ["replay", str(traces / f"{fp}.json")])
     assert replayed.exit_code == 0, replayed.output
     assert replayed.output.startswith(f"{fp}: erase")
-    assert "NVM program page 0 row 0" in replayed.output
+    assert "program boot-control row 0" in replayed.output
     full = CliRunner().invoke(main, ["replay", "--full", str(traces / f"{fp}.json")])
     assert full.exit_code == 0 and len(full.output.splitlines()) > len(replayed.output.splitlines())
 
@@ -136,3 +136,49 @@ def test_story_view_merges_consecutive_writes() -> None:
     lines = get_story_lines(trace.init, list(trace.actions))
     writes = [line.text for line in lines if line.text.startswith("write factory_reset.bin")]
     assert len(writes) == 1 and writes[0].endswith("1024 B")
+
+
+def test_stories_tell_a_withheld_release_as_a_freeze() -> None:
+    from otamodel.model import Action
+    from otamodel.verify._story import describe_action
+
+    world = initial_world(get_scenario("server-freeze"))
+    frozen = describe_action(world, Action("publish", "2"))
+    assert frozen.startswith("the server freezes") and "publishes" not in frozen
+    assert describe_action(world, Action("freeze")) == frozen
+    assert describe_action(world, Action("publish", "1")).startswith(
+        "the server publishes release 1 (full v3"
+    )
+
+
+def test_a_sub_state_change_is_never_told_as_stay() -> None:
+    from otamodel.env import parse_actions
+    from otamodel.verify._tracefile import replay
+
+    scenario = get_scenario("server-freeze")
+    actions = parse_actions("tick*21, publish(2), tick*11, timer, tick*10")
+    steps, problem = replay(scenario, actions)
+    assert problem is None
+    checks = [s.transition for s in steps if "update_check:" in s.transition]
+    assert checks and all("(stay)" not in text for text in checks)
+    assert any("AUTO_UPDATE_CHECK (update_check: CNCT_TO_SRVR → " in text for text in checks)
+    story = get_story_lines(initial_world(scenario), actions, full=True)
+    assert not any("is_check_allowed]--> (stay)" in line.text for line in story)
+
+
+def test_no_story_or_trace_in_the_report_has_a_refused_step() -> None:
+    """Stories re-step environment inputs (freeze, tamper, console) through the environment's
+    step; a refused step in the report would mean a story that does not replay."""
+    from otamodel.verify._findings import collect, get_report_lines
+
+    found, runs = collect(["server-freeze", "console"], time_limit=120, echo=lambda _t: None)
+    assert found
+    text = "\n".join(get_report_lines(found, runs))
+    assert "refused" not in text
+    assert any(
+        a.kind in ("freeze", "console", "set_params", "publish")
+        for o in found.values()
+        for a in o.finding.trace.actions
+    )
+    committed = Path(__file__).parent.parent / "docs" / "findings.md"
+    assert ": refused (" not in committed.read_text(encoding="utf-8")

@@ -82,7 +82,7 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
         allowed = (0, 1) if MAY_FAIL.match(command) else (0,)
         assert result.returncode in allowed, (command, result.stdout[-2000:], result.stderr)
         assert "Traceback" not in result.stderr, (command, result.stderr)
-    assert (tmp_path / "traces" / "FP-c067.json").is_file()  # one trace file per finding ID
+    assert (tmp_path / "traces" / "FP-a0e3.json").is_file()  # one trace file per finding ID
     assert (tmp_path / "new-again.bin").read_bytes() == (REPO / "examples/new.bin").read_bytes()
 
 

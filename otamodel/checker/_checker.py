@@ -86,7 +86,8 @@ def check(
         raise ModelDefinitionError(f"property names must be unique: {names}")
     plan = Plan(properties)
     plan.record_edges = plan.record_edges or cost is not None or findings
-    plan.record_hits = cost is not None
+    plan.record_hits = cost is not None or findings
+    plan.record_measures = findings
     started = time.perf_counter()
     # The search stops at a share of the limit so that computing the verdicts (up to a third
     # of the search time on the OTA model) still ends within the limit (BOUND-8).
@@ -116,7 +117,8 @@ def check(
     found: list[Finding[S, A]] = []
     try:
         reach: dict[int, bytearray] = {}
-        results = get_results(exploration, properties, cost, reach)
+        built: dict[str, Any] = {}
+        results = get_results(exploration, properties, cost, reach, built)
         if findings:
             witnessed = {
                 k: r.verdict is not Verdict.NO_WITNESS
@@ -124,7 +126,8 @@ def check(
                 if r.kind is PropertyKind.SOMETIMES
             }
             found = classify(
-                model, exploration, properties, cost, can_reach=reach, witnesses=witnessed
+                model, exploration, properties, cost, can_reach=reach, witnesses=witnessed,
+                reverse=built.get("reverse"), paths=built.get("paths"),
             )
     finally:
         if exploration.close is not None:
@@ -172,10 +175,12 @@ def get_results(
     properties: tuple[Property[S, A], ...],
     cost: Callable[[A], int] | None = None,
     reach_out: dict[int, bytearray] | None = None,
+    built: dict[str, Any] | None = None,
 ) -> tuple[PropertyResult[S, A], ...]:
     """One verdict per property, in the model's order (CHK-4, CHK-5, CHK-6, CHK-10); with
     ``cost``, each trace is the cheapest (CHK-15). ``reach_out`` receives, per ``eventually``
-    property position, the can-reach bytes (CHK-6)."""
+    property position, the can-reach bytes (CHK-6); ``built`` the reverse graph and cheapest
+    paths it built (``reverse``, ``paths``), for the classification to reuse."""
     complete = exploration.is_complete
     reverse: ReverseGraph | None = None
     forward: ForwardGraph | None = None
@@ -222,6 +227,8 @@ def get_results(
         results.append(
             PropertyResult(prop.name, prop.kind, verdict, trace, prop.description, lasso)
         )
+    if built is not None:
+        built.update({"reverse": reverse, "paths": paths})
     return tuple(results)
 
 

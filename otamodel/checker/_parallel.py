@@ -163,7 +163,13 @@ class Shard:
         for position, _ in tracked:
             hits[position] = array("i")
         wanted = {position: True for position, _ in plan.sometimes}
+        measured = plan.measures if plan.record_measures else []
+        values: dict[int, list[tuple[int, int]]] = {position: [] for position, _ in measured}
         for number, state in kept:
+            for position, measure in measured:
+                value = measure(state)
+                if value:
+                    values[position].append((number, min(value, 255)))
             for position, predicate in plan.goals:
                 if predicate(state):
                     goals[position].append(number)
@@ -179,7 +185,7 @@ class Shard:
                 for position, predicate in self.always:
                     if position not in first and not predicate(state):
                         first[position] = number
-        return {"goals": goals, "hits": hits, "first": first}
+        return {"goals": goals, "hits": hits, "first": first, "measures": values}
 
     def take(self, items: list[tuple[int, Any]]) -> int:
         self.frontier.extend(items)
@@ -356,6 +362,9 @@ class _Coordinator:
         self.hit_bits: dict[int, bytearray] = {}
         if plan.record_hits:
             self.hit_bits = {position: bytearray() for position, _ in plan.always + plan.sometimes}
+        self.measures: dict[int, bytearray] = {}
+        if plan.record_measures:
+            self.measures = {position: bytearray() for position, _ in plan.measures}
         self.edges = (array("i"), array("i"), array("i"))
         self.open_states: set[int] = set()
         self.transitions = 0
@@ -496,6 +505,7 @@ class _Coordinator:
             close=self.pool.close,
             workers=self.workers,
             hit_bits=self.hit_bits,
+            measures=self.measures,
         )
 
     def number_level(
@@ -592,7 +602,7 @@ class _Coordinator:
     def record_judgements(self, judged: list[dict[str, Any]]) -> bool:
         """Place the workers' verdict bits by state number; whether an invariant failed."""
         count = len(self.table)
-        for bits in (*self.goal_bits.values(), *self.hit_bits.values()):
+        for bits in (*self.goal_bits.values(), *self.hit_bits.values(), *self.measures.values()):
             bits.extend(bytes(count - len(bits)))
         violated = False
         always = {position for position, _ in self.plan.always}
@@ -605,6 +615,10 @@ class _Coordinator:
                 target = self.hit_bits[position]
                 for number in ones:
                     target[number] = 1
+            for position, pairs in answer.get("measures", {}).items():
+                target = self.measures[position]
+                for number, value in pairs:
+                    target[number] = value
             for position, number in answer["first"].items():
                 current = self.first_hits[position]
                 if current < 0 or number < current:

@@ -58,6 +58,9 @@ class Exploration:
     hit_bits: dict[int, bytearray] = attrs.field(factory=dict)
     """With ``Plan.record_hits``: per always/sometimes property, one byte per state, 1 where
     the state is a counterexample (always) or a witness (sometimes)."""
+    measures: dict[int, bytearray] = attrs.field(factory=dict)
+    """With ``Plan.record_measures``: per ``always`` property with a ``measure``, one byte per
+    state: the measure, capped at 255 (CHK-30: the classifier finds its rises here)."""
 
     @property
     def is_complete(self) -> bool:
@@ -94,6 +97,13 @@ class Plan:
         self.record_edges = bool(self.goals)
         self.record_hits = False
         """Evaluate every always/sometimes predicate on every state (``hit_bits``)."""
+        self.record_measures = False
+        """Record every ``always`` property's measure on every state (``measures``; findings)."""
+        self.measures: list[tuple[int, Callable[[Any], int]]] = [
+            (position, prop.measure)
+            for position, prop in enumerate(properties)
+            if prop.kind is PropertyKind.ALWAYS and prop.measure is not None
+        ]
 
 
 _EMPTY = 0
@@ -102,6 +112,9 @@ _EMPTY = 0
 _SALT = 0x2545F4914F6CDD1D
 """A state's fingerprint is ``hash(state) ^ _SALT`` (the one hash equal to the salt is stored
 as 1): small integers and other hashes near 0 stay distinct from the empty slot."""
+
+_CAP = 255
+"""A recorded measure above this is stored as this (one byte per state)."""
 
 _FILL = 0.5
 """The fingerprint table doubles when it is this full."""
@@ -217,6 +230,12 @@ def explore(
     sometimes = list(plan.sometimes)
     hit_bits: dict[int, bytearray] = {}
     tracked: list[tuple[bytearray, Callable[[Any], bool], bool, bool]] = []
+    measures: dict[int, bytearray] = {}
+    measured: list[tuple[bytearray, Callable[[Any], int]]] = []
+    if plan.record_measures:
+        for position, measure in plan.measures:
+            measures[position] = bytearray()
+            measured.append((measures[position], measure))
     if plan.record_hits:
         # Every state's value of every always/sometimes predicate (cheapest traces need them).
         for position, predicate in always:
@@ -255,6 +274,9 @@ def explore(
             bits.append(hit)
             if hit and is_always and stop_on_violation:
                 halt = True
+        for bits, measure in measured:
+            value = measure(state)
+            bits.append(value if value < _CAP else _CAP)
         for position, predicate in sometimes:
             if predicate(state):
                 first_hits[position] = k
@@ -451,4 +473,5 @@ def explore(
         edge_dst=edge_dst if record else None,
         edge_act=edge_act if record else None,
         hit_bits=hit_bits,
+        measures=measures,
     )

@@ -156,7 +156,7 @@ def write_timeline_json(target: str, scenario: Any, steps: list[Any], problem: s
             {
                 "index": s.index,
                 "action": str(s.action),
-                "transition": s.result.transition,
+                "transition": s.transition or s.result.transition,
                 "notes": list(s.result.notes),
                 "changes": list(s.changes),
                 "state": s.summary,
@@ -171,7 +171,7 @@ def write_timeline_json(target: str, scenario: Any, steps: list[Any], problem: s
 def echo_timeline(steps: list[Any]) -> None:
     """Print replayed steps: action, transition, callbacks/notes, persistent changes, state."""
     for s in steps:
-        click.echo(f"{s.index:4d} {s.action!s:<18} {s.result.transition or ''}")
+        click.echo(f"{s.index:4d} {s.action!s:<18} {s.transition or s.result.transition or ''}")
         for note in s.result.notes:
             click.echo(f"{'':23}· {note}")
         for change in s.changes:

@@ -339,6 +339,27 @@ def get_fingerprint(world: World) -> str:
     return hashlib.sha256(pickle.dumps(parts_all, protocol=4)).hexdigest()[:16]
 
 
+def describe_transition(before: World, result: StepResult) -> str:
+    """TRACE-33: the step's transition as the story tells it: a row that stays in its state
+    but changes a machine's state (a nested check step, another machine it sent an event to)
+    names the change instead of ``(stay)``."""
+    text = result.transition or ""
+    if "--> (stay)" not in text:
+        return text
+    after = result.world
+    changes = []
+    own = ""
+    for name, spec in MACHINES.items():
+        old, new = spec.defn.get_key(before), spec.defn.get_key(after)
+        if text.startswith(f"{name}:"):
+            own = spec.get_state_name(new)
+        if old != new:
+            changes.append(f"{name}: {spec.get_state_name(old)} → {spec.get_state_name(new)}")
+    if not changes:
+        return text
+    return text.replace("(stay)", f"{own or '(same state)'} ({'; '.join(changes)})")
+
+
 __all__ = [
     "ACTION_KINDS",
     "CTRL_MESSAGES",
@@ -349,6 +370,7 @@ __all__ = [
     "CoreTask",
     "StepResult",
     "SvcState",
+    "describe_transition",
     "make_initial_world",
     "process_jump",
     "process_reset",

@@ -58,31 +58,40 @@ def get_file_role(name: str) -> str:
     return name
 
 
-def get_op_target(op: PersistentOp, row_size: int = 0) -> str:
-    """TRACE-30: the medium and region an operation touches, without offsets that only say
-    *which* of many equal writes it was (a slot page, a header row, a write call of a file)."""
+def describe_op(op: PersistentOp, row_size: int = 0, *, exact: bool = False) -> str:
+    """TRACE-30/TRACE-33: an operation and its target, one wording for keys and stories.
+    Keys (``exact`` false) name the medium and region without offsets that only say *which*
+    of many equal writes it was (a slot page, a header row, a write call of a file) and
+    update files by role; stories (``exact``) name the page, row and file."""
     if isinstance(op, FlashErase):
-        return "erase boot-control page" if op.page == 0 else "erase slot page"
+        text = "erase boot-control page" if op.page == 0 else "erase slot page"
+        return f"{text} {op.page}" if exact and op.page else text
     if isinstance(op, FlashProgram):
         if op.page == 0:
             inside = op.row * row_size < bootctl.HEADER_SIZE
-            return "program boot-control header" if inside else "program boot-control page"
-        return "program slot row"
-    if isinstance(op, FsCreate):
-        return f"create {get_file_role(op.name)}"
-    if isinstance(op, FsWrite):
-        return f"write {get_file_role(op.name)}"
-    if isinstance(op, FsClose):
-        return f"close {get_file_role(op.name)}"
-    if isinstance(op, FsDelete):
-        return f"delete {get_file_role(op.name)}"
+            text = "program boot-control header" if inside or exact else "program boot-control page"
+            return f"program boot-control row {op.row}" if exact else text
+        return f"program slot page {op.page} row {op.row}" if exact else "program slot row"
     if isinstance(op, FsRename):
-        return f"rename {get_file_role(op.source)} to {get_file_role(op.target)}"
+        source, target = (
+            (op.source, op.target) if exact else map(get_file_role, (op.source, op.target))
+        )
+        return f"rename {source} to {target}"
     if isinstance(op, FsFormat):
         return "format the FS"
     if isinstance(op, FsMkdir):
         return "mkdir ota"
-    return type(op).__name__
+    verbs = {FsCreate: "create", FsWrite: "write", FsClose: "close", FsDelete: "delete"}
+    verb = verbs.get(type(op))
+    if verb is not None:
+        name = str(getattr(op, "name", ""))
+        return f"{verb} {name if exact else get_file_role(name)}"
+    return op.describe()
+
+
+def get_op_target(op: PersistentOp, row_size: int = 0) -> str:
+    """TRACE-30: an operation's key (:func:`describe_op` without offsets)."""
+    return describe_op(op, row_size)
 
 
 def get_stage(world: World) -> str:
@@ -105,37 +114,98 @@ def get_machines(world: World) -> str:
     return str(world.phase.value)
 
 
-def get_edge_key(prop: str, before: World | None, action: Action | None, after: World) -> Key:
-    """TRACE-30: the key of a violating or trap-entering step: what the step did, in which
-    machine states, and (``always`` properties) what the violation looks like after it."""
-    outcome = get_outcome(prop, after)
+def get_phase(world: World) -> str:
+    """The coarse phase: ``bootloader``, ``app`` or ``hung`` (TRACE-30)."""
+    return str(world.phase.value)
+
+
+def get_transfer_role(url: str) -> str:
+    """What a download fetches, by role (TRACE-30): the manifest, an image, a signature."""
+    name = url.rsplit("/", 1)[-1].lower()
+    if "sign" in name or name.endswith(".txt"):
+        return "the signature download"
+    if name.endswith(".json") or "manifest" in name or not name:
+        return "the manifest download"
+    return "the image download"
+
+
+#: Inputs that change only the environment (the server, the network), not the device: the
+#: device meets them later, through its own steps, so they never stand for the cause of a
+#: later step (they are keyed as themselves when they are the violating or entering step).
+ENVIRONMENT_KINDS = frozenset({"publish", "freeze", "replay", "net_down"})
+
+
+def is_cause_action(action: Action) -> bool:
+    """TRACE-30/CHK-34: faults and inputs that act on the device (power cuts, resets, crashes,
+    transfer faults, tampering, the user's and the console's inputs) are causes; the device's
+    own progress (ticks, the RTCC alarm, the network coming back) and inputs that change only
+    the environment are not."""
+    return not action.is_recovery() and action.kind not in ENVIRONMENT_KINDS
+
+
+#: The causes whose key needs the state they happen in (what was in flight, which download).
+STATEFUL_CAUSES = frozenset({"power_cut", "power_cut_torn", "reset", "transfer_fail", "corrupt"})
+
+
+def is_cause_state_needed(action: Action) -> bool:
+    """Whether :func:`get_cause_key` needs the state ``action`` happens in (CHK-34)."""
+    return action.kind in STATEFUL_CAUSES
+
+
+def get_cause_key(before: World | None, action: Action | None) -> Key:
+    """TRACE-30: a cause as a firmware engineer names it: the fault or input kind; for a
+    power cut or reset what it hit (the persistent operation in flight, cut before it or
+    torn, and the phase); for a transfer fault which download; for user and attacker inputs
+    their argument. The machine states an input happens in are left out (they say when,
+    not what)."""
+    if action is None:
+        return ("the fault-free start",)
+    kind = action.kind
+    if before is None:
+        return (str(kind),) if kind in STATEFUL_CAUSES else (str(action),)
+    if kind in ("power_cut", "power_cut_torn", "reset"):
+        if before.pending:
+            op = get_op_target(before.pending[0], before.scenario.geometry.row_size)
+            how = "torn" if kind == "power_cut_torn" else "cut before"
+            return (str(kind), f"{how}: {op}", get_phase(before))
+        return (str(kind), "nothing in flight", get_phase(before))
+    if kind in ("transfer_fail", "corrupt"):
+        return (str(kind), get_transfer_role(before.net.url))
+    if kind in ("crash", "net_down", "freeze", "replay", "factory_sign"):
+        return (str(kind),)
+    return (str(action),)
+
+
+def get_edge_key(
+    prop: str,
+    before: World | None,
+    action: Action | None,
+    after: World,
+    *,
+    eventually: bool = False,
+) -> Key:
+    """TRACE-30: the key of a violating or trap-entering step: the cause it is (a fault or
+    input), or what the device's own step did (the persistent operation it completed; for
+    ``always`` the machine states it moved between), and for ``always`` properties what the
+    violation looks like after it. The checker adds the last cause before a step of the
+    device's own (CHK-34)."""
+    outcome = () if eventually else get_outcome(prop, after)
     if before is None or action is None:
         return ("initial state", get_stage(after), *outcome)
-    kind = action.kind
-    label = str(action) if kind in ("ctrl", "publish") else str(action).split("(")[0]
-    if kind in ("tick", "power_cut", "power_cut_torn") and before.pending:
+    if not action.is_recovery():
+        return (*get_cause_key(before, action), *outcome)
+    label = str(action.kind)
+    if before.pending:
         op = get_op_target(before.pending[0], before.scenario.geometry.row_size)
-        how = {"tick": "done", "power_cut": "cut before", "power_cut_torn": "torn"}[kind]
-        return (label, f"{how}: {op}", get_stage(before), *outcome)
-    if kind == "tick":
-        after_step = step(before, action).world
-        moved = f"{get_machines(before)} → {get_machines(after_step)}"
-        if get_machines(before) == get_machines(after_step):
-            moved = f"a step within {get_machines(before)}"
-        return (label, moved, *outcome)
-    return (label, "", get_stage(before), *outcome)
-
-
-def get_transition_label(before: World, action: Action) -> str:
-    """The machine transition ``action`` fires; a step that changes the machines' states is
-    never labelled ``(stay)``: the state it leads to is named instead (TRACE-33)."""
-    result = step(before, action)
-    text = result.transition or ""
-    if "(stay)" in text:
-        after = get_machines(result.world)
-        if after != get_machines(before):
-            text = text.replace("(stay)", after)
-    return text
+        where = get_phase(before) if eventually else get_stage(before)
+        return (label, f"done: {op}", where, *outcome)
+    if eventually:
+        return ()
+    after_step = step(before, action).world
+    moved = f"{get_machines(before)} → {get_machines(after_step)}"
+    if get_machines(before) == get_machines(after_step):
+        moved = f"a step within {get_machines(before)}"
+    return (label, moved, *outcome)
 
 
 def get_outcome(prop: str, after: World) -> Key:
@@ -253,14 +323,38 @@ def get_persistent_facts(world: World, *, published: bool = True) -> str:
     return "; ".join(facts)
 
 
+_CATEGORIES = ("bootctl", "slot", "files", "DB", "network", "release")
+
+
+def get_fact_atoms(world: World, *, published: bool = True) -> dict[str, str]:
+    """TRACE-31: the persistent facts by category (boot control, the slot, the files, the
+    DB; with ``published`` the network and the published release)."""
+    flash = get_flash_facts(world.flash, world.scenario)
+    header, _, slot = flash.partition(", ")
+    atoms = {"bootctl": header, "slot": slot}
+    for part in get_fs_facts(world.fs).split("; "):
+        atoms["DB" if part.startswith("DB ") else "files"] = part
+    if published:
+        atoms["network"] = "network up" if world.network_up else "network down"
+        if world.scenario is not None and world.scenario.release_count > 1:
+            atoms["release"] = f"release {world.published} published"
+    return atoms
+
+
 def get_terminal_key(prop: str, states: Sequence[World]) -> Key:
     """TRACE-31: the key of a terminal behaviour: the machine states it cycles through
-    (sorted), then the persistent facts of its states (sorted)."""
+    (sorted; more than four summarised per phase), then per category the persistent fact
+    all its states share, or that the category varies along the loop."""
     machines = sorted({get_machines(w) for w in states})
     if len(machines) > 4:
         phases = sorted({m.split(":")[0] for m in machines})
-        machines = [f"{p}: cycles through {sum(m.startswith(p) for m in machines)} states"
-                    for p in phases]  # fmt: skip
+        machines = [f"{p}: cycles through several states" for p in phases]
     environment = prop == "progress"  # the network and the published release matter there only
-    facts = sorted({get_persistent_facts(w, published=environment) for w in states})
+    atoms = [get_fact_atoms(w, published=environment) for w in states]
+    facts = []
+    for category in _CATEGORIES:
+        values = {a.get(category, "") for a in atoms}
+        if values == {""}:
+            continue
+        facts.append(values.pop() if len(values) == 1 else f"{category} varies")
     return (" | ".join(machines), *facts)

@@ -7,7 +7,7 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
-from otamodel.checker._model import Property
+from otamodel.checker._model import Property, PropertyKind
 from otamodel.checker._trace import Trace
 from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world, step
 from otamodel.env._oracle import get_facts
@@ -214,7 +214,34 @@ class OtaModel:
         """CHK-30/TRACE-30: how a violating or trap-entering step is classified."""
         from otamodel.verify._keys import get_edge_key
 
-        return get_edge_key(prop.name, before, action, after)
+        eventually = prop.kind is PropertyKind.EVENTUALLY
+        return get_edge_key(prop.name, before, action, after, eventually=eventually)
+
+    @staticmethod
+    def is_cause_action(action: Action) -> bool:
+        """CHK-34/TRACE-30: faults and inputs are causes, the device's own progress is not."""
+        from otamodel.verify._keys import is_cause_action
+
+        return is_cause_action(action)
+
+    @staticmethod
+    def is_own_action(action: Action) -> bool:
+        """CHK-34/TRACE-30: the device's own progress (ticks, the alarm, the network back)."""
+        return action.is_recovery()
+
+    @staticmethod
+    def is_cause_state_needed(action: Action) -> bool:
+        """CHK-34: whether a cause's key needs the state it happens in."""
+        from otamodel.verify._keys import is_cause_state_needed
+
+        return is_cause_state_needed(action)
+
+    @staticmethod
+    def get_cause_key(before: World | None, action: Action | None) -> tuple[str, ...]:
+        """CHK-34/TRACE-30: how a cause (the last fault or input before a step) is keyed."""
+        from otamodel.verify._keys import get_cause_key
+
+        return get_cause_key(before, action)
 
     def get_terminal_key(
         self, prop: Property[World, Action], states: Sequence[World]

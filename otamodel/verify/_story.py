@@ -13,20 +13,16 @@ from typing import Any
 import attrs
 
 from otamodel.env import step
-from otamodel.model import Action, Phase, World
+from otamodel.model import Action, Phase, World, describe_transition
 from otamodel.model._physics import (
     FlashErase,
     FlashProgram,
     FsClose,
     FsCreate,
-    FsDelete,
-    FsFormat,
-    FsMkdir,
-    FsRename,
     FsWrite,
     PersistentOp,
 )
-from otamodel.verify._keys import get_machines, get_persistent_facts
+from otamodel.verify._keys import describe_op, get_machines, get_persistent_facts
 
 FAULT_WORDS = {
     "transfer_fail": "a download read fails",
@@ -41,33 +37,6 @@ FAULT_WORDS = {
 }
 
 
-def describe_op(op: PersistentOp) -> str:
-    """``the boot-control page program (row 0)``, ``a write of image_database.csv``..."""
-    if isinstance(op, FlashErase):
-        return (
-            "the boot-control page erase" if op.page == 0 else f"the erase of slot page {op.page}"
-        )
-    if isinstance(op, FlashProgram):
-        if op.page == 0:
-            return f"the boot-control program (row {op.row})"
-        return f"the program of slot page {op.page} row {op.row}"
-    if isinstance(op, FsWrite):
-        return f"a write of {op.name}"
-    if isinstance(op, FsCreate):
-        return f"the creation (truncation) of {op.name}"
-    if isinstance(op, FsClose):
-        return f"the close of {op.name}"
-    if isinstance(op, FsDelete):
-        return f"the deletion of {op.name}"
-    if isinstance(op, FsRename):
-        return f"the rename of {op.source} to {op.target}"
-    if isinstance(op, FsFormat):
-        return "the FS format"
-    if isinstance(op, FsMkdir):
-        return "the creation of the ota directory"
-    return op.describe()
-
-
 def describe_where(world: World) -> str:
     """``the bootloader is in SELECT_IMAGE`` / ``the app v2 runs (service X, core Y)``."""
     if world.phase is Phase.BOOTLOADER:
@@ -80,26 +49,52 @@ def describe_where(world: World) -> str:
     return "the CPU runs code that is not an application"
 
 
+def describe_release(world: World, index: int) -> str:
+    """What publishing release ``index`` means: a release (its name and description), or a
+    withheld one (SCN-17: the frozen server answers nothing), told with its description."""
+    releases = getattr(world.scenario, "releases", ())
+    release = releases[index] if 0 <= index < len(releases) else None
+    if release is None:
+        return f"the server publishes release {index}"
+    if release.withheld:
+        return f"the server freezes ({release.description or 'it answers nothing'})"
+    about = f"; {release.description}" if release.description else ""
+    return f"the server publishes release {index} ({release.name}{about})"
+
+
 def describe_action(before: World, action: Action) -> str:
-    """What an action does in ``before``, as a clause."""
+    """What an action does in ``before``, as a clause (TRACE-32, TRACE-33)."""
     kind = action.kind
-    op = before.pending[0] if before.pending else None
+    pending = before.pending[0] if before.pending else None
+    op = describe_op(pending, exact=True) if pending is not None else ""
     if kind == "power_cut":
-        return f"power fails just before {describe_op(op)}" if op else "power fails"
+        return f"power fails just before {op}" if op else "power fails"
     if kind == "power_cut_torn":
-        return f"power fails in the middle of {describe_op(op)}" if op else "power fails"
+        return f"power fails in the middle of {op}" if op else "power fails"
+    if kind == "reset" and op:
+        return f"the device is reset just before {op}"
     if kind == "tick":
-        if op is not None:
-            return f"{describe_op(op)} completes"
+        if op:
+            return f"{op} completes"
         result = step(before, action)
-        return f"{get_machine_change(before, result.world) or result.transition or 'time passes'}"
+        return (
+            get_machine_change(before, result.world)
+            or describe_transition(before, result)
+            or ("time passes")
+        )
     if kind == "ctrl":
         return f"the user sends {action.arg}"
-    if kind == "publish":
-        return f"the server publishes release {action.arg}"
-    if kind in ("console", "set_params", "tamper", "mitm", "freeze", "replay"):
-        return step(before, action).transition or str(action)  # SCN-13..SCN-17, SCN-34/35
-    return FAULT_WORDS.get(kind, str(action))
+    if kind == "publish" and action.arg.isdigit():
+        return describe_release(before, int(action.arg))
+    if kind == "freeze":
+        frozen = before.scenario.get_frozen_index()  # type: ignore[attr-defined]
+        return describe_release(before, frozen) if frozen is not None else "the server freezes"
+    if kind == "replay":
+        return f"the server replays release {action.arg}'s manifest and files"
+    if kind in FAULT_WORDS:
+        return FAULT_WORDS[kind]
+    result = step(before, action)
+    return result.transition or str(action)
 
 
 def get_machine_change(before: World, after: World) -> str:
@@ -173,15 +168,23 @@ class StoryLine:
     step: int
     text: str
     kind: str = ""
-    """``input`` for the environment's inputs and faults, else empty."""
+    """``input`` for the environment's inputs and faults, ``note`` for callbacks and jumps,
+    ``refused`` for a step the model refused, else empty."""
 
 
 def get_story_lines(
-    init: World, actions: Sequence[Action], *, full: bool = False
+    init: World,
+    actions: Sequence[Action],
+    *,
+    full: bool = False,
+    first: int = 1,
+    notes: bool = False,
 ) -> list[StoryLine]:
-    """TRACE-33: the story view: inputs and faults, persistent writes (consecutive writes to one
-    file merged, with the resulting content), machine state changes, and the loop the trace
-    ends in; ``full`` keeps every step."""
+    """TRACE-20/TRACE-33: the one story view of a run: inputs and faults (with what they hit),
+    persistent writes (consecutive writes to one file merged, with the resulting content),
+    machine state changes (chained), jumps and resets (with ``notes`` every callback and
+    note too), and the loop the run ends in; ``full`` keeps every step. ``first`` numbers
+    the first step."""
     from otamodel.verify._tracefile import get_persistent_changes
 
     lines: list[StoryLine] = []
@@ -189,11 +192,11 @@ def get_story_lines(
     chain: list[str] = []
     chain_at = -1
     merge_file = ""
-    for index, action in enumerate(actions, 1):
+    for index, action in enumerate(actions, first):
         before = world
         result = step(world, action)
         if result.is_refused:
-            lines.append(StoryLine(index, f"{action}: refused ({result.refusal})"))
+            lines.append(StoryLine(index, f"{action}: refused ({result.refusal})", "refused"))
             break
         world = result.world
         change = get_machine_change(before, world)
@@ -203,50 +206,26 @@ def get_story_lines(
             else None
         )
         if full:
-            transition = result.transition or ""
-            if change and "(stay)" in transition:
-                transition = transition.replace("(stay)", get_machines(world))
-            text = f"{action}: {transition}"
+            text = f"{action}: {describe_transition(before, result)}"
             if change:
                 text += f" [{change}]"
             for item in get_persistent_changes(before, world):
                 text += f"; {item}"
             lines.append(StoryLine(index, text))
             continue
+        told = [StoryLine(index, f"· {note}", "note") for note in result.notes
+                if notes or note.startswith(("jump", "software reset", "reset"))]  # fmt: skip
         if action.kind != "tick":
             text = describe_action(before, action)
             if change:
                 text += f" [{change}]"
             lines.append(StoryLine(index, f"{action}: {text}", "input"))
+            lines.extend(told)
             merge_file = ""
             continue
         if op is not None:
-            name = getattr(op, "name", None)
-            if isinstance(op, FsWrite | FsCreate | FsClose) and name == merge_file and lines:
-                content = world.fs.get(name)
-                shown = _show_content(name, content)
-                last = lines[-1]
-                lines[-1] = StoryLine(last.step, f"{last.text.split(' → ')[0]} → {shown}")
-                continue
-            if isinstance(op, FsCreate | FsWrite):
-                merge_file = op.name
-                content = world.fs.get(op.name)
-                lines.append(
-                    StoryLine(index, f"write {op.name} → {_show_content(op.name, content)}")
-                )
-                continue
-            merge_file = ""
-            if isinstance(op, FlashProgram) and op.page != 0:
-                if lines and lines[-1].text.startswith("program slot"):
-                    continue
-                lines.append(StoryLine(index, "program slot pages"))
-                continue
-            if isinstance(op, FlashErase) and op.page != 0:
-                if lines and lines[-1].text.startswith("erase slot"):
-                    continue
-                lines.append(StoryLine(index, "erase slot pages"))
-                continue
-            lines.append(StoryLine(index, f"{op.describe()}"))
+            merge_file = _add_op_line(lines, index, op, world, merge_file)
+            lines.extend(told)
             continue
         merge_file = ""
         if change:
@@ -257,10 +236,41 @@ def get_story_lines(
                 chain = [get_machines(before), get_machines(world)]
                 lines.append(StoryLine(index, _show_chain(chain)))
                 chain_at = len(lines) - 1
+        lines.extend(told)
     loop = _get_loop(world)
     if loop:
-        lines.append(StoryLine(len(actions), loop))
+        lines.append(StoryLine(first + len(actions) - 1, loop))
     return lines
+
+
+def _add_op_line(
+    lines: list[StoryLine], index: int, op: PersistentOp, world: World, merge_file: str
+) -> str:
+    """A completed persistent operation as a story line (merged into the previous line when
+    it continues the same file write or the same run of slot erases or programs)."""
+    name = getattr(op, "name", None)
+    if isinstance(op, FsWrite | FsCreate | FsClose) and name == merge_file and lines:
+        shown = _show_content(name, world.fs.get(name))
+        last = lines[-1]
+        lines[-1] = StoryLine(last.step, f"{last.text.split(' → ')[0]} → {shown}")
+        return merge_file
+    if isinstance(op, FsCreate | FsWrite):
+        lines.append(
+            StoryLine(index, f"write {op.name} → {_show_content(op.name, world.fs.get(op.name))}")
+        )
+        return op.name
+    if isinstance(op, FlashProgram | FlashErase) and op.page != 0:
+        text = "program slot pages" if isinstance(op, FlashProgram) else "erase slot pages"
+        if not (lines and lines[-1].text == text):
+            lines.append(StoryLine(index, text))
+        return ""
+    lines.append(StoryLine(index, describe_op(op, exact=True)))
+    return ""
+
+
+def render_story(lines: Sequence[StoryLine]) -> list[str]:
+    """The story view as text lines: ``step  text``."""
+    return [f"{line.step:>5}  {line.text}" for line in lines]
 
 
 def _show_chain(chain: list[str]) -> str:

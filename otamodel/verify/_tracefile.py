@@ -14,7 +14,7 @@ from otamodel.checker._trace import Trace
 from otamodel.env import Scenario, get_scenario, initial_world, step
 from otamodel.errors import TraceError
 from otamodel.formats import bootctl
-from otamodel.model import Action, StepResult, World, get_state_summary
+from otamodel.model import Action, StepResult, World, describe_transition, get_state_summary
 
 TRACE_FORMAT = "otamodel-trace/1"
 
@@ -28,6 +28,8 @@ class ReplayStep:
     result: StepResult
     summary: str
     changes: tuple[str, ...]
+    transition: str = ""
+    """The transition as told (TRACE-33: never ``(stay)`` when a machine's state changed)."""
 
 
 def get_persistent_changes(before: World, after: World) -> list[str]:
@@ -76,7 +78,9 @@ def replay(scenario: Scenario, actions: Sequence[Action]) -> tuple[list[ReplaySt
         if result.is_refused:
             return steps, f"step {index} ({action}) is refused: {result.refusal}"
         changes = tuple(get_persistent_changes(world, result.world))
-        steps.append(ReplayStep(index, action, result, get_state_summary(result.world), changes))
+        told = describe_transition(world, result)
+        summary = get_state_summary(result.world)
+        steps.append(ReplayStep(index, action, result, summary, changes, told))
         world = result.world
     return steps, None
 
@@ -107,7 +111,7 @@ def get_trace_document(
         "steps": [
             {
                 "action": str(s.action),
-                "transition": s.result.transition,
+                "transition": s.transition or s.result.transition,
                 "state": s.summary,
                 "changes": list(s.changes),
             }
@@ -223,8 +227,8 @@ def get_mermaid_sequence(steps: Sequence[ReplayStep]) -> str:
     for s in steps:
         if s.action.kind != "tick":
             lines.append(f"    Env->>Device: {s.action}")
-        elif s.result.transition and not s.result.ops:
-            lines.append(f"    Note over Device: {s.result.transition.replace(';', ',')}")
+        elif s.transition and not s.result.ops:
+            lines.append(f"    Note over Device: {s.transition.replace(';', ',')}")
         for note in s.result.notes:
             lines.append(f"    Note over Device: {note.replace(';', ',')}")
         for change in s.changes:

@@ -1,0 +1,474 @@
+"""The graph work behind findings (CHK-30, CHK-31, CHK-34): the explored edges with cheapest
+distances, the last causes before the system's own steps, clean sources of violations, and the
+trap regions of ``eventually`` properties with their bottom components."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from otamodel.checker._model import Property
+from otamodel.checker._trace import Trace
+
+if TYPE_CHECKING:
+    from otamodel.checker._cheapest import CheapestPaths
+    from otamodel.checker._liveness import ReverseGraph
+    from otamodel.checker._search import Exploration
+
+Key = tuple[str, ...]
+Edge = tuple[int, int, int]
+"""(source, interned action, target); source -1: an initial state."""
+
+
+class Graph:
+    """The explored edges by target (the reverse graph, shared with the verdicts) and the
+    cheapest distances from the initial states (CHK-15; shared with the verdicts too)."""
+
+    def __init__(
+        self,
+        exploration: Exploration,
+        cost: Callable[[Any], int] | None,
+        reverse: ReverseGraph | None = None,
+        paths: CheapestPaths | None = None,
+    ) -> None:
+        from otamodel.checker._cheapest import CheapestPaths
+        from otamodel.checker._liveness import ReverseGraph
+
+        src, dst, act = exploration.edge_src, exploration.edge_dst, exploration.edge_act
+        assert src is not None and dst is not None and act is not None
+        self.exploration = exploration
+        self.src, self.dst, self.act = src, dst, act
+        self.prices = [0 if cost is None else cost(a) for a in exploration.action_table]
+        self.reverse = reverse if reverse is not None else ReverseGraph(exploration)
+        if cost is None:
+            self._use_tree()
+        else:
+            if paths is None:
+                paths = CheapestPaths(exploration, cost)
+            self.price, self.steps = paths.price_of, paths.steps_of
+            self.via_state, self.via_action = paths.via_state, paths.via_action
+
+    def _use_tree(self) -> None:
+        exploration = self.exploration
+        self.price = array("q", bytes(8 * exploration.count))
+        steps = array("i", bytes(4 * exploration.count))
+        starts = exploration.level_starts
+        for depth, start in enumerate(starts):
+            end = starts[depth + 1] if depth + 1 < len(starts) else exploration.count
+            for k in range(start, end):
+                steps[k] = depth
+        self.steps = steps
+        self.via_state = exploration.parents
+        self.via_action = exploration.parent_actions
+
+    def get_rank(self, source: int, action: int) -> tuple[int, int, int, int]:
+        """How cheap a trace ending with the edge ``source --action-->`` is: (cost, steps,
+        source, action id)."""
+        return (self.price[source] + self.prices[action], self.steps[source] + 1, source, action)
+
+    def get_path(self, state: int) -> tuple[list[int], list[int]]:
+        """The cheapest path to ``state``: its states and the interned actions between them."""
+        states = [state]
+        actions: list[int] = []
+        while self.via_state[states[-1]] >= 0:
+            actions.append(self.via_action[states[-1]])
+            states.append(self.via_state[states[-1]])
+        states.reverse()
+        actions.reverse()
+        return states, actions
+
+    def get_trace(self, states: list[int], actions: list[int]) -> Trace[Any, Any]:
+        table = self.exploration.action_table
+        objects = self.exploration.fetch_states(states)
+        steps = tuple((table[a], s) for a, s in zip(actions, objects[1:], strict=True))
+        return Trace(objects[0], steps)
+
+    def get_action(self, source: int, target: int) -> int:
+        """The lowest interned action of an edge ``source -> target``."""
+        reverse = self.reverse
+        best = -1
+        for slot in range(reverse.offsets[target], reverse.offsets[target + 1]):
+            if reverse.sources[slot] == source and (best < 0 or reverse.actions[slot] < best):
+                best = reverse.actions[slot]
+        assert best >= 0
+        return best
+
+
+class Causes:
+    """CHK-34: the last causes before states reached without one. A model may mark which
+    actions are causes (``is_cause_action``: faults, inputs) and which of the others are the
+    system's own progress (``is_own_action``); a step of its own progress is attributed to
+    every cause edge from which it can be reached over non-cause edges only (and to the
+    start, from an initial state). The sets are a fixpoint over the graph, so they do not
+    depend on exploration order."""
+
+    def __init__(self, graph: Graph, is_cause: bytes, needed: Iterable[int]) -> None:
+        reverse = graph.reverse
+        offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
+        parents = graph.exploration.parents
+        self.graph, self.is_cause = graph, is_cause
+        inside: set[int] = set(needed)
+        stack = list(inside)
+        forward: dict[int, list[int]] = {}
+        inputs: list[tuple[int, int, int]] = []  # (source, action, target)
+        starts: list[int] = []
+        while stack:
+            state = stack.pop()
+            if parents[state] == -1:
+                starts.append(state)
+            for slot in range(offsets[state], offsets[state + 1]):
+                source, action = sources[slot], actions[slot]
+                if is_cause[action]:
+                    inputs.append((source, action, state))
+                    continue
+                forward.setdefault(source, []).append(state)
+                if source not in inside:
+                    inside.add(source)
+                    stack.append(source)
+        self.inside, self.forward, self.inputs, self.starts = inside, forward, inputs, starts
+        self.keys: list[Key] = []
+        self.masks: dict[int, int] = {}
+        self.bit_of: dict[tuple[int, int, int], int] = {}
+
+    def get_states(self, needs_state: bytes) -> set[int]:
+        """The states whose objects the cause keys need (``needs_state`` per action)."""
+        out = set(self.starts)
+        out.update(source for source, action, _ in self.inputs if needs_state[action])
+        return out
+
+    def set_keys(self, start_key: Key, input_keys: list[Key]) -> None:
+        """Number the distinct cause keys and propagate them (a worklist fixpoint)."""
+        bits: dict[Key, int] = {}
+        masks = self.masks
+        pending: list[int] = []
+        for state in self.starts:
+            bit = bits.setdefault(start_key, len(bits))
+            masks[state] = masks.get(state, 0) | (1 << bit)
+            pending.append(state)
+        for edge, key in zip(self.inputs, input_keys, strict=True):
+            bit = bits.setdefault(key, len(bits))
+            self.bit_of[edge] = bit
+            masks[edge[2]] = masks.get(edge[2], 0) | (1 << bit)
+            pending.append(edge[2])
+        self.keys = [key for key, _ in sorted(bits.items(), key=lambda item: item[1])]
+        self.start_bit = bits.get(start_key, -1)
+        forward = self.forward
+        while pending:
+            state = pending.pop()
+            mask = masks[state]
+            for target in forward.get(state, _NO_SUCCESSORS):
+                old = masks.get(target, 0)
+                if mask & ~old:
+                    masks[target] = old | mask
+                    pending.append(target)
+
+    def get_causes(self, state: int) -> list[int]:
+        return _bits(self.masks.get(state, 0))
+
+    def get_path_to(self, state: int, bit: int) -> tuple[list[int], list[int]]:
+        """A cheap path to ``state`` whose last cause is ``bit``: the nearest such cause edge
+        (fewest own-progress steps after it; then cheapest), the cheapest path to it."""
+        graph = self.graph
+        reverse = graph.reverse
+        offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
+        parents = graph.exploration.parents
+        after: dict[int, int] = {state: -1}  # state -> the next state towards ``state``
+        frontier = [state]
+        while frontier:
+            found: list[tuple[tuple[int, ...], int, int, int]] = []
+            following: list[int] = []
+            for target in frontier:
+                if bit == self.start_bit and parents[target] == -1:
+                    found.append(((0, 0, target, -1), -1, -1, target))
+                for slot in range(offsets[target], offsets[target + 1]):
+                    source, action = sources[slot], actions[slot]
+                    if self.is_cause[action]:
+                        if self.bit_of.get((source, action, target)) == bit:
+                            found.append((graph.get_rank(source, action), source, action, target))
+                    elif source not in after:
+                        after[source] = target
+                        following.append(source)
+            if found:
+                _, source, action, entry = min(found)
+                moves: list[int]
+                if source < 0:
+                    path, moves = [entry], []
+                else:
+                    path, moves = graph.get_path(source)
+                    path.append(entry)
+                    moves.append(action)
+                while path[-1] != state:
+                    nxt = after[path[-1]]
+                    moves.append(graph.get_action(path[-1], nxt))
+                    path.append(nxt)
+                return path, moves
+            frontier = following
+        return graph.get_path(state)  # pragma: no cover - every cause bit has an edge
+
+
+class Clean:
+    """CHK-30: whether a state is reachable from a non-violating initial state through
+    non-violating states only (an edge out of any other state repeats an earlier violation).
+    Asked for the sources of violating edges only: the BFS-tree path usually answers; else a
+    backward search over non-violating predecessors looks for a state the tree answers for."""
+
+    def __init__(self, graph: Graph, values: Sequence[int]) -> None:
+        self.graph, self.values = graph, values
+        self.known: dict[int, bool] = {}
+
+    def _is_tree_clean(self, state: int) -> bool:
+        parents, values, known = self.graph.exploration.parents, self.values, self.known
+        path = []
+        k = state
+        while k >= 0 and k not in known:
+            if values[k]:
+                return False
+            path.append(k)
+            k = parents[k]
+        result = k < 0 or known[k]
+        if result:
+            for k in path:
+                known[k] = True
+        return result
+
+    def is_clean(self, state: int) -> bool:
+        if self.values[state]:
+            return False
+        if self._is_tree_clean(state):
+            return True
+        reverse, values = self.graph.reverse, self.values
+        offsets, sources = reverse.offsets, reverse.sources
+        seen = {state}
+        stack = [state]
+        while stack:
+            target = stack.pop()
+            for slot in range(offsets[target], offsets[target + 1]):
+                source = sources[slot]
+                if source in seen or values[source]:
+                    continue
+                if self._is_tree_clean(source):
+                    self.known[state] = True
+                    return True
+                seen.add(source)
+                stack.append(source)
+        self.known[state] = False
+        return False
+
+
+class TrapGraph:
+    """The allowed edges out of the trap states of every ``eventually`` property sharing one
+    edge filter, and their strongly connected components (computed once: each property's
+    trap region is closed under its allowed edges, so its components are among these)."""
+
+    def __init__(
+        self, graph: Graph, table: list[Any], prop: Property[Any, Any], traps: list[bytearray]
+    ) -> None:
+        count = graph.exploration.count
+        allowed = bytes(1 if prop.is_edge_allowed(a) else 0 for a in table)
+        reachable = int.from_bytes(b"\x01" * count)
+        for can_reach in traps:
+            reachable &= int.from_bytes(can_reach)
+        in_any = (reachable ^ int.from_bytes(b"\x01" * count)).to_bytes(count)
+        src, dst = graph.src, graph.dst
+        kept = (
+            int.from_bytes(bytes(map(in_any.__getitem__, src)))
+            & int.from_bytes(bytes(map(in_any.__getitem__, dst)))
+            & int.from_bytes(bytes(map(allowed.__getitem__, graph.act)))
+        )
+        adjacency: dict[int, list[int]] = {}
+        for edge in get_ones(kept.to_bytes(len(src))):
+            source = src[edge]
+            targets = adjacency.get(source)
+            if targets is None:
+                adjacency[source] = [dst[edge]]
+            else:
+                targets.append(dst[edge])
+        for targets in adjacency.values():
+            targets.sort()
+        self.adjacency = adjacency
+        nodes = get_ones(in_any)
+        self.components, self.component_of = _get_components(nodes, self.successors, count)
+        component_of = self.component_of
+        self.is_sink = [
+            all(component_of[t] == number for k in members for t in self.successors(k))
+            for number, members in enumerate(self.components)
+        ]
+
+    def successors(self, state: int) -> list[int]:
+        return self.adjacency.get(state, _NO_SUCCESSORS)
+
+
+_NO_SUCCESSORS: list[int] = []
+
+
+class Traps:
+    """One property's trap region: its bottom components (``sinks``: bit -> states), which
+    of them each trap state can end in, and the entry edges into the region (CHK-31)."""
+
+    def __init__(self, graph: Graph, can_reach: bytearray, shared: TrapGraph) -> None:
+        self.shared = shared
+        trap = get_ones(can_reach.translate(_FLIP))
+        components, component_of = shared.components, shared.component_of
+        self.can_reach, self.trap = can_reach, trap
+        # A trap region is closed under its allowed edges: its bottom components are the
+        # shared graph's sinks inside it.
+        is_sink = shared.is_sink
+        self.bottoms = [
+            sorted(members)
+            for number, members in enumerate(components)
+            if is_sink[number] and not can_reach[members[0]]
+        ]
+        self.sinks: dict[int, list[int]] = {}
+        self.masks: list[int] = []
+        self.component_of = component_of
+        self.sizes: dict[int, int] = {}
+        parents = graph.exploration.parents
+        src, dst, act = graph.src, graph.dst, graph.act
+        entering = int.from_bytes(bytes(map(can_reach.__getitem__, src))) & ~int.from_bytes(
+            bytes(map(can_reach.__getitem__, dst))
+        )
+        entries: list[Edge] = [(-1, -1, k) for k in trap if parents[k] == -1]
+        entries += [(src[e], act[e], dst[e]) for e in get_ones(entering.to_bytes(len(src)))]
+        self.entries = entries
+
+    def get_terminal_states(self) -> list[int]:
+        return [k for members in self.bottoms for k in members]
+
+    def set_terminal_keys(self, keys: list[Key]) -> list[Key]:
+        """One bit per distinct terminal key (bottom components with one key merge),
+        propagated from the sinks up (Tarjan emits them first); the keys by bit."""
+        shared, can_reach = self.shared, self.can_reach
+        components, component_of = shared.components, shared.component_of
+        successors = shared.successors
+        bits: dict[Key, int] = {}
+        sink_bit = {}
+        for members, key in zip(self.bottoms, keys, strict=True):
+            bit = bits.setdefault(key, len(bits))
+            sink_bit[component_of[members[0]]] = bit
+            self.sinks.setdefault(bit, []).extend(members)
+        masks = [0] * len(components)
+        for number, members in enumerate(components):
+            if can_reach[members[0]]:
+                continue
+            if number in sink_bit:
+                masks[number] = 1 << sink_bit[number]
+                continue
+            mask = 0
+            for state in members:
+                for target in successors(state):
+                    other = component_of[target]
+                    if other != number:
+                        mask |= masks[other]
+            masks[number] = mask
+        self.masks = masks
+        sizes = self.sizes
+        for state in self.trap:
+            for bit in _bits(masks[component_of[state]]):
+                sizes[bit] = sizes.get(bit, 0) + 1
+        return [key for key, _ in sorted(bits.items(), key=lambda item: item[1])]
+
+    def get_ends(self, state: int) -> list[int]:
+        return _bits(self.masks[self.component_of[state]])
+
+
+_FLIP = bytes([1, 0]) + bytes(254)
+_NONZERO = bytes([0]) + bytes([1]) * 255
+
+
+def get_ones(flags: bytes | bytearray | Sequence[int]) -> list[int]:
+    """The positions of the 1 bytes of a 0/1 byte string."""
+    data = flags if isinstance(flags, bytes | bytearray) else bytes(flags)
+    out = []
+    k = data.find(1)
+    while k >= 0:
+        out.append(k)
+        k = data.find(1, k + 1)
+    return out
+
+
+def _bits(mask: int) -> list[int]:
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
+def get_path_into(start: int, goal: set[int], successors: Callable[[int], list[int]]) -> list[int]:
+    """The states of a shortest allowed path from ``start`` into ``goal`` (``start`` excluded)."""
+    if start in goal:
+        return []
+    previous: dict[int, int] = {start: -1}
+    frontier = [start]
+    while frontier:
+        following = []
+        for state in frontier:
+            for target in successors(state):
+                if target in previous:
+                    continue
+                previous[target] = state
+                if target in goal:
+                    path = [target]
+                    while previous[path[-1]] != start:
+                        path.append(previous[path[-1]])
+                    path.reverse()
+                    return path
+                following.append(target)
+        frontier = following
+    return []
+
+
+def _get_components(
+    nodes: list[int], successors: Callable[[int], list[int]], count: int
+) -> tuple[list[list[int]], array[int]]:
+    """Tarjan's strongly connected components (iterative, flat arrays), sinks first."""
+    index = array("i", [-1]) * count
+    low = array("i", [0]) * count
+    on_stack = bytearray(count)
+    component_of = array("i", [-1]) * count
+    stack: list[int] = []
+    components: list[list[int]] = []
+    counter = 0
+    for root in nodes:
+        if index[root] >= 0:
+            continue
+        work: list[tuple[int, list[int], int]] = [(root, successors(root), 0)]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = 1
+        while work:
+            node, children, position = work[-1]
+            if position < len(children):
+                work[-1] = (node, children, position + 1)
+                child = children[position]
+                if index[child] < 0:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack[child] = 1
+                    work.append((child, successors(child), 0))
+                elif on_stack[child] and index[child] < low[node]:
+                    low[node] = index[child]
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                members = []
+                number = len(components)
+                while True:
+                    member = stack.pop()
+                    on_stack[member] = 0
+                    component_of[member] = number
+                    members.append(member)
+                    if member == node:
+                        break
+                components.append(members)
+    return components, component_of
+
+
+__all__ = ["Causes", "Edge", "Graph", "TrapGraph", "Traps"]
