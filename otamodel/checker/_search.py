@@ -173,6 +173,7 @@ def make_replayer(
 def _make_judge(
     goals: list[tuple[bytearray, Callable[[Any], bool]]],
     tracked: list[tuple[bytearray, Callable[[Any], bool], bool, bool]],
+    measured: list[tuple[bytearray, Callable[[Any], int]]],
 ) -> Callable[[Any, int], bool]:
     """``judge`` when every predicate is recorded for every state and nothing stops the
     search: the same appends, unrolled into one generated function (no loop, no unpacking)."""
@@ -184,6 +185,10 @@ def _make_judge(
     for i, (bits, predicate, wanted, _) in enumerate(tracked):
         scope[f"t{i}"], scope[f"tp{i}"], scope[f"w{i}"] = bits.append, predicate, wanted
         lines.append(f"    t{i}(tp{i}(state) == w{i})\n")
+    scope["cap"] = _CAP
+    for i, (bits, measure) in enumerate(measured):
+        scope[f"m{i}"], scope[f"mp{i}"] = bits.append, measure
+        lines.append(f"    m{i}(min(mp{i}(state), cap))\n")
     source = "def judge(state, k):\n" + "".join(lines) + "    return False\n"
     exec(compile(source, "<checker judge>", "exec"), scope)
     return scope["judge"]  # type: ignore[no-any-return]
@@ -291,7 +296,7 @@ def explore(
 
     judge_state: Callable[[Any, int], bool] = judge
     if tracked and not always and not sometimes and not stop_on_violation:
-        judge_state = _make_judge(goals, tracked)
+        judge_state = _make_judge(goals, tracked, measured)
 
     # Without edge recording only membership matters: a set of fingerprints (C speed, about
     # 70 bytes a state) instead of the table that also maps fingerprints to numbers.

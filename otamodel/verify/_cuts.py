@@ -565,6 +565,19 @@ class RecoveryModel:
     def get_finding_prefix(self, prop: Property[World, Action]) -> str:
         return self.model.get_finding_prefix(prop)
 
+    # CHK-34: the same causes; the recovery's start stands for the cut (see get_cut_findings).
+    def is_cause_action(self, action: Action) -> bool:
+        return self.model.is_cause_action(action)
+
+    def is_own_action(self, action: Action) -> bool:
+        return self.model.is_own_action(action)
+
+    def is_cause_state_needed(self, action: Action) -> bool:
+        return self.model.is_cause_state_needed(action)
+
+    def get_cause_key(self, before: World | None, action: Action | None) -> tuple[str, ...]:
+        return self.model.get_cause_key(before, action)
+
 
 def get_violations(model: OtaModel, start: World) -> tuple[str, ...]:
     """CUT-5: the properties a fault-free recovery from ``start`` violates (every
@@ -587,7 +600,8 @@ def get_cut_findings(model: OtaModel, before: World, cut: Action, start: World) 
     recovery's first state already shows is entered by the cut itself: its cause is the cut's
     edge ``before --cut--> start``, as in the scenario's full graph; a later one is keyed by
     its own step (every state of the fault-free run before the cut satisfies the properties
-    the recovery is judged on: the others are the table's baseline)."""
+    the recovery is judged on: the others are the table's baseline), after the cut as its last
+    cause (CHK-34), unless a later input of the recovery is."""
     recovery = RecoveryModel(model, start)
     report = check(recovery, max_states=200_000, findings=True)
     props = {p.name: p for p in recovery.properties()}
@@ -597,6 +611,10 @@ def get_cut_findings(model: OtaModel, before: World, cut: Action, start: World) 
         if prop is None or found.kind is PropertyKind.SOMETIMES:
             continue
         key = found.key
+        start_cause = ("after:", *model.get_cause_key(None, None))
+        if key[-len(start_cause):] == start_cause:
+            # CHK-34: the recovery's own steps follow the cut, the last cause before them.
+            key = (*key[: -len(start_cause)], "after:", *model.get_cause_key(before, cut))
         if found.decisive < 0:
             cause = model.get_edge_key(prop, before, cut, start)
             key = cause if prop.kind is PropertyKind.ALWAYS else (*found.terminal, "|", *cause)
