@@ -968,7 +968,15 @@ def replay_example(example: Mapping[str, Any]) -> Violation:
     assert not ALWAYS_PROPERTIES[prop](after), f"kept example {family}/{prop} no longer violates"
     model = OtaModel(scenario)
     chosen = next(p for p in model.properties() if p.name == prop)
-    key = model.get_edge_key(chosen, before, actions[-1], after)
+    # CHK-34: keyed as the suite keys it, with the last cause before a step of the device's own.
+    cause = model.get_cause_key(None, None)
+    world = initial_world(scenario)
+    for action, done in zip(actions[:-1], steps[:-1], strict=True):
+        if model.is_cause_action(action):
+            cause = model.get_cause_key(world, action)
+        world = done.result.world
+    step_key = model.get_edge_key(chosen, before, actions[-1], after)
+    key = get_finding_key(step_key, cause if model.is_own_action(actions[-1]) else None)
     fid = get_finding_id(model.get_finding_prefix(chosen), prop, key)
     assert fid in get_known_findings(), f"kept example {family}/{prop}: {fid} is not known"
     found = Violation(family, prop, actions, dict(example["spec"]), fid)
