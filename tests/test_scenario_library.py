@@ -90,6 +90,23 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
             }
         ),
     ),
+    "user-power-cut": (
+        6259,
+        frozenset(
+            {
+                "boot-coherence",
+                "event-response",
+                "flash-physics",
+                "no-brick",
+                "no-data-loss",
+                "no-stuck-service",
+                "no-unintended-downgrade",
+                "outcome-honesty",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
     "console": (911, frozenset({"event-response", "flash-physics", "progress"})),
     "console-interval-url": (963, frozenset({"check-interval", "flash-physics", "progress"})),
     "enforce-tls": (275, frozenset({"flash-physics", "progress"})),
