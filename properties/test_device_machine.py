@@ -341,6 +341,28 @@ def is_image_write(world: World) -> bool:
     return isinstance(op, FsWrite) and op.name != "image_database.csv"
 
 
+def get_next_cause(
+    model: OtaModel, cause: tuple[str, ...], before: World, action: Action
+) -> tuple[str, ...]:
+    """CHK-34: the last cause after ``action`` (a fault or input replaces it)."""
+    return model.get_cause_key(before, action) if model.is_cause_action(action) else cause
+
+
+def get_step_finding(
+    model: OtaModel,
+    prop: Property[World, Action],
+    before: World,
+    action: Action,
+    after: World,
+    cause: tuple[str, ...],
+) -> tuple[tuple[str, ...], str]:
+    """The key and ID of a violating step, as the checker gives them (CHK-30): a step of the
+    device's own is keyed with the last cause before it (CHK-34)."""
+    step_key = model.get_edge_key(prop, before, action, after)
+    key = get_finding_key(step_key, cause if model.is_own_action(action) else None)
+    return key, get_finding_id(model.get_finding_prefix(prop), prop.name, key)
+
+
 def is_db_write(world: World) -> bool:
     """The next persistent operation writes the image database."""
     op = _next_op(world)
@@ -581,8 +603,8 @@ class DeviceMachine(RuleBasedStateMachine):
         self.actions.append(action)
         self._set_world(result.world)
         cause = self.last_cause
-        if self.model is not None and self.model.is_cause_action(action):
-            self.last_cause = self.model.get_cause_key(before, action)
+        if self.model is not None:
+            self.last_cause = get_next_cause(self.model, cause, before, action)
         if len(result.world.ghost.witnesses) > len(before.ghost.witnesses):
             self.updates += 1
         for prop in self.props.values():
@@ -740,11 +762,7 @@ class DeviceMachine(RuleBasedStateMachine):
         assert self.model is not None and self.scenario is not None
         first = prop.measure is not None or prop.name in self.clean
         self.clean.discard(prop.name)
-        step_key = self.model.get_edge_key(prop, before, action, after)
-        # CHK-34: a step of the device's own is keyed with the last cause before it.
-        own = self.model.is_own_action(action)
-        key = get_finding_key(step_key, cause if own else None)
-        fid = get_finding_id(self.model.get_finding_prefix(prop), prop.name, key)
+        key, fid = get_step_finding(self.model, prop, before, action, after, cause)
         expected = EXPECTED_VERDICTS.get(self.FAMILY, {}).get(prop.name)
         actions = list(self.actions)
         known = fid in get_known_findings()
@@ -968,16 +986,13 @@ def replay_example(example: Mapping[str, Any]) -> Violation:
     assert not ALWAYS_PROPERTIES[prop](after), f"kept example {family}/{prop} no longer violates"
     model = OtaModel(scenario)
     chosen = next(p for p in model.properties() if p.name == prop)
-    # CHK-34: keyed as the suite keys it, with the last cause before a step of the device's own.
+    # Keyed as the suite keys it (CHK-34: with the last cause before the violating step).
     cause = model.get_cause_key(None, None)
     world = initial_world(scenario)
     for action, done in zip(actions[:-1], steps[:-1], strict=True):
-        if model.is_cause_action(action):
-            cause = model.get_cause_key(world, action)
+        cause = get_next_cause(model, cause, world, action)
         world = done.result.world
-    step_key = model.get_edge_key(chosen, before, actions[-1], after)
-    key = get_finding_key(step_key, cause if model.is_own_action(actions[-1]) else None)
-    fid = get_finding_id(model.get_finding_prefix(chosen), prop, key)
+    _, fid = get_step_finding(model, chosen, before, actions[-1], after, cause)
     assert fid in get_known_findings(), f"kept example {family}/{prop}: {fid} is not known"
     found = Violation(family, prop, actions, dict(example["spec"]), fid)
     found.path = save_trace(get_trace_path(family, prop, expected=True), scenario, prop, actions)

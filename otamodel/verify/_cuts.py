@@ -606,15 +606,16 @@ def get_cut_findings(model: OtaModel, before: World, cut: Action, start: World) 
     report = check(recovery, max_states=200_000, findings=True)
     props = {p.name: p for p in recovery.properties()}
     ids: list[tuple[str, str]] = []
+    # CHK-34: the recovery's own steps follow the cut, the last cause before them.
+    start_cause = ("after:", *model.get_cause_key(None, None))
+    cut_cause = ("after:", *model.get_cause_key(before, cut))
     for found in report.findings:
         prop = props.get(found.property)
         if prop is None or found.kind is PropertyKind.SOMETIMES:
             continue
         key = found.key
-        start_cause = ("after:", *model.get_cause_key(None, None))
-        if key[-len(start_cause):] == start_cause:
-            # CHK-34: the recovery's own steps follow the cut, the last cause before them.
-            key = (*key[: -len(start_cause)], "after:", *model.get_cause_key(before, cut))
+        if key[-len(start_cause) :] == start_cause:
+            key = (*key[: -len(start_cause)], *cut_cause)
         if found.decisive < 0:
             cause = model.get_edge_key(prop, before, cut, start)
             key = cause if prop.kind is PropertyKind.ALWAYS else (*found.terminal, "|", *cause)
