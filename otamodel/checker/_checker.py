@@ -11,6 +11,7 @@ from typing import Any
 
 from otamodel.checker._cheapest import CheapestPaths
 from otamodel.checker._classify import Finding, classify
+from otamodel.checker._gc import paused_gc
 from otamodel.checker._liveness import ForwardGraph, ReverseGraph, get_can_reach, get_lasso
 from otamodel.checker._model import A, Model, Property, PropertyKind, S
 from otamodel.checker._parallel import explore_parallel
@@ -30,6 +31,13 @@ _SEARCH_SHARE = 0.75
 _PARALLEL_SEARCH_SHARE = 0.4
 """The same with worker processes: there the verdicts (states fetched back from the workers)
 take about 1.4 times the search time (measured on `secure`, 2 workers)."""
+
+
+_KEEP_EVERY = 6
+"""With findings, the states of every 6th BFS level are kept as replay starts (CHK-16). The
+states a classification needs are spread over the graph: on the default scenario 43k of
+them, whose BFS-tree paths from the initial states cover 195k states; from the nearest kept
+level they cover 60k. The price is a sixth of the states held (about 85 bytes a state)."""
 
 
 def check(
@@ -88,6 +96,7 @@ def check(
     plan.record_edges = plan.record_edges or cost is not None or findings
     plan.record_hits = cost is not None or findings
     plan.record_measures = findings
+    plan.keep_every = _KEEP_EVERY if findings else 0
     started = time.perf_counter()
     # The search stops at a share of the limit so that computing the verdicts (up to a third
     # of the search time on the OTA model) still ends within the limit (BOUND-8).
@@ -102,36 +111,37 @@ def check(
         "progress_interval": progress_interval,
         "started": started,
     }
-    if cluster is not None:
-        from otamodel.checker._dask import DaskEngine
+    with paused_gc():
+        if cluster is not None:
+            from otamodel.checker._dask import DaskEngine
 
-        def engine(model: Model[Any, Any], plan: Plan, count: int) -> DaskEngine:
-            return DaskEngine(cluster, model, plan, 0 if workers == 1 else count)
+            def engine(model: Model[Any, Any], plan: Plan, count: int) -> DaskEngine:
+                return DaskEngine(cluster, model, plan, 0 if workers == 1 else count)
 
-        exploration = explore_parallel(model, plan, workers=workers, engine=engine, **options)
-        workers = exploration.workers
-    elif workers == 1:
-        exploration = explore(model, plan, **options)
-    else:
-        exploration = explore_parallel(model, plan, workers=workers, **options)
-    found: list[Finding[S, A]] = []
-    try:
-        reach: dict[int, bytearray] = {}
-        built: dict[str, Any] = {}
-        results = get_results(exploration, properties, cost, reach, built)
-        if findings:
-            witnessed = {
-                k: r.verdict is not Verdict.NO_WITNESS
-                for k, r in enumerate(results)
-                if r.kind is PropertyKind.SOMETIMES
-            }
-            found = classify(
-                model, exploration, properties, cost, can_reach=reach, witnesses=witnessed,
-                reverse=built.get("reverse"), paths=built.get("paths"),
-            )
-    finally:
-        if exploration.close is not None:
-            exploration.close()
+            exploration = explore_parallel(model, plan, workers=workers, engine=engine, **options)
+            workers = exploration.workers
+        elif workers == 1:
+            exploration = explore(model, plan, **options)
+        else:
+            exploration = explore_parallel(model, plan, workers=workers, **options)
+        found: list[Finding[S, A]] = []
+        try:
+            reach: dict[int, bytearray] = {}
+            built: dict[str, Any] = {}
+            results = get_results(exploration, properties, cost, reach, built)
+            if findings:
+                witnessed = {
+                    k: r.verdict is not Verdict.NO_WITNESS
+                    for k, r in enumerate(results)
+                    if r.kind is PropertyKind.SOMETIMES
+                }
+                found = classify(
+                    model, exploration, properties, cost, can_reach=reach, witnesses=witnessed,
+                    reverse=built.get("reverse"), paths=built.get("paths"),
+                )
+        finally:
+            if exploration.close is not None:
+                exploration.close()
     seconds = time.perf_counter() - started
     report: CheckReport[S, A] = CheckReport(
         unique_states=exploration.count,

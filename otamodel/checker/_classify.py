@@ -24,7 +24,6 @@ behaviour.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from array import array
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic
 
 import attrs
 
+from otamodel.checker._gc import paused_gc
 from otamodel.checker._model import A, Property, PropertyKind, S, get_action_label
 from otamodel.checker._regions import (
     Causes,
@@ -147,16 +147,11 @@ def classify(
     Only the states the keys need are fetched (violating and entering steps, their causes,
     the terminal behaviours); the violations come from the bits the search recorded.
     The cyclic garbage collector is paused meanwhile (many small lists, no cycles)."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         graph: Graph | None = None
         if any(p.kind is not PropertyKind.SOMETIMES for p in properties):
             graph = Graph(exploration, cost, reverse, paths)
         return _Classifier(model, exploration, properties, graph).run(can_reach, witnesses)
-    finally:
-        if paused:
-            gc.enable()
 
 
 class _Classifier:
@@ -199,9 +194,11 @@ class _Classifier:
     ) -> list[Finding[Any, Any]]:
         exploration, graph = self.exploration, self.graph
         plans: list[tuple[int, Property[Any, Any], Any]] = []
-        wanted: set[int] = set()
+        wanted: set[int] = set()  # replayed along the BFS tree
+        derived: list[Edge] = []  # (known source, action, state): one step from a known state
         own: set[int] = set()  # sources of own-progress steps whose causes are needed
         trap_graphs: dict[Any, TrapGraph] = {}
+        self.edge_flags = self._get_edge_flags(can_reach)
         for position, prop in enumerate(self.properties):
             if prop.kind is PropertyKind.ALWAYS:
                 assert graph is not None
@@ -212,28 +209,37 @@ class _Classifier:
                 shared = trap_graphs.get(prop.edge_filter)
                 if shared is None:
                     same = prop.edge_filter
-                    group = [can_reach[k] for k, other in enumerate(self.properties)
-                             if k in can_reach and other.edge_filter == same]  # fmt: skip
-                    shared = TrapGraph(graph, exploration.action_table, prop, group)
+                    members = [k for k, other in enumerate(self.properties)
+                               if k in can_reach and other.edge_filter == same]  # fmt: skip
+                    shared = TrapGraph(
+                        graph, exploration.action_table, prop,
+                        [can_reach[k] for k in members],
+                        [self.edge_flags[k] for k in members],
+                    )  # fmt: skip
                     trap_graphs[prop.edge_filter] = shared
-                traps = Traps(graph, can_reach[position], shared)
+                traps = Traps(graph, can_reach[position], shared, self.edge_flags[position])
                 edges = traps.entries
-                wanted.update(traps.get_terminal_states())
+                for members in traps.bottoms:
+                    wanted.add(members[0])
+                    derived.extend(self._walk_component(members, shared))
                 plans.append((position, prop, traps))
             else:
                 plans.append((position, prop, None))
                 continue
-            for source, action, target in edges:
-                wanted.add(target)
-                if source >= 0:
-                    wanted.add(source)
-                    if self.is_own[action]:
-                        own.add(source)
+            for edge in edges:
+                source, action, _ = edge
+                if source < 0:
+                    wanted.add(edge[2])
+                    continue
+                wanted.add(source)
+                if prop.kind is PropertyKind.ALWAYS:
+                    derived.append(edge)  # the violating state's outcome is in the key
+                if self.is_own[action]:
+                    own.add(source)
         causes = Causes(graph, self.is_cause, own) if own and graph is not None else None
         if causes is not None:
             wanted |= causes.get_states(self.needs_state)
-        numbers = sorted(wanted)
-        states = dict(zip(numbers, exploration.fetch_states(numbers), strict=True))
+        states = self._fetch(wanted, derived)
         if causes is not None:
             table = exploration.action_table
             causes.set_keys(
@@ -288,7 +294,63 @@ class _Classifier:
             findings.extend(done)
         return findings
 
+    def _fetch(self, wanted: set[int], derived: list[Edge]) -> dict[int, Any]:
+        """The states the keys need: ``wanted`` replayed along the BFS tree (their shared
+        prefixes once), then each ``derived`` state stepped from its known source, in order
+        (a violating or entering step's target from its source, a bottom component's states
+        along its edges): one step each instead of a replay from an initial state."""
+        exploration = self.exploration
+        numbers = sorted(wanted)
+        states = dict(zip(numbers, exploration.fetch_states(numbers), strict=True))
+        table = exploration.action_table
+        next_state = self.model.next_state  # type: ignore[attr-defined]
+        for source, action, target in derived:
+            if target not in states:
+                states[target] = next_state(states[source], table[action])
+        return states
+
+    def _walk_component(self, members: list[int], shared: TrapGraph) -> list[Edge]:
+        """The edges of a breadth-first walk over a bottom component from its first member
+        (each member reached once, from a member reached before it)."""
+        graph = self.graph
+        assert graph is not None
+        inside = set(members)
+        seen = {members[0]}
+        frontier = [members[0]]
+        walk: list[Edge] = []
+        while frontier:
+            following = []
+            for state in frontier:
+                for target in shared.successors(state):
+                    if target in inside and target not in seen:
+                        seen.add(target)
+                        walk.append((state, graph.get_action(state, target), target))
+                        following.append(target)
+            frontier = following
+        return walk
+
     # ------------------------------------------------------------------ always (CHK-30)
+
+    def _get_edge_flags(
+        self, can_reach: dict[int, bytearray] | None
+    ) -> dict[int, tuple[bytes, bytes]]:
+        """Per property position, its 0/1 values at each edge's source and target, for the
+        properties whose values are 0/1: always without a measure (violated or not), and
+        eventually (can the goal be reached), gathered over the edges together."""
+        graph = self.graph
+        if graph is None:
+            return {}
+        wanted: dict[int, bytes | bytearray] = {}
+        for position, prop in enumerate(self.properties):
+            if prop.kind is PropertyKind.ALWAYS and prop.measure is None:
+                values = self._get_values(position, prop)
+                if any(values):
+                    wanted[position] = values if isinstance(values, bytes | bytearray) else (
+                        bytes(values)
+                    )
+            elif prop.kind is PropertyKind.EVENTUALLY and can_reach is not None:
+                wanted[position] = can_reach[position]
+        return dict(zip(wanted, graph.get_edge_flags(list(wanted.values())), strict=True))
 
     def _get_values(self, position: int, prop: Property[Any, Any]) -> Sequence[int]:
         exploration = self.exploration
@@ -314,8 +376,11 @@ class _Classifier:
         if not any(values):
             return []
         src, dst, act = graph.src, graph.dst, graph.act
-        at_src = bytes(map(values.__getitem__, src))
-        at_dst = bytes(map(values.__getitem__, dst))
+        if position in self.edge_flags:
+            at_src, at_dst = self.edge_flags[position]
+        else:
+            at_src = bytes(map(values.__getitem__, src))
+            at_dst = bytes(map(values.__getitem__, dst))
         out: list[Edge] = [(-1, -1, k) for k in get_ones(values) if parents[k] == -1]
         if prop.measure is not None:
             rises = [e for e, (a, b) in enumerate(zip(at_src, at_dst, strict=True)) if b > a]
@@ -335,7 +400,8 @@ class _Classifier:
         if source < 0:
             return tuple(self.edge_key(prop, None, None, states[target]))
         table = self.exploration.action_table
-        return tuple(self.edge_key(prop, states[source], table[action], states[target]))
+        after = states[target] if prop.kind is PropertyKind.ALWAYS else None  # CHK-31
+        return tuple(self.edge_key(prop, states[source], table[action], after))
 
     def _get_causes(self, edge: Edge) -> list[tuple[Key | None, int]]:
         """The cause keys (and bits) an edge is attributed to (CHK-34)."""
@@ -445,6 +511,7 @@ class _Classifier:
 
 
 _Made = tuple[Finding[Any, Any], list[int], list[int]]
+
 
 
 def _lengthen_colliding_ids(prefix: str, prop: Property[Any, Any], made: list[Any]) -> None:

@@ -5,7 +5,8 @@ trap regions of ``eventually`` properties with their bottom components."""
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 from otamodel.checker._model import Property
@@ -61,6 +62,26 @@ class Graph:
         self.steps = steps
         self.via_state = exploration.parents
         self.via_action = exploration.parent_actions
+
+    def get_edge_flags(self, flags: Sequence[bytes | bytearray]) -> list[tuple[bytes, bytes]]:
+        """For each per-state 0/1 byte string, its value at every edge's source and target.
+        Eight strings are packed into the bits of one byte string first, so one gather over
+        the edges serves eight of them."""
+        count = self.exploration.count
+        out: list[tuple[bytes, bytes]] = []
+        for start in range(0, len(flags), 8):
+            chunk = flags[start : start + 8]
+            packed = 0
+            for bit, values in enumerate(chunk):
+                packed |= int.from_bytes(values) << bit  # each byte 0/1: stays in its byte
+            table = packed.to_bytes(count)
+            at_src = bytes(map(table.__getitem__, self.src))
+            at_dst = bytes(map(table.__getitem__, self.dst))
+            out.extend(
+                (at_src.translate(_BIT[bit]), at_dst.translate(_BIT[bit]))
+                for bit in range(len(chunk))
+            )
+        return out
 
     def get_rank(self, source: int, action: int) -> tuple[int, int, int, int]:
         """How cheap a trace ending with the edge ``source --action-->`` is: (cost, steps,
@@ -262,20 +283,34 @@ class TrapGraph:
     trap region is closed under its allowed edges, so its components are among these)."""
 
     def __init__(
-        self, graph: Graph, table: list[Any], prop: Property[Any, Any], traps: list[bytearray]
+        self,
+        graph: Graph,
+        table: list[Any],
+        prop: Property[Any, Any],
+        traps: list[bytearray],
+        edge_flags: list[tuple[bytes, bytes]],
     ) -> None:
+        """``traps``: the group's can-reach bytes; ``edge_flags`` their values at each
+        edge's source and target (:meth:`Graph.get_edge_flags`)."""
         count = graph.exploration.count
-        allowed = bytes(1 if prop.is_edge_allowed(a) else 0 for a in table)
         reachable = int.from_bytes(b"\x01" * count)
         for can_reach in traps:
             reachable &= int.from_bytes(can_reach)
         in_any = (reachable ^ int.from_bytes(b"\x01" * count)).to_bytes(count)
         src, dst = graph.src, graph.dst
-        kept = (
-            int.from_bytes(bytes(map(in_any.__getitem__, src)))
-            & int.from_bytes(bytes(map(in_any.__getitem__, dst)))
-            & int.from_bytes(bytes(map(allowed.__getitem__, graph.act)))
-        )
+        kept = 0
+        if any(in_any):
+            ones = int.from_bytes(b"\x01" * len(src))
+            src_reach, dst_reach = ones, ones
+            for at_src, at_dst in edge_flags:
+                src_reach &= int.from_bytes(at_src)
+                dst_reach &= int.from_bytes(at_dst)
+            allowed = bytes(1 if prop.is_edge_allowed(a) else 0 for a in table)
+            kept = (
+                (src_reach ^ ones)
+                & (dst_reach ^ ones)
+                & int.from_bytes(bytes(map(allowed.__getitem__, graph.act)))
+            )
         adjacency: dict[int, list[int]] = {}
         for edge in get_ones(kept.to_bytes(len(src))):
             source = src[edge]
@@ -288,12 +323,9 @@ class TrapGraph:
             targets.sort()
         self.adjacency = adjacency
         nodes = get_ones(in_any)
-        self.components, self.component_of = _get_components(nodes, self.successors, count)
-        component_of = self.component_of
-        self.is_sink = [
-            all(component_of[t] == number for k in members for t in self.successors(k))
-            for number, members in enumerate(self.components)
-        ]
+        self.components, self.component_of, self.is_sink = _get_components(
+            nodes, self.successors, count
+        )
 
     def successors(self, state: int) -> list[int]:
         return self.adjacency.get(state, _NO_SUCCESSORS)
@@ -306,7 +338,13 @@ class Traps:
     """One property's trap region: its bottom components (``sinks``: bit -> states), which
     of them each trap state can end in, and the entry edges into the region (CHK-31)."""
 
-    def __init__(self, graph: Graph, can_reach: bytearray, shared: TrapGraph) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        can_reach: bytearray,
+        shared: TrapGraph,
+        edge_flags: tuple[bytes, bytes],
+    ) -> None:
         self.shared = shared
         trap = get_ones(can_reach.translate(_FLIP))
         components, component_of = shared.components, shared.component_of
@@ -325,9 +363,8 @@ class Traps:
         self.sizes: dict[int, int] = {}
         parents = graph.exploration.parents
         src, dst, act = graph.src, graph.dst, graph.act
-        entering = int.from_bytes(bytes(map(can_reach.__getitem__, src))) & ~int.from_bytes(
-            bytes(map(can_reach.__getitem__, dst))
-        )
+        at_src, at_dst = edge_flags
+        entering = 0 if not trap else int.from_bytes(at_src) & ~int.from_bytes(at_dst)
         entries: list[Edge] = [(-1, -1, k) for k in trap if parents[k] == -1]
         entries += [(src[e], act[e], dst[e]) for e in get_ones(entering.to_bytes(len(src)))]
         self.entries = entries
@@ -348,24 +385,36 @@ class Traps:
             sink_bit[component_of[members[0]]] = bit
             self.sinks.setdefault(bit, []).extend(members)
         masks = [0] * len(components)
+        adjacency_get = shared.adjacency.get
         for number, members in enumerate(components):
-            if can_reach[members[0]]:
+            first = members[0]
+            if can_reach[first]:
                 continue
             if number in sink_bit:
                 masks[number] = 1 << sink_bit[number]
                 continue
             mask = 0
-            for state in members:
-                for target in successors(state):
-                    other = component_of[target]
-                    if other != number:
-                        mask |= masks[other]
+            if len(members) == 1:  # most components: no self-loops were recorded
+                for target in adjacency_get(first, _NO_SUCCESSORS):
+                    mask |= masks[component_of[target]]
+            else:
+                for state in members:
+                    for target in successors(state):
+                        other = component_of[target]
+                        if other != number:
+                            mask |= masks[other]
             masks[number] = mask
         self.masks = masks
+        # Every trap state is in one trap component (the members of a component reach each
+        # other over allowed edges, so they are all traps or none): count by component.
+        per_mask: dict[int, int] = {}
+        for number, members in enumerate(components):
+            if not can_reach[members[0]]:
+                per_mask[masks[number]] = per_mask.get(masks[number], 0) + len(members)
         sizes = self.sizes
-        for state in self.trap:
-            for bit in _bits(masks[component_of[state]]):
-                sizes[bit] = sizes.get(bit, 0) + 1
+        for mask, size in per_mask.items():
+            for bit in _bits(mask):
+                sizes[bit] = sizes.get(bit, 0) + size
         return [key for key, _ in sorted(bits.items(), key=lambda item: item[1])]
 
     def get_ends(self, state: int) -> list[int]:
@@ -373,18 +422,14 @@ class Traps:
 
 
 _FLIP = bytes([1, 0]) + bytes(254)
+_BIT = [bytes((value >> bit) & 1 for value in range(256)) for bit in range(8)]
+"""``translate`` tables: a packed byte to its bit ``bit``."""
 _NONZERO = bytes([0]) + bytes([1]) * 255
 
 
 def get_ones(flags: bytes | bytearray | Sequence[int]) -> list[int]:
-    """The positions of the 1 bytes of a 0/1 byte string."""
-    data = flags if isinstance(flags, bytes | bytearray) else bytes(flags)
-    out = []
-    k = data.find(1)
-    while k >= 0:
-        out.append(k)
-        k = data.find(1, k + 1)
-    return out
+    """The positions of the non-zero entries of a byte string (or sequence)."""
+    return list(compress(range(len(flags)), flags))
 
 
 def _bits(mask: int) -> list[int]:
@@ -422,53 +467,65 @@ def get_path_into(start: int, goal: set[int], successors: Callable[[int], list[i
 
 def _get_components(
     nodes: list[int], successors: Callable[[int], list[int]], count: int
-) -> tuple[list[list[int]], array[int]]:
-    """Tarjan's strongly connected components (iterative, flat arrays), sinks first."""
+) -> tuple[list[list[int]], array[int], list[bool]]:
+    """Tarjan's strongly connected components (iterative, flat arrays), sinks first, and
+    whether each is a sink: no edge leaves it. An edge leaves a component exactly when it
+    leads to a state whose component is already complete (a state still on the stack is in
+    the same component)."""
     index = array("i", [-1]) * count
+    leaves = bytearray(count)
     low = array("i", [0]) * count
     on_stack = bytearray(count)
     component_of = array("i", [-1]) * count
     stack: list[int] = []
     components: list[list[int]] = []
+    is_sink: list[bool] = []
     counter = 0
     for root in nodes:
         if index[root] >= 0:
             continue
-        work: list[tuple[int, list[int], int]] = [(root, successors(root), 0)]
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
         on_stack[root] = 1
+        work: list[tuple[int, Iterator[int]]] = [(root, iter(successors(root)))]
         while work:
-            node, children, position = work[-1]
-            if position < len(children):
-                work[-1] = (node, children, position + 1)
-                child = children[position]
+            node, children = work[-1]
+            for child in children:
                 if index[child] < 0:
                     index[child] = low[child] = counter
                     counter += 1
                     stack.append(child)
                     on_stack[child] = 1
-                    work.append((child, successors(child), 0))
-                elif on_stack[child] and index[child] < low[node]:
-                    low[node] = index[child]
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                members = []
-                number = len(components)
-                while True:
-                    member = stack.pop()
-                    on_stack[member] = 0
-                    component_of[member] = number
-                    members.append(member)
-                    if member == node:
-                        break
-                components.append(members)
-    return components, component_of
+                    work.append((child, iter(successors(child))))
+                    break
+                if on_stack[child]:
+                    low[node] = min(low[node], index[child])
+                else:
+                    leaves[node] = 1
+            else:
+                work.pop()
+                if low[node] == index[node]:
+                    members = []
+                    number = len(components)
+                    sink = True
+                    while True:
+                        member = stack.pop()
+                        on_stack[member] = 0
+                        component_of[member] = number
+                        members.append(member)
+                        if leaves[member]:
+                            sink = False
+                        if member == node:
+                            break
+                    components.append(members)
+                    is_sink.append(sink)
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                    if not on_stack[node]:
+                        leaves[parent] = 1  # the edge parent -> node leaves parent's component
+    return components, component_of, is_sink
 
 
 __all__ = ["Causes", "Edge", "Graph", "TrapGraph", "Traps"]

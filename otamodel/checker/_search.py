@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -99,6 +100,10 @@ class Plan:
         """Evaluate every always/sometimes predicate on every state (``hit_bits``)."""
         self.record_measures = False
         """Record every ``always`` property's measure on every state (``measures``; findings)."""
+        self.keep_every = 0
+        """Keep the states of every ``keep_every``-th BFS level (0: none) as replay starts:
+        a classification re-creates tens of thousands of states spread over the graph, and
+        from the nearest kept level a replay is at most ``keep_every - 1`` steps (CHK-16)."""
         self.measures: list[tuple[int, Callable[[Any], int]]] = [
             (position, prop.measure)
             for position, prop in enumerate(properties)
@@ -143,11 +148,23 @@ def make_replayer(
     parents: array[int],
     parent_actions: array[int],
     action_table: list[Any],
+    kept: dict[int, list[Any]] | None = None,
 ) -> Callable[[Sequence[int]], list[Any]]:
     """``fetch_states`` for a search that keeps only fingerprints: each wanted state is
-    re-created by replaying the actions of its BFS-tree path from its initial state
-    (``next_state`` is pure, so the replay gives back the state that was found)."""
+    re-created by replaying the actions of its BFS-tree path from its initial state, or from
+    the nearest kept level on it (``kept``: the first state number of a level -> its states).
+    ``next_state`` is pure, so the replay gives back the state that was found."""
     next_state = model.next_state
+    starts = sorted(kept or ())
+    levels = [kept[start] for start in starts] if kept else []
+
+    def get_kept(number: int) -> Any:
+        position = bisect_right(starts, number) - 1
+        if position < 0:
+            return None
+        states = levels[position]
+        offset = number - starts[position]
+        return states[offset] if offset < len(states) else None
 
     def fetch_states(numbers: Sequence[int]) -> list[Any]:
         known: dict[int, Any] = dict(roots)
@@ -156,6 +173,9 @@ def make_replayer(
             path = []
             k = number
             while k not in known:
+                if levels and (held := get_kept(k)) is not None:
+                    known[k] = held
+                    break
                 path.append(k)
                 k = parents[k]
             state = known[k]
@@ -346,6 +366,8 @@ def explore(
 
     level_starts = [0]
     depth = 0
+    keep_every = plan.keep_every
+    kept: dict[int, list[Any]] = {}
     expanded = 0
     while stop is None:
         start = level_starts[-1]
@@ -445,6 +467,8 @@ def explore(
             level_starts.append(end)
             level = upcoming
             depth += 1
+            if keep_every and depth % keep_every == 0:
+                kept[end] = level
             continue
         break
 
@@ -460,7 +484,7 @@ def explore(
     del keys, numbers, level, seen
     return Exploration(
         count=count,
-        fetch_states=make_replayer(model, roots, parents, parent_actions, action_table),
+        fetch_states=make_replayer(model, roots, parents, parent_actions, action_table, kept),
         parents=parents,
         parent_actions=parent_actions,
         action_table=action_table,

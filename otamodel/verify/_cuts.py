@@ -553,7 +553,7 @@ class RecoveryModel:
     # ``otamodel check`` gives them.
     def get_edge_key(
         self, prop: Property[World, Action], before: World | None, action: Action | None,
-        after: World,
+        after: World | None,
     ) -> tuple[str, ...]:  # fmt: skip
         return self.model.get_edge_key(prop, before, action, after)
 

@@ -180,7 +180,7 @@ def get_edge_key(
     prop: str,
     before: World | None,
     action: Action | None,
-    after: World,
+    after: World | None,
     *,
     eventually: bool = False,
 ) -> Key:
@@ -188,10 +188,16 @@ def get_edge_key(
     input), or what the device's own step did (the persistent operation it completed; for
     ``always`` the machine states it moved between), and for ``always`` properties what the
     violation looks like after it. The checker adds the last cause before a step of the
-    device's own (CHK-34)."""
-    outcome = () if eventually else get_outcome(prop, after)
+    device's own (CHK-34). ``after`` is ``None`` for a trap-entering step (CHK-31)."""
     if before is None or action is None:
-        return ("initial state", get_stage(after), *outcome)
+        assert after is not None, "an initial state is keyed by itself"
+        shown = () if eventually else get_outcome(prop, after)
+        return ("initial state", get_stage(after), *shown)
+    if eventually:
+        outcome: Key = ()
+    else:
+        assert after is not None, "an always violation is keyed by what it looks like"
+        outcome = get_outcome(prop, after)
     if not action.is_recovery():
         return (*get_cause_key(before, action), *outcome)
     label = str(action.kind)

@@ -209,7 +209,7 @@ class OtaModel:
 
     def get_edge_key(
         self, prop: Property[World, Action], before: World | None, action: Action | None,
-        after: World,
+        after: World | None,
     ) -> tuple[str, ...]:  # fmt: skip
         """CHK-30/TRACE-30: how a violating or trap-entering step is classified."""
         from otamodel.verify._keys import get_edge_key
