@@ -107,6 +107,21 @@ LIBRARY: dict[str, tuple[int, frozenset[str]]] = {
             }
         ),
     ),
+    "secure-bare-metal": (
+        38067,
+        frozenset(
+            {
+                "boot-coherence",
+                "event-delivery",
+                "flash-physics",
+                "no-brick",
+                "no-stuck-service",
+                "outcome-honesty",
+                "progress",
+                "store-consistency",
+            }
+        ),
+    ),
     "console": (911, frozenset({"event-response", "flash-physics", "progress"})),
     "console-interval-url": (963, frozenset({"check-interval", "flash-physics", "progress"})),
     "enforce-tls": (275, frozenset({"flash-physics", "progress"})),

@@ -39,6 +39,11 @@ states a classification needs are spread over the graph: on the default scenario
 them, whose BFS-tree paths from the initial states cover 195k states; from the nearest kept
 level they cover 60k. The price is a sixth of the states held (about 85 bytes a state)."""
 
+_KEEP_LIMIT = 64_000
+"""At most this many states are kept as replay starts: the default scenario's sixth fits
+(58k), while a search of millions of states, or of the real geometry's large states, keeps
+its memory bounded (its later levels replay from further away)."""
+
 
 def check(
     model: Model[S, A],
@@ -97,6 +102,7 @@ def check(
     plan.record_hits = cost is not None or findings
     plan.record_measures = findings
     plan.keep_every = _KEEP_EVERY if findings else 0
+    plan.keep_limit = _KEEP_LIMIT
     started = time.perf_counter()
     # The search stops at a share of the limit so that computing the verdicts (up to a third
     # of the search time on the OTA model) still ends within the limit (BOUND-8).

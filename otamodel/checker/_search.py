@@ -104,6 +104,9 @@ class Plan:
         """Keep the states of every ``keep_every``-th BFS level (0: none) as replay starts:
         a classification re-creates tens of thousands of states spread over the graph, and
         from the nearest kept level a replay is at most ``keep_every - 1`` steps (CHK-16)."""
+        self.keep_limit = 0
+        """At most this many states are kept so (a level that would pass it is not kept):
+        memory stays bounded on large searches and large states (CHK-16)."""
         self.measures: list[tuple[int, Callable[[Any], int]]] = [
             (position, prop.measure)
             for position, prop in enumerate(properties)
@@ -366,8 +369,9 @@ def explore(
 
     level_starts = [0]
     depth = 0
-    keep_every = plan.keep_every
+    keep_every, keep_limit = plan.keep_every, plan.keep_limit
     kept: dict[int, list[Any]] = {}
+    kept_count = 0
     expanded = 0
     while stop is None:
         start = level_starts[-1]
@@ -467,8 +471,9 @@ def explore(
             level_starts.append(end)
             level = upcoming
             depth += 1
-            if keep_every and depth % keep_every == 0:
+            if keep_every and depth % keep_every == 0 and kept_count + len(level) <= keep_limit:
                 kept[end] = level
+                kept_count += len(level)
             continue
         break
 

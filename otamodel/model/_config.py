@@ -55,6 +55,7 @@ class Defect(enum.Enum):
     OFFERED_VERSION_SKIPPED = "offered-version-skipped"
     ERASE_SIGNATURE_PRESENCE_ONLY = "erase-signature-presence-only"
     ERASE_REQUEST_STICKY = "erase-request-sticky"
+    MANUAL_OTA_ANY_VERSION = "manual-ota-any-version"
 
 
 class Scheduler(enum.Enum):

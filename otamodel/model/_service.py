@@ -19,6 +19,7 @@ from otamodel.model._state import RuntimeConfig, World
 from otamodel.model._storage import set_service
 from otamodel.model._update_check import (
     Ck,
+    get_app_version,
     get_manifest_outcome,
     is_check_finished,
     is_connected,
@@ -126,7 +127,21 @@ def is_trigger_allowed(w: World) -> bool:
 
 
 def is_trigger_failing(w: World) -> bool:
-    return is_trigger_allowed(w) and not core.is_start_accepted(w, w.service.params)
+    """SVC-16: ``OTA_Start`` refuses; HARD-17: the hardened service refuses too when no
+    check found a version above the running one."""
+    if not is_trigger_allowed(w):
+        return False
+    return not core.is_start_accepted(w, w.service.params) or is_start_version_stale(w)
+
+
+def is_start_version_stale(w: World) -> bool:
+    """HARD-17: the parameters hold no version above the running application's (no check
+    found an update since boot, or the last one found none): a download with them would be
+    recorded under that stale version, which the bootloader never selects."""
+    config = w.scenario.config
+    if not config.is_hardened or config.has(Defect.MANUAL_OTA_ANY_VERSION):
+        return False
+    return w.service.params.version <= get_app_version(w)
 
 
 def is_fw_idle(w: World) -> bool:

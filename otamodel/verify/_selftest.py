@@ -37,6 +37,7 @@ KILL_SCENARIOS = (
     "erase-secure",
     "erase-replay",
     "server-freeze",
+    "user-power-cut",
 )
 # Where the test looks for each defect's kill (the generated table searches all of them).
 KILLED_ON: dict[Defect, str] = {
@@ -67,6 +68,7 @@ KILLED_ON: dict[Defect, str] = {
     Defect.OFFERED_VERSION_SKIPPED: "server-freeze",
     Defect.ERASE_SIGNATURE_PRESENCE_ONLY: "erase-secure",
     Defect.ERASE_REQUEST_STICKY: "erase-replay",
+    Defect.MANUAL_OTA_ANY_VERSION: "user-power-cut",
 }
 
 
@@ -200,6 +202,7 @@ DESCRIPTIONS: dict[Defect, str] = {
     Defect.OFFERED_VERSION_SKIPPED: "a Version offered once is not offered again until a reboot",
     Defect.ERASE_SIGNATURE_PRESENCE_ONLY: "an erase needs a Signature, never verified (HARD-15)",
     Defect.ERASE_REQUEST_STICKY: "an EraseVer request outlives its manifest (undoes HARD-16)",
+    Defect.MANUAL_OTA_ANY_VERSION: "initiate_ota downloads with a stale version (undoes HARD-17)",
 }
 
 
@@ -220,8 +223,9 @@ def render_defects_doc(cells: dict[Defect, tuple[str, str]]) -> str:
         "",
         '"Not killed" in the released column means the released code already has the defect\'s',
         "effect, so the defect changes nothing there: it undoes a hardened fix (HARD-1, HARD-8,",
-        "HARD-9, HARD-15, HARD-16) or is masked by a released failure (periodic checking already",
-        "ends after a failed download). The hardened column is where such defects are caught.",
+        "HARD-9, HARD-15, HARD-16, HARD-17) or is masked by a released failure (periodic",
+        "checking already ends after a failed download). The hardened column is where such",
+        "defects are caught.",
         "",
         "| defect | what it plants | released (harmony-3.9.1) | hardened |",
         "|---|---|---|---|",
