@@ -324,7 +324,7 @@ class TrapGraph:
         self.adjacency = adjacency
         nodes = get_ones(in_any)
         self.components, self.component_of, self.is_sink = _get_components(
-            nodes, self.successors, count
+            nodes, adjacency, count
         )
 
     def successors(self, state: int) -> list[int]:
@@ -466,7 +466,7 @@ def get_path_into(start: int, goal: set[int], successors: Callable[[int], list[i
 
 
 def _get_components(
-    nodes: list[int], successors: Callable[[int], list[int]], count: int
+    nodes: list[int], adjacency: dict[int, list[int]], count: int
 ) -> tuple[list[list[int]], array[int], list[bool]]:
     """Tarjan's strongly connected components (iterative, flat arrays), sinks first, and
     whether each is a sink: no edge leaves it. An edge leaves a component exactly when it
@@ -481,6 +481,7 @@ def _get_components(
     components: list[list[int]] = []
     is_sink: list[bool] = []
     counter = 0
+    successors = adjacency.get
     for root in nodes:
         if index[root] >= 0:
             continue
@@ -488,7 +489,7 @@ def _get_components(
         counter += 1
         stack.append(root)
         on_stack[root] = 1
-        work: list[tuple[int, Iterator[int]]] = [(root, iter(successors(root)))]
+        work: list[tuple[int, Iterator[int]]] = [(root, iter(successors(root, _NO_SUCCESSORS)))]
         while work:
             node, children = work[-1]
             for child in children:
@@ -497,7 +498,7 @@ def _get_components(
                     counter += 1
                     stack.append(child)
                     on_stack[child] = 1
-                    work.append((child, iter(successors(child))))
+                    work.append((child, iter(successors(child, _NO_SUCCESSORS))))
                     break
                 if on_stack[child]:
                     low[node] = min(low[node], index[child])
