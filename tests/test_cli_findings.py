@@ -182,3 +182,25 @@ def test_no_story_or_trace_in_the_report_has_a_refused_step() -> None:
     )
     committed = Path(__file__).parent.parent / "docs" / "findings.md"
     assert ": refused (" not in committed.read_text(encoding="utf-8")
+
+
+def test_history_property_stories_say_what_went_wrong() -> None:
+    """TRACE-32: a violation of a property over the ghost history is told in words (the
+    event the app never hears of, the success whose effect is missing, what boot control
+    and the DB row say), never as a bare "is violated"."""
+    from otamodel.verify._findings import get_story
+
+    wanted = {"event-delivery", "outcome-honesty", "boot-coherence", "no-data-loss"}
+    stories: dict[str, list[str]] = {}
+    for name in ("secure-bare-metal", "user-power-cut"):
+        report = check(OtaModel(get_scenario(name)), findings=True)
+        for finding in report.findings:
+            if finding.property in wanted:
+                stories.setdefault(finding.property, []).append(get_story(finding))
+    assert set(stories) == wanted
+    for prop, told in stories.items():
+        assert not any(s.endswith(f"{prop} is violated.") for s in told), prop
+    assert any("never hears of IMAGE_DIGEST_VERIFY_START" in s for s in stories["event-delivery"])
+    assert any("the app is told DB_ENTRY_SUCCESS, but" in s for s in stories["outcome-honesty"])
+    assert any("boot control says status" in s for s in stories["boot-coherence"])
+    assert any("is no longer intact" in s for s in stories["no-data-loss"])

@@ -158,7 +158,152 @@ def get_violation_words(prop: str, after: World) -> str:
         state = get_outcome(prop, after)[0]
         return f"with nothing in flight, the image database is inconsistent ({state})"
     outcome = get_outcome(prop, after)
-    return outcome[0] if outcome else f"{prop} is violated"
+    if outcome:
+        return outcome[0]
+    marked = get_ghost_words(prop, after)
+    return marked or f"{prop} is violated"
+
+
+def _get_incoherence(after: World) -> str:
+    """PROP-32 in words: what boot control and the running image's DB row say."""
+    from otamodel.env._oracle import find_row_of
+    from otamodel.formats import bootctl
+
+    image = after.running
+    assert image is not None
+    header = bootctl.unpack(after.flash.pages[0][: bootctl.HEADER_SIZE])
+    said = f"boot control says status {header.status:02X}, type {header.type}, v{header.version}"
+    if image.factory:
+        return f"the factory image runs but {said}"
+    row = find_row_of(after, image)
+    if row is None:
+        return f"app v{image.version} runs with no DB row for its file; {said}"
+    status = "unreadable" if row.status is None else f"{row.status:02X}"
+    version = "unreadable" if row.version is None else f"v{row.version}"
+    return f"app v{image.version} runs; its DB row says {status}, {version}; {said}"
+
+
+_EVENT_WORDS = {
+    "dropped": "the app never hears of {0}: the service has no case that delivers it",
+    "overwritten": "the app never hears of {0}: the core's next result overwrites it before "
+    "UPDATE_USER delivers it",
+    "unanswered": "the app's {0} request is never answered: another one starts first",
+    "unrequested": "the app is told {0}, which nothing it asked for leads to",
+}
+_HONESTY_WORDS = {
+    "queued": "its DB save is still queued",
+    "no-file": "the image file its DB row names is missing",
+    "digest": "the image file does not match its DB row's digest",
+    "boot-control": "boot control does not mark the image for the bootloader",
+    "no-row": "the DB has no row for the image",
+    "rollback": "boot control or the image's DB row is not disabled",
+    "factory-reset": "the DB or boot control is still there",
+}
+
+
+def get_ghost_words(prop: str, after: World) -> str:
+    """TRACE-32: what a violation of a history property (event-delivery, outcome-honesty,
+    intent-honoured, no-data-loss, boot-coherence, bounded-reprogram, no-needless-reprogram,
+    sec-erase-authenticity) is, from the violating state and the marks its ghost history left
+    (empty: nothing to say)."""
+    words = _WORDS.get(prop)
+    return words(after) if words is not None else ""
+
+
+def _get_event_words(after: World) -> str:
+    fault = after.ghost.event_fault
+    if not fault:
+        return ""
+    kind, _, name = fault.partition(":")
+    template = _EVENT_WORDS.get(kind)
+    if template is None:
+        return f"event-delivery is violated ({fault})"
+    return template.format(name.replace("_", " ").lower() if kind == "unanswered" else name)
+
+
+def _get_honesty_words(after: World) -> str:
+    if not after.ghost.honesty_fault:
+        return ""
+    name, problem, version, status = [*after.ghost.honesty_fault.split(":"), "", "", ""][:4]
+    words = _HONESTY_WORDS.get(problem, problem)
+    return f"the app is told {name}, but {words} (app {version} runs, boot control {status[2:]})"
+
+
+def _get_intent_words(after: World) -> str:
+    ghost = after.ghost
+    kind, _, detail = ghost.intent_fault.partition(":")
+    if kind == "erase-removed":
+        return f"the erase the app asked for also removed {detail}"
+    if ghost.intent_fault:
+        return f"intent-honoured is violated ({ghost.intent_fault})"
+    if ghost.declined and after.running is not None:
+        return (
+            f"app v{after.running.version} runs again after the app rolled it back, "
+            "while the same release is still published"
+        )
+    return ""
+
+
+def _get_loss_words(after: World) -> str:
+    from otamodel.env._ghost import is_kept_in
+    from otamodel.env._oracle import get_ctx
+
+    lost = [
+        f"{name} (v{version})"
+        for name, version in sorted(after.ghost.kept)
+        if not is_kept_in(after.fs, get_ctx(after), name, version)
+    ]
+    return f"{', '.join(lost) or 'a kept image'} is no longer intact, with nothing in flight"
+
+
+def _get_streak_words(after: World) -> str:
+    ghost = after.ghost
+    return (
+        f"the bootloader programs {ghost.program_name or 'the same file'} for the "
+        f"{ghost.program_streak}th time in a row, with no fault, request or validation between"
+    )
+
+
+def _get_reprogram_words(_after: World) -> str:
+    return (
+        "the bootloader reprograms the slot although it already holds an image whose DB row "
+        "is F8 under an F8 PRODUCTION boot control"
+    )
+
+
+def _get_forged_erase_words(after: World) -> str:
+    forged = after.ghost.erase_forged
+    return "an erase starts that no manifest the publisher made asked for" if forged else ""
+
+
+def _get_boot_words(after: World) -> str:
+    return _get_incoherence(after) if after.running is not None else ""
+
+
+def _get_forged_image_words(after: World) -> str:
+    running = after.running
+    what = f"app v{running.version}" if running is not None else "an image"
+    return f"{what} runs, a build the publisher did not make (nor sign)"
+
+
+def _get_inflated_words(after: World) -> str:
+    running = after.running
+    what = f"v{running.version}" if running is not None else "the running version"
+    return f"{what} runs, above every version the publisher makes: later releases are refused"
+
+
+_WORDS = {
+    "sec-authenticity": _get_forged_image_words,
+    "sec-fast-forward": _get_inflated_words,
+    "event-delivery": _get_event_words,
+    "outcome-honesty": _get_honesty_words,
+    "intent-honoured": _get_intent_words,
+    "no-data-loss": _get_loss_words,
+    "bounded-reprogram": _get_streak_words,
+    "no-needless-reprogram": _get_reprogram_words,
+    "sec-erase-authenticity": _get_forged_erase_words,
+    "boot-coherence": _get_boot_words,
+}
 
 
 @attrs.frozen
