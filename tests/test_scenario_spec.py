@@ -111,7 +111,7 @@ def test_huge_budget_warns_and_honours_max_states(tmp_path: Path) -> None:
 
 def test_shipped_schema_is_current() -> None:
     shipped = (resources.files("otamodel") / "scenarios" / "scenario.schema.json").read_text()
-    assert shipped == get_schema_text(), "regenerate with otamodel.env._spec.get_schema_text()"
+    assert shipped == get_schema_text(), "regenerate with otamodel.env._schema.get_schema_text()"
     schema = json.loads(shipped)
     assert schema["additionalProperties"] is False
     assert schema["properties"]["config"]["properties"]["num_imgs"] == {

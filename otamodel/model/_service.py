@@ -141,6 +141,8 @@ def is_start_version_stale(w: World) -> bool:
     config = w.scenario.config
     if not config.is_hardened or config.has(Defect.MANUAL_OTA_ANY_VERSION):
         return False
+    if config.has(Defect.ACCEPTS_OLDER_VERSION):  # PROP-45: "different" instead of "newer"
+        return w.service.params.version == get_app_version(w)
     return w.service.params.version <= get_app_version(w)
 
 
