@@ -513,7 +513,6 @@ class _Classifier:
 _Made = tuple[Finding[Any, Any], list[int], list[int]]
 
 
-
 def _lengthen_colliding_ids(prefix: str, prop: Property[Any, Any], made: list[Any]) -> None:
     """Two keys of one property with the same short hash both get a longer ID."""
     seen: dict[str, int] = {}

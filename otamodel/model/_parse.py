@@ -98,6 +98,14 @@ def is_erase_authorised(world: World, sig: mf.JsonField, version: int) -> bool:
         return False
 
 
+def is_version_newer(world: World, running: int, offered: int) -> bool:
+    """SVC-29: an update is available iff the compiled app version is strictly lower (also
+    HARD-17's test of the version a download would start with)."""
+    if world.scenario.config.has(Defect.ACCEPTS_OLDER_VERSION):
+        return running != offered  # PROP-45: "different" instead of "newer"
+    return running < offered
+
+
 def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcome:
     """SVC-20: parse a manifest the way ``SYS_OTA_ParseJsonContent`` does (called after the
     cJSON syntax check passed). Only the last ``ota[]`` element counts (SVC-21)."""
@@ -222,12 +230,9 @@ def process_manifest(world: World, data: bytes, app_version: int) -> ParseOutcom
     if err:
         return done(False, "a field has the wrong type")
     assert value is not None
-    # SVC-29: an update is available iff the compiled app version is strictly lower.
-    newer = app_version < value
+    newer = is_version_newer(world, app_version, value)
     if world.scenario.config.has(Defect.OFFERED_VERSION_SKIPPED):
         newer = max(app_version, params.version) < value  # PROP-45: "offered once" is "done"
-    if world.scenario.config.has(Defect.ACCEPTS_OLDER_VERSION):
-        newer = app_version != value  # PROP-45: "different" instead of "newer"
     if newer:
         params = replace(params, version=value)
         return done(True, f"version {value} > {app_version}")

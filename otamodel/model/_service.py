@@ -15,6 +15,7 @@ from otamodel.model._callback import (
 from otamodel.model._config import Defect, Variant
 from otamodel.model._enums import SvcState, SvcStatus
 from otamodel.model._machine import MachineDef, row, send
+from otamodel.model._parse import is_version_newer
 from otamodel.model._state import RuntimeConfig, World
 from otamodel.model._storage import set_service
 from otamodel.model._update_check import (
@@ -141,9 +142,7 @@ def is_start_version_stale(w: World) -> bool:
     config = w.scenario.config
     if not config.is_hardened or config.has(Defect.MANUAL_OTA_ANY_VERSION):
         return False
-    if config.has(Defect.ACCEPTS_OLDER_VERSION):  # PROP-45: "different" instead of "newer"
-        return w.service.params.version == get_app_version(w)
-    return w.service.params.version <= get_app_version(w)
+    return not is_version_newer(w, get_app_version(w), w.service.params.version)
 
 
 def is_fw_idle(w: World) -> bool:
