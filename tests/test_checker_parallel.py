@@ -180,3 +180,68 @@ def test_parallel_numbers_states_exactly_like_one_process(name: str) -> None:
     """CHK-14: same numbering, parents, edges (in order), verdict bits and states."""
     model = MODELS[name]
     assert get_arrays(model, parallel=True) == get_arrays(model, parallel=False)
+
+
+def explore_for_storage(model: Any, parallel: bool) -> Any:
+    from otamodel.checker._parallel import explore_parallel
+    from otamodel.checker._search import Plan, explore
+
+    plan = Plan(model.properties())
+    plan.record_edges = plan.record_hits = True
+    options: dict[str, Any] = {
+        "max_depth": None, "max_states": None, "deadline": None, "stop_on_violation": False,
+        "progress": None, "progress_interval": 1.0, "started": 0.0,
+    }  # fmt: skip
+    if parallel:
+        return explore_parallel(model, plan, workers=2, **options)
+    return explore(model, plan, **options)
+
+
+def test_storage_accounts_every_stored_array() -> None:
+    """CHK-16: the visited set at its peak (a table of 12-byte slots, doubling when three
+    quarters full), 8 bytes of parent links per state, 12 per edge, one verdict byte per
+    state and tracked property."""
+    model = TwoPhaseCommitProgress(5)
+    found = explore_for_storage(model, parallel=False)
+    storage = found.get_storage()
+    assert found.edge_src is not None
+    count, edges = found.count, len(found.edge_src)
+    capacity = 1 << 12
+    peak = 12 * capacity
+    while count > capacity * 3 // 4:
+        capacity *= 2
+        peak = 18 * capacity
+    assert storage == {
+        "visited set": peak,
+        "parent links": 8 * count,
+        "edges": 12 * edges,
+        "verdict bytes": count * (len(found.goal_bits) + len(found.hit_bits)),
+    }
+    assert found.kept_states == 0
+    parallel = explore_for_storage(model, parallel=True)
+    try:
+        shared = parallel.get_storage()
+        assert {k: v for k, v in shared.items() if k != "visited set"} == {
+            k: v for k, v in storage.items() if k != "visited set"
+        }
+        assert shared["visited set"] > 0  # the coordinator's dict, with its integers
+    finally:
+        if parallel.close is not None:
+            parallel.close()
+
+
+def test_findings_keep_every_sixth_level_as_replay_starts() -> None:
+    """CHK-16: with findings, the states of every sixth level are kept (and counted)."""
+    from otamodel.checker._search import Plan, explore
+
+    model = TwoPhaseCommitProgress(5)
+    plan = Plan(model.properties())
+    plan.record_edges = True
+    plan.keep_every, plan.keep_limit = 6, 10**6
+    found = explore(
+        model, plan, max_depth=None, max_states=None, deadline=None, stop_on_violation=False,
+        progress=None, progress_interval=1.0, started=0.0,
+    )  # fmt: skip
+    starts = [*found.level_starts, found.count]
+    expected = sum(starts[d + 1] - starts[d] for d in range(6, len(starts) - 1, 6))
+    assert found.kept_states == expected > 0

@@ -22,6 +22,7 @@ import itertools
 import multiprocessing
 import operator
 import os
+import sys
 import time
 import traceback
 from array import array
@@ -482,8 +483,17 @@ class _Coordinator:
         for position, bits in self.hit_bits.items():
             self.first_hits[position] = bits.find(1)
         count = len(self.table)
-        del self.table
+        table = self.table
+        # The coordinator's visited set is a dict (its lookups are on every level's critical
+        # path): its size, with its integers, for the storage figures (CHK-16).
+        table_bytes = (
+            sys.getsizeof(table)
+            + sum(map(sys.getsizeof, table))
+            + sum(map(sys.getsizeof, table.values()))
+        )
+        del self.table, table
         return Exploration(
+            table_bytes=table_bytes,
             count=count,
             fetch_states=make_replayer(
                 self.model, self.roots, self.parents, self.parent_actions, self.action_table

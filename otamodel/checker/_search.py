@@ -7,6 +7,7 @@ first hits, goal bits for ``eventually`` properties and, when one exists, the ed
 
 from __future__ import annotations
 
+import sys
 import time
 from array import array
 from bisect import bisect_right
@@ -59,9 +60,32 @@ class Exploration:
     hit_bits: dict[int, bytearray] = attrs.field(factory=dict)
     """With ``Plan.record_hits``: per always/sometimes property, one byte per state, 1 where
     the state is a counterexample (always) or a witness (sometimes)."""
+    table_bytes: int = 0
+    """The peak size of the visited set: the fingerprint table (both tables while it
+    doubles), or the set of fingerprints with its integers (CHK-16)."""
+    kept_states: int = 0
+    """How many states are kept as replay starts (``Plan.keep_every``, CHK-16)."""
     measures: dict[int, bytearray] = attrs.field(factory=dict)
     """With ``Plan.record_measures``: per ``always`` property with a ``measure``, one byte per
     state: the measure, capped at 255 (CHK-30: the classifier finds its rises here)."""
+
+    def get_storage(self) -> dict[str, int]:
+        """Bytes the search stores for its states beyond the frontier (CHK-16): the visited
+        set at its peak, the parent links, the edges and the verdict bytes (what a replay or
+        a verdict needs). The replay starts (``kept_states``, findings only) are objects
+        and are not counted here."""
+        def size(column: Sequence[int] | None) -> int:
+            if column is None:
+                return 0
+            return len(column) * getattr(column, "itemsize", 1)
+
+        verdicts = [*self.goal_bits.values(), *self.hit_bits.values(), *self.measures.values()]
+        return {
+            "visited set": self.table_bytes,
+            "parent links": size(self.parents) + size(self.parent_actions),
+            "edges": size(self.edge_src) + size(self.edge_dst) + size(self.edge_act),
+            "verdict bytes": sum(map(len, verdicts)),
+        }
 
     @property
     def is_complete(self) -> bool:
@@ -124,7 +148,7 @@ as 1): small integers and other hashes near 0 stay distinct from the empty slot.
 _CAP = 255
 """A recorded measure above this is stored as this (one byte per state)."""
 
-_FILL = 0.5
+_FILL = 0.75
 """The fingerprint table doubles when it is this full."""
 
 
@@ -246,6 +270,7 @@ def explore(
     numbers = array("i", bytes(4 * capacity))
     mask = capacity - 1
     grow_at = int(capacity * _FILL)
+    table_bytes = 12 * capacity
     count = 0
     roots: dict[int, Any] = {}
     parents = array("i")
@@ -438,6 +463,7 @@ def explore(
                         if count > grow_at:
                             keys, numbers, mask = _grow(keys, numbers)
                             grow_at = int(len(keys) * _FILL)
+                            table_bytes = 18 * len(keys)  # the old and the new table
                     upcoming_append(t)
                     parents_append(i)
                     aid = action_get(a)
@@ -486,8 +512,12 @@ def explore(
     for position, bits in hit_bits.items():
         first_hits[position] = bits.find(1)
     assert stop is not None
+    if use_set:
+        table_bytes = sys.getsizeof(seen) + sum(map(sys.getsizeof, seen))
     del keys, numbers, level, seen
     return Exploration(
+        table_bytes=table_bytes,
+        kept_states=kept_count,
         count=count,
         fetch_states=make_replayer(model, roots, parents, parent_actions, action_table, kept),
         parents=parents,
