@@ -10,6 +10,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     "bench_checker.py",
     "bench_ota.py",
+    "bench_storage.py",
     "bench_jdiff.py",
     "bench_release.py",
     "bench_hexmerge.py",
