@@ -165,8 +165,8 @@ def get_arrays(model: Any, parallel: bool) -> tuple[object, ...]:
             list(found.edge_src),
             list(found.edge_dst),
             [table[a] for a in found.edge_act],
-            found.goal_bits,
-            found.hit_bits,
+            {position: bits.get_bytes() for position, bits in found.goal_bits.items()},
+            {position: bits.get_bytes() for position, bits in found.hit_bits.items()},
             found.first_hits,
             found.fetch_states(range(found.count)),
         )
@@ -206,6 +206,9 @@ def test_storage_accounts_every_stored_array() -> None:
     storage = found.get_storage()
     assert found.edge_src is not None
     count, edges = found.count, len(found.edge_src)
+    columns = [*found.goal_bits.values(), *found.hit_bits.values()]
+    assert columns and all(len(bits) == count for bits in columns)
+    assert all(len(bits.packed) == count // 8 and len(bits.tail) == count % 8 for bits in columns)
     capacity = 1 << 12
     peak = 12 * capacity
     while count > capacity * 3 // 4:
@@ -215,7 +218,7 @@ def test_storage_accounts_every_stored_array() -> None:
         "visited set": peak,
         "parent links": 8 * count,
         "edges": 12 * edges,
-        "verdict bytes": count * (len(found.goal_bits) + len(found.hit_bits)),
+        "verdicts": sum(len(bits.packed) + len(bits.tail) for bits in columns),
     }
     assert found.kept_states == 0
     parallel = explore_for_storage(model, parallel=True)
@@ -245,3 +248,27 @@ def test_findings_keep_every_sixth_level_as_replay_starts() -> None:
     starts = [*found.level_starts, found.count]
     expected = sum(starts[d + 1] - starts[d] for d in range(6, len(starts) - 1, 6))
     assert found.kept_states == expected > 0
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 8, 9, 63, 64, 1000, 4099])
+def test_bits_pack_round_trip_and_first_one(count: int) -> None:
+    """CHK-16: verdict bits are packed eight a byte; what comes back is what went in."""
+    import random
+
+    from otamodel.checker._bits import Bits
+
+    rng = random.Random(count)
+    for density in (0.0, 0.01, 0.5, 1.0):
+        values = bytearray(1 if rng.random() < density else 0 for _ in range(count))
+        bits = Bits()
+        for start in range(0, count, 37):  # levels of 37 states, flushed after each
+            bits.tail.extend(values[start : start + 37])
+            bits.flush()
+        assert len(bits) == count and len(bits.packed) == count // 8
+        assert bits.get_bytes() == values
+        assert bits.find_one() == values.find(1)
+        later = Bits()
+        later.extend_to(count)
+        later.set_ones([k for k, v in enumerate(values) if v])
+        later.flush()
+        assert later.get_bytes() == values

@@ -209,7 +209,7 @@ def get_results(
         if prop.kind is PropertyKind.EVENTUALLY:
             if reverse is None:
                 reverse = ReverseGraph(exploration)
-            goals = exploration.goal_bits[position]
+            goals = exploration.goal_bits[position].get_bytes()
             reach = get_can_reach(exploration, reverse, goals, prop.edge_filter)
             if reach_out is not None:
                 reach_out[position] = reach
@@ -220,7 +220,7 @@ def get_results(
             if reach is not None:
                 targets = bytearray(1 - bit for bit in reach)
             elif position in exploration.hit_bits:
-                targets = exploration.hit_bits[position]
+                targets = exploration.hit_bits[position].get_bytes()
             else:
                 if states is None:
                     states = exploration.fetch_states(range(exploration.count))

@@ -357,7 +357,7 @@ class _Classifier:
         if prop.measure is not None and position in exploration.measures:
             return exploration.measures[position]
         if prop.measure is None and position in exploration.hit_bits:
-            return exploration.hit_bits[position]
+            return exploration.hit_bits[position].get_bytes()
         states = exploration.fetch_states(range(exploration.count))
         if prop.measure is not None:
             measure = prop.measure

@@ -31,6 +31,7 @@ from itertools import compress, repeat
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
+from otamodel.checker._bits import Bits
 from otamodel.checker._model import Model, get_boundary
 from otamodel.checker._report import ProgressInfo, StopReason
 from otamodel.checker._search import (
@@ -359,10 +360,10 @@ class _Coordinator:
         self.action_ids: dict[Any, int] = {}
         self.remaps: list[list[int]] = [[] for _ in range(workers)]
         self.first_hits = [-1] * plan.count
-        self.goal_bits = {position: bytearray() for position, _ in plan.goals}
-        self.hit_bits: dict[int, bytearray] = {}
+        self.goal_bits = {position: Bits() for position, _ in plan.goals}
+        self.hit_bits: dict[int, Bits] = {}
         if plan.record_hits:
-            self.hit_bits = {position: bytearray() for position, _ in plan.always + plan.sometimes}
+            self.hit_bits = {position: Bits() for position, _ in plan.always + plan.sometimes}
         self.measures: dict[int, bytearray] = {}
         if plan.record_measures:
             self.measures = {position: bytearray() for position, _ in plan.measures}
@@ -481,7 +482,7 @@ class _Coordinator:
                 dst.pop()
                 act.pop()
         for position, bits in self.hit_bits.items():
-            self.first_hits[position] = bits.find(1)
+            self.first_hits[position] = bits.find_one()
         count = len(self.table)
         table = self.table
         # The coordinator's visited set is a dict (its lookups are on every level's critical
@@ -612,19 +613,18 @@ class _Coordinator:
     def record_judgements(self, judged: list[dict[str, Any]]) -> bool:
         """Place the workers' verdict bits by state number; whether an invariant failed."""
         count = len(self.table)
-        for bits in (*self.goal_bits.values(), *self.hit_bits.values(), *self.measures.values()):
-            bits.extend(bytes(count - len(bits)))
+        columns = [*self.goal_bits.values(), *self.hit_bits.values()]
+        for column in columns:
+            column.extend_to(count)
+        for values in self.measures.values():
+            values.extend(bytes(count - len(values)))
         violated = False
         always = {position for position, _ in self.plan.always}
         for answer in judged:
             for position, ones in answer["goals"].items():
-                target = self.goal_bits[position]
-                for number in ones:
-                    target[number] = 1
+                self.goal_bits[position].set_ones(ones)
             for position, ones in answer["hits"].items():
-                target = self.hit_bits[position]
-                for number in ones:
-                    target[number] = 1
+                self.hit_bits[position].set_ones(ones)
             for position, pairs in answer.get("measures", {}).items():
                 target = self.measures[position]
                 for number, value in pairs:
@@ -635,6 +635,8 @@ class _Coordinator:
                     self.first_hits[position] = number
                 if position in always:
                     violated = True
+        for column in columns:
+            column.flush()
         return violated
 
     def rebalance(self) -> None:

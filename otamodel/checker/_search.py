@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from otamodel.checker._bits import Bits
 from otamodel.checker._model import Model, Property, PropertyKind, get_boundary
 from otamodel.checker._report import ProgressInfo, StopReason
 
@@ -48,7 +49,8 @@ class Exploration:
     pruned: int
     stop_reason: StopReason
     first_hits: list[int]
-    goal_bits: dict[int, bytearray]
+    goal_bits: dict[int, Bits]
+    """Per ``eventually`` property, whether each state is a goal (CHK-6), a bit a state."""
     open_states: set[int]
     edge_src: array[int] | None = None
     edge_dst: array[int] | None = None
@@ -57,8 +59,8 @@ class Exploration:
     """Releases resources the exploration still holds (worker processes)."""
     workers: int = 1
     """How many processes explored (the parallel search)."""
-    hit_bits: dict[int, bytearray] = attrs.field(factory=dict)
-    """With ``Plan.record_hits``: per always/sometimes property, one byte per state, 1 where
+    hit_bits: dict[int, Bits] = attrs.field(factory=dict)
+    """With ``Plan.record_hits``: per always/sometimes property, a bit per state, 1 where
     the state is a counterexample (always) or a witness (sometimes)."""
     table_bytes: int = 0
     """The peak size of the visited set: the fingerprint table (both tables while it
@@ -79,12 +81,12 @@ class Exploration:
                 return 0
             return len(column) * getattr(column, "itemsize", 1)
 
-        verdicts = [*self.goal_bits.values(), *self.hit_bits.values(), *self.measures.values()]
+        bits = [*self.goal_bits.values(), *self.hit_bits.values()]
         return {
             "visited set": self.table_bytes,
             "parent links": size(self.parents) + size(self.parent_actions),
             "edges": size(self.edge_src) + size(self.edge_dst) + size(self.edge_act),
-            "verdict bytes": sum(map(len, verdicts)),
+            "verdicts": sum(b.get_nbytes() for b in bits) + sum(map(len, self.measures.values())),
         }
 
     @property
@@ -278,10 +280,11 @@ def explore(
     action_table: list[Any] = []
     action_ids: dict[Any, int] = {}
     first_hits = [-1] * plan.count
-    goals = [(bytearray(), predicate) for _, predicate in plan.goals]
+    goal_bits = {position: Bits() for position, _ in plan.goals}
+    goals = [(goal_bits[position].tail, predicate) for position, predicate in plan.goals]
     always = list(plan.always)
     sometimes = list(plan.sometimes)
-    hit_bits: dict[int, bytearray] = {}
+    hit_bits: dict[int, Bits] = {}
     tracked: list[tuple[bytearray, Callable[[Any], bool], bool, bool]] = []
     measures: dict[int, bytearray] = {}
     measured: list[tuple[bytearray, Callable[[Any], int]]] = []
@@ -292,13 +295,14 @@ def explore(
     if plan.record_hits:
         # Every state's value of every always/sometimes predicate (cheapest traces need them).
         for position, predicate in always:
-            hit_bits[position] = bytearray()
-            tracked.append((hit_bits[position], predicate, False, True))
+            hit_bits[position] = Bits()
+            tracked.append((hit_bits[position].tail, predicate, False, True))
         for position, predicate in sometimes:
-            hit_bits[position] = bytearray()
-            tracked.append((hit_bits[position], predicate, True, False))
+            hit_bits[position] = Bits()
+            tracked.append((hit_bits[position].tail, predicate, True, False))
         always = []
         sometimes = []
+    columns = [*goal_bits.values(), *hit_bits.values()]
     boundary = get_boundary(model)
     open_states: set[int] = set()
     record = plan.record_edges
@@ -497,6 +501,8 @@ def explore(
             level_starts.append(end)
             level = upcoming
             depth += 1
+            for column in columns:
+                column.flush()
             if keep_every and depth % keep_every == 0 and kept_count + len(level) <= keep_limit:
                 kept[end] = level
                 kept_count += len(level)
@@ -510,7 +516,7 @@ def explore(
             edge_dst.pop()
             edge_act.pop()
     for position, bits in hit_bits.items():
-        first_hits[position] = bits.find(1)
+        first_hits[position] = bits.find_one()
     assert stop is not None
     if use_set:
         table_bytes = sys.getsizeof(seen) + sum(map(sys.getsizeof, seen))
@@ -529,9 +535,7 @@ def explore(
         pruned=pruned,
         stop_reason=stop,
         first_hits=first_hits,
-        goal_bits={
-            position: bits for (position, _), (bits, _) in zip(plan.goals, goals, strict=True)
-        },
+        goal_bits=goal_bits,
         open_states=open_states,
         edge_src=edge_src if record else None,
         edge_dst=edge_dst if record else None,

@@ -14,7 +14,7 @@ from otamodel.env._scenario import Scenario, get_world_scenario
 from otamodel.errors import ManifestError
 from otamodel.formats import bootctl, otadb, signature
 from otamodel.formats import manifest as mf
-from otamodel.model import AppImage, Fs, World
+from otamodel.model import AppImage, DeviceContext, Fs, World
 
 DB_NAME = "image_database.csv"
 FACTORY_FILE = "factory_reset.bin"
@@ -180,10 +180,15 @@ class Row:
     digest: str | None
 
 
-@functools.lru_cache(maxsize=8192)
 def get_rows(fs: Fs) -> tuple[Row, ...] | None:
     """The DB rows on the file system as performed (None: no DB or unreadable)."""
-    data = fs.get(DB_NAME)
+    return _parse_rows(fs.get(DB_NAME))
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_rows(data: bytes | None) -> tuple[Row, ...] | None:
+    """Remembered by the DB file's bytes, not by the file system: a file system holds
+    every file's chunks (the images' too), which the cache would keep alive."""
     result, db = otadb.load(data)
     if result != 0 or db is None or db.rows == (("",),):
         return None
@@ -206,16 +211,25 @@ def get_ctx(world: World) -> Scenario:
 
 
 def identify_file(world: World, data: bytes | None) -> AppImage | None:
+    return identify_data(world.scenario, data)
+
+
+def identify_data(ctx: DeviceContext, data: bytes | None) -> AppImage | None:
+    """Which known build a file holds (observation only)."""
     if not data:
         return None
-    ctx = world.scenario
     return ctx.identify(data.ljust(ctx.geometry.slot_size, b"\xff"))
 
 
 def find_row_of(world: World, image: AppImage) -> Row | None:
     """The DB row whose file holds ``image`` (the environment identifies the content)."""
-    for row in get_rows(world.fs) or ():
-        found = identify_file(world, world.fs.get(row.name))
+    return find_row_in(world.scenario, world.fs, image)
+
+
+def find_row_in(ctx: DeviceContext, fs: Fs, image: AppImage) -> Row | None:
+    """:func:`find_row_of` on a file system, with the context that identifies builds."""
+    for row in get_rows(fs) or ():
+        found = identify_data(ctx, fs.get(row.name))
         if found is not None and found.data == image.data:
             return row
     return None
@@ -224,6 +238,7 @@ def find_row_of(world: World, image: AppImage) -> Row | None:
 __all__ = [
     "ReleaseFacts",
     "Row",
+    "find_row_in",
     "find_row_of",
     "get_ctx",
     "get_facts",

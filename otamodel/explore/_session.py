@@ -317,9 +317,8 @@ class _Space:
             reachable = {}
             for position, prop in enumerate(props):
                 assert reverse is not None
-                reachable[prop.name] = get_can_reach(
-                    exploration, reverse, exploration.goal_bits[position], prop.edge_filter
-                )
+                goals = exploration.goal_bits[position].get_bytes()
+                reachable[prop.name] = get_can_reach(exploration, reverse, goals, prop.edge_filter)
             counts = {
                 "states": exploration.count,
                 "transitions": exploration.transitions,

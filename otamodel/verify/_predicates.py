@@ -10,13 +10,14 @@ from otamodel.env._ghost import is_kept_in
 from otamodel.env._oracle import (
     DISABLED,
     VALID,
-    find_row_of,
+    find_row_in,
     get_ctx,
     get_max_publisher_version,
     get_rows,
 )
+from otamodel.env._scenario import Scenario, get_world_scenario
 from otamodel.formats import bootctl
-from otamodel.model import Action, BlTask, CoreTask, DeviceContext, Fs, Phase, World
+from otamodel.model import Action, AppImage, BlTask, CoreTask, DeviceContext, Fs, Phase, World
 from otamodel.model._state import STREAK_CAP, Expect
 
 
@@ -61,17 +62,18 @@ def is_boot_coherent(world: World) -> bool:
     FACTORY_RESET-type, F8 boot control."""
     if not is_just_booted(world) or world.running is None:
         return True
-    return _is_coherent(world)
+    return _is_coherent(
+        get_world_scenario(world), world.running, world.flash.pages[0], world.fs
+    )
 
 
 @functools.lru_cache(maxsize=4096)
-def _is_coherent(world: World) -> bool:
-    image = world.running
-    assert image is not None
-    header = _header(world)
+def _is_coherent(ctx: Scenario, image: AppImage, page0: bytes, fs: Fs) -> bool:
+    """Remembered by what it reads (not by the world: the cache would keep whole worlds)."""
+    header = bootctl.unpack(page0[: bootctl.HEADER_SIZE])
     if image.factory:
         return header.type == bootctl.ImageType.FACTORY_RESET and header.status == VALID
-    row = find_row_of(world, image)
+    row = find_row_in(ctx, fs, image)
     if row is None or row.status is None or row.status == DISABLED:
         return False
     return (
@@ -144,18 +146,19 @@ def is_reprogram_needed(world: World) -> bool:
         return True
     if world.pending or world.boot.copy_len:
         return True
-    return not _is_needless(world)
+    return not _is_needless(get_world_scenario(world), world.flash.pages, world.fs)
 
 
 @functools.lru_cache(maxsize=1024)
-def _is_needless(world: World) -> bool:
-    header = _header(world)
+def _is_needless(ctx: Scenario, pages: tuple[bytes, ...], fs: Fs) -> bool:
+    """Remembered by what it reads (not by the world: the cache would keep whole worlds)."""
+    header = bootctl.unpack(pages[0][: bootctl.HEADER_SIZE])
     if header.status != VALID or header.type != bootctl.ImageType.PRODUCTION:
         return False
-    image = world.scenario.identify(b"".join(world.flash.pages))
+    image = ctx.identify(b"".join(pages))
     if image is None or image.factory:
         return False
-    row = find_row_of(world, image)
+    row = find_row_in(ctx, fs, image)
     return row is not None and row.status == VALID
 
 
