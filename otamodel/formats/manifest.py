@@ -418,6 +418,7 @@ def truncate_digest_string(text: str) -> str:
     return head if nul < 0 else head[:nul]
 
 
+@functools.lru_cache(maxsize=1024)
 def get_digest_bytes(text: str) -> bytes:
     """MAN-21: ``formulate_digest``: 32 bytes from the first 64 characters of a digest buffer.
 

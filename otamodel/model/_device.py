@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 
-import attrs
-
 from otamodel.model._action import (
     ACTION_KINDS,
     CTRL_MESSAGES,
@@ -30,6 +28,7 @@ from otamodel.model._physics import (
     is_tearable,
 )
 from otamodel.model._product import DeviceContext
+from otamodel.model._record import record
 from otamodel.model._service import SERVICE_DEF
 from otamodel.model._state import (
     Bootloader,
@@ -58,7 +57,7 @@ MACHINES: dict[str, Compiled] = {
 }
 
 
-@attrs.frozen
+@record
 class StepResult:
     """The outcome of :func:`step`: the new world and what happened, or a refusal."""
 

@@ -35,6 +35,7 @@ from transitions.extensions.nesting import NestedState
 
 from otamodel.errors import ModelDefinitionError
 from otamodel.model._config import Variant
+from otamodel.model._record import record
 from otamodel.model._state import World
 
 SEPARATOR = "__"
@@ -400,7 +401,7 @@ def compile_machine(defn: MachineDef, machine: HierarchicalMachine | None = None
     return Compiled(defn=defn, table=frozen, machine=machine)
 
 
-@attrs.frozen
+@record
 class Fired:
     """The outcome of one machine event: the row that fired (or why none did)."""
 
