@@ -27,6 +27,7 @@ CASES = {
     "default": {},
     "power-cut-3": {"budget": {"power_cut": 3}},
     "real": {"geometry": "real"},
+    "real-power-cut-2": {"geometry": "real", "budget": {"power_cut": 2}},
 }
 
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-states", type=int, default=200_000)
     parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--cases", default="default,power-cut-3,real")
     parser.add_argument("--one", choices=("checker", "stored", "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--case", default="default", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

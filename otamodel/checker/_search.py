@@ -73,7 +73,7 @@ class Exploration:
 
     def get_storage(self) -> dict[str, int]:
         """Bytes the search stores for its states beyond the frontier (CHK-16): the visited
-        set at its peak, the parent links, the edges and the verdict bytes (what a replay or
+        set at its peak, the parent links, the edges and the verdicts (what a replay or
         a verdict needs). The replay starts (``kept_states``, findings only) are objects
         and are not counted here."""
         def size(column: Sequence[int] | None) -> int:
