@@ -198,9 +198,9 @@ def explore_for_storage(model: Any, parallel: bool) -> Any:
 
 
 def test_storage_accounts_every_stored_array() -> None:
-    """CHK-16: the visited set at its peak (a table of 12-byte slots, doubling when three
-    quarters full), 8 bytes of parent links per state, 12 per edge, one verdict byte per
-    state and tracked property."""
+    """CHK-16: the visited set at its peak (8 bytes of fingerprint per state and a table of
+    4-byte state numbers, doubling when three quarters full), 8 bytes of parent links per
+    state, 12 per edge, a verdict bit per state and tracked property."""
     model = TwoPhaseCommitProgress(5)
     found = explore_for_storage(model, parallel=False)
     storage = found.get_storage()
@@ -209,11 +209,11 @@ def test_storage_accounts_every_stored_array() -> None:
     columns = [*found.goal_bits.values(), *found.hit_bits.values()]
     assert columns and all(len(bits) == count for bits in columns)
     assert all(len(bits.packed) == count // 8 and len(bits.tail) == count % 8 for bits in columns)
-    capacity = 1 << 12
-    peak = 12 * capacity
-    while count > capacity * 3 // 4:
+    capacity, peak = 1 << 12, 0
+    while count > capacity * 3 // 4:  # each doubling holds both tables for a moment
+        peak = max(peak, 12 * capacity + 8 * (capacity * 3 // 4 + 1))
         capacity *= 2
-        peak = 18 * capacity
+    peak = max(peak, 4 * capacity + 8 * count)
     assert storage == {
         "visited set": peak,
         "parent links": 8 * count,

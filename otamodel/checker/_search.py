@@ -140,8 +140,8 @@ class Plan:
         ]
 
 
-_EMPTY = 0
-"""An empty slot of the fingerprint table."""
+_EMPTY = -1
+"""An empty slot of the table (a slot holds a state number)."""
 
 _SALT = 0x2545F4914F6CDD1D
 """A state's fingerprint is ``hash(state) ^ _SALT`` (the one hash equal to the salt is stored
@@ -154,21 +154,17 @@ _FILL = 0.75
 """The fingerprint table doubles when it is this full."""
 
 
-def _grow(keys: array[int], numbers: array[int]) -> tuple[array[int], array[int], int]:
-    """The fingerprint table at twice the capacity, every entry re-placed."""
-    capacity = len(keys) * 2
+def _grow(slots: array[int], fps: array[int]) -> tuple[array[int], int]:
+    """The table at twice the capacity, every state re-placed (in number order)."""
+    capacity = len(slots) * 2
     mask = capacity - 1
-    new_keys = array("q", bytes(8 * capacity))
-    new_numbers = array("i", bytes(4 * capacity))
-    for fp, number in zip(keys, numbers, strict=True):
-        if fp == _EMPTY:
-            continue
+    new_slots = array("i", [_EMPTY]) * capacity
+    for number, fp in enumerate(fps):
         slot = fp & mask
-        while new_keys[slot] != _EMPTY:
+        while new_slots[slot] >= 0:
             slot = (slot + 1) & mask
-        new_keys[slot] = fp
-        new_numbers[slot] = number
-    return new_keys, new_numbers, mask
+        new_slots[slot] = number
+    return new_slots, mask
 
 
 def make_replayer(
@@ -268,11 +264,14 @@ def explore(
     """
     clock = time.perf_counter
     capacity = 1 << 12
-    keys = array("q", bytes(8 * capacity))
-    numbers = array("i", bytes(4 * capacity))
+    # The visited set (CHK-16): ``fps[j]`` is state j's fingerprint; ``slots`` is an
+    # open-addressing table of state numbers (linear probing from ``fp & mask``).
+    slots = array("i", [_EMPTY]) * capacity
+    fps = array("q")
+    fps_append = fps.append
     mask = capacity - 1
     grow_at = int(capacity * _FILL)
-    table_bytes = 12 * capacity
+    table_bytes = 4 * capacity
     count = 0
     roots: dict[int, Any] = {}
     parents = array("i")
@@ -361,9 +360,9 @@ def explore(
     for init in model.init_states():
         fp = (hash(init) ^ _SALT) or 1
         slot = fp & mask
-        while keys[slot] != _EMPTY and keys[slot] != fp:
+        while (known := slots[slot]) >= 0 and fps[known] != fp:
             slot = (slot + 1) & mask
-        if keys[slot] == fp:
+        if known >= 0:
             continue
         if boundary is not None and not boundary(init):
             pruned += 1
@@ -371,8 +370,8 @@ def explore(
         if count >= limit:
             stop = StopReason.MAX_STATES
             break
-        keys[slot] = fp
-        numbers[slot] = count
+        slots[slot] = count
+        fps_append(fp)
         if use_set:
             seen_add(fp)
         roots[count] = init
@@ -434,21 +433,10 @@ def explore(
                         continue
                     j = -1
                     slot = 0
-                    key = 0
-                elif (key := keys[(slot := fp & mask)]) == fp:
-                    j = numbers[slot]
-                elif not key:
-                    j = -1
                 else:
-                    while True:
+                    slot = fp & mask
+                    while (j := slots[slot]) >= 0 and fps[j] != fp:
                         slot = (slot + 1) & mask
-                        key = keys[slot]
-                        if key == fp:
-                            j = numbers[slot]
-                            break
-                        if not key:
-                            j = -1
-                            break
                 if j < 0:
                     if boundary is not None and not boundary(t):
                         pruned += 1
@@ -462,12 +450,13 @@ def explore(
                     if use_set:
                         seen_add(fp)
                     else:
-                        keys[slot] = fp
-                        numbers[slot] = j
+                        slots[slot] = j
+                        fps_append(fp)
                         if count > grow_at:
-                            keys, numbers, mask = _grow(keys, numbers)
-                            grow_at = int(len(keys) * _FILL)
-                            table_bytes = 18 * len(keys)  # the old and the new table
+                            # While it doubles, the old and the new table exist at once.
+                            table_bytes = max(table_bytes, 12 * len(slots) + 8 * count)
+                            slots, mask = _grow(slots, fps)
+                            grow_at = int(len(slots) * _FILL)
                     upcoming_append(t)
                     parents_append(i)
                     aid = action_get(a)
@@ -518,9 +507,10 @@ def explore(
     for position, bits in hit_bits.items():
         first_hits[position] = bits.find_one()
     assert stop is not None
+    table_bytes = max(table_bytes, 4 * len(slots) + 8 * len(fps))
     if use_set:
         table_bytes = sys.getsizeof(seen) + sum(map(sys.getsizeof, seen))
-    del keys, numbers, level, seen
+    del slots, fps, level, seen
     return Exploration(
         table_bytes=table_bytes,
         kept_states=kept_count,
