@@ -4,9 +4,10 @@ trap regions of ``eventually`` properties with their bottom components."""
 
 from __future__ import annotations
 
+import operator
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import compress
+from itertools import accumulate, compress, repeat
 from typing import TYPE_CHECKING, Any
 
 from otamodel.checker._model import Property
@@ -311,24 +312,37 @@ class TrapGraph:
                 & (dst_reach ^ ones)
                 & int.from_bytes(bytes(map(allowed.__getitem__, graph.act)))
             )
-        adjacency: dict[int, list[int]] = {}
-        for edge in get_ones(kept.to_bytes(len(src))):
-            source = src[edge]
-            targets = adjacency.get(source)
-            if targets is None:
-                adjacency[source] = [dst[edge]]
-            else:
-                targets.append(dst[edge])
-        for targets in adjacency.values():
-            targets.sort()
-        self.adjacency = adjacency
+        self.starts, self.targets = _get_adjacency(src, dst, kept, count)
         nodes = get_ones(in_any)
         self.components, self.component_of, self.is_sink = _get_components(
-            nodes, adjacency, count
+            nodes, self.starts, self.targets
         )
 
-    def successors(self, state: int) -> list[int]:
-        return self.adjacency.get(state, _NO_SUCCESSORS)
+    def successors(self, state: int) -> array[int]:
+        """The targets of ``state``'s allowed edges, ascending."""
+        return self.targets[self.starts[state] : self.starts[state + 1]]
+
+
+def _get_adjacency(
+    src: array[int], dst: array[int], kept: int, count: int
+) -> tuple[array[int], array[int]]:
+    """The kept edges (bit ``e`` of ``kept`` for edge ``e``) in compressed rows: state ``s``'s
+    targets, ascending, are ``targets[starts[s] : starts[s + 1]]`` (flat arrays instead of a
+    list per state: a trap graph holds most edges)."""
+    edges = get_ones(kept.to_bytes(len(src))) if kept else []
+    pairs = sorted(
+        map(
+            operator.add,
+            map(count.__mul__, map(src.__getitem__, edges)),
+            map(dst.__getitem__, edges),
+        )
+    )
+    del edges
+    targets = array("i", map(operator.mod, pairs, repeat(count)))
+    degrees = array("i", bytes(4 * (count + 1)))
+    for source in map(operator.floordiv, pairs, repeat(count)):
+        degrees[source + 1] += 1
+    return array("i", accumulate(degrees)), targets
 
 
 _NO_SUCCESSORS: list[int] = []
@@ -385,7 +399,6 @@ class Traps:
             sink_bit[component_of[members[0]]] = bit
             self.sinks.setdefault(bit, []).extend(members)
         masks = [0] * len(components)
-        adjacency_get = shared.adjacency.get
         for number, members in enumerate(components):
             first = members[0]
             if can_reach[first]:
@@ -395,7 +408,7 @@ class Traps:
                 continue
             mask = 0
             if len(members) == 1:  # most components: no self-loops were recorded
-                for target in adjacency_get(first, _NO_SUCCESSORS):
+                for target in successors(first):
                     mask |= masks[component_of[target]]
             else:
                 for state in members:
@@ -441,7 +454,9 @@ def _bits(mask: int) -> list[int]:
     return out
 
 
-def get_path_into(start: int, goal: set[int], successors: Callable[[int], list[int]]) -> list[int]:
+def get_path_into(
+    start: int, goal: set[int], successors: Callable[[int], Sequence[int]]
+) -> list[int]:
     """The states of a shortest allowed path from ``start`` into ``goal`` (``start`` excluded)."""
     if start in goal:
         return []
@@ -466,12 +481,13 @@ def get_path_into(start: int, goal: set[int], successors: Callable[[int], list[i
 
 
 def _get_components(
-    nodes: list[int], adjacency: dict[int, list[int]], count: int
+    nodes: list[int], starts: array[int], targets: array[int]
 ) -> tuple[list[list[int]], array[int], list[bool]]:
     """Tarjan's strongly connected components (iterative, flat arrays), sinks first, and
     whether each is a sink: no edge leaves it. An edge leaves a component exactly when it
     leads to a state whose component is already complete (a state still on the stack is in
     the same component)."""
+    count = len(starts) - 1
     index = array("i", [-1]) * count
     leaves = bytearray(count)
     low = array("i", [0]) * count
@@ -481,7 +497,6 @@ def _get_components(
     components: list[list[int]] = []
     is_sink: list[bool] = []
     counter = 0
-    successors = adjacency.get
     for root in nodes:
         if index[root] >= 0:
             continue
@@ -489,7 +504,9 @@ def _get_components(
         counter += 1
         stack.append(root)
         on_stack[root] = 1
-        work: list[tuple[int, Iterator[int]]] = [(root, iter(successors(root, _NO_SUCCESSORS)))]
+        work: list[tuple[int, Iterator[int]]] = [
+            (root, iter(targets[starts[root] : starts[root + 1]]))
+        ]
         while work:
             node, children = work[-1]
             for child in children:
@@ -498,7 +515,7 @@ def _get_components(
                     counter += 1
                     stack.append(child)
                     on_stack[child] = 1
-                    work.append((child, iter(successors(child, _NO_SUCCESSORS))))
+                    work.append((child, iter(targets[starts[child] : starts[child + 1]])))
                     break
                 if on_stack[child]:
                     low[node] = min(low[node], index[child])
