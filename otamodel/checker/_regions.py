@@ -366,10 +366,11 @@ class Traps:
         # A trap region is closed under its allowed edges: its bottom components are the
         # shared graph's sinks inside it.
         is_sink = shared.is_sink
+        flat, firsts = components.members, components.starts
         self.bottoms = [
-            sorted(members)
-            for number, members in enumerate(components)
-            if is_sink[number] and not can_reach[members[0]]
+            sorted(components[number])
+            for number, sink in enumerate(is_sink)
+            if sink and not can_reach[flat[firsts[number]]]
         ]
         self.sinks: dict[int, list[int]] = {}
         self.masks: list[int] = []
@@ -399,19 +400,21 @@ class Traps:
             sink_bit[component_of[members[0]]] = bit
             self.sinks.setdefault(bit, []).extend(members)
         masks = [0] * len(components)
-        for number, members in enumerate(components):
-            first = members[0]
+        flat, firsts = components.members, components.starts
+        for number in range(len(components)):
+            begin, end = firsts[number], firsts[number + 1]
+            first = flat[begin]
             if can_reach[first]:
                 continue
             if number in sink_bit:
                 masks[number] = 1 << sink_bit[number]
                 continue
             mask = 0
-            if len(members) == 1:  # most components: no self-loops were recorded
+            if end - begin == 1:  # most components: no self-loops were recorded
                 for target in successors(first):
                     mask |= masks[component_of[target]]
             else:
-                for state in members:
+                for state in flat[begin:end]:
                     for target in successors(state):
                         other = component_of[target]
                         if other != number:
@@ -421,9 +424,10 @@ class Traps:
         # Every trap state is in one trap component (the members of a component reach each
         # other over allowed edges, so they are all traps or none): count by component.
         per_mask: dict[int, int] = {}
-        for number, members in enumerate(components):
-            if not can_reach[members[0]]:
-                per_mask[masks[number]] = per_mask.get(masks[number], 0) + len(members)
+        for number in range(len(components)):
+            if not can_reach[flat[firsts[number]]]:
+                size = firsts[number + 1] - firsts[number]
+                per_mask[masks[number]] = per_mask.get(masks[number], 0) + size
         sizes = self.sizes
         for mask, size in per_mask.items():
             for bit in _bits(mask):
@@ -480,9 +484,31 @@ def get_path_into(
     return []
 
 
+class Components:
+    """Strongly connected components as two flat arrays: component ``n``'s states are
+    ``members[starts[n] : starts[n + 1]]`` (most components are single states: a list
+    each would cost far more than the states' numbers)."""
+
+    __slots__ = ("members", "starts")
+
+    def __init__(self, members: array[int], starts: array[int]) -> None:
+        self.members = members
+        self.starts = starts
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, number: int) -> array[int]:
+        return self.members[self.starts[number] : self.starts[number + 1]]
+
+    def __iter__(self) -> Iterator[array[int]]:
+        members, starts = self.members, self.starts
+        return (members[starts[n] : starts[n + 1]] for n in range(len(starts) - 1))
+
+
 def _get_components(
     nodes: list[int], starts: array[int], targets: array[int]
-) -> tuple[list[list[int]], array[int], list[bool]]:
+) -> tuple[Components, array[int], list[bool]]:
     """Tarjan's strongly connected components (iterative, flat arrays), sinks first, and
     whether each is a sink: no edge leaves it. An edge leaves a component exactly when it
     leads to a state whose component is already complete (a state still on the stack is in
@@ -494,7 +520,9 @@ def _get_components(
     on_stack = bytearray(count)
     component_of = array("i", [-1]) * count
     stack: list[int] = []
-    components: list[list[int]] = []
+    flat = array("i")
+    flat_append = flat.append
+    firsts = array("i", [0])
     is_sink: list[bool] = []
     counter = 0
     for root in nodes:
@@ -524,26 +552,25 @@ def _get_components(
             else:
                 work.pop()
                 if low[node] == index[node]:
-                    members = []
-                    number = len(components)
+                    number = len(is_sink)
                     sink = True
                     while True:
                         member = stack.pop()
                         on_stack[member] = 0
                         component_of[member] = number
-                        members.append(member)
+                        flat_append(member)
                         if leaves[member]:
                             sink = False
                         if member == node:
                             break
-                    components.append(members)
+                    firsts.append(len(flat))
                     is_sink.append(sink)
                 if work:
                     parent = work[-1][0]
                     low[parent] = min(low[parent], low[node])
                     if not on_stack[node]:
                         leaves[parent] = 1  # the edge parent -> node leaves parent's component
-    return components, component_of, is_sink
+    return Components(flat, firsts), component_of, is_sink
 
 
 __all__ = ["Causes", "Edge", "Graph", "TrapGraph", "Traps"]
