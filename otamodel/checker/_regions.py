@@ -129,10 +129,13 @@ class Causes:
         reverse = graph.reverse
         offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
         parents = graph.exploration.parents
+        count = graph.exploration.count
         self.graph, self.is_cause = graph, is_cause
-        inside: set[int] = set(needed)
-        stack = list(inside)
-        forward: dict[int, list[int]] = {}
+        inside = bytearray(count)
+        stack = list(set(needed))  # the order the inputs and starts are found in
+        for state in stack:
+            inside[state] = 1
+        edge_src, edge_dst = array("i"), array("i")  # own-progress edges inside
         inputs: list[tuple[int, int, int]] = []  # (source, action, target)
         starts: list[int] = []
         while stack:
@@ -144,11 +147,19 @@ class Causes:
                 if is_cause[action]:
                     inputs.append((source, action, state))
                     continue
-                forward.setdefault(source, []).append(state)
-                if source not in inside:
-                    inside.add(source)
+                edge_src.append(source)
+                edge_dst.append(state)
+                if not inside[source]:
+                    inside[source] = 1
                     stack.append(source)
-        self.inside, self.forward, self.inputs, self.starts = inside, forward, inputs, starts
+        # The own-progress edges in compressed rows (the fixpoint of set_keys walks them).
+        order = sorted(range(len(edge_src)), key=edge_src.__getitem__)
+        self.targets = array("i", map(edge_dst.__getitem__, order))
+        degrees = array("i", bytes(4 * (count + 1)))
+        for source in edge_src:
+            degrees[source + 1] += 1
+        self.firsts = array("i", accumulate(degrees))
+        self.inputs, self.starts = inputs, starts
         self.keys: list[Key] = []
         self.masks: dict[int, int] = {}
         self.bit_of: dict[tuple[int, int, int], int] = {}
@@ -175,11 +186,11 @@ class Causes:
             pending.append(edge[2])
         self.keys = [key for key, _ in sorted(bits.items(), key=lambda item: item[1])]
         self.start_bit = bits.get(start_key, -1)
-        forward = self.forward
+        targets, firsts = self.targets, self.firsts
         while pending:
             state = pending.pop()
             mask = masks[state]
-            for target in forward.get(state, _NO_SUCCESSORS):
+            for target in targets[firsts[state] : firsts[state + 1]]:
                 old = masks.get(target, 0)
                 if mask & ~old:
                     masks[target] = old | mask
