@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import accumulate
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from otamodel.checker._search import Exploration
+if TYPE_CHECKING:
+    from otamodel.checker._search import Exploration
+
+
+def get_row_starts(rows: Iterable[int], count: int) -> array[int]:
+    """Compressed rows: where each of ``count`` rows starts when items are grouped by row
+    (``rows`` gives each item's row); row ``r`` spans ``starts[r] : starts[r + 1]``."""
+    sizes = array("i", bytes(4 * (count + 1)))
+    for row in rows:
+        sizes[row + 1] += 1
+    return array("i", accumulate(sizes))
 
 
 class ReverseGraph:
@@ -20,10 +30,7 @@ class ReverseGraph:
         edge_actions = exploration.edge_act
         assert edge_src is not None and targets is not None and edge_actions is not None
         # A counting sort by target into arrays (no per-edge Python objects survive).
-        in_degree = array("i", bytes(4 * (exploration.count + 1)))
-        for target in targets:
-            in_degree[target + 1] += 1
-        self.offsets = array("i", accumulate(in_degree))
+        self.offsets = get_row_starts(targets, exploration.count)
         place = array("i", self.offsets)
         self.sources = array("i", bytes(4 * len(targets)))
         self.actions = array("i", bytes(4 * len(targets)))
@@ -88,11 +95,8 @@ class ForwardGraph:
     def __init__(self, exploration: Exploration) -> None:
         edge_src = exploration.edge_src
         assert edge_src is not None
-        counts = [0] * (exploration.count + 1)
-        for source in edge_src:
-            counts[source + 1] += 1
-        self.offsets = list(accumulate(counts))
-        fill = list(self.offsets)
+        self.offsets = get_row_starts(edge_src, exploration.count)
+        fill = array("i", self.offsets)
         self.edges = array("i", bytes(4 * len(edge_src)))
         for edge, source in enumerate(edge_src):
             self.edges[fill[source]] = edge

@@ -7,9 +7,10 @@ from __future__ import annotations
 import operator
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import accumulate, compress, repeat
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any
 
+from otamodel.checker._liveness import get_row_starts
 from otamodel.checker._model import Property
 from otamodel.checker._trace import Trace
 
@@ -155,10 +156,7 @@ class Causes:
         # The own-progress edges in compressed rows (the fixpoint of set_keys walks them).
         order = sorted(range(len(edge_src)), key=edge_src.__getitem__)
         self.targets = array("i", map(edge_dst.__getitem__, order))
-        degrees = array("i", bytes(4 * (count + 1)))
-        for source in edge_src:
-            degrees[source + 1] += 1
-        self.firsts = array("i", accumulate(degrees))
+        self.firsts = get_row_starts(edge_src, count)
         self.inputs, self.starts = inputs, starts
         self.keys: list[Key] = []
         self.masks: dict[int, int] = {}
@@ -350,10 +348,7 @@ def _get_adjacency(
     )
     del edges
     targets = array("i", map(operator.mod, pairs, repeat(count)))
-    degrees = array("i", bytes(4 * (count + 1)))
-    for source in map(operator.floordiv, pairs, repeat(count)):
-        degrees[source + 1] += 1
-    return array("i", accumulate(degrees)), targets
+    return get_row_starts(map(operator.floordiv, pairs, repeat(count)), count), targets
 
 
 _NO_SUCCESSORS: list[int] = []

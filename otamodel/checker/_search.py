@@ -63,8 +63,8 @@ class Exploration:
     """With ``Plan.record_hits``: per always/sometimes property, a bit per state, 1 where
     the state is a counterexample (always) or a witness (sometimes)."""
     table_bytes: int = 0
-    """The peak size of the visited set: the fingerprint table (both tables while it
-    doubles), or the set of fingerprints with its integers (CHK-16)."""
+    """The peak size of the visited set: the fingerprints and the table of state numbers
+    (both tables while it doubles), or the set of fingerprints with its integers (CHK-16)."""
     kept_states: int = 0
     """How many states are kept as replay starts (``Plan.keep_every``, CHK-16)."""
     measures: dict[int, bytearray] = attrs.field(factory=dict)
@@ -144,14 +144,14 @@ _EMPTY = -1
 """An empty slot of the table (a slot holds a state number)."""
 
 _SALT = 0x2545F4914F6CDD1D
-"""A state's fingerprint is ``hash(state) ^ _SALT`` (the one hash equal to the salt is stored
-as 1): small integers and other hashes near 0 stay distinct from the empty slot."""
+"""A state's fingerprint is ``hash(state) ^ _SALT``, never 0 (the one hash equal to the salt
+is stored as 1; the parallel coordinator computes it the same way)."""
 
 _CAP = 255
 """A recorded measure above this is stored as this (one byte per state)."""
 
 _FILL = 0.75
-"""The fingerprint table doubles when it is this full."""
+"""The table of state numbers doubles when it is this full."""
 
 
 def _grow(slots: array[int], fps: array[int]) -> tuple[array[int], int]:
