@@ -272,3 +272,40 @@ def test_bits_pack_round_trip_and_first_one(count: int) -> None:
         later.set_ones([k for k, v in enumerate(values) if v])
         later.flush()
         assert later.get_bytes() == values
+
+
+def test_parallel_keys_are_computed_in_the_workers() -> None:
+    """CHK-35: with workers the classification's keys come from the workers (each replaying
+    from the kept levels it holds), equal to those one process computes, and the same
+    levels are kept."""
+    from otamodel.checker._keys import KeyHooks, KeyRequest, Need, get_keys
+    from otamodel.checker._parallel import explore_parallel
+    from otamodel.checker._search import Plan, explore
+
+    model = TwoPhaseCommitProgress(5)
+    plan = Plan(model.properties())
+    plan.record_edges = True
+    plan.keep_every, plan.keep_limit = 6, 10**6
+    options: dict[str, Any] = {
+        "max_depth": None, "max_states": None, "deadline": None, "stop_on_violation": False,
+        "progress": None, "progress_interval": 1.0, "started": 0.0,
+    }  # fmt: skip
+    one = explore(model, plan, **options)
+    two = explore_parallel(model, plan, workers=2, **options)
+    try:
+        assert two.kept_states == one.kept_states > 0
+        assert one.get_keys is None and two.get_keys is not None
+        last = len(model.properties()) - 1
+        requests = [
+            KeyRequest(Need.TERMINAL, n, last, members=(n,)) for n in range(one.count)
+        ] + [KeyRequest(Need.CAUSE, -1, action=0)]
+        hooks = KeyHooks(model, model.properties())
+        local, states = get_keys(
+            hooks, requests, one.fetch_states, model.next_state, one.action_table
+        )
+        assert len(states) == one.count
+        assert local[0] == tuple(sorted({repr(one.fetch_states([0])[0])}))
+        assert two.get_keys(requests) == local
+    finally:
+        if two.close is not None:
+            two.close()

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Generic
 import attrs
 
 from otamodel.checker._gc import paused_gc
-from otamodel.checker._model import A, Property, PropertyKind, S, get_action_label
+from otamodel.checker._keys import KeyHooks, KeyRequest, Need, get_keys
+from otamodel.checker._model import A, Property, PropertyKind, S
 from otamodel.checker._regions import (
     Causes,
     Clean,
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
     from otamodel.checker._search import Exploration
 
 Key = tuple[str, ...]
-EdgeKeyHook = Callable[[Property[Any, Any], Any, Any, Any], Key]
-TerminalKeyHook = Callable[[Property[Any, Any], Sequence[Any]], Key]
 
 
 @attrs.frozen
@@ -94,17 +93,6 @@ def get_prefix(model: object, prop: Property[Any, Any]) -> str:
         return str(hook(prop))
     words = [w for w in prop.name.replace("_", "-").split("-") if w]
     return "".join(w[0] for w in words).upper() or "F"
-
-
-def _default_edge_key(model: object) -> EdgeKeyHook:
-    def key(_prop: Property[Any, Any], _before: Any, action: Any, _after: Any) -> Key:
-        return ("init",) if action is None else (get_action_label(model, action),)
-
-    return key
-
-
-def _default_terminal_key(_prop: Property[Any, Any], states: Sequence[Any]) -> Key:
-    return tuple(sorted({repr(s) for s in states}))
 
 
 @attrs.define
@@ -165,12 +153,7 @@ class _Classifier:
         self.model, self.exploration, self.properties, self.graph = (
             model, exploration, properties, graph,
         )  # fmt: skip
-        edge_hook = getattr(model, "get_edge_key", None)
-        self.edge_key: EdgeKeyHook = edge_hook if callable(edge_hook) else _default_edge_key(model)
-        terminal_hook = getattr(model, "get_terminal_key", None)
-        self.terminal_key: TerminalKeyHook = (
-            terminal_hook if callable(terminal_hook) else _default_terminal_key
-        )
+        self.hooks = KeyHooks(model, properties)
         cause_hook = getattr(model, "is_cause_action", None)
         table = exploration.action_table
         self.is_cause = bytes(1 if not callable(cause_hook) or cause_hook(a) else 0 for a in table)
@@ -183,19 +166,15 @@ class _Classifier:
         self.needs_state = bytes(
             1 if not callable(needs_hook) or needs_hook(a) else 0 for a in table
         )
-        key_hook = getattr(model, "get_cause_key", None)
-        self.cause_key: Callable[[Any, Any], Key] = (
-            key_hook if callable(key_hook) else lambda _b, a: ("start",) if a is None
-            else (get_action_label(model, a),)
-        )  # fmt: skip
 
     def run(
         self, can_reach: dict[int, bytearray] | None, witnesses: dict[int, bool] | None
     ) -> list[Finding[Any, Any]]:
         exploration, graph = self.exploration, self.graph
         plans: list[tuple[int, Property[Any, Any], Any]] = []
-        wanted: set[int] = set()  # replayed along the BFS tree
-        derived: list[Edge] = []  # (known source, action, state): one step from a known state
+        requests: list[KeyRequest] = []  # CHK-35: the keys, computed where the states are
+        steps: dict[tuple[int, Edge], int] = {}  # (position, edge) -> its request
+        terminals: dict[int, range] = {}  # position -> its bottoms' requests
         own: set[int] = set()  # sources of own-progress steps whose causes are needed
         trap_graphs: dict[Any, TrapGraph] = {}
         self.edge_flags = self._get_edge_flags(can_reach)
@@ -219,44 +198,41 @@ class _Classifier:
                     trap_graphs[prop.edge_filter] = shared
                 traps = Traps(graph, can_reach[position], shared, self.edge_flags[position])
                 edges = traps.entries
-                for members in traps.bottoms:
-                    wanted.add(members[0])
-                    derived.extend(self._walk_component(members, shared))
+                terminals[position] = range(len(requests), len(requests) + len(traps.bottoms))
+                requests.extend(
+                    KeyRequest(Need.TERMINAL, members[0], position, members=tuple(members),
+                               walk=tuple(self._walk_component(members, shared)))
+                    for members in traps.bottoms
+                )  # fmt: skip
                 plans.append((position, prop, traps))
             else:
                 plans.append((position, prop, None))
                 continue
             for edge in edges:
-                source, action, _ = edge
-                if source < 0:
-                    wanted.add(edge[2])
-                    continue
-                wanted.add(source)
-                if prop.kind is PropertyKind.ALWAYS:
-                    derived.append(edge)  # the violating state's outcome is in the key
-                if self.is_own[action]:
-                    own.add(source)
+                steps[position, edge] = len(requests)
+                requests.append(self._get_step_request(position, prop, edge))
+            own.update(s for s, a, _ in edges if s >= 0 and self.is_own[a])
         causes = Causes(graph, self.is_cause, own) if own and graph is not None else None
+        first_cause = len(requests)
         if causes is not None:
-            wanted |= causes.get_states(self.needs_state)
-        states = self._fetch(wanted, derived)
-        if causes is not None:
-            table = exploration.action_table
-            causes.set_keys(
-                tuple(self.cause_key(None, None)),
-                [
-                    tuple(self.cause_key(states[s] if self.needs_state[a] else None, table[a]))
-                    for s, a, _ in causes.inputs
-                ],
+            requests.extend(
+                KeyRequest(Need.CAUSE, s, before=s, action=a)
+                if self.needs_state[a]
+                else KeyRequest(Need.CAUSE, -1, action=a)
+                for s, a, _ in causes.inputs
             )
-        self.states, self.causes = states, causes
-        findings: list[Finding[Any, Any]] = []
+        keys, states = self._get_keys(requests)
+        self.step_keys = {step: keys[k] for step, k in steps.items()}
+        self.terminal_keys = {position: keys[k.start : k.stop] for position, k in terminals.items()}
+        if causes is not None:
+            causes.set_keys(tuple(self.hooks.cause_key(None, None)), keys[first_cause:])
+        self.causes = causes
         pending: list[tuple[str, Property[Any, Any], list[_Made]]] = []
         for position, prop, plan in plans:
             if prop.kind is PropertyKind.ALWAYS:
-                found = self._classify_always(prop, plan)
+                found = self._classify_always(position, plan)
             elif prop.kind is PropertyKind.EVENTUALLY:
-                found = self._classify_traps(prop, plan)
+                found = self._classify_traps(position, plan)
             else:
                 if (
                     witnesses is None
@@ -267,14 +243,21 @@ class _Classifier:
                 found = [(("no witness",), (), (), None)]
             prefix = get_prefix(self.model, prop)
             pending.append((prefix, prop, [self._make_finding(prefix, prop, *e) for e in found]))
-        # The traces' states: stepped along each path from the states already at hand (the
-        # paths share prefixes; ``next_state`` is pure).
+        return self._add_traces(pending, states)
+
+    def _add_traces(
+        self, pending: list[tuple[str, Property[Any, Any], list[_Made]]], states: dict[int, Any]
+    ) -> list[Finding[Any, Any]]:
+        """The traces' states: stepped along each path from the states already at hand (the
+        paths share prefixes; ``next_state`` is pure); the findings in order."""
+        exploration = self.exploration
         table = exploration.action_table
         next_state = self.model.next_state  # type: ignore[attr-defined]
         starts = {path[0] for _, _, made in pending for _, path, _ in made if path}
         roots = sorted(starts - set(states))
         known = dict(states)
         known.update(zip(roots, exploration.fetch_states(roots), strict=True))
+        findings: list[Finding[Any, Any]] = []
         for prefix, prop, made in pending:
             done = []
             for finding, path, actions in made:
@@ -294,20 +277,29 @@ class _Classifier:
             findings.extend(done)
         return findings
 
-    def _fetch(self, wanted: set[int], derived: list[Edge]) -> dict[int, Any]:
-        """The states the keys need: ``wanted`` replayed along the BFS tree (their shared
-        prefixes once), then each ``derived`` state stepped from its known source, in order
-        (a violating or entering step's target from its source, a bottom component's states
-        along its edges): one step each instead of a replay from an initial state."""
+    def _get_step_request(self, position: int, prop: Property[Any, Any], edge: Edge) -> KeyRequest:
+        """The key of a violating (always) or entering (eventually) step; for always the
+        step's outcome is part of the key, so its target is stepped from its source."""
+        source, action, target = edge
+        if source < 0:
+            return KeyRequest(Need.EDGE, target, position, after=target)
+        if prop.kind is not PropertyKind.ALWAYS:  # CHK-31: the entered state is not in the key
+            return KeyRequest(Need.EDGE, source, position, before=source, action=action)
+        return KeyRequest(
+            Need.EDGE, source, position, before=source, action=action, after=target,
+            walk=((source, action, target),),
+        )  # fmt: skip
+
+    def _get_keys(self, requests: list[KeyRequest]) -> tuple[list[Key], dict[int, Any]]:
+        """CHK-35: the requests' keys, by the exploration's own key source when it has one
+        (worker processes: no states come back), else from states replayed here."""
         exploration = self.exploration
-        numbers = sorted(wanted)
-        states = dict(zip(numbers, exploration.fetch_states(numbers), strict=True))
-        table = exploration.action_table
+        if exploration.get_keys is not None:
+            return exploration.get_keys(requests), {}
         next_state = self.model.next_state  # type: ignore[attr-defined]
-        for source, action, target in derived:
-            if target not in states:
-                states[target] = next_state(states[source], table[action])
-        return states
+        return get_keys(
+            self.hooks, requests, exploration.fetch_states, next_state, exploration.action_table
+        )
 
     def _walk_component(self, members: list[int], shared: TrapGraph) -> list[Edge]:
         """The edges of a breadth-first walk over a bottom component from its first member
@@ -394,15 +386,6 @@ class _Classifier:
             rises = [e for e in rises if clean.is_clean(src[e])]
         return out + [(src[e], act[e], dst[e]) for e in rises]
 
-    def _get_step_key(self, prop: Property[Any, Any], edge: Edge) -> Key:
-        source, action, target = edge
-        states = self.states
-        if source < 0:
-            return tuple(self.edge_key(prop, None, None, states[target]))
-        table = self.exploration.action_table
-        after = states[target] if prop.kind is PropertyKind.ALWAYS else None  # CHK-31
-        return tuple(self.edge_key(prop, states[source], table[action], after))
-
     def _get_causes(self, edge: Edge) -> list[tuple[Key | None, int]]:
         """The cause keys (and bits) an edge is attributed to (CHK-34)."""
         source, action, _ = edge
@@ -411,13 +394,13 @@ class _Classifier:
         causes = self.causes
         return [(causes.keys[bit], bit) for bit in causes.get_causes(source)]
 
-    def _classify_always(self, prop: Property[Any, Any], edges: list[Edge]) -> list[Found]:
+    def _classify_always(self, position: int, edges: list[Edge]) -> list[Found]:
         graph = self.graph
         assert graph is not None
         classes: dict[Key, _Class] = {}
         for edge in edges:
             source, action, target = edge
-            step = self._get_step_key(prop, edge)
+            step = self.step_keys[position, edge]
             rank = (0, 0, target, -1) if source < 0 else graph.get_rank(source, action)
             for cause, bit in self._get_causes(edge):
                 key = get_finding_key(step, cause)
@@ -429,18 +412,15 @@ class _Classifier:
 
     # ------------------------------------------------------------- eventually (CHK-31)
 
-    def _classify_traps(self, prop: Property[Any, Any], traps: Traps) -> list[Found]:
+    def _classify_traps(self, position: int, traps: Traps) -> list[Found]:
         graph = self.graph
         assert graph is not None
-        states = self.states
-        keys = [tuple(self.terminal_key(prop, [states[k] for k in members]))
-                for members in traps.bottoms]  # fmt: skip
-        keys_by_bit = dict(enumerate(traps.set_terminal_keys(keys)))
+        keys_by_bit = dict(enumerate(traps.set_terminal_keys(self.terminal_keys[position])))
         by_key = {key: [bit] for bit, key in keys_by_bit.items()}
         classes: dict[tuple[Key, Key], _Class] = {}
         for edge in traps.entries:
             source, action, target = edge
-            step = self._get_step_key(prop, edge)
+            step = self.step_keys[position, edge]
             rank = (0, 0, target, -1) if source < 0 else graph.get_rank(source, action)
             terminals = {keys_by_bit[bit] for bit in traps.get_ends(target)}
             for cause, bit in self._get_causes(edge):

@@ -32,6 +32,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 from otamodel.checker._bits import Bits
+from otamodel.checker._keys import Key, KeyHooks, KeyRequest, get_keys
 from otamodel.checker._model import Model, get_boundary
 from otamodel.checker._report import ProgressInfo, StopReason
 from otamodel.checker._search import (
@@ -48,6 +49,12 @@ _POS_BITS = 20
 
 _CLOCK_MASK = 0  # the clock is read before every state (BOUND-8)
 _REBALANCE = 64
+
+Links = tuple[dict[int, Any], "array[int]", "array[int]", list[Any]]
+"""What a worker replays with: the initial states by number, the parent links and actions,
+and the coordinator's action table."""
+_NOT_KEPT = 255
+"""The owner of a state no worker keeps (``_Coordinator.owners``)."""
 """Workers' shares of a level are evened out when they differ by more than this."""
 
 
@@ -65,6 +72,8 @@ class Shard:
         self.action_table: list[Any] = []
         self.always = list(plan.always)
         self.sometimes = list(plan.sometimes)
+        self.kept: dict[int, Any] = {}
+        """The states of the kept levels this worker committed (replay starts, CHK-35)."""
 
     @staticmethod
     def get_fingerprints(states: list[Any]) -> list[int]:
@@ -141,8 +150,9 @@ class Shard:
             "edges": (edge_src, edge_fp, edge_act) if record else None,
         }
 
-    def commit(self, numbers: array[int], solved: set[int]) -> dict[str, Any]:
-        """Keep the successors the coordinator numbered (the next level) and judge them."""
+    def commit(self, numbers: array[int], solved: set[int], keep: bool) -> dict[str, Any]:
+        """Keep the successors the coordinator numbered (the next level) and judge them;
+        ``keep``: the level is a replay start (CHK-35) and its states stay here."""
         kept = [
             (number, state)
             for number, state in zip(numbers, self.candidates, strict=True)
@@ -150,7 +160,19 @@ class Shard:
         ]
         self.candidates = []
         self.frontier = kept
+        if keep:
+            self.kept.update(kept)
         return self.judge(kept, solved)
+
+    def get_keys(self, requests: list[KeyRequest], links: Links) -> list[Key]:
+        """CHK-35: the classification keys of ``requests``, from states replayed here from
+        the roots or this worker's kept levels (only keys go back)."""
+        roots, parents, parent_actions, table = links
+        starts = dict(roots)
+        starts.update(self.kept)
+        fetch = make_replayer(self.model, starts, parents, parent_actions, table)
+        hooks = KeyHooks(self.model, tuple(self.model.properties()))
+        return get_keys(hooks, requests, fetch, self.model.next_state, table)[0]
 
     def judge(self, kept: list[tuple[int, Any]], solved: set[int]) -> dict[str, Any]:
         """CHK-4/5/6 on new states: goal bits, hit bits and first hits, by state number."""
@@ -372,6 +394,10 @@ class _Coordinator:
         self.transitions = 0
         self.pruned = 0
         self.roots: dict[int, Any] = {}
+        self.owners = bytearray()
+        """Per state number, the worker keeping it as a replay start (roots: the worker they
+        were dealt to), else ``_NOT_KEPT`` (CHK-35)."""
+        self.kept_count = 0
 
     def intern(self, action: Any) -> int:
         aid = self.action_ids.get(action)
@@ -406,6 +432,7 @@ class _Coordinator:
             self.parent_actions.append(-1)
             self.roots[number] = init
             shares[number % self.workers].append((number, init))
+            self.owners.append(number % self.workers)
         return None, shares
 
     def run(
@@ -448,8 +475,9 @@ class _Coordinator:
             numbers, truncated = self.number_level(replies, max_states)
             expanded = count if truncated < 0 else truncated
             solved = {p for p, hit in enumerate(self.first_hits) if hit >= 0}
+            keep = self.is_kept_level(depth + 1, len(self.table) - count, numbers)
             # The workers judge the new states while the edges are resolved here.
-            self.pool.submit("commit", [(numbers[w], solved) for w in range(self.workers)])
+            self.pool.submit("commit", [(numbers[w], solved, keep) for w in range(self.workers)])
             if plan.record_edges:
                 self.add_edges(replies)
             judged = self.pool.collect()
@@ -495,6 +523,8 @@ class _Coordinator:
         del self.table, table
         return Exploration(
             table_bytes=table_bytes,
+            kept_states=self.kept_count,
+            get_keys=self.get_keys,
             count=count,
             fetch_states=make_replayer(
                 self.model, self.roots, self.parents, self.parent_actions, self.action_table
@@ -518,6 +548,48 @@ class _Coordinator:
             hit_bits=self.hit_bits,
             measures=self.measures,
         )
+
+    def is_kept_level(self, depth: int, size: int, numbers: list[array[int]]) -> bool:
+        """Whether the new level (``depth``, ``size`` states) is a replay start, as in the
+        single-process search (CHK-16), and record which worker keeps each of its states."""
+        plan = self.plan
+        keep = bool(plan.keep_every) and depth % plan.keep_every == 0
+        keep = keep and self.kept_count + size <= plan.keep_limit
+        start = len(self.owners)
+        self.owners.extend(bytes([_NOT_KEPT]) * size)
+        if keep:
+            self.kept_count += size
+            owners = self.owners
+            for w, level in enumerate(numbers):
+                for number in level:
+                    if number >= 0:
+                        owners[number] = w
+            assert len(owners) == start + size
+        return keep
+
+    def get_keys(self, requests: list[KeyRequest]) -> list[Key]:
+        """CHK-35: each request goes to the worker keeping the nearest replay start of its
+        base state; the workers replay and compute the keys side by side."""
+        owners, parents = self.owners, self.parents
+        groups: list[list[KeyRequest]] = [[] for _ in range(self.workers)]
+        places: list[list[int]] = [[] for _ in range(self.workers)]
+        for k, request in enumerate(requests):
+            number = request.base
+            if number < 0:
+                w = k % self.workers
+            else:
+                while owners[number] == _NOT_KEPT:
+                    number = parents[number]
+                w = owners[number]
+            groups[w].append(request)
+            places[w].append(k)
+        links = (self.roots, self.parents, self.parent_actions, self.action_table)
+        answers = self.pool.call("get_keys", [(group, links) for group in groups])
+        keys: list[Key] = [()] * len(requests)
+        for where, answer in zip(places, answers, strict=True):
+            for k, key in zip(where, answer, strict=True):
+                keys[k] = key
+        return keys
 
     def number_level(
         self, replies: list[dict[str, Any]], max_states: int | None

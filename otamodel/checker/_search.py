@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from otamodel.checker._bits import Bits
+from otamodel.checker._keys import Key, KeyRequest
 from otamodel.checker._model import Model, Property, PropertyKind, get_boundary
 from otamodel.checker._report import ProgressInfo, StopReason
 
@@ -67,6 +68,9 @@ class Exploration:
     (both tables while it doubles), or the set of fingerprints with its integers (CHK-16)."""
     kept_states: int = 0
     """How many states are kept as replay starts (``Plan.keep_every``, CHK-16)."""
+    get_keys: Callable[[list[KeyRequest]], list[Key]] | None = None
+    """The classification's keys computed where the states are (CHK-35: worker processes);
+    ``None``: the classifier replays the states it needs through ``fetch_states``."""
     measures: dict[int, bytearray] = attrs.field(factory=dict)
     """With ``Plan.record_measures``: per ``always`` property with a ``measure``, one byte per
     state: the measure, capped at 255 (CHK-30: the classifier finds its rises here)."""
