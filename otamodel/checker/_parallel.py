@@ -85,10 +85,15 @@ class Shard:
         """Workers on other machines must share the hash seed (``PYTHONHASHSEED``)."""
         return hash("otamodel fingerprint probe")
 
-    def expand(self, time_left: float | None) -> dict[str, Any]:
-        """Expand the held level (in number order): distinct successors with their keys,
-        and every edge when the plan records edges. ``time_left`` is in seconds."""
+    def expand(
+        self, time_left: float | None, take: list[tuple[int, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Expand the held level (in number order), with the states ``take`` adds to it:
+        distinct successors with their keys, and every edge when the plan records edges.
+        ``time_left`` is in seconds."""
         deadline = None if time_left is None else time.perf_counter() + time_left
+        if take:
+            self.take(take)
         record = self.plan.record_edges
         actions = self.model.actions
         next_state = self.model.next_state
@@ -150,9 +155,12 @@ class Shard:
             "edges": (edge_src, edge_fp, edge_act) if record else None,
         }
 
-    def commit(self, numbers: array[int], solved: set[int], keep: bool) -> dict[str, Any]:
+    def commit(
+        self, numbers: array[int], solved: set[int], keep: bool, give: int = 0
+    ) -> dict[str, Any]:
         """Keep the successors the coordinator numbered (the next level) and judge them;
-        ``keep``: the level is a replay start (CHK-35) and its states stay here."""
+        ``keep``: the level is a replay start (CHK-35) and its states stay here; ``give``:
+        that many of the level's last states leave this worker (``"given"``, rebalancing)."""
         kept = [
             (number, state)
             for number, state in zip(numbers, self.candidates, strict=True)
@@ -162,7 +170,20 @@ class Shard:
         self.frontier = kept
         if keep:
             self.kept.update(kept)
-        return self.judge(kept, solved)
+        judged = self.judge(kept, solved)
+        if give:
+            judged["given"] = self.give(give)
+        return judged
+
+    def advance(
+        self, numbers: array[int], solved: set[int], keep: bool, time_left: float | None
+    ) -> dict[str, Any]:
+        """:meth:`commit`, then :meth:`expand` of the level just kept (one round trip);
+        ``time_left`` counts from now."""
+        deadline = None if time_left is None else time.perf_counter() + time_left
+        judged = self.commit(numbers, solved, keep)
+        left = None if deadline is None else deadline - time.perf_counter()
+        return {"judged": judged, "expanded": self.expand(left)}
 
     def get_keys(self, requests: list[KeyRequest], links: Links) -> list[Key]:
         """CHK-35: the classification keys of ``requests``, from states replayed here from
@@ -220,9 +241,6 @@ class Shard:
         given = self.frontier[len(self.frontier) - count :]
         del self.frontier[len(self.frontier) - count :]
         return given
-
-    def size(self) -> int:
-        return len(self.frontier)
 
     @staticmethod
     def get_cpu_seconds() -> float:
@@ -394,6 +412,11 @@ class _Coordinator:
         self.transitions = 0
         self.pruned = 0
         self.roots: dict[int, Any] = {}
+        self.judged: list[dict[str, Any]] = []
+        """The workers' judgements of the level just committed."""
+        self.given: list[list[tuple[int, Any]]] = []
+        self.takes: list[list[tuple[int, Any]]] = [[] for _ in range(workers)]
+        """States given away by heavy workers, and dealt for the next expansion."""
         self.owners = bytearray()
         """Per state number, the worker keeping it as a replay start (roots: the worker they
         were dealt to), else ``_NOT_KEPT`` (CHK-35)."""
@@ -457,6 +480,7 @@ class _Coordinator:
         depth = 0
         expanded = 0
         next_report = started + progress_interval
+        replies: list[dict[str, Any]] | None = None  # the level's expansion, if already done
         while stop is None:
             start = level_starts[-1]
             count = len(self.table)
@@ -467,22 +491,28 @@ class _Coordinator:
             if max_depth is not None and depth >= max_depth:
                 stop = StopReason.MAX_DEPTH
                 break
-            time_left = None if deadline is None else deadline - time.perf_counter()
-            replies = self.pool.call("expand", [(time_left,)] * self.workers)
+            if replies is None:
+                time_left = None if deadline is None else deadline - time.perf_counter()
+                takes, self.takes = self.takes, [[] for _ in range(self.workers)]
+                replies = self.pool.call("expand", [(time_left, take) for take in takes])
             if any(reply["timed_out"] for reply in replies):
                 stop = StopReason.TIME_LIMIT
                 break
             numbers, truncated = self.number_level(replies, max_states)
             expanded = count if truncated < 0 else truncated
-            solved = {p for p, hit in enumerate(self.first_hits) if hit >= 0}
-            keep = self.is_kept_level(depth + 1, len(self.table) - count, numbers)
-            # The workers judge the new states while the edges are resolved here.
-            self.pool.submit("commit", [(numbers[w], solved, keep) for w in range(self.workers)])
-            if plan.record_edges:
-                self.add_edges(replies)
-            judged = self.pool.collect()
-            violated = self.record_judgements(judged)
-            if len(self.table) == count:
+            size = len(self.table) - count
+            sizes = [len(level) - level.count(-1) for level in numbers]
+            # The workers go on to expand the new level right after judging it (one round
+            # trip a level) unless a bound ends the search there or the shares need evening
+            # out first; a violation the judging finds discards that expansion (CHK-9).
+            going_on = size > 0 and truncated < 0 and (max_depth is None or depth + 1 < max_depth)
+            gives = self.get_gives(sizes) if going_on else [0] * self.workers
+            replies = self.commit_level(
+                numbers, depth + 1, size, gives if going_on else None, deadline,
+                replies if plan.record_edges else None,
+            )  # fmt: skip
+            violated = self.record_judgements(self.judged)
+            if size == 0:
                 stop = StopReason.EXHAUSTED
                 break
             level_starts.append(count)
@@ -493,8 +523,8 @@ class _Coordinator:
                 stop = StopReason.FIRST_VIOLATION
             elif deadline is not None and time.perf_counter() >= deadline:
                 stop = StopReason.TIME_LIMIT
-            else:
-                self.rebalance()
+            elif any(gives):
+                self.takes = self.get_takes(sizes, self.given)
             now = time.perf_counter()
             if progress is not None and now >= next_report:
                 next_report = now + progress_interval
@@ -711,25 +741,66 @@ class _Coordinator:
             column.flush()
         return violated
 
-    def rebalance(self) -> None:
-        """Even out the workers' shares of the next level (ships only the excess)."""
-        sizes = self.pool.call("size", [()] * self.workers)
+    def commit_level(
+        self,
+        numbers: list[array[int]],
+        depth: int,
+        size: int,
+        gives: list[int] | None,
+        deadline: float | None,
+        edges: list[dict[str, Any]] | None,
+    ) -> list[dict[str, Any]] | None:
+        """The workers keep and judge the numbered level (``self.judged``) while its edges
+        (from the level's expansion ``edges``) are resolved here. When the search goes on
+        (``gives``): with balanced shares the workers expand the level too, in the same
+        round trip, and that expansion is returned; else the heavy ones give their excess
+        (``self.given``) for the light ones to take with the next expansion."""
+        solved = {p for p, hit in enumerate(self.first_hits) if hit >= 0}
+        keep = self.is_kept_level(depth, size, numbers)
+        onward = gives is not None and not any(gives)
+        if onward:
+            time_left = None if deadline is None else deadline - time.perf_counter()
+            args = [(numbers[w], solved, keep, time_left) for w in range(self.workers)]
+            self.pool.submit("advance", args)
+        else:
+            give = gives or [0] * self.workers
+            args = [(numbers[w], solved, keep, give[w]) for w in range(self.workers)]
+            self.pool.submit("commit", args)
+        if edges is not None:
+            self.add_edges(edges)
+        answers = self.pool.collect()
+        if not onward:
+            self.given = [answer.pop("given", []) for answer in answers]
+            self.judged = answers
+            return None
+        self.judged = [answer["judged"] for answer in answers]
+        return [answer["expanded"] for answer in answers]
+
+    def get_gives(self, sizes: list[int]) -> list[int]:
+        """How many states each worker gives away to even out the shares of a level (none
+        unless they differ by more than ``_REBALANCE``)."""
         target = sum(sizes) // self.workers
         heavy = [w for w in range(self.workers) if sizes[w] > target + _REBALANCE]
         light = [w for w in range(self.workers) if sizes[w] < target - _REBALANCE]
         if not heavy or not light:
-            return
-        gives = [(max(0, sizes[w] - target),) if w in heavy else (0,) for w in range(self.workers)]
-        given = self.pool.call("give", gives)
+            return [0] * self.workers
+        return [sizes[w] - target if w in heavy else 0 for w in range(self.workers)]
+
+    def get_takes(
+        self, sizes: list[int], given: list[list[tuple[int, Any]]]
+    ) -> list[list[tuple[int, Any]]]:
+        """The given states dealt to the light workers (the rest back to the first heavy)."""
+        target = sum(sizes) // self.workers
         pooled = [item for items in given for item in items]
-        takes: list[tuple[Any, ...]] = [([],) for _ in range(self.workers)]
-        for w in light:
-            need = target - sizes[w]
-            takes[w] = (pooled[:need],)
-            pooled = pooled[need:]
-        if pooled:  # what the light ones did not need goes back to the first heavy one
-            takes[heavy[0]] = (takes[heavy[0]][0] + pooled,)
-        self.pool.call("take", takes)
+        takes: list[list[tuple[int, Any]]] = [[] for _ in range(self.workers)]
+        for w in range(self.workers):
+            if sizes[w] < target - _REBALANCE:
+                need = target - sizes[w]
+                takes[w], pooled = pooled[:need], pooled[need:]
+        if pooled:
+            heavy = next(w for w in range(self.workers) if given[w])
+            takes[heavy].extend(pooled)
+        return takes
 
 
 def _is_kept_edge(source: int, target: int) -> bool:
