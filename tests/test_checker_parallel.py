@@ -309,3 +309,49 @@ def test_parallel_keys_are_computed_in_the_workers() -> None:
     finally:
         if two.close is not None:
             two.close()
+
+
+def test_graph_work_sent_to_workers_matches_one_process() -> None:
+    """CHK-36: the can-reach bytes and cheapest paths a worker computes from the edge arrays
+    are those this process computes from the exploration, and check() with workers uses
+    them (same verdicts and traces)."""
+    from otamodel.checker._cheapest import CheapestPaths, get_cheapest_arrays
+    from otamodel.checker._liveness import (
+        ReverseGraph,
+        get_allowed,
+        get_can_reach,
+        get_can_reach_all,
+        get_open_ends,
+    )
+
+    model = MODELS["faults"]
+    found = explore_for_storage(model, parallel=False)
+    assert found.edge_src is not None and found.edge_dst is not None
+    assert found.edge_act is not None
+    edges = (found.edge_src, found.edge_dst, found.edge_act)
+    props = list(model.properties())
+    wanted = {
+        k: (found.goal_bits[k].get_bytes(), get_allowed(found.action_table, p.edge_filter))
+        for k, p in enumerate(props)
+        if k in found.goal_bits
+    }
+    assert len(wanted) == 2
+    sent = get_can_reach_all(found.count, edges, wanted, get_open_ends(found))
+    reverse = ReverseGraph(found)
+    for k, bits in sent.items():
+        goals = found.goal_bits[k].get_bytes()
+        assert bits == get_can_reach(found, reverse, goals, props[k].edge_filter)
+    prices = [1 + len(str(a)) % 3 for a in found.action_table]
+    arrays = get_cheapest_arrays(found.count, edges, found.parents, prices)
+    local = CheapestPaths(found, lambda a: 1 + len(str(a)) % 3)
+    assert arrays == (local.price_of, local.steps_of, local.via_state, local.via_action)
+
+    def cost(action: object) -> int:
+        return 1 + len(str(action)) % 3
+
+    one = check(model, cost=cost, findings=True)
+    two = check(model, cost=cost, findings=True, workers=2)
+    assert get_summary(one) == get_summary(two)
+    assert [r.trace for r in one.results] == [r.trace for r in two.results]
+    assert [r.lasso for r in one.results] == [r.lasso for r in two.results]
+    assert [(f.id, f.trace) for f in one.findings] == [(f.id, f.trace) for f in two.findings]

@@ -21,57 +21,24 @@ class CheapestPaths:
     with the least (cost, steps, number); a node's recorded predecessor never changes after
     it is popped, so the path is the one a search stopped at that target would give."""
 
-    def __init__(self, exploration: Exploration, cost: Callable[[Any], int]) -> None:
+    def __init__(
+        self,
+        exploration: Exploration,
+        cost: Callable[[Any], int] | None = None,
+        *,
+        arrays: CheapestArrays | None = None,
+    ) -> None:
+        """The paths for ``cost``, or those ``arrays`` hold (computed elsewhere by
+        :func:`get_cheapest_arrays`)."""
         self.exploration = exploration
-        src, dst, act = exploration.edge_src, exploration.edge_dst, exploration.edge_act
-        assert src is not None and dst is not None and act is not None
-        count = exploration.count
-        prices = [cost(action) for action in exploration.action_table]
-        # Both searches record edges by source; sort only if a caller did not.
-        in_order = all(a <= b for a, b in pairwise(src))
-        order: Sequence[int] = (
-            range(len(src))
-            if in_order
-            else array("i", sorted(range(len(src)), key=src.__getitem__))
-        )
-        offsets = array("i", bytes(4 * (count + 1)))
-        for source in src:
-            offsets[source + 1] += 1
-        for k in range(count):
-            offsets[k + 1] += offsets[k]
-        unreached = 1 << 62
-        price_of = array("q", [unreached]) * count
-        steps_of = array("i", [0]) * count
-        via_state = array("i", [-1]) * count
-        via_action = array("i", [-1]) * count
-        parents = exploration.parents
-        heap: list[tuple[int, int, int]] = []
-        for state in range(count):
-            if parents[state] == -1:
-                price_of[state] = 0
-                heap.append((0, 0, state))
-        heapq.heapify(heap)
-        pop, push = heapq.heappop, heapq.heappush
-        while heap:
-            price, steps, state = pop(heap)
-            if price_of[state] != price or steps_of[state] != steps:
-                continue
-            following = steps + 1
-            for position in range(offsets[state], offsets[state + 1]):
-                edge = order[position]
-                target = dst[edge]
-                candidate = price + prices[act[edge]]
-                best = price_of[target]
-                if candidate < best or (candidate == best and following < steps_of[target]):
-                    price_of[target] = candidate
-                    steps_of[target] = following
-                    via_state[target] = state
-                    via_action[target] = act[edge]
-                    push(heap, (candidate, following, target))
-        self.price_of = price_of
-        self.steps_of = steps_of
-        self.via_state = via_state
-        self.via_action = via_action
+        if arrays is None:
+            src, dst, act = exploration.edge_src, exploration.edge_dst, exploration.edge_act
+            assert src is not None and dst is not None and act is not None and cost is not None
+            prices = [cost(action) for action in exploration.action_table]
+            arrays = get_cheapest_arrays(
+                exploration.count, (src, dst, act), exploration.parents, prices
+            )
+        self.price_of, self.steps_of, self.via_state, self.via_action = arrays
 
     def get_trace(self, targets: bytearray) -> Trace[Any, Any] | None:
         """The cheapest trace to a state marked in ``targets`` (``None``: none reachable)."""
@@ -102,6 +69,59 @@ class CheapestPaths:
         actions.reverse()
         states = self.exploration.fetch_states(path)
         return Trace(states[0], tuple(zip(actions, states[1:], strict=True))), found
+
+
+CheapestArrays = tuple["array[int]", "array[int]", "array[int]", "array[int]"]
+"""Per state: least price, fewest steps at that price, and the predecessor and action."""
+
+
+def get_cheapest_arrays(
+    count: int,
+    edges: tuple[array[int], array[int], array[int]],
+    parents: array[int],
+    prices: list[int],
+) -> CheapestArrays:
+    """The Dijkstra of :class:`CheapestPaths` over plain data (what a worker is sent)."""
+    src, dst, act = edges
+    # Both searches record edges by source; sort only if a caller did not.
+    in_order = all(a <= b for a, b in pairwise(src))
+    order: Sequence[int] = (
+        range(len(src)) if in_order else array("i", sorted(range(len(src)), key=src.__getitem__))
+    )
+    offsets = array("i", bytes(4 * (count + 1)))
+    for source in src:
+        offsets[source + 1] += 1
+    for k in range(count):
+        offsets[k + 1] += offsets[k]
+    unreached = 1 << 62
+    price_of = array("q", [unreached]) * count
+    steps_of = array("i", [0]) * count
+    via_state = array("i", [-1]) * count
+    via_action = array("i", [-1]) * count
+    heap: list[tuple[int, int, int]] = []
+    for state in range(count):
+        if parents[state] == -1:
+            price_of[state] = 0
+            heap.append((0, 0, state))
+    heapq.heapify(heap)
+    pop, push = heapq.heappop, heapq.heappush
+    while heap:
+        price, steps, state = pop(heap)
+        if price_of[state] != price or steps_of[state] != steps:
+            continue
+        following = steps + 1
+        for position in range(offsets[state], offsets[state + 1]):
+            edge = order[position]
+            target = dst[edge]
+            candidate = price + prices[act[edge]]
+            best = price_of[target]
+            if candidate < best or (candidate == best and following < steps_of[target]):
+                price_of[target] = candidate
+                steps_of[target] = following
+                via_state[target] = state
+                via_action[target] = act[edge]
+                push(heap, (candidate, following, target))
+    return price_of, steps_of, via_state, via_action
 
 
 def get_cheapest_trace(

@@ -9,10 +9,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from otamodel.checker._cheapest import CheapestPaths
+from otamodel.checker._cheapest import CheapestPaths, get_cheapest_arrays
 from otamodel.checker._classify import Finding, classify
 from otamodel.checker._gc import paused_gc
-from otamodel.checker._liveness import ForwardGraph, ReverseGraph, get_can_reach, get_lasso
+from otamodel.checker._liveness import (
+    ForwardGraph,
+    ReverseGraph,
+    get_allowed,
+    get_can_reach,
+    get_can_reach_all,
+    get_lasso,
+    get_open_ends,
+)
 from otamodel.checker._model import A, Model, Property, PropertyKind, S
 from otamodel.checker._parallel import explore_parallel
 from otamodel.checker._report import (
@@ -22,7 +30,7 @@ from otamodel.checker._report import (
     StopReason,
     Verdict,
 )
-from otamodel.checker._search import Exploration, Plan, ProgressHook, explore
+from otamodel.checker._search import Exploration, Plan, ProgressHook, Task, explore
 from otamodel.checker._trace import Trace
 from otamodel.errors import ModelDefinitionError
 
@@ -134,6 +142,8 @@ def check(
         try:
             reach: dict[int, bytearray] = {}
             built: dict[str, Any] = {}
+            if exploration.offload is not None and exploration.edge_src is not None:
+                offload_graph_work(exploration, properties, cost, built, findings=findings)
             results = get_results(exploration, properties, cost, reach, built)
             if findings:
                 witnessed = {
@@ -186,6 +196,46 @@ def get_trace(exploration: Exploration, index: int) -> Trace[Any, Any]:
     return Trace(states[0], steps)
 
 
+def offload_graph_work(
+    exploration: Exploration,
+    properties: tuple[Property[Any, Any], ...],
+    cost: Callable[[Any], int] | None,
+    built: dict[str, Any],
+    *,
+    findings: bool,
+) -> None:
+    """CHK-36: with worker processes, the cheapest paths and the can-reach bytes of the
+    ``eventually`` properties are computed in the workers (from the edge arrays) while this
+    process builds the reverse graph the findings need; ``built`` receives them all."""
+    offload = exploration.offload
+    src, dst, act = exploration.edge_src, exploration.edge_dst, exploration.edge_act
+    assert offload is not None and src is not None and dst is not None and act is not None
+    table = exploration.action_table
+    wanted = {
+        position: (exploration.goal_bits[position].get_bytes(), get_allowed(table, p.edge_filter))
+        for position, p in enumerate(properties)
+        if p.kind is PropertyKind.EVENTUALLY
+    }
+    tasks: list[Task] = []
+    if wanted:
+        open_ends = get_open_ends(exploration)
+        tasks.append((get_can_reach_all, (exploration.count, (src, dst, act), wanted, open_ends)))
+    if cost is not None:
+        prices = [cost(action) for action in table]
+        edges = (src, dst, act)
+        tasks.append((get_cheapest_arrays, (exploration.count, edges, exploration.parents, prices)))
+    if not tasks:
+        return
+    offload.submit(tasks)
+    if findings or wanted:
+        built["reverse"] = ReverseGraph(exploration)
+    answers = offload.collect()
+    if wanted:
+        built["reach"] = answers.pop(0)
+    if cost is not None:
+        built["paths"] = CheapestPaths(exploration, arrays=answers.pop(0))
+
+
 def get_results(
     exploration: Exploration,
     properties: tuple[Property[S, A], ...],
@@ -196,21 +246,27 @@ def get_results(
     """One verdict per property, in the model's order (CHK-4, CHK-5, CHK-6, CHK-10); with
     ``cost``, each trace is the cheapest (CHK-15). ``reach_out`` receives, per ``eventually``
     property position, the can-reach bytes (CHK-6); ``built`` the reverse graph and cheapest
-    paths it built (``reverse``, ``paths``), for the classification to reuse."""
+    paths it built (``reverse``, ``paths``), for the classification to reuse. What ``built``
+    holds already (those, and ``reach``: can-reach bytes by position, computed by workers)
+    is used instead of computed again (CHK-36)."""
     complete = exploration.is_complete
-    reverse: ReverseGraph | None = None
+    given = built or {}
+    reverse: ReverseGraph | None = given.get("reverse")
     forward: ForwardGraph | None = None
     states: list[Any] | None = None
-    paths: CheapestPaths | None = None
+    paths: CheapestPaths | None = given.get("paths")
+    given_reach: dict[int, bytearray] = given.get("reach", {})
     results: list[PropertyResult[S, A]] = []
     for position, prop in enumerate(properties):
         hit = exploration.first_hits[position]
         reach: bytearray | None = None
         if prop.kind is PropertyKind.EVENTUALLY:
-            if reverse is None:
-                reverse = ReverseGraph(exploration)
-            goals = exploration.goal_bits[position].get_bytes()
-            reach = get_can_reach(exploration, reverse, goals, prop.edge_filter)
+            reach = given_reach.get(position)
+            if reach is None:
+                if reverse is None:
+                    reverse = ReverseGraph(exploration)
+                goals = exploration.goal_bits[position].get_bytes()
+                reach = get_can_reach(exploration, reverse, goals, prop.edge_filter)
             if reach_out is not None:
                 reach_out[position] = reach
             hit = reach.find(0)

@@ -29,8 +29,23 @@ class ReverseGraph:
         targets = exploration.edge_dst
         edge_actions = exploration.edge_act
         assert edge_src is not None and targets is not None and edge_actions is not None
+        self._build(exploration.count, edge_src, targets, edge_actions)
+
+    @classmethod
+    def from_edges(
+        cls, count: int, edge_src: array[int], targets: array[int], edge_actions: array[int]
+    ) -> ReverseGraph:
+        """The reverse graph of ``count`` states and the given edges (a worker builds it
+        from the arrays it was sent)."""
+        reverse = cls.__new__(cls)
+        reverse._build(count, edge_src, targets, edge_actions)
+        return reverse
+
+    def _build(
+        self, count: int, edge_src: array[int], targets: array[int], edge_actions: array[int]
+    ) -> None:
         # A counting sort by target into arrays (no per-edge Python objects survive).
-        self.offsets = get_row_starts(targets, exploration.count)
+        self.offsets = get_row_starts(targets, count)
         place = array("i", self.offsets)
         self.sources = array("i", bytes(4 * len(targets)))
         self.actions = array("i", bytes(4 * len(targets)))
@@ -66,14 +81,39 @@ def get_can_reach(
     reach a goal outside the explored graph, so they count as able to (CHK-10): a reported
     trap is a real one even in a bounded search.
     """
-    can_reach = bytearray(exploration.count)
+    return spread_can_reach(
+        exploration.count,
+        reverse,
+        goal_bits,
+        get_open_ends(exploration),
+        get_allowed(exploration.action_table, edge_filter),
+    )
+
+
+def get_open_ends(exploration: Exploration) -> list[int]:
+    """States that might reach a goal outside the explored graph (CHK-10): not expanded, or
+    lost a successor to ``within_boundary``."""
+    return [*exploration.unexpanded, *exploration.open_states]
+
+
+def get_allowed(table: list[Any], edge_filter: Callable[[Any], bool] | None) -> bytes:
+    """Per interned action, 1 if ``edge_filter`` lets its edges count."""
+    return bytes(1 if edge_filter is None or edge_filter(a) else 0 for a in table)
+
+
+def spread_can_reach(
+    count: int,
+    reverse: ReverseGraph,
+    goal_bits: bytes | bytearray,
+    open_ends: list[int],
+    allowed: bytes,
+) -> bytearray:
+    """:func:`get_can_reach` over plain data (what a worker process is sent)."""
+    can_reach = bytearray(count)
     stack = [state for state, bit in enumerate(goal_bits) if bit]
-    stack.extend(exploration.unexpanded)
-    stack.extend(exploration.open_states)
+    stack.extend(open_ends)
     for state in stack:
         can_reach[state] = 1
-    table = exploration.action_table
-    allowed = bytes(1 if edge_filter is None or edge_filter(a) else 0 for a in table)
     offsets = reverse.offsets
     sources = reverse.sources
     actions = reverse.actions
@@ -87,6 +127,22 @@ def get_can_reach(
                 can_reach[source] = 1
                 push(source)
     return can_reach
+
+
+def get_can_reach_all(
+    count: int,
+    edges: tuple[array[int], array[int], array[int]],
+    wanted: dict[int, tuple[bytes | bytearray, bytes]],
+    open_ends: list[int],
+) -> dict[int, bytearray]:
+    """Per property position, its can-reach bytes (``wanted``: its goal bits and allowed
+    actions), over a reverse graph built here: the task a worker process runs while the
+    coordinator does other work (CHK-36)."""
+    reverse = ReverseGraph.from_edges(count, *edges)
+    return {
+        position: spread_can_reach(count, reverse, goals, open_ends, allowed)
+        for position, (goals, allowed) in wanted.items()
+    }
 
 
 class ForwardGraph:

@@ -40,6 +40,7 @@ from otamodel.checker._search import (
     Exploration,
     Plan,
     ProgressHook,
+    Task,
     make_replayer,
 )
 from otamodel.errors import ModelDefinitionError
@@ -184,6 +185,11 @@ class Shard:
         judged = self.commit(numbers, solved, keep)
         left = None if deadline is None else deadline - time.perf_counter()
         return {"judged": judged, "expanded": self.expand(left)}
+
+    @staticmethod
+    def run_tasks(tasks: list[Task]) -> list[Any]:
+        """CHK-36: run checker functions for the coordinator (graph work after the search)."""
+        return [function(*args) for function, args in tasks]
 
     def get_keys(self, requests: list[KeyRequest], links: Links) -> list[Key]:
         """CHK-35: the classification keys of ``requests``, from states replayed here from
@@ -555,6 +561,7 @@ class _Coordinator:
             table_bytes=table_bytes,
             kept_states=self.kept_count,
             get_keys=self.get_keys,
+            offload=_Offload(self.pool),
             count=count,
             fetch_states=make_replayer(
                 self.model, self.roots, self.parents, self.parent_actions, self.action_table
@@ -584,7 +591,8 @@ class _Coordinator:
         single-process search (CHK-16), and record which worker keeps each of its states."""
         plan = self.plan
         keep = bool(plan.keep_every) and depth % plan.keep_every == 0
-        keep = keep and self.kept_count + size <= plan.keep_limit
+        # The bound is per process: each worker keeps about its share of a level.
+        keep = keep and self.kept_count + size <= plan.keep_limit * self.workers
         start = len(self.owners)
         self.owners.extend(bytes([_NOT_KEPT]) * size)
         if keep:
@@ -801,6 +809,27 @@ class _Coordinator:
             heavy = next(w for w in range(self.workers) if given[w])
             takes[heavy].extend(pooled)
         return takes
+
+
+class _Offload:
+    """CHK-36: tasks dealt round-robin to the workers, run while the coordinator goes on."""
+
+    def __init__(self, pool: Engine) -> None:
+        self.pool = pool
+        self.count = 0
+
+    def submit(self, tasks: list[Task]) -> None:
+        workers = self.pool.workers
+        shares: list[list[Task]] = [[] for _ in range(workers)]
+        for k, task in enumerate(tasks):
+            shares[k % workers].append(task)
+        self.count = len(tasks)
+        self.pool.submit("run_tasks", [(share,) for share in shares])
+
+    def collect(self) -> list[Any]:
+        answers = self.pool.collect()
+        workers = self.pool.workers
+        return [answers[k % workers][k // workers] for k in range(self.count)]
 
 
 def _is_kept_edge(source: int, target: int) -> bool:

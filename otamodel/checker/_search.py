@@ -12,7 +12,7 @@ import time
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -26,6 +26,19 @@ ProgressHook = Callable[[ProgressInfo], None]
 _CLOCK_MASK = 0
 """The clock is read (time limit, progress) before every expanded state: one expansion can be
 slow on a large geometry, and a clock read (~0.1 µs) is cheap beside it (BOUND-8)."""
+
+
+Task = tuple[Callable[..., Any], tuple[Any, ...]]
+"""A module-level function (sent by name) and its arguments (plain data)."""
+
+
+class TaskRunner(Protocol):
+    """Runs tasks in worker processes: :meth:`submit` starts them, :meth:`collect` waits and
+    returns their results in order."""
+
+    def submit(self, tasks: list[Task]) -> None: ...
+
+    def collect(self) -> list[Any]: ...
 
 
 @attrs.define(eq=False)
@@ -68,6 +81,9 @@ class Exploration:
     (both tables while it doubles), or the set of fingerprints with its integers (CHK-16)."""
     kept_states: int = 0
     """How many states are kept as replay starts (``Plan.keep_every``, CHK-16)."""
+    offload: TaskRunner | None = None
+    """Runs checker tasks in the worker processes while this process goes on (CHK-36);
+    ``None``: one process."""
     get_keys: Callable[[list[KeyRequest]], list[Key]] | None = None
     """The classification's keys computed where the states are (CHK-35: worker processes);
     ``None``: the classifier replays the states it needs through ``fetch_states``."""
