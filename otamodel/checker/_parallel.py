@@ -32,7 +32,15 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 from otamodel.checker._bits import Bits
-from otamodel.checker._keys import Key, KeyHooks, KeyRequest, get_keys
+from otamodel.checker._keys import (
+    Key,
+    KeyHooks,
+    KeyRequest,
+    PackedRequest,
+    get_keys,
+    pack_requests,
+    unpack_requests,
+)
 from otamodel.checker._model import Model, get_boundary
 from otamodel.checker._report import ProgressInfo, StopReason
 from otamodel.checker._search import (
@@ -55,6 +63,9 @@ Links = tuple[dict[int, Any], "array[int]", "array[int]", list[Any]]
 """What a worker replays with: the initial states by number, the parent links and actions,
 and the coordinator's action table."""
 _NOT_KEPT = 255
+_SPREAD = 8
+"""Requests whose replay starts at an initial state are dealt by their ancestor this many
+steps below it (:meth:`_Coordinator.get_home`)."""
 """The owner of a state no worker keeps (``_Coordinator.owners``)."""
 """Workers' shares of a level are evened out when they differ by more than this."""
 
@@ -191,9 +202,10 @@ class Shard:
         """CHK-36: run checker functions for the coordinator (graph work after the search)."""
         return [function(*args) for function, args in tasks]
 
-    def get_keys(self, requests: list[KeyRequest], links: Links) -> list[Key]:
-        """CHK-35: the classification keys of ``requests``, from states replayed here from
+    def get_keys(self, rows: list[PackedRequest], links: Links) -> list[Key]:
+        """CHK-35: the classification keys of the requests, from states replayed here from
         the roots or this worker's kept levels (only keys go back)."""
+        requests = unpack_requests(rows)
         roots, parents, parent_actions, table = links
         starts = dict(roots)
         starts.update(self.kept)
@@ -605,24 +617,41 @@ class _Coordinator:
             assert len(owners) == start + size
         return keep
 
+    def get_home(self, number: int, homes: dict[int, int]) -> int:
+        """The worker that replays ``number``: the one keeping the nearest kept state on its
+        BFS-tree path. Every worker has the initial states, so a path that reaches one goes
+        by the state ``_SPREAD`` steps below it (its subtree replays in one worker, and the
+        subtrees spread over the workers). ``homes`` remembers the answers along the way."""
+        owners, parents = self.owners, self.parents
+        hops = []
+        k = number
+        while k not in homes and owners[k] == _NOT_KEPT:
+            hops.append(k)
+            k = parents[k]
+        if k in homes:
+            home = homes[k]
+        elif parents[k] >= 0 or not hops:
+            home = owners[k]
+        else:  # an initial state: any worker
+            home = hops[-min(len(hops), _SPREAD)] % self.workers
+            # The states above that one would be replayed by several workers: no home.
+            del hops[len(hops) - min(len(hops), _SPREAD) + 1 :]
+        for hop in hops:
+            homes[hop] = home
+        return home
+
     def get_keys(self, requests: list[KeyRequest]) -> list[Key]:
         """CHK-35: each request goes to the worker keeping the nearest replay start of its
         base state; the workers replay and compute the keys side by side."""
-        owners, parents = self.owners, self.parents
         groups: list[list[KeyRequest]] = [[] for _ in range(self.workers)]
         places: list[list[int]] = [[] for _ in range(self.workers)]
+        homes: dict[int, int] = {}
         for k, request in enumerate(requests):
-            number = request.base
-            if number < 0:
-                w = k % self.workers
-            else:
-                while owners[number] == _NOT_KEPT:
-                    number = parents[number]
-                w = owners[number]
+            w = k % self.workers if request.base < 0 else self.get_home(request.base, homes)
             groups[w].append(request)
             places[w].append(k)
         links = (self.roots, self.parents, self.parent_actions, self.action_table)
-        answers = self.pool.call("get_keys", [(group, links) for group in groups])
+        answers = self.pool.call("get_keys", [(pack_requests(g), links) for g in groups])
         keys: list[Key] = [()] * len(requests)
         for where, answer in zip(places, answers, strict=True):
             for k, key in zip(where, answer, strict=True):
