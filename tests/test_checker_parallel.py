@@ -294,7 +294,7 @@ def test_parallel_keys_are_computed_in_the_workers() -> None:
     two = explore_parallel(model, plan, workers=2, **options)
     try:
         assert two.kept_states == one.kept_states > 0
-        assert one.get_keys is None and two.get_keys is not None
+        assert one.submit_keys is None and two.submit_keys is not None
         last = len(model.properties()) - 1
         requests = [
             KeyRequest(Need.TERMINAL, n, last, members=(n,)) for n in range(one.count)
@@ -305,7 +305,7 @@ def test_parallel_keys_are_computed_in_the_workers() -> None:
         )
         assert len(states) == one.count
         assert local[0] == tuple(sorted({repr(one.fetch_states([0])[0])}))
-        assert two.get_keys(requests) == local
+        assert two.submit_keys(requests)() == local
     finally:
         if two.close is not None:
             two.close()

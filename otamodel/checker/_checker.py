@@ -144,17 +144,29 @@ def check(
             built: dict[str, Any] = {}
             if exploration.offload is not None and exploration.edge_src is not None:
                 offload_graph_work(exploration, properties, cost, built, findings=findings)
-            results = get_results(exploration, properties, cost, reach, built)
-            if findings:
-                witnessed = {
-                    k: r.verdict is not Verdict.NO_WITNESS
-                    for k, r in enumerate(results)
-                    if r.kind is PropertyKind.SOMETIMES
-                }
+            if findings and exploration.submit_keys is not None:
+                # CHK-36: the verdicts are computed while the workers compute the keys.
+                reach.update(built.get("reach", {}))
+                done: list[tuple[PropertyResult[S, A], ...]] = []
+
+                def run_results() -> None:
+                    done.append(get_results(exploration, properties, cost, None, built))
+
                 found = classify(
-                    model, exploration, properties, cost, can_reach=reach, witnesses=witnessed,
+                    model, exploration, properties, cost, can_reach=reach,
+                    witnesses=get_witnessed(exploration, properties),
                     reverse=built.get("reverse"), paths=built.get("paths"),
-                )
+                    meanwhile=run_results,
+                )  # fmt: skip
+                results = done[0]
+            else:
+                results = get_results(exploration, properties, cost, reach, built)
+                if findings:
+                    found = classify(
+                        model, exploration, properties, cost, can_reach=reach,
+                        witnesses=get_witnessed(exploration, properties),
+                        reverse=built.get("reverse"), paths=built.get("paths"),
+                    )  # fmt: skip
         finally:
             if exploration.close is not None:
                 exploration.close()
@@ -302,6 +314,21 @@ def get_results(
     if built is not None:
         built.update({"reverse": reverse, "paths": paths})
     return tuple(results)
+
+
+def get_witnessed(
+    exploration: Exploration, properties: tuple[Property[S, A], ...]
+) -> dict[int, bool]:
+    """Per ``sometimes`` property position, whether its verdict is not ``NO_WITNESS``."""
+    complete = exploration.is_complete
+    return {
+        position: get_verdict(
+            prop.kind, found=exploration.first_hits[position] >= 0, is_complete=complete
+        )
+        is not Verdict.NO_WITNESS
+        for position, prop in enumerate(properties)
+        if prop.kind is PropertyKind.SOMETIMES
+    }
 
 
 def get_verdict(kind: PropertyKind, *, found: bool, is_complete: bool) -> Verdict:

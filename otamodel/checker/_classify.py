@@ -41,8 +41,10 @@ from otamodel.checker._regions import (
     Graph,
     TrapGraph,
     Traps,
+    get_allowed_edges,
     get_ones,
     get_path_into,
+    get_trap_parts,
 )
 from otamodel.checker._trace import Trace
 
@@ -128,10 +130,12 @@ def classify(
     witnesses: dict[int, bool] | None = None,
     reverse: ReverseGraph | None = None,
     paths: CheapestPaths | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[Finding[Any, Any]]:
     """CHK-30..CHK-34: the findings of every property, in property order, cheapest first.
 
     ``reverse``/``paths``: the reverse graph and cheapest paths the verdicts already built.
+    ``meanwhile``: other work, run while worker processes compute the keys (CHK-36).
     Only the states the keys need are fetched (violating and entering steps, their causes,
     the terminal behaviours); the violations come from the bits the search recorded.
     The cyclic garbage collector is paused meanwhile (many small lists, no cycles)."""
@@ -139,7 +143,11 @@ def classify(
         graph: Graph | None = None
         if any(p.kind is not PropertyKind.SOMETIMES for p in properties):
             graph = Graph(exploration, cost, reverse, paths)
-        return _Classifier(model, exploration, properties, graph).run(can_reach, witnesses)
+        classifier = _Classifier(model, exploration, properties, graph)
+        classifier.meanwhile = meanwhile
+        found = classifier.run(can_reach, witnesses)
+        classifier._run_meanwhile()  # in case the run asked for no keys
+        return found
 
 
 class _Classifier:
@@ -153,6 +161,7 @@ class _Classifier:
         self.model, self.exploration, self.properties, self.graph = (
             model, exploration, properties, graph,
         )  # fmt: skip
+        self.meanwhile: Callable[[], None] | None = None
         self.hooks = KeyHooks(model, properties)
         cause_hook = getattr(model, "is_cause_action", None)
         table = exploration.action_table
@@ -176,26 +185,22 @@ class _Classifier:
         steps: dict[tuple[int, Edge], int] = {}  # (position, edge) -> its request
         terminals: dict[int, range] = {}  # position -> its bottoms' requests
         own: set[int] = set()  # sources of own-progress steps whose causes are needed
-        trap_graphs: dict[Any, TrapGraph] = {}
         self.edge_flags = self._get_edge_flags(can_reach)
+        # Trap graphs are built (by the workers, if any) while the violations are found here.
+        collect_trap_graphs = self._start_trap_graphs(can_reach)
+        violations = {
+            position: self._get_violations(position, prop)
+            for position, prop in enumerate(self.properties)
+            if prop.kind is PropertyKind.ALWAYS
+        }
+        trap_graphs = collect_trap_graphs()
         for position, prop in enumerate(self.properties):
             if prop.kind is PropertyKind.ALWAYS:
-                assert graph is not None
-                edges = self._get_violations(position, prop)
+                edges = violations[position]
                 plans.append((position, prop, edges))
             elif prop.kind is PropertyKind.EVENTUALLY:
                 assert graph is not None and can_reach is not None
-                shared = trap_graphs.get(prop.edge_filter)
-                if shared is None:
-                    same = prop.edge_filter
-                    members = [k for k, other in enumerate(self.properties)
-                               if k in can_reach and other.edge_filter == same]  # fmt: skip
-                    shared = TrapGraph(
-                        graph, exploration.action_table, prop,
-                        [can_reach[k] for k in members],
-                        [self.edge_flags[k] for k in members],
-                    )  # fmt: skip
-                    trap_graphs[prop.edge_filter] = shared
+                shared = trap_graphs[prop.edge_filter]
                 traps = Traps(graph, can_reach[position], shared, self.edge_flags[position])
                 edges = traps.entries
                 terminals[position] = range(len(requests), len(requests) + len(traps.bottoms))
@@ -277,6 +282,52 @@ class _Classifier:
             findings.extend(done)
         return findings
 
+    def _start_trap_graphs(
+        self, can_reach: dict[int, bytearray] | None
+    ) -> Callable[[], dict[Any, TrapGraph]]:
+        """One trap graph per edge filter of the ``eventually`` properties (CHK-31); with
+        worker processes they are built there (CHK-36). Returns what waits for them."""
+        graph, table = self.graph, self.exploration.action_table
+        groups: dict[Any, tuple[Property[Any, Any], list[int]]] = {}
+        for position, prop in enumerate(self.properties):
+            if prop.kind is PropertyKind.EVENTUALLY and can_reach is not None:
+                groups.setdefault(prop.edge_filter, (prop, []))[1].append(position)
+        inputs = {
+            key: (prop, [can_reach[k] for k in members], [self.edge_flags[k] for k in members])
+            for key, (prop, members) in groups.items()
+            if can_reach is not None
+        }
+        offload = self.exploration.offload
+        if not inputs or graph is None:
+            return dict
+        if offload is None:
+            return lambda: {
+                key: TrapGraph(graph, table, prop, traps, flags)
+                for key, (prop, traps, flags) in inputs.items()
+            }
+        edges = (graph.src, graph.dst, graph.act)
+        count = self.exploration.count
+        offload.submit(
+            [
+                (get_trap_parts, (count, edges, get_allowed_edges(table, prop), traps, flags))
+                for prop, traps, flags in inputs.values()
+            ]
+        )
+
+        def collect() -> dict[Any, TrapGraph]:
+            built = offload.collect()
+            return {
+                key: TrapGraph(graph, table, prop, traps, flags, parts=parts)
+                for (key, (prop, traps, flags)), parts in zip(inputs.items(), built, strict=True)
+            }
+
+        return collect
+
+    def _run_meanwhile(self) -> None:
+        meanwhile, self.meanwhile = self.meanwhile, None
+        if meanwhile is not None:
+            meanwhile()
+
     def _get_step_request(self, position: int, prop: Property[Any, Any], edge: Edge) -> KeyRequest:
         """The key of a violating (always) or entering (eventually) step; for always the
         step's outcome is part of the key, so its target is stepped from its source."""
@@ -294,8 +345,11 @@ class _Classifier:
         """CHK-35: the requests' keys, by the exploration's own key source when it has one
         (worker processes: no states come back), else from states replayed here."""
         exploration = self.exploration
-        if exploration.get_keys is not None:
-            return exploration.get_keys(requests), {}
+        if exploration.submit_keys is not None:
+            collect = exploration.submit_keys(requests)
+            self._run_meanwhile()
+            return collect(), {}
+        self._run_meanwhile()
         next_state = self.model.next_state  # type: ignore[attr-defined]
         return get_keys(
             self.hooks, requests, exploration.fetch_states, next_state, exploration.action_table

@@ -572,7 +572,7 @@ class _Coordinator:
         return Exploration(
             table_bytes=table_bytes,
             kept_states=self.kept_count,
-            get_keys=self.get_keys,
+            submit_keys=self.submit_keys,
             offload=_Offload(self.pool),
             count=count,
             fetch_states=make_replayer(
@@ -640,9 +640,10 @@ class _Coordinator:
             homes[hop] = home
         return home
 
-    def get_keys(self, requests: list[KeyRequest]) -> list[Key]:
+    def submit_keys(self, requests: list[KeyRequest]) -> Callable[[], list[Key]]:
         """CHK-35: each request goes to the worker keeping the nearest replay start of its
-        base state; the workers replay and compute the keys side by side."""
+        base state; the workers replay and compute the keys side by side while this process
+        goes on. Returns what waits for the keys (in request order)."""
         groups: list[list[KeyRequest]] = [[] for _ in range(self.workers)]
         places: list[list[int]] = [[] for _ in range(self.workers)]
         homes: dict[int, int] = {}
@@ -651,12 +652,16 @@ class _Coordinator:
             groups[w].append(request)
             places[w].append(k)
         links = (self.roots, self.parents, self.parent_actions, self.action_table)
-        answers = self.pool.call("get_keys", [(pack_requests(g), links) for g in groups])
-        keys: list[Key] = [()] * len(requests)
-        for where, answer in zip(places, answers, strict=True):
-            for k, key in zip(where, answer, strict=True):
-                keys[k] = key
-        return keys
+        self.pool.submit("get_keys", [(pack_requests(g), links) for g in groups])
+
+        def collect() -> list[Key]:
+            keys: list[Key] = [()] * len(requests)
+            for where, answer in zip(places, self.pool.collect(), strict=True):
+                for k, key in zip(where, answer, strict=True):
+                    keys[k] = key
+            return keys
+
+        return collect
 
     def number_level(
         self, replies: list[dict[str, Any]], max_states: int | None

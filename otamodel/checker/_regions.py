@@ -299,37 +299,61 @@ class TrapGraph:
         prop: Property[Any, Any],
         traps: list[bytearray],
         edge_flags: list[tuple[bytes, bytes]],
+        *,
+        parts: TrapParts | None = None,
     ) -> None:
         """``traps``: the group's can-reach bytes; ``edge_flags`` their values at each
-        edge's source and target (:meth:`Graph.get_edge_flags`)."""
-        count = graph.exploration.count
-        reachable = int.from_bytes(b"\x01" * count)
-        for can_reach in traps:
-            reachable &= int.from_bytes(can_reach)
-        in_any = (reachable ^ int.from_bytes(b"\x01" * count)).to_bytes(count)
-        src, dst = graph.src, graph.dst
-        kept = 0
-        if any(in_any):
-            ones = int.from_bytes(b"\x01" * len(src))
-            src_reach, dst_reach = ones, ones
-            for at_src, at_dst in edge_flags:
-                src_reach &= int.from_bytes(at_src)
-                dst_reach &= int.from_bytes(at_dst)
-            allowed = bytes(1 if prop.is_edge_allowed(a) else 0 for a in table)
-            kept = (
-                (src_reach ^ ones)
-                & (dst_reach ^ ones)
-                & int.from_bytes(bytes(map(allowed.__getitem__, graph.act)))
-            )
-        self.starts, self.targets = _get_adjacency(src, dst, kept, count)
-        nodes = get_ones(in_any)
-        self.components, self.component_of, self.is_sink = _get_components(
-            nodes, self.starts, self.targets
-        )
+        edge's source and target (:meth:`Graph.get_edge_flags`); ``parts``: the graph as
+        :func:`get_trap_parts` computed it elsewhere (a worker process, CHK-36)."""
+        if parts is None:
+            allowed = get_allowed_edges(table, prop)
+            edges = (graph.src, graph.dst, graph.act)
+            parts = get_trap_parts(graph.exploration.count, edges, allowed, traps, edge_flags)
+        self.starts, self.targets, self.components, self.component_of, self.is_sink = parts
 
     def successors(self, state: int) -> array[int]:
         """The targets of ``state``'s allowed edges, ascending."""
         return self.targets[self.starts[state] : self.starts[state + 1]]
+
+
+TrapParts = tuple["array[int]", "array[int]", "Components", "array[int]", list[bool]]
+"""A trap graph's allowed edges (``starts``, ``targets``), components, component of each
+state and whether each component is a sink."""
+
+
+def get_allowed_edges(table: list[Any], prop: Property[Any, Any]) -> bytes:
+    """Per interned action, 1 if ``prop`` lets its edges count."""
+    return bytes(1 if prop.is_edge_allowed(a) else 0 for a in table)
+
+
+def get_trap_parts(
+    count: int,
+    edges: tuple[array[int], array[int], array[int]],
+    allowed: bytes,
+    traps: list[bytearray],
+    edge_flags: list[tuple[bytes, bytes]],
+) -> TrapParts:
+    """The trap graph of :class:`TrapGraph` over plain data (what a worker is sent)."""
+    src, dst, act = edges
+    reachable = int.from_bytes(b"\x01" * count)
+    for can_reach in traps:
+        reachable &= int.from_bytes(can_reach)
+    in_any = (reachable ^ int.from_bytes(b"\x01" * count)).to_bytes(count)
+    kept = 0
+    if any(in_any):
+        ones = int.from_bytes(b"\x01" * len(src))
+        src_reach, dst_reach = ones, ones
+        for at_src, at_dst in edge_flags:
+            src_reach &= int.from_bytes(at_src)
+            dst_reach &= int.from_bytes(at_dst)
+        kept = (
+            (src_reach ^ ones)
+            & (dst_reach ^ ones)
+            & int.from_bytes(bytes(map(allowed.__getitem__, act)))
+        )
+    starts, targets = _get_adjacency(src, dst, kept, count)
+    components, component_of, is_sink = _get_components(get_ones(in_any), starts, targets)
+    return starts, targets, components, component_of, is_sink
 
 
 def _get_adjacency(
@@ -579,4 +603,13 @@ def _get_components(
     return Components(flat, firsts), component_of, is_sink
 
 
-__all__ = ["Causes", "Edge", "Graph", "TrapGraph", "Traps"]
+__all__ = [
+    "Causes",
+    "Edge",
+    "Graph",
+    "TrapGraph",
+    "TrapParts",
+    "Traps",
+    "get_allowed_edges",
+    "get_trap_parts",
+]

@@ -84,9 +84,10 @@ class Exploration:
     offload: TaskRunner | None = None
     """Runs checker tasks in the worker processes while this process goes on (CHK-36);
     ``None``: one process."""
-    get_keys: Callable[[list[KeyRequest]], list[Key]] | None = None
-    """The classification's keys computed where the states are (CHK-35: worker processes);
-    ``None``: the classifier replays the states it needs through ``fetch_states``."""
+    submit_keys: Callable[[list[KeyRequest]], Callable[[], list[Key]]] | None = None
+    """Starts computing the classification's keys where the states are (CHK-35: worker
+    processes) and returns what waits for them; ``None``: the classifier replays the states
+    it needs through ``fetch_states``."""
     measures: dict[int, bytearray] = attrs.field(factory=dict)
     """With ``Plan.record_measures``: per ``always`` property with a ``measure``, one byte per
     state: the measure, capped at 255 (CHK-30: the classifier finds its rises here)."""
