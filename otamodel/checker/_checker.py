@@ -30,7 +30,7 @@ from otamodel.checker._report import (
     StopReason,
     Verdict,
 )
-from otamodel.checker._search import Exploration, Plan, ProgressHook, Task, explore
+from otamodel.checker._search import Exploration, Plan, ProgressHook, explore
 from otamodel.checker._trace import Trace
 from otamodel.errors import ModelDefinitionError
 
@@ -216,36 +216,38 @@ def offload_graph_work(
     *,
     findings: bool,
 ) -> None:
-    """CHK-36: with worker processes, the cheapest paths and the can-reach bytes of the
-    ``eventually`` properties are computed in the workers (from the edge arrays) while this
-    process builds the reverse graph the findings need; ``built`` receives them all."""
+    """CHK-36: with worker processes, the cheapest paths are computed in a worker (from the
+    edge arrays) while this process builds the reverse graph and the can-reach bytes of the
+    ``eventually`` properties (without a cost, those bytes are the worker's task and the
+    reverse graph, if the findings need it, this process's); ``built`` receives them all."""
     offload = exploration.offload
     src, dst, act = exploration.edge_src, exploration.edge_dst, exploration.edge_act
     assert offload is not None and src is not None and dst is not None and act is not None
     table = exploration.action_table
-    wanted = {
-        position: (exploration.goal_bits[position].get_bytes(), get_allowed(table, p.edge_filter))
-        for position, p in enumerate(properties)
-        if p.kind is PropertyKind.EVENTUALLY
-    }
-    tasks: list[Task] = []
-    if wanted:
-        open_ends = get_open_ends(exploration)
-        tasks.append((get_can_reach_all, (exploration.count, (src, dst, act), wanted, open_ends)))
+    edges = (src, dst, act)
+    eventually = [(k, p) for k, p in enumerate(properties) if p.kind is PropertyKind.EVENTUALLY]
     if cost is not None:
         prices = [cost(action) for action in table]
-        edges = (src, dst, act)
-        tasks.append((get_cheapest_arrays, (exploration.count, edges, exploration.parents, prices)))
-    if not tasks:
-        return
-    offload.submit(tasks)
-    if findings or wanted:
-        built["reverse"] = ReverseGraph(exploration)
-    answers = offload.collect()
-    if wanted:
-        built["reach"] = answers.pop(0)
-    if cost is not None:
-        built["paths"] = CheapestPaths(exploration, arrays=answers.pop(0))
+        task = (get_cheapest_arrays, (exploration.count, edges, exploration.parents, prices))
+        offload.submit([task])
+        if findings or eventually:
+            reverse = built["reverse"] = ReverseGraph(exploration)
+            goals = exploration.goal_bits
+            built["reach"] = {
+                k: get_can_reach(exploration, reverse, goals[k].get_bytes(), p.edge_filter)
+                for k, p in eventually
+            }
+        built["paths"] = CheapestPaths(exploration, arrays=offload.collect()[0])
+    elif eventually:
+        wanted = {
+            k: (exploration.goal_bits[k].get_bytes(), get_allowed(table, p.edge_filter))
+            for k, p in eventually
+        }
+        open_ends = get_open_ends(exploration)
+        offload.submit([(get_can_reach_all, (exploration.count, edges, wanted, open_ends))])
+        if findings:
+            built["reverse"] = ReverseGraph(exploration)
+        built["reach"] = offload.collect()[0]
 
 
 def get_results(
