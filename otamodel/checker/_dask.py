@@ -1,6 +1,6 @@
 """The parallel search on a Dask cluster (``check(..., cluster=ADDRESS)``, CHK-17).
 
-Each Dask worker runs one :class:`~otamodel.checker._parallel.Shard` as an actor; the model
+Each Dask worker runs one :class:`~otamodel.checker._workers.Shard` as an actor; the model
 (with its scenario) is sent once per worker when the actor is created, and afterwards only
 the compact per-level messages of the parallel search travel (fingerprints, keys, edges,
 verdict bits; states only when a level is rebalanced). The coordinator is this process.
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from otamodel.checker._model import Model
-from otamodel.checker._parallel import Shard
 from otamodel.checker._search import Plan
+from otamodel.checker._workers import Shard
 from otamodel.errors import ModelDefinitionError
 
 

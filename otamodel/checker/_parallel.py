@@ -12,359 +12,46 @@ search does, so counts, numbers, parents, edges, verdicts and traces are identic
 workers then judge the properties on the states they keep. Traces are replayed from the
 parent links like in the single-process search.
 
-The worker logic (:class:`Shard`) knows nothing of processes; :class:`_Pool` runs shards in
-forked (or spawned) processes with pipes, and the scenario/model is sent once per worker.
+The worker side (:class:`~otamodel.checker._workers.Shard`, the process pool) is in
+``_workers.py``; this module is the coordinator.
 """
 
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import operator
-import os
 import sys
 import time
-import traceback
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from itertools import compress, repeat
-from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import Any
 
 from otamodel.checker._bits import Bits
 from otamodel.checker._keys import (
     Key,
-    KeyHooks,
     KeyRequest,
-    PackedRequest,
-    get_keys,
     pack_requests,
-    unpack_requests,
 )
 from otamodel.checker._model import Model, get_boundary
 from otamodel.checker._report import ProgressInfo, StopReason
 from otamodel.checker._search import (
-    _SALT,
     Exploration,
     Plan,
     ProgressHook,
     Task,
     make_replayer,
 )
+from otamodel.checker._workers import _POS_BITS, Engine, _Pool
 from otamodel.errors import ModelDefinitionError
 
-_POS_BITS = 20
-"""A discovery key is ``parent << _POS_BITS | action position``."""
-
-_CLOCK_MASK = 0  # the clock is read before every state (BOUND-8)
 _REBALANCE = 64
-
-Links = tuple[dict[int, Any], "array[int]", "array[int]", list[Any]]
-"""What a worker replays with: the initial states by number, the parent links and actions,
-and the coordinator's action table."""
+"""Workers' shares of a level are evened out when they differ by more than this."""
 _NOT_KEPT = 255
+"""The owner of a state no worker keeps (``_Coordinator.owners``)."""
 _SPREAD = 8
 """Requests whose replay starts at an initial state are dealt by their ancestor this many
 steps below it (:meth:`_Coordinator.get_home`)."""
-"""The owner of a state no worker keeps (``_Coordinator.owners``)."""
-"""Workers' shares of a level are evened out when they differ by more than this."""
-
-
-class Shard:
-    """One worker's part of the search: its share of the current level, as objects."""
-
-    def __init__(self, model: Model[Any, Any], plan: Plan) -> None:
-        self.model = model
-        self.plan = plan
-        self.boundary = get_boundary(model)
-        self.frontier: list[tuple[int, Any]] = []
-        self.candidates: list[Any] = []
-        self.action_ids: dict[Any, int] = {}
-        self.actions_sent = 0
-        self.action_table: list[Any] = []
-        self.always = list(plan.always)
-        self.sometimes = list(plan.sometimes)
-        self.kept: dict[int, Any] = {}
-        """The states of the kept levels this worker committed (replay starts, CHK-35)."""
-
-    @staticmethod
-    def get_fingerprints(states: list[Any]) -> list[int]:
-        """The fingerprints of ``states`` as this worker computes them."""
-        return [(hash(state) ^ _SALT) or 1 for state in states]
-
-    @staticmethod
-    def get_hash_probe() -> int:
-        """Workers on other machines must share the hash seed (``PYTHONHASHSEED``)."""
-        return hash("otamodel fingerprint probe")
-
-    def expand(
-        self, time_left: float | None, take: list[tuple[int, Any]] | None = None
-    ) -> dict[str, Any]:
-        """Expand the held level (in number order), with the states ``take`` adds to it:
-        distinct successors with their keys, and every edge when the plan records edges.
-        ``time_left`` is in seconds."""
-        deadline = None if time_left is None else time.perf_counter() + time_left
-        if take:
-            self.take(take)
-        record = self.plan.record_edges
-        actions = self.model.actions
-        next_state = self.model.next_state
-        boundary = self.boundary
-        action_ids = self.action_ids
-        table = self.action_table
-        salt = _SALT
-        firsts: dict[int, int] = {}
-        fps = array("q")
-        keys = array("q")
-        aids = array("i")
-        candidates: list[Any] = []
-        edge_src = array("i")
-        edge_fp = array("q")
-        edge_act = array("i")
-        open_states: list[int] = []
-        transitions = pruned = 0
-        clock = time.perf_counter
-        for count, (number, state) in enumerate(self.frontier):
-            if deadline is not None and not count & _CLOCK_MASK and clock() >= deadline:
-                return {"timed_out": True}
-            base = number << _POS_BITS
-            for position, action in enumerate(actions(state)):
-                successor = next_state(state, action)
-                if successor is None:
-                    continue
-                transitions += 1
-                if boundary is not None and not boundary(successor):
-                    pruned += 1
-                    open_states.append(number)
-                    continue
-                fp = (hash(successor) ^ salt) or 1
-                aid = action_ids.get(action)
-                if aid is None:
-                    aid = action_ids[action] = len(table)
-                    table.append(action)
-                if fp not in firsts:
-                    firsts[fp] = len(fps)
-                    fps.append(fp)
-                    keys.append(base | position)
-                    aids.append(aid)
-                    candidates.append(successor)
-                if record:
-                    edge_src.append(number)
-                    edge_fp.append(fp)
-                    edge_act.append(aid)
-        self.candidates = candidates
-        new_actions = table[self.actions_sent :]
-        self.actions_sent = len(table)
-        return {
-            "timed_out": False,
-            "fps": fps,
-            "keys": keys,
-            "aids": aids,
-            "actions": new_actions,
-            "transitions": transitions,
-            "pruned": pruned,
-            "open": open_states,
-            "edges": (edge_src, edge_fp, edge_act) if record else None,
-        }
-
-    def commit(
-        self, numbers: array[int], solved: set[int], keep: bool, give: int = 0
-    ) -> dict[str, Any]:
-        """Keep the successors the coordinator numbered (the next level) and judge them;
-        ``keep``: the level is a replay start (CHK-35) and its states stay here; ``give``:
-        that many of the level's last states leave this worker (``"given"``, rebalancing)."""
-        kept = [
-            (number, state)
-            for number, state in zip(numbers, self.candidates, strict=True)
-            if number >= 0
-        ]
-        self.candidates = []
-        self.frontier = kept
-        if keep:
-            self.kept.update(kept)
-        judged = self.judge(kept, solved)
-        if give:
-            judged["given"] = self.give(give)
-        return judged
-
-    def advance(
-        self, numbers: array[int], solved: set[int], keep: bool, time_left: float | None
-    ) -> dict[str, Any]:
-        """:meth:`commit`, then :meth:`expand` of the level just kept (one round trip);
-        ``time_left`` counts from now."""
-        deadline = None if time_left is None else time.perf_counter() + time_left
-        judged = self.commit(numbers, solved, keep)
-        left = None if deadline is None else deadline - time.perf_counter()
-        return {"judged": judged, "expanded": self.expand(left)}
-
-    @staticmethod
-    def run_tasks(tasks: list[Task]) -> list[Any]:
-        """CHK-36: run checker functions for the coordinator (graph work after the search)."""
-        return [function(*args) for function, args in tasks]
-
-    def get_keys(self, rows: list[PackedRequest], links: Links) -> list[Key]:
-        """CHK-35: the classification keys of the requests, from states replayed here from
-        the roots or this worker's kept levels (only keys go back)."""
-        requests = unpack_requests(rows)
-        roots, parents, parent_actions, table = links
-        starts = dict(roots)
-        starts.update(self.kept)
-        fetch = make_replayer(self.model, starts, parents, parent_actions, table)
-        hooks = KeyHooks(self.model, tuple(self.model.properties()))
-        return get_keys(hooks, requests, fetch, self.model.next_state, table)[0]
-
-    def judge(self, kept: list[tuple[int, Any]], solved: set[int]) -> dict[str, Any]:
-        """CHK-4/5/6 on new states: goal bits, hit bits and first hits, by state number."""
-        plan = self.plan
-        self.always = [e for e in self.always if e[0] not in solved]
-        self.sometimes = [e for e in self.sometimes if e[0] not in solved]
-        # Bits travel as the numbers of the states where they are 1.
-        goals = {position: array("i") for position, _ in plan.goals}
-        hits: dict[int, array[int]] = {}
-        first: dict[int, int] = {}
-        tracked = plan.always + plan.sometimes if plan.record_hits else []
-        for position, _ in tracked:
-            hits[position] = array("i")
-        wanted = {position: True for position, _ in plan.sometimes}
-        measured = plan.measures if plan.record_measures else []
-        values: dict[int, list[tuple[int, int]]] = {position: [] for position, _ in measured}
-        for number, state in kept:
-            for position, measure in measured:
-                value = measure(state)
-                if value:
-                    values[position].append((number, min(value, 255)))
-            for position, predicate in plan.goals:
-                if predicate(state):
-                    goals[position].append(number)
-            for position, predicate in tracked:
-                if predicate(state) == wanted.get(position, False):
-                    hits[position].append(number)
-                    if position not in first:
-                        first[position] = number
-            if not plan.record_hits:
-                for position, predicate in self.sometimes:
-                    if position not in first and predicate(state):
-                        first[position] = number
-                for position, predicate in self.always:
-                    if position not in first and not predicate(state):
-                        first[position] = number
-        return {"goals": goals, "hits": hits, "first": first, "measures": values}
-
-    def take(self, items: list[tuple[int, Any]]) -> int:
-        self.frontier.extend(items)
-        self.frontier.sort(key=_get_number)
-        return len(self.frontier)
-
-    def give(self, count: int) -> list[tuple[int, Any]]:
-        given = self.frontier[len(self.frontier) - count :]
-        del self.frontier[len(self.frontier) - count :]
-        return given
-
-    @staticmethod
-    def get_cpu_seconds() -> float:
-        """This worker process's CPU time (for benchmarks)."""
-        return time.process_time()
-
-
-def _get_number(item: tuple[int, Any]) -> int:
-    return item[0]
-
-
-class Engine(Protocol):
-    """Runs one shard per worker and calls a method on all of them (or some) at once."""
-
-    workers: int
-
-    def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]: ...
-
-    def submit(self, method: str, args: Sequence[tuple[Any, ...]]) -> None:
-        """Start ``method`` on every shard; :meth:`collect` returns the answers."""
-        ...
-
-    def collect(self) -> list[Any]: ...
-
-    def close(self) -> None: ...
-
-
-def _serve(conn: Connection, model: Model[Any, Any], plan: Plan) -> None:
-    """A worker process: run shard methods for the coordinator until told to stop."""
-    try:
-        shard = Shard(model, plan)
-        conn.send(("ok", None))
-        while True:
-            request = conn.recv()
-            if request is None:
-                return
-            method, args = request
-            conn.send(("ok", getattr(shard, method)(*args)))
-    except BaseException as exc:  # report it to the coordinator, which re-raises it
-        detail = traceback.format_exc()
-        try:
-            conn.send(("error", (exc, detail)))
-        except Exception:
-            conn.send(("error", (RuntimeError(repr(exc)), detail)))
-
-
-class _Pool:
-    """Worker processes with pipes: forked where possible (the model is inherited), else
-    spawned (the model is pickled once per worker)."""
-
-    def __init__(self, model: Model[Any, Any], plan: Plan, workers: int) -> None:
-        methods = multiprocessing.get_all_start_methods()
-        method = "fork" if "fork" in methods else "spawn"
-        context: Any = multiprocessing.get_context(method)
-        self.workers = workers
-        self.conns: list[Connection] = []
-        self.processes: list[Any] = []
-        saved_seed = os.environ.get("PYTHONHASHSEED")
-        if method == "spawn" and saved_seed is None:
-            os.environ["PYTHONHASHSEED"] = "0"  # fingerprints are hashes: agree on them
-        try:
-            for _ in range(workers):
-                parent_end, child_end = context.Pipe()
-                process = context.Process(target=_serve, args=(child_end, model, plan), daemon=True)
-                process.start()
-                child_end.close()
-                self.conns.append(parent_end)
-                self.processes.append(process)
-        finally:
-            if method == "spawn" and saved_seed is None:
-                del os.environ["PYTHONHASHSEED"]
-        for conn in self.conns:
-            self.receive(conn)
-
-    def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
-        self.submit(method, args)
-        return self.collect()
-
-    def submit(self, method: str, args: Sequence[tuple[Any, ...]]) -> None:
-        for conn, arguments in zip(self.conns, args, strict=True):
-            conn.send((method, arguments))
-
-    def collect(self) -> list[Any]:
-        return [self.receive(conn) for conn in self.conns]
-
-    @staticmethod
-    def receive(conn: Connection) -> Any:
-        status, payload = conn.recv()
-        if status == "error":
-            exc, detail = payload
-            exc.add_note(f"in a checker worker process:\n{detail}")
-            raise exc
-        return payload
-
-    def close(self) -> None:
-        for conn in self.conns:
-            try:
-                conn.send(None)
-                conn.close()
-            except OSError:
-                pass
-        for process in self.processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.terminate()
-                process.join()
 
 
 def explore_parallel(
@@ -874,4 +561,4 @@ _get_key = operator.itemgetter(0)
 _get_fp = operator.itemgetter(3)
 
 
-__all__ = ["Engine", "Shard", "explore_parallel"]
+__all__ = ["explore_parallel"]
