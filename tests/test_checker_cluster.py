@@ -60,9 +60,14 @@ def test_cluster_runs_the_ota_model_with_the_scenario_sent_once(cluster: str) ->
     from otamodel.verify._properties import OtaModel
 
     model = OtaModel("erase")
-    options: dict[str, Any] = {"cost": model.get_action_cost}
+    options: dict[str, Any] = {"cost": model.get_action_cost, "findings": True}
     report = check(model, cluster=cluster, **options)
-    assert get_outcome(report) == get_outcome(check(model, **options))
+    alone = check(model, **options)
+    assert get_outcome(report) == get_outcome(alone)
+    # CHK-35/36: keys and graph work computed on the cluster's workers give the same findings.
+    assert report.findings and [(f.id, f.key, f.trace) for f in report.findings] == [
+        (f.id, f.key, f.trace) for f in alone.findings
+    ]
 
 
 def test_cli_check_cluster_prints_the_same_report(cluster: str) -> None:
