@@ -355,3 +355,19 @@ def test_graph_work_sent_to_workers_matches_one_process() -> None:
     assert [r.trace for r in one.results] == [r.trace for r in two.results]
     assert [r.lasso for r in one.results] == [r.lasso for r in two.results]
     assert [(f.id, f.trace) for f in one.findings] == [(f.id, f.trace) for f in two.findings]
+
+
+def test_a_heavy_worker_gives_states_spread_over_its_level() -> None:
+    """CHK-14: rebalancing moves states from all over the level (a level's tail comes from
+    its later actions), and both shares stay in number order."""
+    from otamodel.checker._search import Plan
+    from otamodel.checker._workers import Shard
+
+    model = MODELS["diehard"]
+    shard = Shard(model, Plan(model.properties()))
+    shard.take([(number, f"s{number}") for number in range(10, 0, -1)])
+    given = shard.give(3)
+    assert [number for number, _ in given] == [1, 4, 7]
+    assert [number for number, _ in shard.frontier] == [2, 3, 5, 6, 8, 9, 10]
+    assert shard.give(20) == [(n, f"s{n}") for n in (2, 3, 5, 6, 8, 9, 10)]
+    assert shard.frontier == []

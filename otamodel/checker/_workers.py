@@ -225,9 +225,19 @@ class Shard:
         return len(self.frontier)
 
     def give(self, count: int) -> list[tuple[int, Any]]:
-        given = self.frontier[len(self.frontier) - count :]
-        del self.frontier[len(self.frontier) - count :]
-        return given
+        """``count`` states of the level, spread evenly over it (not its tail: a level's
+        later states come from later actions, faults among them, whose successors differ in
+        number from the others': both workers keep a mix)."""
+        frontier = self.frontier
+        size = len(frontier)
+        if count >= size:
+            self.frontier = []
+            return frontier
+        picked = bytearray(size)
+        for k in range(count):
+            picked[k * size // count] = 1
+        self.frontier = [item for item, out in zip(frontier, picked, strict=True) if not out]
+        return [item for item, out in zip(frontier, picked, strict=True) if out]
 
     @staticmethod
     def get_cpu_seconds() -> float:
