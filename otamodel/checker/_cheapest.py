@@ -7,11 +7,14 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections.abc import Callable, Sequence
-from itertools import pairwise
+from itertools import compress, pairwise
 from typing import Any
 
 from otamodel.checker._search import Exploration
 from otamodel.checker._trace import Trace
+
+_UNREACHED = 1 << 62
+"""The price of a state no path reaches."""
 
 
 class CheapestPaths:
@@ -48,16 +51,14 @@ class CheapestPaths:
     def get_path(self, targets: bytearray) -> tuple[Trace[Any, Any], int] | None:
         """:meth:`get_trace` and the number of the state it ends in."""
         price_of, steps_of = self.price_of, self.steps_of
-        found = -1
-        best = (1 << 62, 0)
-        k = targets.find(1)
-        while k >= 0:
-            key = (price_of[k], steps_of[k])
-            if key < best:
-                best = key
-                found = k
-            k = targets.find(1, k + 1)
-        if found < 0:
+        marked = list(compress(range(len(targets)), targets))
+        # The least (price, steps), the lowest number among equals (C-level zip and min).
+        prices = map(price_of.__getitem__, marked)
+        price, _, found = min(
+            zip(prices, map(steps_of.__getitem__, marked), marked, strict=True),
+            default=(_UNREACHED, 0, -1),
+        )
+        if found < 0 or price >= _UNREACHED:
             return None
         table = self.exploration.action_table
         path = [found]
@@ -93,8 +94,7 @@ def get_cheapest_arrays(
         offsets[source + 1] += 1
     for k in range(count):
         offsets[k + 1] += offsets[k]
-    unreached = 1 << 62
-    price_of = array("q", [unreached]) * count
+    price_of = array("q", [_UNREACHED]) * count
     steps_of = array("i", [0]) * count
     via_state = array("i", [-1]) * count
     via_action = array("i", [-1]) * count

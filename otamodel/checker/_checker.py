@@ -34,6 +34,9 @@ from otamodel.checker._search import Exploration, Plan, ProgressHook, explore
 from otamodel.checker._trace import Trace
 from otamodel.errors import ModelDefinitionError
 
+_FLIP = bytes([1, 0]) + bytes(254)
+"""A ``translate`` table: 0 -> 1, 1 -> 0."""
+
 _SEARCH_SHARE = 0.75
 """Share of ``time_limit`` the search may use; the rest is for the verdicts (BOUND-8)."""
 _PARALLEL_SEARCH_SHARE = 0.4
@@ -288,7 +291,7 @@ def get_results(
         trace = get_trace(exploration, hit) if hit >= 0 else None
         if trace is not None and cost is not None:
             if reach is not None:
-                targets = bytearray(1 - bit for bit in reach)
+                targets = bytearray(reach.translate(_FLIP))  # the traps: 0 <-> 1
             elif position in exploration.hit_bits:
                 targets = exploration.hit_bits[position].get_bytes()
             else:
