@@ -286,10 +286,13 @@ class _Coordinator:
         )
 
     def is_kept_level(self, depth: int, size: int, numbers: list[array[int]]) -> bool:
-        """Whether the new level (``depth``, ``size`` states) is a replay start, as in the
-        single-process search (CHK-16), and record which worker keeps each of its states."""
+        """Whether the new level (``depth``, ``size`` states) is a replay start (CHK-16) and
+        record which worker keeps each of its states. Each worker keeps its share of a kept
+        level, so with N workers every (6 / N)-th level is kept: a worker holds about as many
+        states as one process keeping every sixth level, and replays are shorter (CHK-36)."""
         plan = self.plan
-        keep = bool(plan.keep_every) and depth % plan.keep_every == 0
+        stride = max(1, plan.keep_every // self.workers) if plan.keep_every else 0
+        keep = bool(stride) and depth % stride == 0
         # The bound is per process: each worker keeps about its share of a level.
         keep = keep and self.kept_count + size <= plan.keep_limit * self.workers
         start = len(self.owners)
