@@ -147,29 +147,25 @@ def check(
             built: dict[str, Any] = {}
             if exploration.offload is not None and exploration.edge_src is not None:
                 offload_graph_work(exploration, properties, cost, built, findings=findings)
+            done: list[tuple[PropertyResult[S, A], ...]] = []
+
+            def run_results() -> None:
+                done.append(get_results(exploration, properties, cost, reach, built))
+
             if findings and exploration.submit_keys is not None:
-                # CHK-36: the verdicts are computed while the workers compute the keys.
+                # CHK-36: the verdicts are computed while the workers compute the keys (the
+                # classification has the can-reach bytes from the workers already).
                 reach.update(built.get("reach", {}))
-                done: list[tuple[PropertyResult[S, A], ...]] = []
-
-                def run_results() -> None:
-                    done.append(get_results(exploration, properties, cost, None, built))
-
+            else:
+                run_results()
+            if findings:
                 found = classify(
                     model, exploration, properties, cost, can_reach=reach,
                     witnesses=get_witnessed(exploration, properties),
                     reverse=built.get("reverse"), paths=built.get("paths"),
-                    meanwhile=run_results,
+                    meanwhile=None if done else run_results,
                 )  # fmt: skip
-                results = done[0]
-            else:
-                results = get_results(exploration, properties, cost, reach, built)
-                if findings:
-                    found = classify(
-                        model, exploration, properties, cost, can_reach=reach,
-                        witnesses=get_witnessed(exploration, properties),
-                        reverse=built.get("reverse"), paths=built.get("paths"),
-                    )  # fmt: skip
+            results = done[0]
         finally:
             if exploration.close is not None:
                 exploration.close()

@@ -143,11 +143,8 @@ def classify(
         graph: Graph | None = None
         if any(p.kind is not PropertyKind.SOMETIMES for p in properties):
             graph = Graph(exploration, cost, reverse, paths)
-        classifier = _Classifier(model, exploration, properties, graph)
-        classifier.meanwhile = meanwhile
-        found = classifier.run(can_reach, witnesses)
-        classifier._run_meanwhile()  # in case the run asked for no keys
-        return found
+        classifier = _Classifier(model, exploration, properties, graph, meanwhile)
+        return classifier.run(can_reach, witnesses)
 
 
 class _Classifier:
@@ -157,11 +154,13 @@ class _Classifier:
         exploration: Exploration,
         properties: Sequence[Property[Any, Any]],
         graph: Graph | None,
+        meanwhile: Callable[[], None] | None = None,
     ) -> None:
         self.model, self.exploration, self.properties, self.graph = (
             model, exploration, properties, graph,
         )  # fmt: skip
-        self.meanwhile: Callable[[], None] | None = None
+        self.meanwhile = meanwhile
+        """Run once, while the keys are computed (every run asks for keys, maybe none)."""
         self.hooks = KeyHooks(model, properties)
         cause_hook = getattr(model, "is_cause_action", None)
         table = exploration.action_table

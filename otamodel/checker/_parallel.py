@@ -295,7 +295,6 @@ class _Coordinator:
         keep = bool(stride) and depth % stride == 0
         # The bound is per process: each worker keeps about its share of a level.
         keep = keep and self.kept_count + size <= plan.keep_limit * self.workers
-        start = len(self.owners)
         self.owners.extend(bytes([_NOT_KEPT]) * size)
         if keep:
             self.kept_count += size
@@ -304,7 +303,6 @@ class _Coordinator:
                 for number in level:
                     if number >= 0:
                         owners[number] = w
-            assert len(owners) == start + size
         return keep
 
     def get_home(self, number: int, homes: dict[int, int]) -> int:

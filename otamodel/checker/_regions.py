@@ -162,12 +162,6 @@ class Causes:
         self.masks: dict[int, int] = {}
         self.bit_of: dict[tuple[int, int, int], int] = {}
 
-    def get_states(self, needs_state: bytes) -> set[int]:
-        """The states whose objects the cause keys need (``needs_state`` per action)."""
-        out = set(self.starts)
-        out.update(source for source, action, _ in self.inputs if needs_state[action])
-        return out
-
     def set_keys(self, start_key: Key, input_keys: list[Key]) -> None:
         """Number the distinct cause keys and propagate them (a worklist fixpoint)."""
         bits: dict[Key, int] = {}
@@ -413,9 +407,6 @@ class Traps:
         entries: list[Edge] = [(-1, -1, k) for k in trap if parents[k] == -1]
         entries += [(src[e], act[e], dst[e]) for e in get_ones(entering.to_bytes(len(src)))]
         self.entries = entries
-
-    def get_terminal_states(self) -> list[int]:
-        return [k for members in self.bottoms for k in members]
 
     def set_terminal_keys(self, keys: list[Key]) -> list[Key]:
         """One bit per distinct terminal key (bottom components with one key merge),
