@@ -20,9 +20,11 @@ from test_checker import (
 from otamodel.checker import CheckReport, Property, StopReason, Verdict, check
 from otamodel.checker._examples import (
     DieHard,
+    RmState,
     TpcAction,
     TpcState,
     TwoPhaseCommit,
+    get_rm_states,
     get_tm_state,
 )
 
@@ -52,9 +54,26 @@ def is_two(state: int) -> bool:
     return state == 2
 
 
+def get_prepared(state: TpcState) -> int:
+    """How many resource managers are prepared (a measure: several per state)."""
+    return sum(1 for rm in get_rm_states(state) if rm is RmState.PREPARED)
+
+
+class TwoPhaseCommitMeasured(TwoPhaseCommitProgress):
+    """Every kind of verdict column: a measured always, a sometimes, an eventually."""
+
+    def properties(self) -> Sequence[Property[TpcState, TpcAction]]:
+        return [
+            *super().properties(),
+            Property.always("few prepared", lambda s: get_prepared(s) < 2, measure=get_prepared),
+            Property.sometimes("decided", is_tm_decided),
+        ]
+
+
 MODELS: dict[str, Any] = {
     "2pc-3": TwoPhaseCommit(3),
     "2pc-5+eventually": TwoPhaseCommitProgress(5),
+    "2pc-4+measured": TwoPhaseCommitMeasured(4),
     "diehard": DieHard(),
     "diehard-invariant": DieHardInvariant(),
     "boundary": SmallJugsOnly(),
@@ -140,6 +159,7 @@ def get_arrays(model: Any, parallel: bool) -> tuple[object, ...]:
     plan = Plan(model.properties())
     plan.record_edges = True
     plan.record_hits = True
+    plan.record_measures = True
     options: dict[str, Any] = {
         "max_depth": None,
         "max_states": None,
@@ -168,6 +188,7 @@ def get_arrays(model: Any, parallel: bool) -> tuple[object, ...]:
             {position: bits.get_bytes() for position, bits in found.goal_bits.items()},
             {position: bits.get_bytes() for position, bits in found.hit_bits.items()},
             found.first_hits,
+            {position: bytes(values) for position, values in found.measures.items()},
             found.fetch_states(range(found.count)),
         )
     finally:
@@ -175,7 +196,9 @@ def get_arrays(model: Any, parallel: bool) -> tuple[object, ...]:
             found.close()
 
 
-@pytest.mark.parametrize("name", ["2pc-3", "2pc-5+eventually", "diehard", "faults"])
+@pytest.mark.parametrize(
+    "name", ["2pc-3", "2pc-5+eventually", "2pc-4+measured", "diehard", "faults"]
+)
 def test_parallel_numbers_states_exactly_like_one_process(name: str) -> None:
     """CHK-14: same numbering, parents, edges (in order), verdict bits and states."""
     model = MODELS[name]
@@ -299,9 +322,9 @@ def test_parallel_keys_are_computed_in_the_workers() -> None:
         assert one.kept_states > 0 and two.kept_states == every_third > one.kept_states
         assert one.submit_keys is None and two.submit_keys is not None
         last = len(model.properties()) - 1
-        requests = [
-            KeyRequest(Need.TERMINAL, n, last, members=(n,)) for n in range(one.count)
-        ] + [KeyRequest(Need.CAUSE, -1, action=0)]
+        requests = [KeyRequest(Need.TERMINAL, n, last, members=(n,)) for n in range(one.count)] + [
+            KeyRequest(Need.CAUSE, -1, action=0)
+        ]
         hooks = KeyHooks(model, model.properties())
         local, states = get_keys(
             hooks, requests, one.fetch_states, model.next_state, one.action_table

@@ -15,7 +15,8 @@ import os
 import time
 import traceback
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import compress
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
@@ -55,6 +56,9 @@ class Shard:
         self.sometimes = list(plan.sometimes)
         self.kept: dict[int, Any] = {}
         """The states of the kept levels this worker committed (replay starts, CHK-35)."""
+        self.get_verdict = make_verdict(plan) if plan.record_hits else None
+        self.verdicts: list[bytes] | None = None
+        """The candidates' verdicts, when judged ahead (:meth:`judge_ahead`)."""
 
     @staticmethod
     def get_fingerprints(states: list[Any]) -> list[int]:
@@ -122,6 +126,7 @@ class Shard:
                     edge_fp.append(fp)
                     edge_act.append(aid)
         self.candidates = candidates
+        self.verdicts = None
         new_actions = table[self.actions_sent :]
         self.actions_sent = len(table)
         return {
@@ -142,19 +147,32 @@ class Shard:
         """Keep the successors the coordinator numbered (the next level) and judge them;
         ``keep``: the level is a replay start (CHK-35) and its states stay here; ``give``:
         that many of the level's last states leave this worker (``"given"``, rebalancing)."""
-        kept = [
-            (number, state)
-            for number, state in zip(numbers, self.candidates, strict=True)
-            if number >= 0
-        ]
+        chosen = bytes(map((-1).__lt__, numbers))
+        kept = list(zip(compress(numbers, chosen), compress(self.candidates, chosen), strict=True))
+        verdicts = self.verdicts
+        if self.get_verdict is not None:
+            rows = (
+                list(compress(verdicts, chosen))
+                if verdicts is not None
+                else list(map(self.get_verdict, map(_get_state, kept)))
+            )
+            judged = self.assemble(array("i", map(_get_number, kept)), rows)
+        else:
+            judged = self.judge(kept, solved)
         self.candidates = []
+        self.verdicts = None
         self.frontier = kept
         if keep:
             self.kept.update(kept)
-        judged = self.judge(kept, solved)
         if give:
             judged["given"] = self.give(give)
         return judged
+
+    def judge_ahead(self) -> None:
+        """CHK-14: judge the expanded candidates while the coordinator numbers them (the
+        worker would wait meanwhile); the commit then picks the verdicts of those kept."""
+        if self.get_verdict is not None and self.verdicts is None and self.candidates:
+            self.verdicts = list(map(self.get_verdict, self.candidates))
 
     def advance(
         self, numbers: array[int], solved: set[int], keep: bool, time_left: float | None
@@ -219,6 +237,29 @@ class Shard:
                         first[position] = number
         return {"goals": goals, "hits": hits, "first": first, "measures": values}
 
+    def assemble(self, numbers: array[int], rows: list[bytes]) -> dict[str, Any]:
+        """CHK-4/5/6 from verdict rows (:func:`make_verdict`, every state judged on every
+        predicate): per column, the numbers of the states where it is 1 (C-level slices)."""
+        plan = self.plan
+        measured = plan.measures if plan.record_measures else []
+        width = len(measured) + len(plan.goals) + len(plan.always) + len(plan.sometimes)
+        table = b"".join(rows)
+        columns = iter(range(width))
+        values: dict[int, list[tuple[int, int]]] = {}
+        for position, _ in measured:
+            column = table[next(columns) :: width]
+            values[position] = list(compress(zip(numbers, column, strict=True), column))
+        goals = {}
+        for position, _ in plan.goals:
+            goals[position] = array("i", compress(numbers, table[next(columns) :: width]))
+        hits: dict[int, array[int]] = {}
+        first: dict[int, int] = {}
+        for position, _ in plan.always + plan.sometimes:
+            hits[position] = ones = array("i", compress(numbers, table[next(columns) :: width]))
+            if ones:
+                first[position] = ones[0]
+        return {"goals": goals, "hits": hits, "first": first, "measures": values}
+
     def take(self, items: list[tuple[int, Any]]) -> int:
         self.frontier.extend(items)
         self.frontier.sort(key=_get_number)
@@ -249,6 +290,34 @@ def _get_number(item: tuple[int, Any]) -> int:
     return item[0]
 
 
+def _get_state(item: tuple[int, Any]) -> Any:
+    return item[1]
+
+
+def make_verdict(plan: Plan) -> Callable[[Any], bytes]:
+    """A state's verdict row: each measure (capped at 255), then 1/0 per goal, per ``always``
+    property (1: a counterexample) and per ``sometimes`` property (1: a witness) — one
+    generated function (no loop)."""
+    scope: dict[str, Any] = {}
+    cells = []
+    for i, (_, measure) in enumerate(plan.measures if plan.record_measures else []):
+        scope[f"m{i}"] = measure
+        cells.append(f"min(m{i}(s), 255)")
+    for i, (_, predicate) in enumerate(plan.goals):
+        scope[f"g{i}"] = predicate
+        cells.append(f"1 if g{i}(s) else 0")
+    for i, (_, predicate) in enumerate(plan.always):
+        scope[f"a{i}"] = predicate
+        cells.append(f"0 if a{i}(s) else 1")
+    for i, (_, predicate) in enumerate(plan.sometimes):
+        scope[f"t{i}"] = predicate
+        cells.append(f"1 if t{i}(s) else 0")
+    row = f"({', '.join(cells)},)" if cells else "()"
+    source = f"def verdict(s):\n    return bytes({row})\n"
+    exec(compile(source, "<checker verdict>", "exec"), scope)
+    return scope["verdict"]  # type: ignore[no-any-return]
+
+
 class Engine(Protocol):
     """Runs one shard per worker and calls a method on all of them (or some) at once."""
 
@@ -276,6 +345,7 @@ def _serve(conn: Connection, model: Model[Any, Any], plan: Plan) -> None:
                 return
             method, args = request
             conn.send(("ok", getattr(shard, method)(*args)))
+            shard.judge_ahead()
     except BaseException as exc:  # report it to the coordinator, which re-raises it
         detail = traceback.format_exc()
         try:
