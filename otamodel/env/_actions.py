@@ -16,9 +16,11 @@ from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tea
 from otamodel.model import step as device_step
 from otamodel.model._core_io import get_truncated_length
 from otamodel.model._enums import CoreTask, SetStatusStep, SvcState
+from otamodel.model._record import get_evolve
 from otamodel.model._state import replace
 
 TICK = Action.of("tick")
+_evolve_result = get_evolve(StepResult)
 
 
 def is_before_validation(world: World) -> bool:
@@ -109,7 +111,7 @@ def step(world: World, action: Action) -> StepResult:
     new = update_ghost(world, result)  # PROP-*: history for the properties only
     if left is not None:
         new = new.spend(key)  # type: ignore[arg-type]
-    return replace(result, world=new) if new is not result.world else result
+    return _evolve_result(result, world=new) if new is not result.world else result
 
 
 def step_without_budget(world: World, action: Action) -> StepResult:

@@ -30,7 +30,10 @@ from otamodel.model import (
 )
 from otamodel.model._enums import BlTask
 from otamodel.model._physics import FlashProgram
+from otamodel.model._record import get_evolve
 from otamodel.model._state import STREAK_CAP, Expect, Ghost, replace
+
+_evolve_world = get_evolve(World)
 
 CALLBACK = "app callback: "
 CORE_CALL = "core -> service: "
@@ -112,7 +115,7 @@ def update_ghost(before: World, result: StepResult) -> World:
             g = _on_app(before, after, g)
     if g is ghost:
         return after
-    return replace(after, ghost=g)
+    return _evolve_world(after, ghost=g)
 
 
 def set_initial_ghost(world: World) -> World:

@@ -28,7 +28,7 @@ from otamodel.model._physics import (
     is_tearable,
 )
 from otamodel.model._product import DeviceContext
-from otamodel.model._record import record
+from otamodel.model._record import get_evolve, record
 from otamodel.model._service import SERVICE_DEF
 from otamodel.model._state import (
     Bootloader,
@@ -172,13 +172,14 @@ def get_next_machine(world: World) -> Compiled:
 
 
 _TICK = Action("tick")
+_evolve_world = get_evolve(World)
 
 
 def _tick(world: World) -> StepResult:
     action = _TICK
     if world.pending:
         op = world.pending[0]
-        new = apply_op(replace(world, pending=world.pending[1:]), op)
+        new = apply_op(_evolve_world(world, pending=world.pending[1:]), op)
         return StepResult(new, action, transition=op.describe(), ops=(op.describe(),))
     if world.phase is Phase.HUNG:
         return StepResult(
@@ -195,7 +196,7 @@ def _tick(world: World) -> StepResult:
     new = fired.world
     row = fired.transition
     if world.phase is Phase.APP:
-        new = replace(new, sched=(world.sched + 1) % len(get_schedule(world)))
+        new = _evolve_world(new, sched=(world.sched + 1) % len(get_schedule(world)))
     if new.service.state is SvcState.SOFTWARE_RESET or new.boot.task is BlTask.SOFTWARE_RESET:
         new = process_reset(new, "software reset")
     elif new.boot.task is BlTask.APPLICATION:
@@ -205,7 +206,7 @@ def _tick(world: World) -> StepResult:
 
 def step(world: World, action: Action) -> StepResult:
     """DEV-4: the one transition function. Total: a refused action returns a reason."""
-    world = replace(world, notes=()) if world.notes else world
+    world = _evolve_world(world, notes=()) if world.notes else world
     kind = action.kind
     if kind == "tick":
         return _tick(world)

@@ -158,6 +158,10 @@ def _add_methods(
             return f"self.{n}._name_"
         if "None" in str(annotation):
             return f"(_NONE if self.{n} is None else self.{n})"
+        if isinstance(declared, type) and "__record_fields__" in vars(declared):
+            # A record field's hash is read from its cache slot (no call to its __hash__
+            # unless not computed yet): the same value, hashed alike in the tuple.
+            return f"(_h_{n} if (_h_{n} := self.{n}._hash) is not None else hash(self.{n}))"
         return f"self.{n}"
 
     hashed = ", ".join(hashed_field(n) for n in compared)
@@ -218,6 +222,12 @@ def _get_attrs_evolve(cls: type) -> Callable[..., Any]:
     function = _compile(f"def evolve(self, *, {kw}):\n    return _cls({args})\n", scope, "evolve")
     _ATTRS_EVOLVE[cls] = function
     return function
+
+
+def get_evolve(cls: type[_T]) -> Callable[..., _T]:
+    """The field-wise evolve of a record class, to call as ``evolve(instance, field=value)``
+    on hot paths (what :func:`replace` calls, without its dispatch)."""
+    return cls.__evolve__  # type: ignore[attr-defined,no-any-return]
 
 
 def get_fields(cls: type[Any]) -> tuple[str, ...]:

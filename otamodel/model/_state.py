@@ -402,9 +402,8 @@ class World:
         return 0
 
     def spend(self, name: str) -> World:
-        return replace(
-            self,
-            budget=tuple((k, v - 1 if k == name else v) for k, v in self.budget),
+        return self.__evolve__(  # type: ignore[attr-defined,no-any-return]
+            budget=tuple([(k, v - 1 if k == name else v) for k, v in self.budget])
         )
 
 

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from otamodel.formats import bootctl, otadb
 from otamodel.model._config import Defect
 from otamodel.model._physics import FsClose, FsCreate, FsWrite, PersistentOp, get_page_program_ops
-from otamodel.model._state import Fs, World, replace
+from otamodel.model._record import get_evolve
+from otamodel.model._state import Bootloader, Core, Fs, Service, Transfer, World, replace
 
 DB_NAME = "image_database.csv"
 FACTORY_FILE = "factory_reset.bin"
@@ -17,20 +18,27 @@ FACTORY_DIGEST_FILE = "factory_image_digest.txt"
 BOOT_ADDR = 0xB0021000
 
 
+_evolve_world = get_evolve(World)
+_evolve_service = get_evolve(Service)
+_evolve_core = get_evolve(Core)
+_evolve_boot = get_evolve(Bootloader)
+_evolve_net = get_evolve(Transfer)
+
+
 def set_service(world: World, **changes: object) -> World:
-    return replace(world, service=replace(world.service, **changes))
+    return _evolve_world(world, service=_evolve_service(world.service, **changes))
 
 
 def set_core(world: World, **changes: object) -> World:
-    return replace(world, core=replace(world.core, **changes))
+    return _evolve_world(world, core=_evolve_core(world.core, **changes))
 
 
 def set_boot(world: World, **changes: object) -> World:
-    return replace(world, boot=replace(world.boot, **changes))
+    return _evolve_world(world, boot=_evolve_boot(world.boot, **changes))
 
 
 def set_net(world: World, **changes: object) -> World:
-    return replace(world, net=replace(world.net, **changes))
+    return _evolve_world(world, net=_evolve_net(world.net, **changes))
 
 
 def process_exception(world: World, why: str) -> World:
