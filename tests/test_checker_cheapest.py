@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import heapq
+import random
+from array import array
 from collections.abc import Sequence
+from typing import Any
+
+import pytest
 
 from otamodel.checker import Property, check
+from otamodel.checker._cheapest import get_cheapest_arrays
+from otamodel.checker._liveness import ReverseGraph, spread_can_reach, spread_can_reach_many
 
 
 class Ladder:
@@ -59,3 +67,74 @@ def test_cheapest_with_two_workers_matches() -> None:
         if a.trace is not None and b.trace is not None:
             assert sum(map(cost, a.trace.actions)) == sum(map(cost, b.trace.actions))
             assert len(a.trace) == len(b.trace)
+
+
+def get_random_graph(seed: int, count: int = 300) -> tuple[Any, ...]:
+    """A random graph in the arrays a search records: edges by source, BFS-like parents
+    (state 0 and every 50th state are roots), 6 interned actions."""
+    rng = random.Random(seed)
+    parents = array("i", [-1 if k % 50 == 0 else rng.randrange(k) for k in range(count)])
+    edges = sorted(
+        {(rng.randrange(count), rng.randrange(count), rng.randrange(6)) for _ in range(4 * count)}
+        | {(parents[k], k, rng.randrange(6)) for k in range(count) if parents[k] >= 0}
+    )
+    src, dst, act = (array("i", column) for column in zip(*edges, strict=True))
+    return count, (src, dst, act), parents
+
+
+def get_reference_arrays(
+    count: int, edges: tuple[array[int], ...], parents: array[int], prices: list[int]
+) -> tuple[list[int], ...]:
+    """A plain Dijkstra over (price, steps, state) entries: the order CHK-15 specifies."""
+    src, dst, act = edges
+    price_of = [1 << 62] * count
+    steps_of = [0] * count
+    via = [(-1, -1)] * count
+    heap = [(0, 0, k) for k in range(count) if parents[k] == -1]
+    for _, _, k in heap:
+        price_of[k] = 0
+    heapq.heapify(heap)
+    while heap:
+        price, steps, state = heapq.heappop(heap)
+        if (price, steps) != (price_of[state], steps_of[state]):
+            continue
+        for edge in range(len(src)):
+            if src[edge] != state:
+                continue
+            target, candidate = dst[edge], price + prices[act[edge]]
+            if (candidate, steps + 1) < (price_of[target], steps_of[target]):
+                price_of[target], steps_of[target] = candidate, steps + 1
+                via[target] = (state, act[edge])
+                heapq.heappush(heap, (candidate, steps + 1, target))
+    return price_of, steps_of, [v[0] for v in via], [v[1] for v in via]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cheapest_arrays_settle_states_in_price_steps_number_order(seed: int) -> None:
+    """CHK-15: the bucketed search picks the same predecessors as a heap of (price, steps,
+    state) entries, ties included (costs 0, 1 and 2)."""
+    count, edges, parents = get_random_graph(seed)
+    prices = [0, 0, 1, 0, 2, 1]
+    found = get_cheapest_arrays(count, edges, parents, prices)
+    assert tuple(map(list, found)) == get_reference_arrays(count, edges, parents, prices)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_can_reach_of_many_properties_equals_one_walk_each(seed: int) -> None:
+    """CHK-6: the shared backward walk (a bit per property, groups of eight) finds each
+    property's own fixpoint."""
+    count, edges, _ = get_random_graph(seed)
+    reverse = ReverseGraph.from_edges(count, *edges)
+    rng = random.Random(seed)
+    wanted = {
+        position: (
+            bytes(1 if rng.random() < 0.02 else 0 for _ in range(count)),
+            bytes(rng.randrange(2) for _ in range(6)),
+        )
+        for position in range(11)
+    }
+    open_ends = [rng.randrange(count) for _ in range(3)]
+    together = spread_can_reach_many(count, reverse, wanted, open_ends)
+    for position, (goals, allowed) in wanted.items():
+        alone = spread_can_reach(count, reverse, goals, open_ends, allowed)
+        assert together[position] == alone

@@ -98,29 +98,38 @@ def get_cheapest_arrays(
     steps_of = array("i", [0]) * count
     via_state = array("i", [-1]) * count
     via_action = array("i", [-1]) * count
-    heap: list[tuple[int, int, int]] = []
-    for state in range(count):
-        if parents[state] == -1:
-            price_of[state] = 0
-            heap.append((0, 0, state))
-    heapq.heapify(heap)
+    # The states to settle, by (price, steps): a heap of those keys and a list of states per
+    # key, taken in number order — the order of a heap of (price, steps, state) entries
+    # (a relaxation always yields a key with one step more, so a key's list is complete
+    # when its turn comes).
+    roots = [state for state in range(count) if parents[state] == -1]
+    for state in roots:
+        price_of[state] = 0
+    waiting: dict[tuple[int, int], list[int]] = {(0, 0): roots} if roots else {}
+    keys = list(waiting)
     pop, push = heapq.heappop, heapq.heappush
-    while heap:
-        price, steps, state = pop(heap)
-        if price_of[state] != price or steps_of[state] != steps:
-            continue
+    while keys:
+        key = pop(keys)
+        price, steps = key
         following = steps + 1
-        for position in range(offsets[state], offsets[state + 1]):
-            edge = order[position]
-            target = dst[edge]
-            candidate = price + prices[act[edge]]
-            best = price_of[target]
-            if candidate < best or (candidate == best and following < steps_of[target]):
-                price_of[target] = candidate
-                steps_of[target] = following
-                via_state[target] = state
-                via_action[target] = act[edge]
-                push(heap, (candidate, following, target))
+        for state in sorted(waiting.pop(key)):
+            if price_of[state] != price or steps_of[state] != steps:
+                continue  # settled cheaper since
+            for position in range(offsets[state], offsets[state + 1]):
+                edge = order[position]
+                target = dst[edge]
+                candidate = price + prices[act[edge]]
+                best = price_of[target]
+                if candidate < best or (candidate == best and following < steps_of[target]):
+                    price_of[target] = candidate
+                    steps_of[target] = following
+                    via_state[target] = state
+                    via_action[target] = act[edge]
+                    slot = waiting.get((candidate, following))
+                    if slot is None:
+                        slot = waiting[candidate, following] = []
+                        push(keys, (candidate, following))
+                    slot.append(target)
     return price_of, steps_of, via_state, via_action
 
 

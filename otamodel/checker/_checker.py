@@ -16,10 +16,10 @@ from otamodel.checker._liveness import (
     ForwardGraph,
     ReverseGraph,
     get_allowed,
-    get_can_reach,
     get_can_reach_all,
     get_lasso,
     get_open_ends,
+    spread_can_reach_many,
 )
 from otamodel.checker._model import A, Model, Property, PropertyKind, S
 from otamodel.checker._parallel import explore_parallel
@@ -231,11 +231,7 @@ def offload_graph_work(
         offload.submit([task])
         if findings or eventually:
             reverse = built["reverse"] = ReverseGraph(exploration)
-            goals = exploration.goal_bits
-            built["reach"] = {
-                k: get_can_reach(exploration, reverse, goals[k].get_bytes(), p.edge_filter)
-                for k, p in eventually
-            }
+            built["reach"] = get_can_reach_of(exploration, reverse, dict(eventually))
         built["paths"] = CheapestPaths(exploration, arrays=offload.collect()[0])
     elif eventually:
         wanted = {
@@ -247,6 +243,19 @@ def offload_graph_work(
         if findings:
             built["reverse"] = ReverseGraph(exploration)
         built["reach"] = offload.collect()[0]
+
+
+def get_can_reach_of(
+    exploration: Exploration, reverse: ReverseGraph, eventually: dict[int, Property[Any, Any]]
+) -> dict[int, bytearray]:
+    """CHK-6: per ``eventually`` property position, its can-reach bytes (one backward walk
+    for several properties)."""
+    table = exploration.action_table
+    wanted = {
+        position: (exploration.goal_bits[position].get_bytes(), get_allowed(table, p.edge_filter))
+        for position, p in eventually.items()
+    }
+    return spread_can_reach_many(exploration.count, reverse, wanted, get_open_ends(exploration))
 
 
 def get_results(
@@ -268,18 +277,21 @@ def get_results(
     forward: ForwardGraph | None = None
     states: list[Any] | None = None
     paths: CheapestPaths | None = given.get("paths")
-    given_reach: dict[int, bytearray] = given.get("reach", {})
+    given_reach: dict[int, bytearray] = dict(given.get("reach", {}))
+    missing = {
+        position: prop
+        for position, prop in enumerate(properties)
+        if prop.kind is PropertyKind.EVENTUALLY and position not in given_reach
+    }
+    if missing:
+        reverse = reverse or ReverseGraph(exploration)
+        given_reach.update(get_can_reach_of(exploration, reverse, missing))
     results: list[PropertyResult[S, A]] = []
     for position, prop in enumerate(properties):
         hit = exploration.first_hits[position]
         reach: bytearray | None = None
         if prop.kind is PropertyKind.EVENTUALLY:
-            reach = given_reach.get(position)
-            if reach is None:
-                if reverse is None:
-                    reverse = ReverseGraph(exploration)
-                goals = exploration.goal_bits[position].get_bytes()
-                reach = get_can_reach(exploration, reverse, goals, prop.edge_filter)
+            reach = given_reach[position]
             if reach_out is not None:
                 reach_out[position] = reach
             hit = reach.find(0)

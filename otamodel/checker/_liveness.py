@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable
-from itertools import accumulate
+from collections.abc import Callable, Iterable, Mapping
+from itertools import accumulate, compress
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -139,10 +139,71 @@ def get_can_reach_all(
     actions), over a reverse graph built here: the task a worker process runs while the
     coordinator does other work (CHK-36)."""
     reverse = ReverseGraph.from_edges(count, *edges)
-    return {
-        position: spread_can_reach(count, reverse, goals, open_ends, allowed)
-        for position, (goals, allowed) in wanted.items()
-    }
+    return spread_can_reach_many(count, reverse, wanted, open_ends)
+
+
+_GROUP = 8
+"""Properties whose can-reach bytes one walk computes (a bit each in a byte a state)."""
+
+
+def spread_can_reach_many(
+    count: int,
+    reverse: ReverseGraph,
+    wanted: Mapping[int, tuple[bytes | bytearray, bytes]],
+    open_ends: list[int],
+) -> dict[int, bytearray]:
+    """:func:`spread_can_reach` of several properties (``wanted``: position -> goal bits and
+    allowed actions): one backward walk per eight of them, a bit per property in a byte per
+    state, so an edge is followed once for all the properties it lets reach further (each
+    result is the same fixpoint a walk of its own finds)."""
+    positions = list(wanted)
+    out: dict[int, bytearray] = {}
+    for first in range(0, len(positions), _GROUP):
+        group = positions[first : first + _GROUP]
+        if len(group) == 1:
+            goals, allowed = wanted[group[0]]
+            out[group[0]] = spread_can_reach(count, reverse, goals, open_ends, allowed)
+            continue
+        bits = _spread_bits(count, reverse, [wanted[k] for k in group], open_ends)
+        for i, position in enumerate(group):
+            pick = bytes((value >> i) & 1 for value in range(256))
+            out[position] = bytearray(bits.translate(pick))
+    return out
+
+
+def _spread_bits(
+    count: int,
+    reverse: ReverseGraph,
+    group: list[tuple[bytes | bytearray, bytes]],
+    open_ends: list[int],
+) -> bytearray:
+    """Bit ``i`` of a state's byte: it can reach a goal of ``group[i]`` over edges that
+    property allows (open ends reach every goal, CHK-10)."""
+    reach = bytearray(count)
+    for i, (goals, _) in enumerate(group):
+        flag = 1 << i
+        for state in compress(range(count), goals):
+            reach[state] |= flag
+    every = (1 << len(group)) - 1
+    for state in open_ends:
+        reach[state] = every
+    masks = [
+        sum(1 << i for i, (_, allowed) in enumerate(group) if allowed[action])
+        for action in range(len(group[0][1]))
+    ]
+    stack = list(compress(range(count), reach))
+    offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
+    pop, push = stack.pop, stack.append
+    while stack:
+        target = pop()
+        carried = reach[target]
+        for edge in range(offsets[target], offsets[target + 1]):
+            source = sources[edge]
+            new = carried & masks[actions[edge]] & ~reach[source]
+            if new:
+                reach[source] |= new
+                push(source)
+    return reach
 
 
 class ForwardGraph:
