@@ -236,28 +236,54 @@ def make_replayer(
     return fetch_states
 
 
-def _make_judge(
-    goals: list[tuple[bytearray, Callable[[Any], bool]]],
-    tracked: list[tuple[bytearray, Callable[[Any], bool], bool, bool]],
-    measured: list[tuple[bytearray, Callable[[Any], int]]],
-) -> Callable[[Any, int], bool]:
-    """``judge`` when every predicate is recorded for every state and nothing stops the
-    search: the same appends, unrolled into one generated function (no loop, no unpacking)."""
+def get_verdict_cells(plan: Plan, scope: dict[str, Any]) -> list[str]:
+    """The expressions of a state ``s``'s verdict row (predicates bound in ``scope``): each
+    recorded measure (capped at 255), then 1/0 per goal, per ``always`` property (1: a
+    counterexample) and per ``sometimes`` property (1: a witness)."""
+    cells = []
+    for i, (_, measure) in enumerate(plan.measures if plan.record_measures else []):
+        scope[f"m{i}"] = measure
+        cells.append(f"min(m{i}(s), {_CAP})")
+    for i, (_, predicate) in enumerate(plan.goals):
+        scope[f"g{i}"] = predicate
+        cells.append(f"1 if g{i}(s) else 0")
+    for i, (_, predicate) in enumerate(plan.always):
+        scope[f"a{i}"] = predicate
+        cells.append(f"0 if a{i}(s) else 1")
+    for i, (_, predicate) in enumerate(plan.sometimes):
+        scope[f"t{i}"] = predicate
+        cells.append(f"1 if t{i}(s) else 0")
+    return cells
+
+
+def make_verdict(plan: Plan) -> Callable[[Any], bytes]:
+    """A state's verdict row (:func:`get_verdict_cells`): one generated function, no loop."""
     scope: dict[str, Any] = {}
-    lines = []
-    for i, (bits, predicate) in enumerate(goals):
-        scope[f"g{i}"], scope[f"gp{i}"] = bits.append, predicate
-        lines.append(f"    g{i}(1 if gp{i}(state) else 0)\n")
-    for i, (bits, predicate, wanted, _) in enumerate(tracked):
-        scope[f"t{i}"], scope[f"tp{i}"], scope[f"w{i}"] = bits.append, predicate, wanted
-        lines.append(f"    t{i}(tp{i}(state) == w{i})\n")
-    scope["cap"] = _CAP
-    for i, (bits, measure) in enumerate(measured):
-        scope[f"m{i}"], scope[f"mp{i}"] = bits.append, measure
-        lines.append(f"    m{i}(min(mp{i}(state), cap))\n")
-    source = "def judge(state, k):\n" + "".join(lines) + "    return False\n"
+    cells = get_verdict_cells(plan, scope)
+    row = f"({', '.join(cells)},)" if cells else "()"
+    exec(compile(f"def verdict(s):\n    return bytes({row})\n", "<checker verdict>", "exec"), scope)
+    return scope["verdict"]  # type: ignore[no-any-return]
+
+
+def _make_row_judge(plan: Plan, rows: list[bytes]) -> Callable[[Any, int], bool]:
+    """``judge`` when every predicate is recorded for every state and nothing stops the
+    search: it appends the state's verdict row to ``rows`` (one generated function), which
+    :func:`_spread_rows` turns into the columns at the end of each level."""
+    scope: dict[str, Any] = {"append": rows.append}
+    row = ", ".join(get_verdict_cells(plan, scope))
+    source = f"def judge(s, k):\n    append(bytes(({row},)))\n    return False\n"
     exec(compile(source, "<checker judge>", "exec"), scope)
     return scope["judge"]  # type: ignore[no-any-return]
+
+
+def _spread_rows(rows: list[bytes], columns: list[bytearray]) -> None:
+    """Append the verdict rows' values to their columns (C-level slices) and empty ``rows``."""
+    if rows:
+        table = b"".join(rows)
+        width = len(columns)
+        for i, column in enumerate(columns):
+            column += table[i::width]
+        rows.clear()
 
 
 def explore(
@@ -367,8 +393,15 @@ def explore(
         return halt
 
     judge_state: Callable[[Any, int], bool] = judge
+    rows: list[bytes] = []
+    # The verdict rows' columns, in the order of get_verdict_cells.
+    row_columns = [
+        *(values for values, _ in measured),
+        *(bits for bits, _ in goals),
+        *(bits for bits, _, _, _ in tracked),
+    ]
     if tracked and not always and not sometimes and not stop_on_violation:
-        judge_state = _make_judge(goals, tracked, measured)
+        judge_state = _make_row_judge(plan, rows)
 
     # Without edge recording only membership matters: a set of fingerprints (C speed, about
     # 70 bytes a state) instead of the table that also maps fingerprints to numbers.
@@ -511,6 +544,7 @@ def explore(
             level_starts.append(end)
             level = upcoming
             depth += 1
+            _spread_rows(rows, row_columns)
             for column in columns:
                 column.flush()
             if keep_every and depth % keep_every == 0 and kept_count + len(level) <= keep_limit:
@@ -525,6 +559,7 @@ def explore(
             edge_src.pop()
             edge_dst.pop()
             edge_act.pop()
+    _spread_rows(rows, row_columns)
     for position, bits in hit_bits.items():
         first_hits[position] = bits.find_one()
     assert stop is not None

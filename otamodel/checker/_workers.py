@@ -15,7 +15,7 @@ import os
 import time
 import traceback
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from itertools import compress
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
@@ -28,7 +28,7 @@ from otamodel.checker._keys import (
     unpack_requests,
 )
 from otamodel.checker._model import Model, get_boundary
-from otamodel.checker._search import _SALT, Plan, Task, make_replayer
+from otamodel.checker._search import _SALT, Plan, Task, make_replayer, make_verdict
 
 _POS_BITS = 20
 """A discovery key is ``parent << _POS_BITS | action position``."""
@@ -292,30 +292,6 @@ def _get_number(item: tuple[int, Any]) -> int:
 
 def _get_state(item: tuple[int, Any]) -> Any:
     return item[1]
-
-
-def make_verdict(plan: Plan) -> Callable[[Any], bytes]:
-    """A state's verdict row: each measure (capped at 255), then 1/0 per goal, per ``always``
-    property (1: a counterexample) and per ``sometimes`` property (1: a witness) — one
-    generated function (no loop)."""
-    scope: dict[str, Any] = {}
-    cells = []
-    for i, (_, measure) in enumerate(plan.measures if plan.record_measures else []):
-        scope[f"m{i}"] = measure
-        cells.append(f"min(m{i}(s), 255)")
-    for i, (_, predicate) in enumerate(plan.goals):
-        scope[f"g{i}"] = predicate
-        cells.append(f"1 if g{i}(s) else 0")
-    for i, (_, predicate) in enumerate(plan.always):
-        scope[f"a{i}"] = predicate
-        cells.append(f"0 if a{i}(s) else 1")
-    for i, (_, predicate) in enumerate(plan.sometimes):
-        scope[f"t{i}"] = predicate
-        cells.append(f"1 if t{i}(s) else 0")
-    row = f"({', '.join(cells)},)" if cells else "()"
-    source = f"def verdict(s):\n    return bytes({row})\n"
-    exec(compile(source, "<checker verdict>", "exec"), scope)
-    return scope["verdict"]  # type: ignore[no-any-return]
 
 
 class Engine(Protocol):
