@@ -102,7 +102,7 @@ def step(world: World, action: Action) -> StepResult:
     """The shared transition function with budgets: the device's ``step`` and, when an
     input is accepted, one unit of its budget spent."""
     result = _step_unbudgeted(world, action)
-    if result.is_refused:
+    if result.refusal is not None:
         return result
     key = action.get_budget_key()
     left = None if key is None else get_budget_map(world.budget).get(key)

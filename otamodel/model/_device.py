@@ -164,13 +164,6 @@ def get_schedule(world: World) -> tuple[str, ...]:
     return ("service", "core")
 
 
-def get_next_machine(world: World) -> Compiled:
-    if world.phase is Phase.BOOTLOADER:
-        return BOOTLOADER
-    schedule = get_schedule(world)
-    return MACHINES[schedule[world.sched % len(schedule)]]
-
-
 _TICK = Action("tick")
 _evolve_world = get_evolve(World)
 
@@ -189,14 +182,18 @@ def _tick(world: World) -> StepResult:
         # ENV-31: a build that fails at start-up, before its core validates it, at every boot.
         new = process_reset(world, "application crash (fails at start-up)")
         return StepResult(new, action, transition="crash at start-up", notes=new.notes)
-    spec = get_next_machine(world)
-    fired: Fired = fire(spec, world, "tick")
-    if fired.transition is None:
-        return StepResult(world, action, refusal=fired.refusal)
-    new = fired.world
+    if world.phase is Phase.BOOTLOADER:
+        fired: Fired = fire(BOOTLOADER, world, "tick")
+        new = fired.world
+    else:
+        schedule = get_schedule(world)
+        fired = fire(MACHINES[schedule[world.sched % len(schedule)]], world, "tick")
+        new = fired.world
+        if fired.transition is not None and world.phase is Phase.APP:
+            new = _evolve_world(new, sched=(world.sched + 1) % len(schedule))
     row = fired.transition
-    if world.phase is Phase.APP:
-        new = _evolve_world(new, sched=(world.sched + 1) % len(get_schedule(world)))
+    if row is None:
+        return StepResult(world, action, refusal=fired.refusal)
     if new.service.state is SvcState.SOFTWARE_RESET or new.boot.task is BlTask.SOFTWARE_RESET:
         new = process_reset(new, "software reset")
     elif new.boot.task is BlTask.APPLICATION:

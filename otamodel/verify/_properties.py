@@ -188,7 +188,7 @@ class OtaModel:
 
     def next_state(self, state: World, action: Action) -> World | None:
         result = step(state, action)
-        return None if result.is_refused else result.world
+        return result.world if result.refusal is None else None
 
     def format_action(self, action: Action) -> str:
         return str(action)
