@@ -7,7 +7,7 @@ from __future__ import annotations
 import operator
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import compress, repeat
+from itertools import compress, pairwise, repeat
 from typing import TYPE_CHECKING, Any
 
 from otamodel.checker._liveness import get_row_starts
@@ -241,28 +241,17 @@ class Clean:
     def __init__(self, graph: Graph, values: Sequence[int]) -> None:
         self.graph, self.values = graph, values
         self.known: dict[int, bool] = {}
-
-    def _is_tree_clean(self, state: int) -> bool:
-        parents, values, known = self.graph.exploration.parents, self.values, self.known
-        path = []
-        k = state
-        while k >= 0 and k not in known:
-            if values[k]:
-                return False
-            path.append(k)
-            k = parents[k]
-        result = k < 0 or known[k]
-        if result:
-            for k in path:
-                known[k] = True
-        return result
+        self.tree = get_tree_clean(graph.exploration, values)
 
     def is_clean(self, state: int) -> bool:
+        known = self.known.get(state)
+        if known is not None:
+            return known
         if self.values[state]:
             return False
-        if self._is_tree_clean(state):
+        if self.tree[state]:
             return True
-        reverse, values = self.graph.reverse, self.values
+        reverse, values, tree, known_of = self.graph.reverse, self.values, self.tree, self.known
         offsets, sources = reverse.offsets, reverse.sources
         seen = {state}
         stack = [state]
@@ -272,13 +261,37 @@ class Clean:
                 source = sources[slot]
                 if source in seen or values[source]:
                     continue
-                if self._is_tree_clean(source):
-                    self.known[state] = True
+                found = known_of.get(source)
+                if found is False:
+                    continue  # none of its ancestors is clean either
+                if found or tree[source]:
+                    known_of[state] = True
                     return True
                 seen.add(source)
                 stack.append(source)
-        self.known[state] = False
+        # Every state seen has only the ancestors seen, none of them clean.
+        known_of.update(dict.fromkeys(seen, False))
         return False
+
+
+def get_tree_clean(exploration: Exploration, values: Sequence[int]) -> bytearray:
+    """1 where no state on the BFS-tree path from an initial state violates (``values``
+    non-zero), level by level with C-level maps (a parent is always in an earlier level)."""
+    count = exploration.count
+    flags = values if isinstance(values, bytes | bytearray) else bytes(map(bool, values))
+    holds = flags.translate(_FLIP)
+    parents = exploration.parents
+    clean = bytearray(count)
+    bounds = [*exploration.level_starts, count]
+    for start, end in pairwise(bounds):
+        if start >= end:
+            continue
+        if start == 0:
+            clean[start:end] = holds[start:end]  # the initial states
+        else:
+            above = map(clean.__getitem__, parents[start:end])
+            clean[start:end] = bytes(map(operator.and_, holds[start:end], above))
+    return clean
 
 
 class TrapGraph:
@@ -567,7 +580,8 @@ def _get_components(
                     work.append((child, iter(targets[starts[child] : starts[child + 1]])))
                     break
                 if on_stack[child]:
-                    low[node] = min(low[node], index[child])
+                    if index[child] < low[node]:  # noqa: PLR1730 - no call in the hot loop
+                        low[node] = index[child]
                 else:
                     leaves[node] = 1
             else:
@@ -588,7 +602,8 @@ def _get_components(
                     is_sink.append(sink)
                 if work:
                     parent = work[-1][0]
-                    low[parent] = min(low[parent], low[node])
+                    if low[node] < low[parent]:  # noqa: PLR1730 - no call in the hot loop
+                        low[parent] = low[node]
                     if not on_stack[node]:
                         leaves[parent] = 1  # the edge parent -> node leaves parent's component
     return Components(flat, firsts), component_of, is_sink
