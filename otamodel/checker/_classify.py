@@ -426,7 +426,9 @@ class _Classifier:
         else:
             at_src = bytes(map(values.__getitem__, src))
             at_dst = bytes(map(values.__getitem__, dst))
-        out: list[Edge] = [(-1, -1, k) for k in get_ones(values) if parents[k] == -1]
+        starts = self.exploration.level_starts
+        roots = starts[1] if len(starts) > 1 else self.exploration.count  # level 0
+        out: list[Edge] = [(-1, -1, k) for k in get_ones(values[:roots]) if parents[k] == -1]
         if prop.measure is not None:
             rises = [e for e, (a, b) in enumerate(zip(at_src, at_dst, strict=True)) if b > a]
             return out + [(src[e], act[e], dst[e]) for e in rises]
