@@ -104,7 +104,7 @@ def step(world: World, action: Action) -> StepResult:
     result = _step_unbudgeted(world, action)
     if result.refusal is not None:
         return result
-    key = action.get_budget_key()
+    key = None if action is TICK else action.get_budget_key()  # most steps are ticks
     left = None if key is None else get_budget_map(world.budget).get(key)
     if left is not None and left <= 0:
         return replace(result, world=world, refusal=f"the {key} budget is spent")

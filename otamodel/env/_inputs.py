@@ -286,7 +286,7 @@ def process_server(world: World, action: Action) -> StepResult:
 def is_mount_failing(world: World) -> bool:
     """SCN-32: with the switch on, a mount of a damaged volume fails; the bootloader (and the
     core) retry it forever."""
-    if not _ctx(world).fs_options.mount_fails_damaged or not world.fs.damaged:
+    if not world.fs.damaged or not _ctx(world).fs_options.mount_fails_damaged:
         return False
     if world.pending:
         return False
