@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -397,3 +398,32 @@ def test_a_heavy_worker_gives_states_spread_over_its_level() -> None:
     assert [number for number, _ in shard.frontier] == [2, 3, 5, 6, 8, 9, 10]
     assert shard.give(20) == [(n, f"s{n}") for n in (2, 3, 5, 6, 8, 9, 10)]
     assert shard.frontier == []
+
+
+def get_no_verdict(state: object) -> bytes:
+    raise AssertionError("judged again")
+
+
+def test_a_worker_judges_ahead_and_commits_the_verdicts_of_its_winners() -> None:
+    """CHK-14: verdicts computed between calls (while the coordinator numbers the level) are
+    the ones the commit reports; without them the commit judges the winners itself."""
+    from otamodel.checker._search import Plan
+    from otamodel.checker._workers import Shard
+
+    model = MODELS["2pc-4+measured"]
+    plan = Plan(model.properties())
+    plan.record_hits = plan.record_measures = True
+    ahead, late = Shard(model, plan), Shard(model, plan)
+    init = model.init_states()[0]
+    for shard in (ahead, late):
+        shard.take([(0, init)])
+        shard.expand(None)
+    ahead.judge_ahead()
+    assert ahead.verdicts is not None and len(ahead.verdicts) == len(ahead.candidates)
+    ahead.get_verdict = get_no_verdict  # the commit must not judge again
+    count = len(late.candidates)
+    numbers = array("i", [-1 if k % 2 else 10 + k for k in range(count)])
+    judged_late = late.commit(numbers, set(), keep=False)
+    judged_ahead = ahead.commit(numbers, set(), keep=False)
+    assert judged_ahead == judged_late
+    assert [n for n, _ in ahead.frontier] == [n for n in numbers if n >= 0]
