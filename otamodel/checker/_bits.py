@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+BIT_OF = [bytes((value >> bit) & 1 for value in range(256)) for bit in range(8)]
+"""``translate`` tables: a byte to its bit ``bit`` (0/1)."""
 _TO_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
 _FROM_DIGITS = bytes.maketrans(b"01", b"\x00\x01")
 

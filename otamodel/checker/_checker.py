@@ -284,7 +284,8 @@ def get_results(
         if prop.kind is PropertyKind.EVENTUALLY and position not in given_reach
     }
     if missing:
-        reverse = reverse or ReverseGraph(exploration)
+        if reverse is None:
+            reverse = ReverseGraph(exploration)
         given_reach.update(get_can_reach_of(exploration, reverse, missing))
     results: list[PropertyResult[S, A]] = []
     for position, prop in enumerate(properties):

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from itertools import accumulate, compress
 from typing import TYPE_CHECKING, Any
 
+from otamodel.checker._bits import BIT_OF
+
 if TYPE_CHECKING:
     from otamodel.checker._search import Exploration
 
@@ -166,8 +168,7 @@ def spread_can_reach_many(
             continue
         bits = _spread_bits(count, reverse, [wanted[k] for k in group], open_ends)
         for i, position in enumerate(group):
-            pick = bytes((value >> i) & 1 for value in range(256))
-            out[position] = bytearray(bits.translate(pick))
+            out[position] = bytearray(bits.translate(BIT_OF[i]))
     return out
 
 

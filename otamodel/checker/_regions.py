@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import compress, pairwise, repeat
 from typing import TYPE_CHECKING, Any
 
+from otamodel.checker._bits import BIT_OF
 from otamodel.checker._liveness import get_row_starts
 from otamodel.checker._model import Property
 from otamodel.checker._trace import Trace
@@ -80,7 +81,7 @@ class Graph:
             at_src = bytes(map(table.__getitem__, self.src))
             at_dst = bytes(map(table.__getitem__, self.dst))
             out.extend(
-                (at_src.translate(_BIT[bit]), at_dst.translate(_BIT[bit]))
+                (at_src.translate(BIT_OF[bit]), at_dst.translate(BIT_OF[bit]))
                 for bit in range(len(chunk))
             )
         return out
@@ -473,8 +474,6 @@ class Traps:
 
 
 _FLIP = bytes([1, 0]) + bytes(254)
-_BIT = [bytes((value >> bit) & 1 for value in range(256)) for bit in range(8)]
-"""``translate`` tables: a packed byte to its bit ``bit``."""
 _NONZERO = bytes([0]) + bytes([1]) * 255
 
 
