@@ -81,3 +81,40 @@ def test_flash_contents_follow_the_object_not_a_stale_cache() -> None:
     flashes = [Flash(pages=pages[: n + 1]) for n in range(3)] * 3
     for flash in flashes:
         assert flash.get_contents() == b"".join(flash.pages)
+
+
+def test_a_world_core_leaves_out_the_budgets_and_survives_budget_copies() -> None:
+    from otamodel.model._record import (
+        get_core_hash,
+        get_evolve,
+        get_evolve_outside_core,
+        is_same_core,
+    )
+    from otamodel.model._state import get_spent
+
+    world = World(flash=Flash(pages=(b"\xff" * 256,)), fs=Fs(), budget=(("power_cut", 2),))
+    core = get_core_hash(world)
+    other = get_evolve_outside_core(World)(world, budget=(("power_cut", 1),))
+    assert other._core is core  # type: ignore[attr-defined]  # kept, not recomputed
+    assert world != other and hash(world) != hash(other)
+    assert is_same_core(world, other) and get_core_hash(other) == core
+    # Any core field makes the cores differ; a fresh equal world has the same core hash.
+    moved = get_evolve(World)(world, sched=1)
+    assert not is_same_core(world, moved) and moved._core is None  # type: ignore[attr-defined]
+    twin = World(flash=Flash(pages=(b"\xff" * 256,)), fs=Fs(), budget=(("power_cut", 1),))
+    assert twin == other and hash(twin) == hash(other)
+    assert get_core_hash(twin) == get_core_hash(world) and is_same_core(twin, world)
+    # Spent budgets are shared tuples (ENV-9); spending keeps the core.
+    assert get_spent(world.budget, "power_cut") is get_spent(world.budget, "power_cut")
+    spent = world.spend("power_cut")
+    assert spent == twin and spent.budget is get_spent(world.budget, "power_cut")
+    assert is_same_core(spent, world)
+    # Pickled and restored: equal, same hashes (the caches are not pickled).
+    from otamodel.env import get_scenario, initial_world
+
+    start = initial_world(get_scenario("default"))
+    spent = start.spend("power_cut")
+    register_context(start.scenario)
+    back = pickle.loads(pickle.dumps(spent))
+    assert back == spent and hash(back) == hash(spent) and back != start
+    assert get_core_hash(back) == get_core_hash(start) and is_same_core(back, start)

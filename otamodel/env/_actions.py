@@ -16,11 +16,14 @@ from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tea
 from otamodel.model import step as device_step
 from otamodel.model._core_io import get_truncated_length
 from otamodel.model._enums import CoreTask, SetStatusStep, SvcState
-from otamodel.model._record import get_evolve
-from otamodel.model._state import replace
+from otamodel.model._record import get_evolve, get_evolve_outside_core
+from otamodel.model._state import get_spent, replace
 
 TICK = Action.of("tick")
 _evolve_result = get_evolve(StepResult)
+_keep_core = get_evolve_outside_core(World)
+_get_core_hash = World.__core_hash__  # type: ignore[attr-defined]
+_is_same_core = World.__same_core__  # type: ignore[attr-defined]
 
 
 def is_before_validation(world: World) -> bool:
@@ -112,6 +115,59 @@ def step(world: World, action: Action) -> StepResult:
     if left is not None:
         new = new.spend(key)  # type: ignore[arg-type]
     return _evolve_result(result, world=new) if new is not result.world else result
+
+
+class StepMemo:
+    """ENV-9: :func:`step` for a search over one scenario's worlds: the outcome of its
+    budget-free part (the device's step, the extra inputs, the ghost history) is remembered
+    by what it reads — the world's core (every compared field but its budgets) and the
+    input — and the budget is checked and spent on top. Worlds that differ from a recent one
+    only in their budgets are common (a fault spent or not, the device going on alike): each
+    is stepped once. Two generations of at most ``size`` outcomes each, found by the core's
+    cached hash and confirmed by comparing the cores."""
+
+    def __init__(self, size: int = 16_384) -> None:
+        self.size = size
+        self.recent: dict[tuple[int, Action], tuple[World, World | None]] = {}
+        self.older: dict[tuple[int, Action], tuple[World, World | None]] = {}
+
+    def get_next_world(self, world: World, action: Action) -> World | None:
+        """The world after ``action`` as :func:`step` makes it, or ``None`` if refused."""
+        core = world._core  # type: ignore[attr-defined]  # the core's cached hash
+        key = (_get_core_hash(world) if core is None else core, action)
+        recent = self.recent
+        hit = recent.get(key)
+        if hit is None:
+            hit = self.older.get(key)
+            if hit is not None:
+                recent[key] = hit
+        if hit is not None and _is_same_core(hit[0], world):
+            after = hit[1]
+        else:  # not seen recently (or another core with the same hash: replaced)
+            after = _get_outcome(world, action)
+            recent[key] = (world, after)
+        if len(recent) >= self.size:
+            self.older, self.recent = recent, {}
+        if after is None:
+            return None
+        budget = world.budget
+        name = None if action is TICK else action.get_budget_key()  # most steps are ticks
+        if name is not None:
+            left = get_budget_map(budget).get(name)
+            if left is not None:
+                if left <= 0:
+                    return None  # the input's budget is spent
+                budget = get_spent(budget, name)
+        return after if after.budget is budget else _keep_core(after, budget=budget)
+
+
+def _get_outcome(world: World, action: Action) -> World | None:
+    """The budget-free part of :func:`step`: the world after an accepted input, with the
+    ghost history recorded and the budgets as they were, or ``None`` if refused."""
+    result = _step_unbudgeted(world, action)
+    if result.refusal is not None:
+        return None
+    return update_ghost(world, result)
 
 
 def step_without_budget(world: World, action: Action) -> StepResult:

@@ -6,7 +6,10 @@ code instead of generic loops: a positional-or-keyword constructor, a field-wise
 is computed once per object, ``__repr__`` and pickling by positional values. Fields declared
 with ``field(eq=False)`` (notes, constant context) are carried along but neither compared nor
 hashed. A class that defines ``__reduce__`` keeps its own (the world leaves its constant
-context out of pickles).
+context out of pickles). Fields declared ``field(core=False)`` are compared and hashed but
+left out of the record's *core*, whose hash is cached apart (``_core``): two records can be
+matched by their cores (:func:`get_core_hash`, :func:`is_same_core`), and a copy that changes
+only fields outside the core keeps the core's hash (:func:`get_evolve_outside_core`).
 """
 
 from __future__ import annotations
@@ -23,18 +26,28 @@ _MISSING: Any = object()
 
 
 class _Field:
-    __slots__ = ("default", "eq", "repr")
+    __slots__ = ("core", "default", "eq", "repr")
 
-    def __init__(self, default: Any, eq: bool, repr: bool | Callable[[Any], str]) -> None:
+    def __init__(
+        self, default: Any, eq: bool, repr: bool | Callable[[Any], str], core: bool = True
+    ) -> None:
         self.default = default
         self.eq = eq
         self.repr = repr
+        self.core = core
 
 
-def field(*, default: Any, eq: bool = True, repr: bool | Callable[[Any], str] = True) -> Any:
+def field(
+    *,
+    default: Any,
+    eq: bool = True,
+    repr: bool | Callable[[Any], str] = True,
+    core: bool = True,
+) -> Any:
     """A field with options: ``eq=False`` keeps it out of equality and hash, ``repr=False`` out
-    of the repr, ``repr=function`` shows the field as ``function(value)``."""
-    return _Field(default, eq, repr)
+    of the repr, ``repr=function`` shows the field as ``function(value)``; ``core=False``
+    keeps a compared field out of the record's *core* (see :func:`get_core_hash`)."""
+    return _Field(default, eq, repr, core)
 
 
 def _frozen_setattr(self: object, name: str, value: object) -> None:
@@ -71,7 +84,10 @@ def record(cls: type[_T]) -> type[_T]:
     # the base with ordinary attribute stores (fast slot writes) and then gives it the frozen
     # class, whose layout is the same (``__class__`` assignment), instead of calling each
     # slot's ``__set__`` through the frozen ``__setattr__``.
-    slots: Any = meta(f"{cls.__name__}Slots", cls.__bases__, {"__slots__": (*names, "_hash")})
+    # A record with fields outside its core also caches its core's hash (``_core``).
+    outside = any(spec.eq and not spec.core for spec in specs.values())
+    cached = ("_hash", "_core") if outside else ("_hash",)
+    slots: Any = meta(f"{cls.__name__}Slots", cls.__bases__, {"__slots__": (*names, *cached)})
     slots.__module__ = cls.__module__
     slots.__qualname__ = f"{cls.__qualname__}.Slots"
     new_cls: Any = meta(cls.__name__, (slots,), namespace)
@@ -84,11 +100,15 @@ def record(cls: type[_T]) -> type[_T]:
         "_M": _MISSING,
         "_set__hash": slots.__dict__["_hash"].__set__,
     }
+    if outside:
+        scope["_set__core"] = slots.__dict__["_core"].__set__
     for name, spec in specs.items():
         scope[f"_d_{name}"] = spec.default
     _add_methods(new_cls, names, specs, scope, inspect.get_annotations(cls))
     return new_cls  # type: ignore[no-any-return]
 
+
+_CORE_METHODS = ("__core_hash__", "__same_core__", "__evolve_outside_core__")
 
 _NONE_HASH = 0x6E6F6E65
 """What an optional field that is ``None`` contributes to a record's hash."""
@@ -107,10 +127,13 @@ def _add_methods(
     # Parameters without defaults must come first (the records declare them first).
     params = ", ".join(param(n) for n in names)
     # __new__ fills an object of the slots class and then freezes it (no __init__ runs).
+    outside = [n for n in names if specs[n].eq and not specs[n].core]
+    cached = ("_hash", "_core") if outside else ("_hash",)
+    reset = "".join(f"    {{0}}.{slot} = None\n" for slot in cached)
     body = "".join(f"    self.{n} = {n}\n" for n in names)
     init = (
         f"def __new__(cls, {params}):\n    self = _new(_slots)\n{body}"
-        "    self._hash = None\n    self.__class__ = _cls\n    return self\n"
+        f"{reset.format('self')}    self.__class__ = _cls\n    return self\n"
     )
     cls.__new__ = staticmethod(_compile(init, scope, "__new__"))
 
@@ -118,9 +141,24 @@ def _add_methods(
     lines = "".join(f"    new.{n} = self.{n} if {n} is _M else {n}\n" for n in names)
     evolve = (
         f"def __evolve__(self, *, {kw}):\n    new = _new(_slots)\n{lines}"
-        "    new._hash = None\n    new.__class__ = _cls\n    return new\n"
+        f"{reset.format('new')}    new.__class__ = _cls\n    return new\n"
     )
     cls.__evolve__ = _compile(evolve, scope, "__evolve__")
+    if outside:
+        # Only fields outside the core change: the copy keeps the core's cached hash.
+        kw_out = ", ".join(f"{n}=_M" for n in outside)
+        copied = "".join(
+            f"    new.{n} = self.{n} if {n} is _M else {n}\n"
+            if n in outside
+            else f"    new.{n} = self.{n}\n"
+            for n in names
+        )
+        keep = (
+            f"def __evolve_outside_core__(self, *, {kw_out}):\n    new = _new(_slots)\n"
+            f"{copied}    new._hash = None\n    new._core = self._core\n"
+            "    new.__class__ = _cls\n    return new\n"
+        )
+        cls.__evolve_outside_core__ = _compile(keep, scope, "__evolve_outside_core__")
 
     compared = [n for n in names if specs[n].eq]
     mine = ", ".join(f"self.{n}" for n in compared)
@@ -164,7 +202,12 @@ def _add_methods(
             return f"(_h_{n} if (_h_{n} := self.{n}._hash) is not None else hash(self.{n}))"
         return f"self.{n}"
 
-    hashed = ", ".join(hashed_field(n) for n in compared)
+    if outside:
+        _add_core_methods(cls, [n for n in compared if n not in outside], scope, hashed_field)
+        core_hash = "(_c if (_c := self._core) is not None else self.__core_hash__())"
+        hashed = ", ".join([core_hash, *(hashed_field(n) for n in outside)])
+    else:
+        hashed = ", ".join(hashed_field(n) for n in compared)
     hash_src = (
         "def __hash__(self):\n    h = self._hash\n    if h is None:\n"
         f"        h = hash((_salt, {hashed},))\n        _set__hash(self, h)\n    return h\n"
@@ -190,8 +233,47 @@ def _add_methods(
         values = ", ".join(f"self.{n}" for n in names)
         reduce = f"def __reduce__(self):\n    return (_cls, ({values},))\n"
         cls.__reduce__ = _compile(reduce, scope, "__reduce__")
-    for function in ("__new__", "__evolve__", "__eq__", "__hash__"):
-        getattr(cls, function).__qualname__ = f"{cls.__qualname__}.{function}"
+    for function in ("__new__", "__evolve__", "__eq__", "__hash__", *_CORE_METHODS):
+        if function in vars(cls):
+            getattr(cls, function).__qualname__ = f"{cls.__qualname__}.{function}"
+
+
+def _add_core_methods(
+    cls: Any, core: list[str], scope: dict[str, Any], hashed_field: Callable[[str], str]
+) -> None:
+    """The core's cached hash and the comparison of two records' cores."""
+    scope["_core_salt"] = hash(f"{cls.__qualname__} core")
+    hashed = ", ".join(hashed_field(n) for n in core)
+    core_hash = (
+        "def __core_hash__(self):\n    c = self._core\n    if c is None:\n"
+        f"        c = hash((_core_salt, {hashed},))\n        _set__core(self, c)\n    return c\n"
+    )
+    cls.__core_hash__ = _compile(core_hash, scope, "__core_hash__")
+    mine = ", ".join(f"self.{n}" for n in core)
+    theirs = ", ".join(f"other.{n}" for n in core)
+    same = (
+        "def __same_core__(self, other):\n"
+        f"    return self is other or ({mine},) == ({theirs},)\n"
+    )
+    cls.__same_core__ = _compile(same, scope, "__same_core__")
+
+
+def get_core_hash(instance: object) -> int:
+    """The hash of a record's *core*: its compared fields but those declared
+    ``field(core=False)``; cached like the record's hash. Records whose cores are equal
+    (:func:`is_same_core`) have equal core hashes."""
+    return instance.__core_hash__()  # type: ignore[attr-defined,no-any-return]
+
+
+def is_same_core(one: _T, other: _T) -> bool:
+    """Whether two records of one class agree on every field of their core."""
+    return one.__same_core__(other)  # type: ignore[attr-defined,no-any-return]
+
+
+def get_evolve_outside_core(cls: type[_T]) -> Callable[..., _T]:
+    """The evolve of a record class that changes only fields outside its core (keyword
+    arguments) and keeps the core's cached hash: ``evolve(instance, field=value)``."""
+    return cls.__evolve_outside_core__  # type: ignore[attr-defined,no-any-return]
 
 
 def replace(instance: _T, **changes: Any) -> _T:

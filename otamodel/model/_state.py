@@ -373,7 +373,8 @@ class World:
     pending: tuple[PersistentOp, ...] = ()  # persistent operations still to perform, in order
     published: int = 0  # index of the release the server publishes
     network_up: bool = True
-    budget: tuple[tuple[str, int], ...] = ()  # remaining fault budgets
+    # remaining fault budgets; outside the core: the step does not read them (ENV-9)
+    budget: tuple[tuple[str, int], ...] = field(default=(), core=False)
     ghost: Ghost = Ghost()
     sched: int = 0  # position in the scheduler's cycle of service/core calls
     rx_len: int = 0  # the static receive offset of READ_JSON (survives checks, not resets)
@@ -402,9 +403,33 @@ class World:
         return 0
 
     def spend(self, name: str) -> World:
-        return self.__evolve__(  # type: ignore[attr-defined,no-any-return]
-            budget=tuple([(k, v - 1 if k == name else v) for k, v in self.budget])
-        )
+        """The world with one unit of the ``name`` budget spent (its core unchanged)."""
+        return self.__evolve_outside_core__(budget=get_spent(self.budget, name))  # type: ignore[attr-defined,no-any-return]
+
+
+Budget = tuple[tuple[str, int], ...]
+_SPENT: dict[tuple[Budget, str], Budget] = {}
+"""``(budget, name)`` -> the budget with one unit of ``name`` spent (ENV-9)."""
+_BUDGETS: dict[Budget, Budget] = {}
+"""One shared tuple per distinct spent budget."""
+
+
+def get_spent(budget: Budget, name: str) -> Budget:
+    """``budget`` with one unit of ``name`` spent, as one shared tuple per distinct result (a
+    scenario has few): worlds that spent alike share their budgets by identity, which lets
+    the checker's step memory (ENV-9) hand out a remembered world without a copy."""
+    key = (budget, name)
+    spent = _SPENT.get(key)
+    if spent is None:
+        if len(_SPENT) >= _SPENT_KEPT:
+            _SPENT.clear()
+            _BUDGETS.clear()
+        made = tuple([(k, v - 1 if k == name else v) for k, v in budget])
+        spent = _SPENT[key] = _BUDGETS.setdefault(made, made)
+    return spent
+
+
+_SPENT_KEPT = 65_536
 
 
 # ---------------------------------------------------------------------------- context

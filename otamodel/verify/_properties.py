@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from otamodel.checker._model import Property, PropertyKind
 from otamodel.checker._trace import Trace
-from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world, step
+from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world
+from otamodel.env._actions import StepMemo
 from otamodel.env._oracle import get_facts
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
@@ -166,9 +167,15 @@ class OtaModel:
         self.extra_properties = tuple(get_property(p) for p in extra_properties)
         # Worlds are pickled with a key to their scenario, not a copy (worker processes).
         self.context_key = register_context(self.scenario)
+        self.step_memo = StepMemo()
+        """ENV-9: the recent outcomes of ``next_state`` (not pickled)."""
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "step_memo"}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
+        self.step_memo = StepMemo()
         register_context(self.scenario, self.context_key)
 
     def __repr__(self) -> str:
@@ -187,8 +194,7 @@ class OtaModel:
         return enabled_actions(state)
 
     def next_state(self, state: World, action: Action) -> World | None:
-        result = step(state, action)
-        return result.world if result.refusal is None else None
+        return self.step_memo.get_next_world(state, action)
 
     def format_action(self, action: Action) -> str:
         return str(action)
