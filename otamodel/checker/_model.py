@@ -89,6 +89,8 @@ class Model(Protocol[S, A]):
       search is then incomplete (CHK-10). Restrictions that are part of the system belong in
       :meth:`actions` instead.
     * ``format_action(action) -> str``: how traces print an action (default ``repr``).
+    * ``end_search() -> None``: called when the search is over (in every process that
+      searched): the model may free what it kept only to speed the search up (caches).
     """
 
     def init_states(self) -> Sequence[S]:
@@ -116,6 +118,13 @@ class BoundedModel(Model[S, A], Protocol[S, A]):
         ...
 
 
+def end_search(model: object) -> None:
+    """Call the model's optional ``end_search`` hook."""
+    hook = getattr(model, "end_search", None)
+    if callable(hook):
+        hook()
+
+
 def get_action_label(model: object, action: object) -> str:
     """``model.format_action(action)`` when the model has the hook, else ``repr(action)``."""
     formatter = getattr(model, "format_action", None)
@@ -137,6 +146,7 @@ __all__ = [
     "Property",
     "PropertyKind",
     "S",
+    "end_search",
     "get_action_label",
     "get_boundary",
 ]

@@ -33,7 +33,7 @@ from otamodel.checker._keys import (
     KeyRequest,
     pack_requests,
 )
-from otamodel.checker._model import Model, get_boundary
+from otamodel.checker._model import Model, end_search, get_boundary
 from otamodel.checker._report import ProgressInfo, StopReason
 from otamodel.checker._search import (
     Exploration,
@@ -238,6 +238,8 @@ class _Coordinator:
                     ProgressInfo(len(self.table), self.transitions, frontier, depth, now - started)
                 )
         assert stop is not None
+        self.pool.call("end_search", [()] * self.workers)
+        end_search(self.model)
         if plan.record_edges:
             src, dst, act = self.edges
             while src and src[-1] >= expanded:

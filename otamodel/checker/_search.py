@@ -18,7 +18,7 @@ import attrs
 
 from otamodel.checker._bits import Bits
 from otamodel.checker._keys import Key, KeyRequest
-from otamodel.checker._model import Model, Property, PropertyKind, get_boundary
+from otamodel.checker._model import Model, Property, PropertyKind, end_search, get_boundary
 from otamodel.checker._report import ProgressInfo, StopReason
 
 ProgressHook = Callable[[ProgressInfo], None]
@@ -567,6 +567,7 @@ def explore(
     if use_set:
         table_bytes = sys.getsizeof(seen) + sum(map(sys.getsizeof, seen))
     del slots, fps, level, seen
+    end_search(model)  # CHK-16: the model frees what it kept for the search
     return Exploration(
         table_bytes=table_bytes,
         kept_states=kept_count,

@@ -27,7 +27,7 @@ from otamodel.checker._keys import (
     get_keys,
     unpack_requests,
 )
-from otamodel.checker._model import Model, get_boundary
+from otamodel.checker._model import Model, end_search, get_boundary
 from otamodel.checker._search import _SALT, Plan, Task, make_replayer, make_verdict
 
 _POS_BITS = 20
@@ -183,6 +183,10 @@ class Shard:
         judged = self.commit(numbers, solved, keep)
         left = None if deadline is None else deadline - time.perf_counter()
         return {"judged": judged, "expanded": self.expand(left)}
+
+    def end_search(self) -> None:
+        """The search is over: the model may free its search caches."""
+        end_search(self.model)
 
     @staticmethod
     def run_tasks(tasks: list[Task]) -> list[Any]:

@@ -126,7 +126,7 @@ class StepMemo:
     is stepped once. Two generations of at most ``size`` outcomes each, found by the core's
     cached hash and confirmed by comparing the cores."""
 
-    def __init__(self, size: int = 16_384) -> None:
+    def __init__(self, size: int = 8_192) -> None:
         self.size = size
         self.recent: dict[tuple[int, Action], tuple[World, World | None]] = {}
         self.older: dict[tuple[int, Action], tuple[World, World | None]] = {}

@@ -196,6 +196,11 @@ class OtaModel:
     def next_state(self, state: World, action: Action) -> World | None:
         return self.step_memo.get_next_world(state, action)
 
+    def end_search(self) -> None:
+        """ENV-9: the search is over: its step memory is freed (a new, empty one serves the
+        replays after it)."""
+        self.step_memo = StepMemo()
+
     def format_action(self, action: Action) -> str:
         return str(action)
 
