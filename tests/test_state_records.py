@@ -118,3 +118,16 @@ def test_a_world_core_leaves_out_the_budgets_and_survives_budget_copies() -> Non
     back = pickle.loads(pickle.dumps(spent))
     assert back == spent and hash(back) == hash(spent) and back != start
     assert get_core_hash(back) == get_core_hash(start) and is_same_core(back, start)
+
+
+def test_equal_files_built_apart_share_their_chunks() -> None:
+    # Two paths to the same content: a whole-file write and chunk-wise writes.
+    data = bytes(range(256)) * (3 * FILE_CHUNK // 256) + b"tail"
+    one = Fs(has_dir=True).with_file("img.bin", data)
+    other = Fs(has_dir=True).with_file("img.bin", b"")
+    for offset in range(0, len(data), 1000):
+        other = other.with_write("img.bin", offset, data[offset : offset + 1000])
+    assert one == other and one.get("img.bin") == data
+    first, second = one.get_chunks("img.bin"), other.get_chunks("img.bin")
+    assert first is not None and second is not None
+    assert all(a is b for a, b in zip(first, second, strict=True))  # compared by identity

@@ -86,11 +86,28 @@ chunk tuples."""
 
 
 def split_chunks(data: bytes) -> tuple[bytes, ...]:
-    """The canonical chunks of a file's content."""
+    """The canonical chunks of a file's content, each one shared object per distinct content
+    (while :data:`_CHUNKS` keeps it): equal files built along different paths then compare
+    chunk by chunk by identity, not byte by byte (a step memory or a predicate cache compares
+    the file systems of worlds that are equal)."""
     size = FILE_CHUNK
     if len(data) <= size:
-        return (data,) if data else ()
-    return tuple(data[i : i + size] for i in range(0, len(data), size))
+        return (_get_shared(data),) if data else ()
+    return tuple([_get_shared(data[i : i + size]) for i in range(0, len(data), size)])
+
+
+_CHUNKS: dict[bytes, bytes] = {}
+_CHUNKS_KEPT = 8_192
+"""At most this many distinct chunks are shared (32 MiB); then the table starts again."""
+
+
+def _get_shared(chunk: bytes) -> bytes:
+    shared = _CHUNKS.get(chunk)
+    if shared is None:
+        if len(_CHUNKS) >= _CHUNKS_KEPT:
+            _CHUNKS.clear()
+        shared = _CHUNKS[chunk] = chunk
+    return shared
 
 
 @record
