@@ -17,7 +17,7 @@ from otamodel.model import step as device_step
 from otamodel.model._core_io import get_truncated_length
 from otamodel.model._enums import CoreTask, SetStatusStep, SvcState
 from otamodel.model._record import get_evolve, get_evolve_outside_core
-from otamodel.model._state import get_spent, replace
+from otamodel.model._state import Budget, get_spent, replace
 
 TICK = Action.of("tick")
 _evolve_result = get_evolve(StepResult)
@@ -39,7 +39,7 @@ def is_before_validation(world: World) -> bool:
 _BUDGET_MAPS: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
 
 
-def get_budget_map(budget: tuple[tuple[str, int], ...]) -> dict[str, int]:
+def get_budget_map(budget: Budget) -> dict[str, int]:
     """``dict(budget)``, shared per distinct budget (a world's budgets take few values).
     Callers must not change it."""
     found = _BUDGET_MAPS.get(budget)
@@ -107,14 +107,26 @@ def step(world: World, action: Action) -> StepResult:
     result = _step_unbudgeted(world, action)
     if result.refusal is not None:
         return result
-    key = None if action is TICK else action.get_budget_key()  # most steps are ticks
-    left = None if key is None else get_budget_map(world.budget).get(key)
-    if left is not None and left <= 0:
-        return replace(result, world=world, refusal=f"the {key} budget is spent")
+    budget = get_budget_after(world.budget, action)
+    if budget is None:
+        spent = action.get_budget_key()
+        return replace(result, world=world, refusal=f"the {spent} budget is spent")
     new = update_ghost(world, result)  # PROP-*: history for the properties only
-    if left is not None:
-        new = new.spend(key)  # type: ignore[arg-type]
+    if budget is not world.budget:
+        new = _keep_core(new, budget=budget)
     return _evolve_result(result, world=new) if new is not result.world else result
+
+
+def get_budget_after(budget: Budget, action: Action) -> Budget | None:
+    """The budgets after ``action`` is accepted (``budget`` itself when it spends none), or
+    ``None`` when its budget is spent (ENV-3)."""
+    name = None if action is TICK else action.get_budget_key()  # most steps are ticks
+    if name is None:
+        return budget
+    left = get_budget_map(budget).get(name)
+    if left is None:
+        return budget
+    return get_spent(budget, name) if left > 0 else None
 
 
 class StepMemo:
@@ -133,8 +145,7 @@ class StepMemo:
 
     def get_next_world(self, world: World, action: Action) -> World | None:
         """The world after ``action`` as :func:`step` makes it, or ``None`` if refused."""
-        core = world._core  # type: ignore[attr-defined]  # the core's cached hash
-        key = (_get_core_hash(world) if core is None else core, action)
+        key = (_get_core_hash(world), action)
         recent = self.recent
         hit = recent.get(key)
         if hit is None:
@@ -150,14 +161,9 @@ class StepMemo:
             self.older, self.recent = recent, {}
         if after is None:
             return None
-        budget = world.budget
-        name = None if action is TICK else action.get_budget_key()  # most steps are ticks
-        if name is not None:
-            left = get_budget_map(budget).get(name)
-            if left is not None:
-                if left <= 0:
-                    return None  # the input's budget is spent
-                budget = get_spent(budget, name)
+        budget = get_budget_after(world.budget, action)
+        if budget is None:
+            return None  # the input's budget is spent
         return after if after.budget is budget else _keep_core(after, budget=budget)
 
 

@@ -85,7 +85,7 @@ def record(cls: type[_T]) -> type[_T]:
     # class, whose layout is the same (``__class__`` assignment), instead of calling each
     # slot's ``__set__`` through the frozen ``__setattr__``.
     # A record with fields outside its core also caches its core's hash (``_core``).
-    outside = any(spec.eq and not spec.core for spec in specs.values())
+    outside = [n for n in names if specs[n].eq and not specs[n].core]
     cached = ("_hash", "_core") if outside else ("_hash",)
     slots: Any = meta(f"{cls.__name__}Slots", cls.__bases__, {"__slots__": (*names, *cached)})
     slots.__module__ = cls.__module__
@@ -104,7 +104,7 @@ def record(cls: type[_T]) -> type[_T]:
         scope["_set__core"] = slots.__dict__["_core"].__set__
     for name, spec in specs.items():
         scope[f"_d_{name}"] = spec.default
-    _add_methods(new_cls, names, specs, scope, inspect.get_annotations(cls))
+    _add_methods(new_cls, names, specs, scope, inspect.get_annotations(cls), outside)
     return new_cls  # type: ignore[no-any-return]
 
 
@@ -120,6 +120,7 @@ def _add_methods(
     specs: dict[str, _Field],
     scope: dict[str, Any],
     annotations: dict[str, Any],
+    outside: list[str],
 ) -> None:
     def param(n: str) -> str:
         return n if specs[n].default is _MISSING else f"{n}=_d_{n}"
@@ -127,7 +128,6 @@ def _add_methods(
     # Parameters without defaults must come first (the records declare them first).
     params = ", ".join(param(n) for n in names)
     # __new__ fills an object of the slots class and then freezes it (no __init__ runs).
-    outside = [n for n in names if specs[n].eq and not specs[n].core]
     cached = ("_hash", "_core") if outside else ("_hash",)
     reset = "".join(f"    {{0}}.{slot} = None\n" for slot in cached)
     body = "".join(f"    self.{n} = {n}\n" for n in names)
