@@ -18,7 +18,15 @@ import attrs
 
 from otamodel.checker._bits import Bits
 from otamodel.checker._keys import Key, KeyRequest
-from otamodel.checker._model import Model, Property, PropertyKind, end_search, get_boundary
+from otamodel.checker._model import (
+    Model,
+    Property,
+    PropertyKind,
+    end_search,
+    get_boundary,
+    get_successors,
+    get_verdict_key,
+)
 from otamodel.checker._report import ProgressInfo, StopReason
 
 ProgressHook = Callable[[ProgressInfo], None]
@@ -256,22 +264,48 @@ def get_verdict_cells(plan: Plan, scope: dict[str, Any]) -> list[str]:
     return cells
 
 
-def make_verdict(plan: Plan) -> Callable[[Any], bytes]:
-    """A state's verdict row (:func:`get_verdict_cells`): one generated function, no loop."""
-    scope: dict[str, Any] = {}
+_VERDICTS_KEPT = 1 << 16
+"""How many verdict rows a memory of verdicts (CHK-37) holds before it starts afresh."""
+
+
+def _get_row_source(plan: Plan, scope: dict[str, Any], key: Callable[[Any], int] | None) -> str:
+    """The body lines that leave state ``s``'s verdict row in ``row``: computed, or with the
+    model's verdict key (CHK-37) looked up in ``memo`` first."""
     cells = get_verdict_cells(plan, scope)
-    row = f"({', '.join(cells)},)" if cells else "()"
-    exec(compile(f"def verdict(s):\n    return bytes({row})\n", "<checker verdict>", "exec"), scope)
+    compute = f"bytes(({', '.join(cells)},))" if cells else "b''"
+    if key is None:
+        return f"    row = {compute}\n"
+    scope["_key"] = key
+    memo: dict[int, bytes] = {}
+    scope["memo"] = memo
+    scope["memo_get"] = memo.get
+    return (
+        "    vk = _key(s)\n    row = memo_get(vk)\n    if row is None:\n"
+        f"        row = {compute}\n"
+        f"        if len(memo) >= {_VERDICTS_KEPT}:\n            memo.clear()\n"
+        "        memo[vk] = row\n"
+    )
+
+
+def make_verdict(plan: Plan, key: Callable[[Any], int] | None = None) -> Callable[[Any], bytes]:
+    """A state's verdict row (:func:`get_verdict_cells`): one generated function, no loop;
+    with ``key`` (the model's verdict key, CHK-37) states with equal keys share one
+    evaluation."""
+    scope: dict[str, Any] = {}
+    source = f"def verdict(s):\n{_get_row_source(plan, scope, key)}    return row\n"
+    exec(compile(source, "<checker verdict>", "exec"), scope)
     return scope["verdict"]  # type: ignore[no-any-return]
 
 
-def _make_row_judge(plan: Plan, rows: list[bytes]) -> Callable[[Any, int], bool]:
+def _make_row_judge(
+    plan: Plan, rows: list[bytes], key: Callable[[Any], int] | None
+) -> Callable[[Any, int], bool]:
     """``judge`` when every predicate is recorded for every state and nothing stops the
     search: it appends the state's verdict row to ``rows`` (one generated function), which
     :func:`_spread_rows` turns into the columns at the end of each level."""
     scope: dict[str, Any] = {"append": rows.append}
-    row = ", ".join(get_verdict_cells(plan, scope))
-    source = f"def judge(s, k):\n    append(bytes(({row},)))\n    return False\n"
+    body = _get_row_source(plan, scope, key)
+    source = f"def judge(s, k):\n{body}    append(row)\n    return False\n"
     exec(compile(source, "<checker judge>", "exec"), scope)
     return scope["judge"]  # type: ignore[no-any-return]
 
@@ -401,7 +435,7 @@ def explore(
         *(bits for bits, _, _, _ in tracked),
     ]
     if tracked and not always and not sometimes and not stop_on_violation:
-        judge_state = _make_row_judge(plan, rows)
+        judge_state = _make_row_judge(plan, rows, get_verdict_key(model))
 
     # Without edge recording only membership matters: a set of fingerprints (C speed, about
     # 70 bytes a state) instead of the table that also maps fingerprints to numbers.
@@ -437,8 +471,7 @@ def explore(
             stop = StopReason.FIRST_VIOLATION
             break
 
-    actions = model.actions
-    next_state = model.next_state
+    successors = get_successors(model)
     action_get = action_ids.get
     parents_append = parents.append
     parent_actions_append = parent_actions.append
@@ -476,10 +509,7 @@ def explore(
                 if progress is not None and now >= next_report:
                     next_report = now + progress_interval
                     progress(ProgressInfo(count, transitions, count - i, depth, now - started))
-            for a in actions(s):
-                t = next_state(s, a)
-                if t is None:
-                    continue
+            for a, t in successors(s):
                 transitions += 1
                 fp = (hash(t) ^ salt) or 1
                 if use_set:  # no edges wanted: a set of fingerprints is enough

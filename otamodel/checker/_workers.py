@@ -27,7 +27,13 @@ from otamodel.checker._keys import (
     get_keys,
     unpack_requests,
 )
-from otamodel.checker._model import Model, end_search, get_boundary
+from otamodel.checker._model import (
+    Model,
+    end_search,
+    get_boundary,
+    get_successors,
+    get_verdict_key,
+)
 from otamodel.checker._search import _SALT, Plan, Task, make_replayer, make_verdict
 
 _POS_BITS = 20
@@ -56,7 +62,9 @@ class Shard:
         self.sometimes = list(plan.sometimes)
         self.kept: dict[int, Any] = {}
         """The states of the kept levels this worker committed (replay starts, CHK-35)."""
-        self.get_verdict = make_verdict(plan) if plan.record_hits else None
+        self.get_verdict = (
+            make_verdict(plan, get_verdict_key(model)) if plan.record_hits else None
+        )
         self.verdicts: list[bytes] | None = None
         """The candidates' verdicts, when judged ahead (:meth:`judge_ahead`)."""
 
@@ -80,8 +88,7 @@ class Shard:
         if take:
             self.take(take)
         record = self.plan.record_edges
-        actions = self.model.actions
-        next_state = self.model.next_state
+        successors = get_successors(self.model)
         boundary = self.boundary
         action_ids = self.action_ids
         table = self.action_table
@@ -101,10 +108,7 @@ class Shard:
             if deadline is not None and not count & _CLOCK_MASK and clock() >= deadline:
                 return {"timed_out": True}
             base = number << _POS_BITS
-            for position, action in enumerate(actions(state)):
-                successor = next_state(state, action)
-                if successor is None:
-                    continue
+            for position, (action, successor) in enumerate(successors(state)):
                 transitions += 1
                 if boundary is not None and not boundary(successor):
                     pruned += 1

@@ -121,6 +121,12 @@ class Scenario:
         """Whether any budget of SCN-13..SCN-17 is given (a fast path for the checker)."""
         return any(kind in ("tamper", "console", "mitm", "freeze") for kind, _ in self.budget)
 
+    @cached_property
+    def budget_keys(self) -> frozenset[str]:
+        """The budgets the scenario gives units to (an input of another budget is never
+        offered)."""
+        return frozenset(kind for kind, count in self.budget if count > 0)
+
     def get_frozen_index(self) -> int | None:
         """SCN-17: the index of the frozen server's pseudo-release, if the scenario has one."""
         last = len(self.releases) - 1

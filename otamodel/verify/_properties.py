@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from otamodel.checker._model import Property, PropertyKind
 from otamodel.checker._trace import Trace
 from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world
-from otamodel.env._actions import StepMemo
+from otamodel.env._actions import StepMemo, SuccessorMemo
 from otamodel.env._oracle import get_facts
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
@@ -149,6 +149,12 @@ def get_expected_witnesses(scenario: Scenario) -> tuple[str, ...]:
     return tuple(names)
 
 
+_get_core_hash: Callable[[World], int] = World.__core_hash__  # type: ignore[attr-defined]
+
+_SEARCH_CACHES = frozenset({"step_memo", "successor_memo"})
+"""What an :class:`OtaModel` keeps only to speed a search up: never pickled."""
+
+
 class OtaModel:
     """A scenario as a checker model (states are :class:`World`, actions :class:`Action`)."""
 
@@ -167,15 +173,26 @@ class OtaModel:
         self.extra_properties = tuple(get_property(p) for p in extra_properties)
         # Worlds are pickled with a key to their scenario, not a copy (worker processes).
         self.context_key = register_context(self.scenario)
+        self._has_freeze = "freeze" in self.scenario.budget_keys
         self.step_memo = StepMemo()
         """ENV-9: the recent outcomes of ``next_state`` (not pickled)."""
+        self.successor_memo = SuccessorMemo()
+        """ENV-10: the recent expansions of ``successors`` (not pickled)."""
+        self.get_verdict_key: Callable[[World], int] | None = (
+            None
+            if self.extra_properties
+            else self._get_verdict_key if self._has_freeze else _get_core_hash
+        )
+        """PROP-47 (CHK-37): what the built-in properties read of a world, as one int; not
+        offered when your own properties may read anything."""
 
     def __getstate__(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items() if k != "step_memo"}
+        return {k: v for k, v in self.__dict__.items() if k not in _SEARCH_CACHES}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self.step_memo = StepMemo()
+        self.successor_memo = SuccessorMemo()
         register_context(self.scenario, self.context_key)
 
     def __repr__(self) -> str:
@@ -196,10 +213,24 @@ class OtaModel:
     def next_state(self, state: World, action: Action) -> World | None:
         return self.step_memo.get_next_world(state, action)
 
+    def successors(self, state: World) -> list[tuple[Action, World]]:
+        """ENV-10: the accepted inputs with their successors (``actions`` and ``next_state``
+        in one, remembered by the world's core)."""
+        return self.successor_memo.get_successors(state)
+
+    @staticmethod
+    def _get_verdict_key(world: World) -> int:
+        """PROP-47: the built-in predicates and measures read a world's core and, of its
+        budgets, the ``freeze`` budget alone (PROP-43): the core's hash, with what is left of
+        that budget when the scenario gives one (the core's hash alone otherwise)."""
+        return hash((_get_core_hash(world), world.get_budget("freeze")))
+
     def end_search(self) -> None:
-        """ENV-9: the search is over: its step memory is freed (a new, empty one serves the
-        replays after it)."""
+        """ENV-9, ENV-10: the search is over: its memories are freed (new, empty ones serve
+        the replays after it)."""
         self.step_memo = StepMemo()
+        self.successor_memo = SuccessorMemo()
+        self.successor_memo = SuccessorMemo()
 
     def format_action(self, action: Action) -> str:
         return str(action)
