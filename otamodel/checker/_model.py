@@ -91,11 +91,6 @@ class Model(Protocol[S, A]):
     * ``format_action(action) -> str``: how traces print an action (default ``repr``).
     * ``end_search() -> None``: called when the search is over (in every process that
       searched): the model may free what it kept only to speed the search up (caches).
-    * ``successors(state) -> Iterable[tuple[A, S]]``: the accepted actions of ``state`` with
-      their successors, in the order of :meth:`actions` (what ``actions`` and
-      ``next_state`` give together, refused actions left out): the search calls it instead
-      of the two when the model has it (CHK-37), so a model can share work between the
-      actions of one state.
     * ``get_verdict_key(state) -> int``: a fingerprint of what the properties' predicates
       and measures read: states with equal keys get one evaluation of the verdict (CHK-37).
     """
@@ -132,20 +127,6 @@ def end_search(model: object) -> None:
         hook()
 
 
-def get_successors(model: Model[S, A]) -> Callable[[S], Iterable[tuple[A, S]]]:
-    """CHK-37: the model's optional ``successors`` hook, or one made of ``actions`` and
-    ``next_state``."""
-    hook = getattr(model, "successors", None)
-    if callable(hook):
-        return hook  # type: ignore[no-any-return]
-    actions, next_state = model.actions, model.next_state
-
-    def successors(state: S) -> list[tuple[A, S]]:
-        return [(a, t) for a in actions(state) if (t := next_state(state, a)) is not None]
-
-    return successors
-
-
 def get_verdict_key(model: object) -> Callable[[Any], int] | None:
     """CHK-37: the model's optional ``get_verdict_key`` hook, or ``None``."""
     hook = getattr(model, "get_verdict_key", None)
@@ -176,6 +157,5 @@ __all__ = [
     "end_search",
     "get_action_label",
     "get_boundary",
-    "get_successors",
     "get_verdict_key",
 ]

@@ -24,7 +24,6 @@ from otamodel.checker._model import (
     PropertyKind,
     end_search,
     get_boundary,
-    get_successors,
     get_verdict_key,
 )
 from otamodel.checker._report import ProgressInfo, StopReason
@@ -471,7 +470,8 @@ def explore(
             stop = StopReason.FIRST_VIOLATION
             break
 
-    successors = get_successors(model)
+    actions = model.actions
+    next_state = model.next_state
     action_get = action_ids.get
     parents_append = parents.append
     parent_actions_append = parent_actions.append
@@ -509,7 +509,10 @@ def explore(
                 if progress is not None and now >= next_report:
                     next_report = now + progress_interval
                     progress(ProgressInfo(count, transitions, count - i, depth, now - started))
-            for a, t in successors(s):
+            for a in actions(s):
+                t = next_state(s, a)
+                if t is None:
+                    continue
                 transitions += 1
                 fp = (hash(t) ^ salt) or 1
                 if use_set:  # no edges wanted: a set of fingerprints is enough

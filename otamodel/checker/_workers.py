@@ -27,13 +27,7 @@ from otamodel.checker._keys import (
     get_keys,
     unpack_requests,
 )
-from otamodel.checker._model import (
-    Model,
-    end_search,
-    get_boundary,
-    get_successors,
-    get_verdict_key,
-)
+from otamodel.checker._model import Model, end_search, get_boundary, get_verdict_key
 from otamodel.checker._search import _SALT, Plan, Task, make_replayer, make_verdict
 
 _POS_BITS = 20
@@ -88,7 +82,8 @@ class Shard:
         if take:
             self.take(take)
         record = self.plan.record_edges
-        successors = get_successors(self.model)
+        actions = self.model.actions
+        next_state = self.model.next_state
         boundary = self.boundary
         action_ids = self.action_ids
         table = self.action_table
@@ -108,7 +103,10 @@ class Shard:
             if deadline is not None and not count & _CLOCK_MASK and clock() >= deadline:
                 return {"timed_out": True}
             base = number << _POS_BITS
-            for position, (action, successor) in enumerate(successors(state)):
+            for position, action in enumerate(actions(state)):
+                successor = next_state(state, action)
+                if successor is None:
+                    continue
                 transitions += 1
                 if boundary is not None and not boundary(successor):
                     pruned += 1

@@ -3,8 +3,6 @@ fault budgets."""
 
 from __future__ import annotations
 
-import enum
-
 from otamodel.env._ghost import update_ghost
 from otamodel.env._inputs import (
     EXTRA_KINDS,
@@ -14,7 +12,6 @@ from otamodel.env._inputs import (
     process_extra,
     process_torn_format,
 )
-from otamodel.env._scenario import get_world_scenario
 from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tearable
 from otamodel.model import step as device_step
 from otamodel.model._core_io import get_truncated_length
@@ -23,11 +20,6 @@ from otamodel.model._record import get_evolve, get_evolve_outside_core
 from otamodel.model._state import Budget, get_spent, replace
 
 TICK = Action.of("tick")
-_POWER_CUT = Action.of("power_cut")
-_POWER_CUT_TORN = Action.of("power_cut_torn")
-_TIMER = Action.of("timer")
-_TRANSFER_FAIL = Action.of("transfer_fail")
-_CORRUPT = Action.of("corrupt")
 _evolve_result = get_evolve(StepResult)
 _keep_core = get_evolve_outside_core(World)
 _get_core_hash = World.__core_hash__  # type: ignore[attr-defined]
@@ -59,27 +51,16 @@ def get_budget_map(budget: Budget) -> dict[str, int]:
 def enabled_actions(world: World) -> list[Action]:
     """ENV-3: the device's own progress (``tick``) first, then every input the scenario's
     budgets still allow, in a fixed order (shortest traces are deterministic)."""
-    budget = get_budget_map(world.budget)
-    return [
-        a for a in get_candidate_actions(world)
-        if (key := a.get_budget_key()) is None or budget.get(key, 0) > 0
-    ]  # fmt: skip
-
-
-def get_candidate_actions(world: World) -> list[Action]:
-    """ENV-3, ENV-10: the inputs :func:`enabled_actions` offers in ``world`` when each budget
-    the scenario gives has units left, in its order: what a world offers depends on its core
-    alone; its budgets only strike out the inputs whose budget is spent."""
-    ctx = get_world_scenario(world)
-    given = ctx.budget_keys
+    ctx = world.scenario
     out: list[Action] = []
     if world.pending or world.phase is not Phase.HUNG:
         out.append(TICK)
-    if "power_cut" in given:
-        out.append(_POWER_CUT)
+    budget = get_budget_map(world.budget)
+    if budget.get("power_cut", 0) > 0:
+        out.append(Action.of("power_cut"))
         tearable = world.pending and is_tearable(world.pending[0])
         if ctx.tears and (tearable or is_format_tearable(world)):
-            out.append(_POWER_CUT_TORN)
+            out.append(Action.of("power_cut_torn"))
     if world.phase is Phase.APP and not world.pending:
         svc = world.service
         if (
@@ -87,34 +68,36 @@ def get_candidate_actions(world: World) -> list[Action]:
             and not svc.timer_trigger
             and svc.state is SvcState.WAIT_FOR_OTA_TIMER_TRIGGER
         ):
-            out.append(_TIMER)
+            out.append(Action.of("timer"))
         if svc.state is SvcState.STATE_IDLE:
             # ENV-3: asking for an update check is not a fault and costs no budget; the other
             # control messages spend the ``ctrl`` budget.
             messages = (Action.of("ctrl", name) for name in ctx.user_actions)
-            out.extend(a for a in messages if a.get_budget_key() in (None, *given))
-        if "crash" in given and is_before_validation(world):
+            out.extend(
+                a for a in messages if a.get_budget_key() is None or budget.get("ctrl", 0) > 0
+            )
+        if budget.get("crash", 0) > 0 and is_before_validation(world):
             out.append(Action.of("crash"))
-        if "factory_sign" in given and ctx.config.secure_boot:
+        if budget.get("factory_sign", 0) > 0 and ctx.config.secure_boot:
             out.append(Action.of("factory_sign"))
     if world.net.open:
-        if "transfer_fail" in given:
-            out.append(_TRANSFER_FAIL)
-        if "corrupt" in given and world.core.task is CoreTask.DOWNLOAD_IMAGE:
-            out.append(_CORRUPT)
-        if "truncate" in given and get_truncated_length(world) is not None:
+        if budget.get("transfer_fail", 0) > 0:
+            out.append(Action.of("transfer_fail"))
+        if budget.get("corrupt", 0) > 0 and world.core.task is CoreTask.DOWNLOAD_IMAGE:
+            out.append(Action.of("corrupt"))
+        if budget.get("truncate", 0) > 0 and get_truncated_length(world) is not None:
             out.append(Action.of("truncate"))
-    if "reset" in given:
+    if budget.get("reset", 0) > 0:
         out.append(Action.of("reset"))
-    if "net_down" in given and world.network_up:
+    if budget.get("net_down", 0) > 0 and world.network_up:
         out.append(Action.of("net_down"))
     if not world.network_up:
         out.append(Action.of("net_up"))
-    if "publish" in given:
+    if budget.get("publish", 0) > 0:
         out.extend(
             Action.of("publish", str(i)) for i in range(ctx.release_count) if i != world.published
         )
-    out.extend(get_extra_actions(world))
+    out.extend(get_extra_actions(world, budget))
     return out
 
 
@@ -182,72 +165,6 @@ class StepMemo:
         if budget is None:
             return None  # the input's budget is spent
         return after if after.budget is budget else _keep_core(after, budget=budget)
-
-
-class _Outcome(enum.Enum):
-    UNKNOWN = "not computed yet"
-
-
-_UNKNOWN = _Outcome.UNKNOWN
-"""An outcome :class:`SuccessorMemo` has not computed yet."""
-
-
-class _Expansion:
-    """What a core offers: its candidate inputs (ENV-10), their budgets and their outcomes
-    (``_UNKNOWN`` until asked for, ``None`` when refused), from one world with that core."""
-
-    __slots__ = ("inputs", "outcomes", "world")
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.inputs = [(a, a.get_budget_key()) for a in get_candidate_actions(world)]
-        self.outcomes: list[World | _Outcome | None] = [_UNKNOWN] * len(self.inputs)
-
-
-class SuccessorMemo:
-    """ENV-10: every accepted input of a world with its successor, as :func:`enabled_actions`
-    and :func:`step` give them, for a search over one scenario's worlds. What a world offers
-    and what each input leads to depend on its core (ENV-9); the budgets strike out the
-    inputs whose budget is spent and are spent on top. So a core's candidate inputs and their
-    outcomes are remembered (two generations of at most ``size`` cores, found by the core's
-    cached hash, confirmed by comparing the cores) and a world whose core was expanded
-    recently costs a look-up and its budgets."""
-
-    def __init__(self, size: int = 8_192) -> None:
-        self.size = size
-        self.recent: dict[int, _Expansion] = {}
-        self.older: dict[int, _Expansion] = {}
-
-    def get_successors(self, world: World) -> list[tuple[Action, World]]:
-        """The accepted inputs of ``world`` in ENV-3's order, each with the world after it."""
-        key = _get_core_hash(world)
-        recent = self.recent
-        known = recent.get(key)
-        if known is None:
-            known = self.older.get(key)
-            if known is not None:
-                recent[key] = known
-        if known is None or not _is_same_core(known.world, world):
-            known = recent[key] = _Expansion(world)
-        if len(recent) >= self.size:
-            self.older, self.recent = recent, {}
-        budget = world.budget
-        left = get_budget_map(budget)
-        outcomes = known.outcomes
-        out: list[tuple[Action, World]] = []
-        for i, (action, name) in enumerate(known.inputs):
-            if name is not None and left.get(name, 0) <= 0:
-                continue  # its budget is spent
-            after = outcomes[i]
-            if after is _Outcome.UNKNOWN:
-                after = outcomes[i] = _get_outcome(world, action)
-            if after is None:
-                continue
-            spent = budget if name is None else get_spent(budget, name)
-            if after.budget is not spent:
-                after = _keep_core(after, budget=spent)
-            out.append((action, after))
-        return out
 
 
 def _get_outcome(world: World, action: Action) -> World | None:

@@ -41,26 +41,24 @@ CONSOLE_FIELDS = ("periodic", "autoreset", "autoupdate")
 # ---------------------------------------------------------------------------- offering
 
 
-def get_extra_actions(world: World) -> list[Action]:
-    """SCN-13..SCN-17: the extra inputs offered in ``world`` when their budgets have units left,
-    in a fixed order (``enabled_actions`` strikes out those whose budget is spent)."""
+def get_extra_actions(world: World, budget: dict[str, int]) -> list[Action]:
+    """SCN-13..SCN-17: the extra inputs the budgets still allow, in a fixed order."""
     out: list[Action] = []
     ctx = _ctx(world)
     if world.pending or not ctx.has_extra_inputs:
         return out
-    budget = ctx.budget_keys
-    if "tamper" in budget:
+    if budget.get("tamper", 0) > 0:
         out.extend(get_tamper_actions(world))
-    if "console" in budget and world.phase is Phase.APP:
+    if budget.get("console", 0) > 0 and world.phase is Phase.APP:
         out.extend(get_console_actions(world))
-    if "mitm" in budget and world.net.open:
+    if budget.get("mitm", 0) > 0 and world.net.open:
         if world.net.url == get_manifest_url(world):
             if world.net.body != ctx.mitm_manifest:
                 out.append(Action.of("mitm", "manifest"))
         elif ctx.mitm_image is not None and world.net.body != ctx.mitm_image.data:
             out.append(Action.of("mitm", "image"))
     frozen = ctx.get_frozen_index()
-    if "freeze" in budget and frozen is not None:
+    if budget.get("freeze", 0) > 0 and frozen is not None:
         if world.published != frozen:
             out.append(Action.of("freeze"))
         out.extend(Action.of("replay", str(i)) for i in range(min(world.published, frozen)))

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from otamodel.checker._model import Property, PropertyKind
 from otamodel.checker._trace import Trace
 from otamodel.env import Scenario, enabled_actions, get_scenario, initial_world
-from otamodel.env._actions import StepMemo, SuccessorMemo
+from otamodel.env._actions import StepMemo
 from otamodel.env._oracle import get_facts
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
@@ -151,8 +151,8 @@ def get_expected_witnesses(scenario: Scenario) -> tuple[str, ...]:
 
 _get_core_hash: Callable[[World], int] = World.__core_hash__  # type: ignore[attr-defined]
 
-_SEARCH_CACHES = frozenset({"step_memo", "successor_memo"})
-"""What an :class:`OtaModel` keeps only to speed a search up: never pickled."""
+_NOT_PICKLED = frozenset({"step_memo", "get_verdict_key"})
+"""What an :class:`OtaModel` keeps only to speed a search up: rebuilt, never pickled."""
 
 
 class OtaModel:
@@ -173,26 +173,19 @@ class OtaModel:
         self.extra_properties = tuple(get_property(p) for p in extra_properties)
         # Worlds are pickled with a key to their scenario, not a copy (worker processes).
         self.context_key = register_context(self.scenario)
-        self._has_freeze = "freeze" in self.scenario.budget_keys
         self.step_memo = StepMemo()
         """ENV-9: the recent outcomes of ``next_state`` (not pickled)."""
-        self.successor_memo = SuccessorMemo()
-        """ENV-10: the recent expansions of ``successors`` (not pickled)."""
-        self.get_verdict_key: Callable[[World], int] | None = (
-            None
-            if self.extra_properties
-            else self._get_verdict_key if self._has_freeze else _get_core_hash
-        )
+        self.get_verdict_key: Callable[[World], int] | None = self._choose_verdict_key()
         """PROP-47 (CHK-37): what the built-in properties read of a world, as one int; not
         offered when your own properties may read anything."""
 
     def __getstate__(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items() if k not in _SEARCH_CACHES}
+        return {k: v for k, v in self.__dict__.items() if k not in _NOT_PICKLED}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self.step_memo = StepMemo()
-        self.successor_memo = SuccessorMemo()
+        self.get_verdict_key = self._choose_verdict_key()
         register_context(self.scenario, self.context_key)
 
     def __repr__(self) -> str:
@@ -213,10 +206,12 @@ class OtaModel:
     def next_state(self, state: World, action: Action) -> World | None:
         return self.step_memo.get_next_world(state, action)
 
-    def successors(self, state: World) -> list[tuple[Action, World]]:
-        """ENV-10: the accepted inputs with their successors (``actions`` and ``next_state``
-        in one, remembered by the world's core)."""
-        return self.successor_memo.get_successors(state)
+    def _choose_verdict_key(self) -> Callable[[World], int] | None:
+        if self.extra_properties:
+            return None
+        if "freeze" in self.scenario.budget_keys:
+            return self._get_verdict_key
+        return _get_core_hash
 
     @staticmethod
     def _get_verdict_key(world: World) -> int:
@@ -226,11 +221,9 @@ class OtaModel:
         return hash((_get_core_hash(world), world.get_budget("freeze")))
 
     def end_search(self) -> None:
-        """ENV-9, ENV-10: the search is over: its memories are freed (new, empty ones serve
-        the replays after it)."""
+        """ENV-9: the search is over: its step memory is freed (a new, empty one serves the
+        replays after it)."""
         self.step_memo = StepMemo()
-        self.successor_memo = SuccessorMemo()
-        self.successor_memo = SuccessorMemo()
 
     def format_action(self, action: Action) -> str:
         return str(action)
