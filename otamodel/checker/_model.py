@@ -83,7 +83,7 @@ class Model(Protocol[S, A]):
     """What the checker needs from a model (the Stateright ``Model`` trait, in Python).
 
     States and actions must be hashable (and picklable for ``workers > 1`` where the
-    platform cannot fork). Two further hooks are optional and found by name:
+    platform cannot fork). Further hooks are optional and found by name:
 
     * ``within_boundary(state) -> bool``: ``False`` prunes the state from the search; the
       search is then incomplete (CHK-10). Restrictions that are part of the system belong in
