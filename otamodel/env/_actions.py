@@ -16,14 +16,19 @@ from otamodel.model import FAULT_KINDS, Action, Phase, StepResult, World, is_tea
 from otamodel.model import step as device_step
 from otamodel.model._core_io import get_truncated_length
 from otamodel.model._enums import CoreTask, SetStatusStep, SvcState
-from otamodel.model._record import get_evolve, get_evolve_outside_core
+from otamodel.model._record import (
+    get_core_hasher,
+    get_core_matcher,
+    get_evolve,
+    get_evolve_outside_core,
+)
 from otamodel.model._state import Budget, get_spent, replace
 
 TICK = Action.of("tick")
 _evolve_result = get_evolve(StepResult)
 _keep_core = get_evolve_outside_core(World)
-_get_core_hash = World.__core_hash__  # type: ignore[attr-defined]
-_is_same_core = World.__same_core__  # type: ignore[attr-defined]
+_get_core_hash = get_core_hasher(World)
+_is_same_core = get_core_matcher(World)
 
 
 def is_before_validation(world: World) -> bool:

@@ -270,6 +270,18 @@ def is_same_core(one: _T, other: _T) -> bool:
     return one.__same_core__(other)  # type: ignore[attr-defined,no-any-return]
 
 
+def get_core_hasher(cls: type[_T]) -> Callable[[_T], int]:
+    """:func:`get_core_hash` of a record class as its own function, for hot paths (no
+    wrapper call): ``hasher(instance)``."""
+    return cls.__core_hash__  # type: ignore[attr-defined,no-any-return]
+
+
+def get_core_matcher(cls: type[_T]) -> Callable[[_T, _T], bool]:
+    """:func:`is_same_core` of a record class as its own function, for hot paths:
+    ``matcher(one, other)``."""
+    return cls.__same_core__  # type: ignore[attr-defined,no-any-return]
+
+
 def get_evolve_outside_core(cls: type[_T]) -> Callable[..., _T]:
     """The evolve of a record class that changes only fields outside its core (keyword
     arguments) and keeps the core's cached hash: ``evolve(instance, field=value)``."""

@@ -15,6 +15,7 @@ from otamodel.env._oracle import get_facts
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
 from otamodel.model import Action, Fs, Phase, SvcState, World
+from otamodel.model._record import get_core_hasher
 from otamodel.model._service import get_alarm_delay
 from otamodel.model._state import register_context
 from otamodel.verify import _predicates as pr
@@ -149,7 +150,7 @@ def get_expected_witnesses(scenario: Scenario) -> tuple[str, ...]:
     return tuple(names)
 
 
-_get_core_hash: Callable[[World], int] = World.__core_hash__  # type: ignore[attr-defined]
+_get_core_hash = get_core_hasher(World)
 
 _NOT_PICKLED = frozenset({"step_memo", "get_verdict_key"})
 """What an :class:`OtaModel` keeps only to speed a search up: rebuilt, never pickled."""
