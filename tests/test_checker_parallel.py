@@ -18,7 +18,7 @@ from test_checker import (
     reach_goal_2,
 )
 
-from otamodel.checker import CheckReport, Property, StopReason, Verdict, check
+from otamodel.checker import CheckReport, Property, PropertyKind, StopReason, Verdict, check
 from otamodel.checker._examples import (
     DieHard,
     RmState,
@@ -427,3 +427,94 @@ def test_a_worker_judges_ahead_and_commits_the_verdicts_of_its_winners() -> None
     judged_ahead = ahead.commit(numbers, set(), keep=False)
     assert judged_ahead == judged_late
     assert [n for n, _ in ahead.frontier] == [n for n in numbers if n >= 0]
+
+
+@pytest.mark.parametrize("name", ["2pc-4+measured", "diehard-invariant"])
+def test_violations_found_from_arrays_match_one_process(name: str) -> None:
+    """CHK-30, CHK-36: the violations a worker finds from the edge arrays and the recorded
+    values are those the classification finds in this process, and check() with workers
+    uses them (same findings, traces included)."""
+    from otamodel.checker._classify import _Classifier
+    from otamodel.checker._regions import Graph
+    from otamodel.checker._search import Plan, explore
+    from otamodel.checker._violations import get_violation_inputs, get_violations_all
+
+    model = MODELS[name]
+    props = list(model.properties())
+    plan = Plan(props)
+    plan.record_edges = plan.record_hits = plan.record_measures = True
+    options: dict[str, Any] = {
+        "max_depth": None, "max_states": None, "deadline": None, "stop_on_violation": False,
+        "progress": None, "progress_interval": 1.0, "started": 0.0,
+    }  # fmt: skip
+    found = explore(model, plan, **options)
+    wanted = get_violation_inputs(found, props)
+    assert wanted is not None
+    assert wanted.keys() == {k for k, p in enumerate(props) if p.kind is PropertyKind.ALWAYS}
+    assert found.edge_src is not None and found.edge_dst is not None
+    assert found.edge_act is not None
+    edges = (found.edge_src, found.edge_dst, found.edge_act)
+    sent = get_violations_all(found.count, edges, found.parents, found.level_starts, wanted)
+    classifier = _Classifier(model, found, props, Graph(found, None))
+    classifier.edge_flags = classifier._get_edge_flags(None)
+    local = {k: classifier._get_violations(k, props[k]) for k in wanted}
+    assert sent == local
+    assert any(sent.values())
+    one = check(model, findings=True)
+    two = check(model, findings=True, workers=2)
+    assert [(f.id, f.states, f.edges, f.trace) for f in one.findings] == [
+        (f.id, f.states, f.edges, f.trace) for f in two.findings
+    ]
+
+
+def test_violations_from_arrays_keep_only_clean_sources() -> None:
+    """CHK-30: where edges lead out of a violation and back in, only the edges from states
+    reached without an earlier violation count (the backward search included)."""
+    from otamodel.checker._violations import get_violations_all
+
+    # 0 -> 1 (violates) -> 2 -> 3 (violates); 0 -> 4 -> 3; 2 is reached only through 1.
+    src, dst, act = array("i", [0, 1, 2, 0, 4]), array("i", [1, 2, 3, 4, 3]), array("i", [0] * 5)
+    values = bytes([0, 1, 0, 1, 0])
+    found = get_violations_all(5, (src, dst, act), array("i", [-1, 0, 1, 0, 0]), [0, 1, 3],
+                               {0: (values, False)})  # fmt: skip
+    assert found == {0: [(0, 0, 1), (4, 0, 3)]}
+    rises = get_violations_all(5, (src, dst, act), array("i", [-1, 0, 1, 0, 0]), [0, 1, 3],
+                               {0: (bytearray([0, 1, 1, 2, 0]), True)})  # fmt: skip
+    assert rises == {0: [(0, 0, 1), (2, 0, 3), (4, 0, 3)]}
+
+
+def test_a_call_behind_an_unanswered_one_does_not_block_the_pool() -> None:
+    """CHK-35: a second call sent to busy workers before the first is collected (both
+    messages and answers far larger than a pipe holds) is answered, in order."""
+    import threading
+
+    from otamodel.checker._search import Plan
+    from otamodel.checker._workers import _Pool
+
+    model = MODELS["diehard"]
+    pool = _Pool(model, Plan(model.properties()), 2)
+    big = [(k, k) for k in range(200_000)]
+    answers: list[Any] = []
+
+    def run() -> None:
+        pool.submit("get_fingerprints", [(big,), (big,)])
+        pool.submit("get_fingerprints", [(big[::-1],), (big[::-1],)])
+        answers.append(pool.collect())
+        answers.append(pool.collect())
+
+    try:
+        runner = threading.Thread(target=run, daemon=True)
+        runner.start()
+        runner.join(60)
+        assert not runner.is_alive(), "the pool blocked"
+        expected = [(hash(s) ^ _get_salt()) or 1 for s in big]
+        assert answers == [[expected, expected], [expected[::-1], expected[::-1]]]
+    finally:
+        for process in pool.processes:
+            process.terminate()
+
+
+def _get_salt() -> int:
+    from otamodel.checker._search import _SALT
+
+    return _SALT

@@ -10,8 +10,9 @@ import pytest
 from test_checker import GraphModel
 
 from otamodel.checker import Property
-from otamodel.checker._regions import Clean, Graph
+from otamodel.checker._regions import Graph
 from otamodel.checker._search import Plan, explore
+from otamodel.checker._violations import Clean
 
 
 def explore_graph(edges: dict[int, tuple[tuple[str, int], ...]], inits: tuple[int, ...]) -> Any:
@@ -49,7 +50,7 @@ def test_clean_states_are_those_a_non_violating_path_reaches(seed: int) -> None:
     }
     found = explore_graph(edges, (0, 7))
     values = bytes(1 if rng.random() < 0.25 else 0 for _ in range(found.count))
-    clean = Clean(Graph(found, None), values)
+    clean = Clean(Graph(found, None).get_arrays(), values)
     # Ask in a random order: what one answer remembers must not change a later one.
     order = list(range(found.count))
     rng.shuffle(order)

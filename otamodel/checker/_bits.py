@@ -10,8 +10,11 @@ unpacking go through ``int`` and its binary digits (C speed).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import compress
 
+FLIP = bytes([1, 0]) + bytes(254)
+"""A ``translate`` table: 0/1 bytes flipped (other values to 0)."""
 BIT_OF = [bytes((value >> bit) & 1 for value in range(256)) for bit in range(8)]
 """``translate`` tables: a byte to its bit ``bit`` (0/1)."""
 _TO_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
@@ -84,4 +87,9 @@ class Bits:
         return len(self.packed) + len(self.tail)
 
 
-__all__ = ["Bits", "pack", "unpack"]
+def get_ones(flags: bytes | bytearray | Sequence[int]) -> list[int]:
+    """The positions of the non-zero entries of a byte string (or sequence)."""
+    return list(compress(range(len(flags)), flags))
+
+
+__all__ = ["BIT_OF", "FLIP", "Bits", "get_ones", "pack", "unpack"]

@@ -30,8 +30,9 @@ from otamodel.checker._report import (
     StopReason,
     Verdict,
 )
-from otamodel.checker._search import Exploration, Plan, ProgressHook, explore
+from otamodel.checker._search import Exploration, Plan, ProgressHook, Task, explore
 from otamodel.checker._trace import Trace
+from otamodel.checker._violations import get_violation_inputs, get_violations_all
 from otamodel.errors import ModelDefinitionError
 
 _FLIP = bytes([1, 0]) + bytes(254)
@@ -153,8 +154,8 @@ def check(
                 done.append(get_results(exploration, properties, cost, reach, built))
 
             if findings and exploration.submit_keys is not None:
-                # CHK-36: the verdicts are computed while the workers compute the keys (the
-                # classification has the can-reach bytes from the workers already).
+                # CHK-36: the verdicts are computed while the workers build the trap graphs
+                # or compute the keys (the can-reach bytes are at hand already).
                 reach.update(built.get("reach", {}))
             else:
                 run_results()
@@ -163,7 +164,7 @@ def check(
                     model, exploration, properties, cost, can_reach=reach,
                     witnesses=get_witnessed(exploration, properties),
                     reverse=built.get("reverse"), paths=built.get("paths"),
-                    meanwhile=None if done else run_results,
+                    violations=built.get("violations"), meanwhile=None if done else run_results,
                 )  # fmt: skip
             results = done[0]
         finally:
@@ -218,31 +219,49 @@ def offload_graph_work(
     """CHK-36: with worker processes, the cheapest paths are computed in a worker (from the
     edge arrays) while this process builds the reverse graph and the can-reach bytes of the
     ``eventually`` properties (without a cost, those bytes are the worker's task and the
-    reverse graph, if the findings need it, this process's); ``built`` receives them all."""
+    reverse graph, if the findings need it, this process's); with findings another worker
+    finds the violations of the ``always`` properties meanwhile. ``built`` receives them all
+    (``paths``, ``reverse``, ``reach``, ``violations``)."""
     offload = exploration.offload
     src, dst, act = exploration.edge_src, exploration.edge_dst, exploration.edge_act
     assert offload is not None and src is not None and dst is not None and act is not None
     table = exploration.action_table
     edges = (src, dst, act)
     eventually = [(k, p) for k, p in enumerate(properties) if p.kind is PropertyKind.EVENTUALLY]
+    wanted = get_violation_inputs(exploration, properties) if findings else None
+    tail: list[Task] = []
+    if wanted:
+        args = (exploration.count, edges, exploration.parents, exploration.level_starts, wanted)
+        tail.append((get_violations_all, args))
     if cost is not None:
         prices = [cost(action) for action in table]
         task = (get_cheapest_arrays, (exploration.count, edges, exploration.parents, prices))
-        offload.submit([task])
+        offload.submit([task, *tail])
         if findings or eventually:
             reverse = built["reverse"] = ReverseGraph(exploration)
             built["reach"] = get_can_reach_of(exploration, reverse, dict(eventually))
-        built["paths"] = CheapestPaths(exploration, arrays=offload.collect()[0])
+        answers = offload.collect()
+        built["paths"] = CheapestPaths(exploration, arrays=answers[0])
+        if tail:
+            built["violations"] = answers[1]
     elif eventually:
-        wanted = {
+        goals = {
             k: (exploration.goal_bits[k].get_bytes(), get_allowed(table, p.edge_filter))
             for k, p in eventually
         }
         open_ends = get_open_ends(exploration)
-        offload.submit([(get_can_reach_all, (exploration.count, edges, wanted, open_ends))])
+        offload.submit([(get_can_reach_all, (exploration.count, edges, goals, open_ends)), *tail])
         if findings:
             built["reverse"] = ReverseGraph(exploration)
-        built["reach"] = offload.collect()[0]
+        answers = offload.collect()
+        built["reach"] = answers[0]
+        if tail:
+            built["violations"] = answers[1]
+    elif tail:
+        offload.submit(tail)
+        if findings:
+            built["reverse"] = ReverseGraph(exploration)
+        built["violations"] = offload.collect()[0]
 
 
 def get_can_reach_of(

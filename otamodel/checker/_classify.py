@@ -36,17 +36,16 @@ from otamodel.checker._keys import KeyHooks, KeyRequest, Need, get_keys
 from otamodel.checker._model import A, Property, PropertyKind, S
 from otamodel.checker._regions import (
     Causes,
-    Clean,
     Edge,
     Graph,
     TrapGraph,
     Traps,
     get_allowed_edges,
-    get_ones,
     get_path_into,
     get_trap_parts,
 )
 from otamodel.checker._trace import Trace
+from otamodel.checker._violations import EdgeArrays, Violations, find_violations
 
 if TYPE_CHECKING:
     from otamodel.checker._cheapest import CheapestPaths
@@ -130,12 +129,15 @@ def classify(
     witnesses: dict[int, bool] | None = None,
     reverse: ReverseGraph | None = None,
     paths: CheapestPaths | None = None,
+    violations: Violations | None = None,
     meanwhile: Callable[[], None] | None = None,
 ) -> list[Finding[Any, Any]]:
     """CHK-30..CHK-34: the findings of every property, in property order, cheapest first.
 
     ``reverse``/``paths``: the reverse graph and cheapest paths the verdicts already built.
-    ``meanwhile``: other work, run while worker processes compute the keys (CHK-36).
+    ``violations``: those of the ``always`` properties, found already (by a worker process,
+    :func:`get_violation_inputs`); ``meanwhile``: other work, run while worker processes
+    build the trap graphs (with ``violations``) or compute the keys (CHK-36).
     Only the states the keys need are fetched (violating and entering steps, their causes,
     the terminal behaviours); the violations come from the bits the search recorded.
     The cyclic garbage collector is paused meanwhile (many small lists, no cycles)."""
@@ -144,7 +146,7 @@ def classify(
         if any(p.kind is not PropertyKind.SOMETIMES for p in properties):
             graph = Graph(exploration, cost, reverse, paths)
         classifier = _Classifier(model, exploration, properties, graph, meanwhile)
-        return classifier.run(can_reach, witnesses)
+        return classifier.run(can_reach, witnesses, violations)
 
 
 class _Classifier:
@@ -161,6 +163,10 @@ class _Classifier:
         )  # fmt: skip
         self.meanwhile = meanwhile
         """Run once, while the keys are computed (every run asks for keys, maybe none)."""
+        self.keys_by_bit: dict[int, dict[int, Key]] = {}
+        """Per ``eventually`` position, its terminal keys by bit (``Traps.set_terminal_keys``)."""
+        self.causes: Causes | None = None
+        self.arrays: EdgeArrays | None = None
         self.hooks = KeyHooks(model, properties)
         cause_hook = getattr(model, "is_cause_action", None)
         table = exploration.action_table
@@ -176,7 +182,10 @@ class _Classifier:
         )
 
     def run(
-        self, can_reach: dict[int, bytearray] | None, witnesses: dict[int, bool] | None
+        self,
+        can_reach: dict[int, bytearray] | None,
+        witnesses: dict[int, bool] | None,
+        violations: Violations | None = None,
     ) -> list[Finding[Any, Any]]:
         exploration, graph = self.exploration, self.graph
         plans: list[tuple[int, Property[Any, Any], Any]] = []
@@ -184,14 +193,18 @@ class _Classifier:
         steps: dict[tuple[int, Edge], int] = {}  # (position, edge) -> its request
         terminals: dict[int, range] = {}  # position -> its bottoms' requests
         own: set[int] = set()  # sources of own-progress steps whose causes are needed
-        self.edge_flags = self._get_edge_flags(can_reach)
-        # Trap graphs are built (by the workers, if any) while the violations are found here.
+        self.edge_flags = self._get_edge_flags(can_reach, with_always=violations is None)
+        # Trap graphs are built (by the workers, if any) while the violations are found here,
+        # or, when a worker found them already, while the meanwhile work runs (CHK-36).
         collect_trap_graphs = self._start_trap_graphs(can_reach)
-        violations = {
-            position: self._get_violations(position, prop)
-            for position, prop in enumerate(self.properties)
-            if prop.kind is PropertyKind.ALWAYS
-        }
+        if violations is None:
+            violations = {
+                position: self._get_violations(position, prop)
+                for position, prop in enumerate(self.properties)
+                if prop.kind is PropertyKind.ALWAYS
+            }
+        elif can_reach and self.exploration.offload is not None:
+            self._run_meanwhile()
         trap_graphs = collect_trap_graphs()
         for position, prop in enumerate(self.properties):
             if prop.kind is PropertyKind.ALWAYS:
@@ -216,21 +229,17 @@ class _Classifier:
                 steps[position, edge] = len(requests)
                 requests.append(self._get_step_request(position, prop, edge))
             own.update(s for s, a, _ in edges if s >= 0 and self.is_own[a])
-        causes = Causes(graph, self.is_cause, own) if own and graph is not None else None
-        first_cause = len(requests)
-        if causes is not None:
-            requests.extend(
-                KeyRequest(Need.CAUSE, s, before=s, action=a)
-                if self.needs_state[a]
-                else KeyRequest(Need.CAUSE, -1, action=a)
-                for s, a, _ in causes.inputs
-            )
-        keys, states = self._get_keys(requests)
-        self.step_keys = {step: keys[k] for step, k in steps.items()}
-        self.terminal_keys = {position: keys[k.start : k.stop] for position, k in terminals.items()}
-        if causes is not None:
-            causes.set_keys(tuple(self.hooks.cause_key(None, None)), keys[first_cause:])
-        self.causes = causes
+
+        def use_keys(keys: list[Key]) -> None:
+            self.step_keys = {step: keys[k] for step, k in steps.items()}
+            for position, prop, plan in plans:
+                if prop.kind is PropertyKind.EVENTUALLY:
+                    span = terminals[position]
+                    self.keys_by_bit[position] = dict(
+                        enumerate(plan.set_terminal_keys(keys[span.start : span.stop]))
+                    )
+
+        states = self._get_all_keys(requests, own, use_keys)
         pending: list[tuple[str, Property[Any, Any], list[_Made]]] = []
         for position, prop, plan in plans:
             if prop.kind is PropertyKind.ALWAYS:
@@ -248,6 +257,49 @@ class _Classifier:
             prefix = get_prefix(self.model, prop)
             pending.append((prefix, prop, [self._make_finding(prefix, prop, *e) for e in found]))
         return self._add_traces(pending, states)
+
+    def _get_all_keys(
+        self, requests: list[KeyRequest], own: set[int], use: Callable[[list[Key]], None]
+    ) -> dict[int, Any]:
+        """CHK-34, CHK-35: the keys of ``requests`` (violating and entering steps, terminal
+        behaviours), given to ``use``, then those of the causes of the own-progress steps
+        from ``own``. With worker processes the first keys are computed there while the
+        causes are found here, and the causes' keys while ``use`` runs here. Returns the
+        states replayed here (none with workers)."""
+        submit = self.exploration.submit_keys
+        if submit is None:
+            causes = self._find_causes(own)
+            keys, states = self._get_keys(requests + self._get_cause_requests(causes))
+            use(keys[: len(requests)])
+        else:
+            collect = submit(requests)
+            causes = self._find_causes(own)
+            wanted = self._get_cause_requests(causes)
+            collect_causes = submit(wanted) if wanted else None  # sent while waiting below
+            keys = collect()
+            self._run_meanwhile()
+            use(keys)
+            if collect_causes is not None:
+                keys = keys + collect_causes()
+            states = {}
+        if causes is not None:
+            causes.set_keys(tuple(self.hooks.cause_key(None, None)), keys[len(requests) :])
+        self.causes = causes
+        return states
+
+    def _find_causes(self, own: set[int]) -> Causes | None:
+        graph = self.graph
+        return Causes(graph, self.is_cause, own) if own and graph is not None else None
+
+    def _get_cause_requests(self, causes: Causes | None) -> list[KeyRequest]:
+        if causes is None:
+            return []
+        return [
+            KeyRequest(Need.CAUSE, s, before=s, action=a)
+            if self.needs_state[a]
+            else KeyRequest(Need.CAUSE, -1, action=a)
+            for s, a, _ in causes.inputs
+        ]
 
     def _add_traces(
         self, pending: list[tuple[str, Property[Any, Any], list[_Made]]], states: dict[int, Any]
@@ -377,7 +429,7 @@ class _Classifier:
     # ------------------------------------------------------------------ always (CHK-30)
 
     def _get_edge_flags(
-        self, can_reach: dict[int, bytearray] | None
+        self, can_reach: dict[int, bytearray] | None, *, with_always: bool = True
     ) -> dict[int, tuple[bytes, bytes]]:
         """Per property position, its 0/1 values at each edge's source and target, for the
         properties whose values are 0/1: always without a measure (violated or not), and
@@ -387,7 +439,7 @@ class _Classifier:
             return {}
         wanted: dict[int, bytes | bytearray] = {}
         for position, prop in enumerate(self.properties):
-            if prop.kind is PropertyKind.ALWAYS and prop.measure is None:
+            if prop.kind is PropertyKind.ALWAYS and prop.measure is None and with_always:
                 values = self._get_values(position, prop)
                 if any(values):
                     wanted[position] = values if isinstance(values, bytes | bytearray) else (
@@ -411,35 +463,14 @@ class _Classifier:
         return bytes(0 if predicate(s) else 1 for s in states)
 
     def _get_violations(self, position: int, prop: Property[Any, Any]) -> list[Edge]:
-        """Violating initial states and edges: from a state where the property holds into one
-        where it fails (or, with a measure, where the measure rises), whose source is clean:
-        reached without an earlier violation (a later one on the same path repeats it)."""
+        """CHK-30: the property's violating initial states and edges (:func:`find_violations`)."""
         graph = self.graph
         assert graph is not None
+        if self.arrays is None:
+            self.arrays = graph.get_arrays()
         values = self._get_values(position, prop)
-        parents = self.exploration.parents
-        if not any(values):
-            return []
-        src, dst, act = graph.src, graph.dst, graph.act
-        if position in self.edge_flags:
-            at_src, at_dst = self.edge_flags[position]
-        else:
-            at_src = bytes(map(values.__getitem__, src))
-            at_dst = bytes(map(values.__getitem__, dst))
-        starts = self.exploration.level_starts
-        roots = starts[1] if len(starts) > 1 else self.exploration.count  # level 0
-        out: list[Edge] = [(-1, -1, k) for k in get_ones(values[:roots]) if parents[k] == -1]
-        if prop.measure is not None:
-            rises = [e for e, (a, b) in enumerate(zip(at_src, at_dst, strict=True)) if b > a]
-            return out + [(src[e], act[e], dst[e]) for e in rises]
-        size = len(src)
-        into = int.from_bytes(at_dst) & ~int.from_bytes(at_src)
-        rises = get_ones(into.to_bytes(size))
-        if int.from_bytes(at_src) & ~int.from_bytes(at_dst):
-            # Some edge leads out of a violation: keep only the edges from clean states.
-            clean = Clean(graph, values)
-            rises = [e for e in rises if clean.is_clean(src[e])]
-        return out + [(src[e], act[e], dst[e]) for e in rises]
+        flags = self.edge_flags.get(position)
+        return find_violations(self.arrays, values, flags, measured=prop.measure is not None)
 
     def _get_causes(self, edge: Edge) -> list[tuple[Key | None, int]]:
         """The cause keys (and bits) an edge is attributed to (CHK-34)."""
@@ -470,7 +501,7 @@ class _Classifier:
     def _classify_traps(self, position: int, traps: Traps) -> list[Found]:
         graph = self.graph
         assert graph is not None
-        keys_by_bit = dict(enumerate(traps.set_terminal_keys(self.terminal_keys[position])))
+        keys_by_bit = self.keys_by_bit[position]
         by_key = {key: [bit] for bit, key in keys_by_bit.items()}
         classes: dict[tuple[Key, Key], _Class] = {}
         for edge in traps.entries:

@@ -8,6 +8,7 @@ verdict bits; states only when a level is rebalanced). The coordinator is this p
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,21 +39,23 @@ class DaskEngine:
         except BaseException:
             self.client.close()  # type: ignore[no-untyped-call]
             raise
-        self.pending: list[Any] = []
+        self.pending: deque[list[Any]] = deque()
+        """The answers of each submitted call not collected yet, oldest first."""
 
     def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
         self.submit(method, args)
         return self.collect()
 
     def submit(self, method: str, args: Sequence[tuple[Any, ...]]) -> None:
-        self.pending = [
-            getattr(actor, method)(*arguments)
-            for actor, arguments in zip(self.actors, args, strict=True)
-        ]
+        self.pending.append(
+            [
+                getattr(actor, method)(*arguments)
+                for actor, arguments in zip(self.actors, args, strict=True)
+            ]
+        )
 
     def collect(self) -> list[Any]:
-        pending, self.pending = self.pending, []
-        return [future.result() for future in pending]
+        return [future.result() for future in self.pending.popleft()]
 
     def close(self) -> None:
         self.actors = []

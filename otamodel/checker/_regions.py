@@ -7,13 +7,14 @@ from __future__ import annotations
 import operator
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import compress, pairwise, repeat
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
-from otamodel.checker._bits import BIT_OF
+from otamodel.checker._bits import FLIP, get_ones
 from otamodel.checker._liveness import get_row_starts
 from otamodel.checker._model import Property
 from otamodel.checker._trace import Trace
+from otamodel.checker._violations import Edge, EdgeArrays, gather_edge_flags
 
 if TYPE_CHECKING:
     from otamodel.checker._cheapest import CheapestPaths
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from otamodel.checker._search import Exploration
 
 Key = tuple[str, ...]
-Edge = tuple[int, int, int]
-"""(source, interned action, target); source -1: an initial state."""
 
 
 class Graph:
@@ -67,24 +66,17 @@ class Graph:
         self.via_action = exploration.parent_actions
 
     def get_edge_flags(self, flags: Sequence[bytes | bytearray]) -> list[tuple[bytes, bytes]]:
-        """For each per-state 0/1 byte string, its value at every edge's source and target.
-        Eight strings are packed into the bits of one byte string first, so one gather over
-        the edges serves eight of them."""
-        count = self.exploration.count
-        out: list[tuple[bytes, bytes]] = []
-        for start in range(0, len(flags), 8):
-            chunk = flags[start : start + 8]
-            packed = 0
-            for bit, values in enumerate(chunk):
-                packed |= int.from_bytes(values) << bit  # each byte 0/1: stays in its byte
-            table = packed.to_bytes(count)
-            at_src = bytes(map(table.__getitem__, self.src))
-            at_dst = bytes(map(table.__getitem__, self.dst))
-            out.extend(
-                (at_src.translate(BIT_OF[bit]), at_dst.translate(BIT_OF[bit]))
-                for bit in range(len(chunk))
-            )
-        return out
+        """For each per-state 0/1 byte string, its value at every edge's source and target
+        (:func:`gather_edge_flags`)."""
+        return gather_edge_flags(self.exploration.count, self.src, self.dst, flags)
+
+    def get_arrays(self) -> EdgeArrays:
+        """The edges and BFS tree as :class:`EdgeArrays` (sharing this reverse graph)."""
+        exploration = self.exploration
+        edges = (self.src, self.dst, self.act)
+        return EdgeArrays(
+            exploration.count, edges, exploration.parents, exploration.level_starts, self.reverse
+        )
 
     def get_rank(self, source: int, action: int) -> tuple[int, int, int, int]:
         """How cheap a trace ending with the edge ``source --action-->`` is: (cost, steps,
@@ -233,68 +225,6 @@ class Causes:
         return graph.get_path(state)  # pragma: no cover - every cause bit has an edge
 
 
-class Clean:
-    """CHK-30: whether a state is reachable from a non-violating initial state through
-    non-violating states only (an edge out of any other state repeats an earlier violation).
-    Asked for the sources of violating edges only: the BFS-tree path usually answers; else a
-    backward search over non-violating predecessors looks for a state the tree answers for."""
-
-    def __init__(self, graph: Graph, values: Sequence[int]) -> None:
-        self.graph, self.values = graph, values
-        self.known: dict[int, bool] = {}
-        self.tree = get_tree_clean(graph.exploration, values)
-
-    def is_clean(self, state: int) -> bool:
-        known = self.known.get(state)
-        if known is not None:
-            return known
-        if self.values[state]:
-            return False
-        if self.tree[state]:
-            return True
-        reverse, values, tree, known_of = self.graph.reverse, self.values, self.tree, self.known
-        offsets, sources = reverse.offsets, reverse.sources
-        seen = {state}
-        stack = [state]
-        while stack:
-            target = stack.pop()
-            for slot in range(offsets[target], offsets[target + 1]):
-                source = sources[slot]
-                if source in seen or values[source]:
-                    continue
-                found = known_of.get(source)
-                if found is False:
-                    continue  # none of its ancestors is clean either
-                if found or tree[source]:
-                    known_of[state] = True
-                    return True
-                seen.add(source)
-                stack.append(source)
-        # Every state seen has only the ancestors seen, none of them clean.
-        known_of.update(dict.fromkeys(seen, False))
-        return False
-
-
-def get_tree_clean(exploration: Exploration, values: Sequence[int]) -> bytearray:
-    """1 where no state on the BFS-tree path from an initial state violates (``values``
-    non-zero), level by level with C-level maps (a parent is always in an earlier level)."""
-    count = exploration.count
-    flags = values if isinstance(values, bytes | bytearray) else bytes(map(bool, values))
-    holds = flags.translate(_FLIP)
-    parents = exploration.parents
-    clean = bytearray(count)
-    bounds = [*exploration.level_starts, count]
-    for start, end in pairwise(bounds):
-        if start >= end:
-            continue
-        if start == 0:
-            clean[start:end] = holds[start:end]  # the initial states
-        else:
-            above = map(clean.__getitem__, parents[start:end])
-            clean[start:end] = bytes(map(operator.and_, holds[start:end], above))
-    return clean
-
-
 class TrapGraph:
     """The allowed edges out of the trap states of every ``eventually`` property sharing one
     edge filter, and their strongly connected components (computed once: each property's
@@ -398,7 +328,7 @@ class Traps:
         edge_flags: tuple[bytes, bytes],
     ) -> None:
         self.shared = shared
-        trap = get_ones(can_reach.translate(_FLIP))
+        trap = get_ones(can_reach.translate(FLIP))
         components, component_of = shared.components, shared.component_of
         self.can_reach, self.trap = can_reach, trap
         # A trap region is closed under its allowed edges: its bottom components are the
@@ -473,13 +403,7 @@ class Traps:
         return _bits(self.masks[self.component_of[state]])
 
 
-_FLIP = bytes([1, 0]) + bytes(254)
 _NONZERO = bytes([0]) + bytes([1]) * 255
-
-
-def get_ones(flags: bytes | bytearray | Sequence[int]) -> list[int]:
-    """The positions of the non-zero entries of a byte string (or sequence)."""
-    return list(compress(range(len(flags)), flags))
 
 
 def _bits(mask: int) -> list[int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 import traceback
 from array import array
@@ -336,6 +337,14 @@ def _serve(conn: Connection, model: Model[Any, Any], plan: Plan) -> None:
             conn.send(("error", (RuntimeError(repr(exc)), detail)))
 
 
+def _send_all(messages: list[tuple[Connection, Any]], errors: list[BaseException]) -> None:
+    try:
+        for conn, message in messages:
+            conn.send(message)
+    except BaseException as exc:  # collect() re-raises it
+        errors.append(exc)
+
+
 class _Pool:
     """Worker processes with pipes: forked where possible (the model is inherited), else
     spawned (the model is pickled once per worker)."""
@@ -347,6 +356,10 @@ class _Pool:
         self.workers = workers
         self.conns: list[Connection] = []
         self.processes: list[Any] = []
+        self.outstanding = 0
+        """Calls submitted and not collected yet."""
+        self.senders: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
         saved_seed = os.environ.get("PYTHONHASHSEED")
         if method == "spawn" and saved_seed is None:
             os.environ["PYTHONHASHSEED"] = "0"  # fingerprints are hashes: agree on them
@@ -369,11 +382,31 @@ class _Pool:
         return self.collect()
 
     def submit(self, method: str, args: Sequence[tuple[Any, ...]]) -> None:
-        for conn, arguments in zip(self.conns, args, strict=True):
-            conn.send((method, arguments))
+        """Start ``method`` on every worker. A call behind one not collected yet is sent
+        from a thread: a worker still busy with the earlier call reads nothing, and a large
+        message would block this process, which must go on to collect the earlier answers
+        (else both would wait on each other)."""
+        calls = zip(self.conns, args, strict=True)
+        messages = [(conn, (method, arguments)) for conn, arguments in calls]
+        self.outstanding += 1
+        if self.outstanding == 1:
+            for conn, message in messages:
+                conn.send(message)
+            return
+        sender = threading.Thread(target=_send_all, args=(messages, self.errors), daemon=True)
+        sender.start()
+        self.senders.append(sender)
 
     def collect(self) -> list[Any]:
-        return [self.receive(conn) for conn in self.conns]
+        answers = [self.receive(conn) for conn in self.conns]
+        self.outstanding -= 1
+        if not self.outstanding:
+            for sender in self.senders:
+                sender.join()
+            self.senders = []
+            if self.errors:
+                raise self.errors.pop()
+        return answers
 
     @staticmethod
     def receive(conn: Connection) -> Any:
