@@ -437,7 +437,12 @@ def test_violations_found_from_arrays_match_one_process(name: str) -> None:
     from otamodel.checker._classify import _Classifier
     from otamodel.checker._regions import Graph
     from otamodel.checker._search import Plan, explore
-    from otamodel.checker._violations import get_violation_inputs, get_violations_all
+    from otamodel.checker._violations import (
+        EdgeArrays,
+        get_violation_candidates,
+        get_violation_inputs,
+        resolve_violations,
+    )
 
     model = MODELS[name]
     props = list(model.properties())
@@ -454,7 +459,11 @@ def test_violations_found_from_arrays_match_one_process(name: str) -> None:
     assert found.edge_src is not None and found.edge_dst is not None
     assert found.edge_act is not None
     edges = (found.edge_src, found.edge_dst, found.edge_act)
-    sent = get_violations_all(found.count, edges, found.parents, found.level_starts, wanted)
+    candidates = get_violation_candidates(
+        found.count, edges, found.parents, found.level_starts, wanted
+    )
+    arrays = EdgeArrays(found.count, edges, found.parents, found.level_starts)
+    sent = resolve_violations(arrays, wanted, candidates)
     classifier = _Classifier(model, found, props, Graph(found, None))
     classifier.edge_flags = classifier._get_edge_flags(None)
     local = {k: classifier._get_violations(k, props[k]) for k in wanted}
@@ -470,17 +479,32 @@ def test_violations_found_from_arrays_match_one_process(name: str) -> None:
 def test_violations_from_arrays_keep_only_clean_sources() -> None:
     """CHK-30: where edges lead out of a violation and back in, only the edges from states
     reached without an earlier violation count (the backward search included)."""
-    from otamodel.checker._violations import get_violations_all
+    from otamodel.checker._violations import (
+        EdgeArrays,
+        get_violation_candidates,
+        resolve_violations,
+    )
 
-    # 0 -> 1 (violates) -> 2 -> 3 (violates); 0 -> 4 -> 3; 2 is reached only through 1.
-    src, dst, act = array("i", [0, 1, 2, 0, 4]), array("i", [1, 2, 3, 4, 3]), array("i", [0] * 5)
-    values = bytes([0, 1, 0, 1, 0])
-    found = get_violations_all(5, (src, dst, act), array("i", [-1, 0, 1, 0, 0]), [0, 1, 3],
-                               {0: (values, False)})  # fmt: skip
-    assert found == {0: [(0, 0, 1), (4, 0, 3)]}
-    rises = get_violations_all(5, (src, dst, act), array("i", [-1, 0, 1, 0, 0]), [0, 1, 3],
-                               {0: (bytearray([0, 1, 1, 2, 0]), True)})  # fmt: skip
-    assert rises == {0: [(0, 0, 1), (2, 0, 3), (4, 0, 3)]}
+    def get_violations_all(*args: Any) -> Any:
+        candidates = get_violation_candidates(*args)
+        return resolve_violations(EdgeArrays(*args[:4]), args[4], candidates)
+
+    # BFS: 0; 1 2; 3 5; 4. 1 and 4 violate. 3's tree path goes through 1, but 2 -> 3 is a
+    # clean way in (a backward search finds it); 5 is reached through 1 only.
+    src = array("i", [0, 0, 1, 1, 2, 3, 5])
+    dst = array("i", [1, 2, 3, 5, 3, 4, 4])
+    act = array("i", [0] * 7)
+    parents, starts = array("i", [-1, 0, 0, 1, 3, 1]), [0, 1, 3, 5]
+    violates = bytes([0, 1, 0, 0, 1, 0])
+    wanted: dict[int, tuple[bytes | bytearray, bool]] = {0: (violates, False)}
+    found = get_violations_all(6, (src, dst, act), parents, starts, wanted)
+    assert found == {0: [(0, 0, 1), (3, 0, 4)]}
+    candidates = get_violation_candidates(6, (src, dst, act), parents, starts, wanted)
+    tree = candidates[0][2]
+    assert tree is not None and list(tree) == [1, 0, 1, 0, 0, 0]  # 3 and 5: a search decides
+    measure = bytearray([0, 1, 0, 1, 2, 1])
+    rises = get_violations_all(6, (src, dst, act), parents, starts, {0: (measure, True)})
+    assert rises == {0: [(0, 0, 1), (2, 0, 3), (3, 0, 4), (5, 0, 4)]}
 
 
 def test_a_call_behind_an_unanswered_one_does_not_block_the_pool() -> None:

@@ -32,7 +32,12 @@ from otamodel.checker._report import (
 )
 from otamodel.checker._search import Exploration, Plan, ProgressHook, Task, explore
 from otamodel.checker._trace import Trace
-from otamodel.checker._violations import get_violation_inputs, get_violations_all
+from otamodel.checker._violations import (
+    EdgeArrays,
+    get_violation_candidates,
+    get_violation_inputs,
+    resolve_violations,
+)
 from otamodel.errors import ModelDefinitionError
 
 _FLIP = bytes([1, 0]) + bytes(254)
@@ -229,39 +234,39 @@ def offload_graph_work(
     edges = (src, dst, act)
     eventually = [(k, p) for k, p in enumerate(properties) if p.kind is PropertyKind.EVENTUALLY]
     wanted = get_violation_inputs(exploration, properties) if findings else None
-    tail: list[Task] = []
+    first: list[Task] = []  # the longest task is sent first
     if wanted:
         args = (exploration.count, edges, exploration.parents, exploration.level_starts, wanted)
-        tail.append((get_violations_all, args))
+        first.append((get_violation_candidates, args))
     if cost is not None:
         prices = [cost(action) for action in table]
         task = (get_cheapest_arrays, (exploration.count, edges, exploration.parents, prices))
-        offload.submit([task, *tail])
+        offload.submit([*first, task])
         if findings or eventually:
             reverse = built["reverse"] = ReverseGraph(exploration)
             built["reach"] = get_can_reach_of(exploration, reverse, dict(eventually))
         answers = offload.collect()
-        built["paths"] = CheapestPaths(exploration, arrays=answers[0])
-        if tail:
-            built["violations"] = answers[1]
+        built["paths"] = CheapestPaths(exploration, arrays=answers[-1])
     elif eventually:
         goals = {
             k: (exploration.goal_bits[k].get_bytes(), get_allowed(table, p.edge_filter))
             for k, p in eventually
         }
         open_ends = get_open_ends(exploration)
-        offload.submit([(get_can_reach_all, (exploration.count, edges, goals, open_ends)), *tail])
+        offload.submit([*first, (get_can_reach_all, (exploration.count, edges, goals, open_ends))])
         if findings:
             built["reverse"] = ReverseGraph(exploration)
         answers = offload.collect()
-        built["reach"] = answers[0]
-        if tail:
-            built["violations"] = answers[1]
-    elif tail:
-        offload.submit(tail)
+        built["reach"] = answers[-1]
+    elif first:
+        offload.submit(first)
         if findings:
             built["reverse"] = ReverseGraph(exploration)
-        built["violations"] = offload.collect()[0]
+        answers = offload.collect()
+    if wanted:
+        count, parents, starts = exploration.count, exploration.parents, exploration.level_starts
+        arrays = EdgeArrays(count, edges, parents, starts, built["reverse"])
+        built["violations"] = resolve_violations(arrays, wanted, answers[0])
 
 
 def get_can_reach_of(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import operator
 from array import array
 from collections.abc import Sequence
-from itertools import pairwise
+from itertools import compress, pairwise
 from typing import TYPE_CHECKING, Any
 
 from otamodel.checker._bits import BIT_OF, FLIP, get_ones
@@ -74,20 +74,29 @@ Violations = dict[int, list[Edge]]
 """Per ``always`` property position, its violating initial states and edges (CHK-30)."""
 
 
-def find_violations(
+Candidates = tuple[list[Edge], list[int], "bytearray | None"]
+"""A property's violations before any backward search (:func:`find_candidates`): its
+violating initial states, its candidate edges (indices, in edge order) and, when the BFS tree
+does not tell for every candidate whether its source is clean, every state's tree cleanness
+(:func:`get_tree_clean`; ``None``: every candidate's source is clean)."""
+
+
+def find_candidates(
     arrays: EdgeArrays,
     values: Sequence[int],
     flags: tuple[bytes, bytes] | None,
     *,
     measured: bool,
-) -> list[Edge]:
-    """CHK-30: violating initial states and edges: from a state where the property holds
-    (``values``: 0) into one where it fails (or, ``measured``, where the measure rises),
-    whose source is clean: reached without an earlier violation (a later one on the same
-    path repeats it). ``flags``: the values at each edge's source and target, if gathered."""
+) -> Candidates:
+    """CHK-30: the violating initial states, and the edges from a state where the property
+    holds (``values``: 0) into one where it fails (or, ``measured``, where the measure rises);
+    an edge counts only if its source is clean (reached without an earlier violation: a
+    later one on the same path repeats it), which the BFS tree decides for most sources and
+    :func:`resolve_candidates` for the others. ``flags``: the values at each edge's source and
+    target, if gathered."""
     if not any(values):
-        return []
-    src, dst, act, parents = arrays.src, arrays.dst, arrays.act, arrays.parents
+        return [], [], None
+    src, dst, parents = arrays.src, arrays.dst, arrays.parents
     if flags is not None:
         at_src, at_dst = flags
     else:
@@ -97,36 +106,71 @@ def find_violations(
     roots = starts[1] if len(starts) > 1 else arrays.count  # level 0
     out: list[Edge] = [(-1, -1, k) for k in get_ones(values[:roots]) if parents[k] == -1]
     if measured:
-        rises = [e for e, (a, b) in enumerate(zip(at_src, at_dst, strict=True)) if b > a]
-        return out + [(src[e], act[e], dst[e]) for e in rises]
-    size = len(src)
+        return out, list(compress(range(len(src)), map(operator.gt, at_dst, at_src))), None
     into = int.from_bytes(at_dst) & ~int.from_bytes(at_src)
-    rises = get_ones(into.to_bytes(size))
-    if int.from_bytes(at_src) & ~int.from_bytes(at_dst):
-        # Some edge leads out of a violation: keep only the edges from clean states.
-        clean = Clean(arrays, values)
+    rises = get_ones(into.to_bytes(len(src)))
+    if not int.from_bytes(at_src) & ~int.from_bytes(at_dst):
+        return out, rises, None  # no edge leads out of a violation: every source is clean
+    tree = get_tree_clean(arrays, values)
+    if all(map(tree.__getitem__, map(src.__getitem__, rises))):
+        return out, rises, None
+    return out, rises, tree
+
+
+def resolve_candidates(
+    arrays: EdgeArrays, values: Sequence[int], candidates: Candidates
+) -> list[Edge]:
+    """CHK-30: the violations among :func:`find_candidates`' candidates: those whose source
+    is clean (a backward search for the sources the BFS tree does not answer for)."""
+    out, rises, tree = candidates
+    src, dst, act = arrays.src, arrays.dst, arrays.act
+    if tree is not None:
+        clean = Clean(arrays, values, tree)
         rises = [e for e in rises if clean.is_clean(src[e])]
     return out + [(src[e], act[e], dst[e]) for e in rises]
 
 
-def get_violations_all(
+def find_violations(
+    arrays: EdgeArrays,
+    values: Sequence[int],
+    flags: tuple[bytes, bytes] | None,
+    *,
+    measured: bool,
+) -> list[Edge]:
+    """CHK-30: the violating initial states and edges (:func:`find_candidates`, then
+    :func:`resolve_candidates`)."""
+    candidates = find_candidates(arrays, values, flags, measured=measured)
+    return resolve_candidates(arrays, values, candidates)
+
+
+def get_violation_candidates(
     count: int,
     edges: tuple[array[int], array[int], array[int]],
     parents: array[int],
     level_starts: Sequence[int],
     wanted: dict[int, tuple[bytes | bytearray, bool]],
-) -> Violations:
-    """:func:`find_violations` of several properties (``wanted``: position -> its values and
+) -> dict[int, Candidates]:
+    """:func:`find_candidates` of several properties (``wanted``: position -> its values and
     whether they are a measure) from plain arrays: the task a worker process runs while the
-    coordinator does other work (CHK-36)."""
+    coordinator builds the reverse graph (CHK-36), which :func:`resolve_violations` then uses
+    for the few backward searches."""
     arrays = EdgeArrays(count, edges, parents, level_starts)
     plain = {k: v for k, (v, measured) in wanted.items() if not measured and any(v)}
     gathered = gather_edge_flags(count, arrays.src, arrays.dst, list(plain.values()))
     flags = dict(zip(plain, gathered, strict=True))
     return {
-        k: find_violations(arrays, values, flags.get(k), measured=measured)
+        k: find_candidates(arrays, values, flags.get(k), measured=measured)
         for k, (values, measured) in wanted.items()
     }
+
+
+def resolve_violations(
+    arrays: EdgeArrays,
+    wanted: dict[int, tuple[bytes | bytearray, bool]],
+    candidates: dict[int, Candidates],
+) -> Violations:
+    """:func:`resolve_candidates` of every property of :func:`get_violation_candidates`."""
+    return {k: resolve_candidates(arrays, wanted[k][0], found) for k, found in candidates.items()}
 
 
 class Clean:
@@ -135,10 +179,13 @@ class Clean:
     Asked for the sources of violating edges only: the BFS-tree path usually answers; else a
     backward search over non-violating predecessors looks for a state the tree answers for."""
 
-    def __init__(self, arrays: EdgeArrays, values: Sequence[int]) -> None:
+    def __init__(
+        self, arrays: EdgeArrays, values: Sequence[int], tree: bytearray | None = None
+    ) -> None:
+        """``tree``: :func:`get_tree_clean` of ``values``, if computed already."""
         self.arrays, self.values = arrays, values
         self.known: dict[int, bool] = {}
-        self.tree = get_tree_clean(arrays, values)
+        self.tree = tree if tree is not None else get_tree_clean(arrays, values)
 
     def is_clean(self, state: int) -> bool:
         known = self.known.get(state)
@@ -195,7 +242,7 @@ def get_tree_clean(arrays: EdgeArrays, values: Sequence[int]) -> bytearray:
 def get_violation_inputs(
     exploration: Exploration, properties: Sequence[Property[Any, Any]]
 ) -> dict[int, tuple[bytes | bytearray, bool]] | None:
-    """What :func:`~otamodel.checker._regions.get_violations_all` needs to find the
+    """What :func:`get_violation_candidates` needs to find the
     violations of every ``always`` property elsewhere (CHK-36): per position, the values
     the search recorded and whether they are a measure; ``None`` if some were not recorded."""
     wanted: dict[int, tuple[bytes | bytearray, bool]] = {}
@@ -212,12 +259,16 @@ def get_violation_inputs(
 
 
 __all__ = [
+    "Candidates",
     "Clean",
     "EdgeArrays",
     "Violations",
+    "find_candidates",
     "find_violations",
     "gather_edge_flags",
     "get_tree_clean",
+    "get_violation_candidates",
     "get_violation_inputs",
-    "get_violations_all",
+    "resolve_candidates",
+    "resolve_violations",
 ]
