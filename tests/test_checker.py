@@ -403,3 +403,19 @@ def test_every_rule_is_cited_and_every_citation_exists() -> None:
     )
     cited = set(re.findall(r"CHK-\d+", sources))
     assert rules == cited
+
+
+@pytest.mark.parametrize("sources", [[0, 0, 1, 3, 3, 3], [3, 0, 1, 0, 3, 3], []])
+def test_forward_graph_rows_hold_each_source_edges(sources: list[int]) -> None:
+    """CHK-18: the lasso's forward graph lists each state's edges, in edge order (edges the
+    search recorded by source are their own rows; others are sorted into them)."""
+    from array import array
+    from types import SimpleNamespace
+    from typing import Any
+
+    from otamodel.checker._liveness import ForwardGraph
+
+    explored: Any = SimpleNamespace(edge_src=array("i", sources), count=4)
+    found = ForwardGraph(explored)
+    rows = [list(found.edges[found.offsets[s] : found.offsets[s + 1]]) for s in range(4)]
+    assert rows == [[e for e, s in enumerate(sources) if s == v] for v in range(4)]

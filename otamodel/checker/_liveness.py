@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import operator
 from array import array
 from collections.abc import Callable, Iterable, Mapping
-from itertools import accumulate, compress
+from itertools import accumulate, compress, islice
 from typing import TYPE_CHECKING, Any
 
 from otamodel.checker._bits import BIT_OF
@@ -214,6 +215,10 @@ class ForwardGraph:
         edge_src = exploration.edge_src
         assert edge_src is not None
         self.offsets = get_row_starts(edge_src, exploration.count)
+        if all(map(operator.le, edge_src, islice(edge_src, 1, None))):
+            # The search records edges by source already (CHK-14): each row is a range.
+            self.edges = array("i", range(len(edge_src)))
+            return
         fill = array("i", self.offsets)
         self.edges = array("i", bytes(4 * len(edge_src)))
         for edge, source in enumerate(edge_src):
