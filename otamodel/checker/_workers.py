@@ -337,8 +337,15 @@ def _serve(conn: Connection, model: Model[Any, Any], plan: Plan) -> None:
             conn.send(("error", (RuntimeError(repr(exc)), detail)))
 
 
-def _send_all(messages: list[tuple[Connection, Any]], errors: list[BaseException]) -> None:
+def _send_all(
+    messages: list[tuple[Connection, Any]],
+    errors: list[BaseException],
+    after: threading.Thread | None,
+) -> None:
+    """Send ``messages`` once the sender ``after`` is done (calls reach a worker in order)."""
     try:
+        if after is not None:
+            after.join()
         for conn, message in messages:
             conn.send(message)
     except BaseException as exc:  # collect() re-raises it
@@ -393,7 +400,10 @@ class _Pool:
             for conn, message in messages:
                 conn.send(message)
             return
-        sender = threading.Thread(target=_send_all, args=(messages, self.errors), daemon=True)
+        after = self.senders[-1] if self.senders else None
+        sender = threading.Thread(
+            target=_send_all, args=(messages, self.errors, after), daemon=True
+        )
         sender.start()
         self.senders.append(sender)
 
