@@ -7,9 +7,10 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections.abc import Callable, Sequence
-from itertools import compress, pairwise
+from itertools import pairwise
 from typing import Any
 
+from otamodel.checker._bits import get_ones
 from otamodel.checker._search import Exploration
 from otamodel.checker._trace import Trace
 
@@ -51,7 +52,7 @@ class CheapestPaths:
     def get_path(self, targets: bytearray) -> tuple[Trace[Any, Any], int] | None:
         """:meth:`get_trace` and the number of the state it ends in."""
         price_of, steps_of = self.price_of, self.steps_of
-        marked = list(compress(range(len(targets)), targets))
+        marked = get_ones(targets)
         # The least (price, steps), the lowest number among equals (C-level zip and min).
         prices = map(price_of.__getitem__, marked)
         price, _, found = min(

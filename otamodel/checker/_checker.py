@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from otamodel.checker._bits import FLIP
 from otamodel.checker._cheapest import CheapestPaths, get_cheapest_arrays
 from otamodel.checker._classify import Finding, classify
 from otamodel.checker._gc import paused_gc
@@ -39,9 +40,6 @@ from otamodel.checker._violations import (
     resolve_violations,
 )
 from otamodel.errors import ModelDefinitionError
-
-_FLIP = bytes([1, 0]) + bytes(254)
-"""A ``translate`` table: 0 -> 1, 1 -> 0."""
 
 _SEARCH_SHARE = 0.75
 """Share of ``time_limit`` the search may use; the rest is for the verdicts (BOUND-8)."""
@@ -324,7 +322,7 @@ def get_results(
         trace = get_trace(exploration, hit) if hit >= 0 else None
         if trace is not None and cost is not None:
             if reach is not None:
-                targets = bytearray(reach.translate(_FLIP))  # the traps: 0 <-> 1
+                targets = bytearray(reach.translate(FLIP))  # the traps: 0 <-> 1
             elif position in exploration.hit_bits:
                 targets = exploration.hit_bits[position].get_bytes()
             else:

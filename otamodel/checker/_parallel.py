@@ -27,7 +27,7 @@ from collections.abc import Callable
 from itertools import compress, repeat
 from typing import Any
 
-from otamodel.checker._bits import Bits
+from otamodel.checker._bits import Bits, get_ones
 from otamodel.checker._keys import (
     Key,
     KeyRequest,
@@ -370,7 +370,7 @@ class _Coordinator:
             self.open_states.update(reply["open"])
             fps = reply["fps"]
             fresh = bytes(map(operator.not_, map(known, fps)))
-            indices = list(compress(range(len(fps)), fresh))
+            indices = get_ones(fresh)
             # (key, worker, index, fingerprint): keys are unique (one worker expands a parent)
             new_fps = list(map(fps.__getitem__, indices))
             new_keys = map(reply["keys"].__getitem__, indices)
