@@ -338,6 +338,28 @@ def test_parallel_keys_are_computed_in_the_workers() -> None:
             two.close()
 
 
+def test_key_requests_are_evened_out_by_whole_replay_groups() -> None:
+    """CHK-35: groups of key requests (one replay start each) move from a worker whose
+    replay cost is above an even share to the least loaded one, largest first, never more
+    than half the gap (a move that would only turn the imbalance around is skipped)."""
+    from otamodel.checker._parallel import get_balanced_homes
+
+    # Worker 0 holds 100 + 60 + 30 + 5, worker 1 holds 10: the 60 and 30 groups even it out
+    # (100 would overshoot), the 5 is left where the slack allows.
+    homes = {1: 0, 2: 0, 3: 0, 4: 0, 5: 1}
+    costs = {1: 100, 2: 60, 3: 30, 4: 5, 5: 10}
+    moved = get_balanced_homes(homes, costs, 2)
+    assert moved == {2: 1, 3: 1}
+    loads = [0, 0]
+    for anchor, home in {**homes, **moved}.items():
+        loads[home] += costs[anchor]
+    assert loads == [105, 100]
+    # Already even within the slack: nothing moves; three workers share one heavy one's load.
+    assert get_balanced_homes({1: 0, 2: 1}, {1: 50, 2: 48}, 2) == {}
+    spread = get_balanced_homes({1: 0, 2: 0, 3: 0}, {1: 10, 2: 10, 3: 10}, 3)
+    assert sorted(spread.values()) == [1, 2] and len(spread) == 2
+
+
 def test_graph_work_sent_to_workers_matches_one_process() -> None:
     """CHK-36: the can-reach bytes and cheapest paths a worker computes from the edge arrays
     are those this process computes from the exploration, and check() with workers uses

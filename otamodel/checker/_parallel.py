@@ -51,7 +51,10 @@ _NOT_KEPT = 255
 """The owner of a state no worker keeps (``_Coordinator.owners``)."""
 _SPREAD = 8
 """Requests whose replay starts at an initial state are dealt by their ancestor this many
-steps below it (:meth:`_Coordinator.get_home`)."""
+steps below it (:meth:`_Coordinator.get_anchor`)."""
+_BALANCE_SLACK = 0.05
+"""Key requests are moved to another worker while a worker's share of their replay steps
+exceeds an even share by more than this fraction (:func:`get_balanced_homes`)."""
 
 
 def explore_parallel(
@@ -307,42 +310,63 @@ class _Coordinator:
                         owners[number] = w
         return keep
 
-    def get_home(self, number: int, homes: dict[int, int]) -> int:
-        """The worker that replays ``number``: the one keeping the nearest kept state on its
-        BFS-tree path. Every worker has the initial states, so a path that reaches one goes
-        by the state ``_SPREAD`` steps below it (its subtree replays in one worker, and the
-        subtrees spread over the workers). ``homes`` remembers the answers along the way."""
+    def get_anchor(self, number: int, anchors: dict[int, int]) -> tuple[int, int]:
+        """Where the replay of ``number`` starts, and how many states of its path no earlier
+        call walked (the replay steps it adds). The start is the nearest kept state on its
+        BFS-tree path; a path that reaches an initial state (every worker has them) starts
+        at the state ``_SPREAD`` steps below it (its subtree replays in one worker, and the
+        subtrees spread over the workers). ``anchors`` remembers the answers along the way."""
         owners, parents = self.owners, self.parents
         hops = []
         k = number
-        while k not in homes and owners[k] == _NOT_KEPT:
+        while k not in anchors and owners[k] == _NOT_KEPT:
             hops.append(k)
             k = parents[k]
-        if k in homes:
-            home = homes[k]
+        if k in anchors:
+            anchor = anchors[k]
         elif parents[k] >= 0 or not hops:
-            home = owners[k]
+            anchor = k
         else:  # an initial state: any worker
-            home = hops[-min(len(hops), _SPREAD)] % self.workers
-            # The states above that one would be replayed by several workers: no home.
+            anchor = hops[-min(len(hops), _SPREAD)]
+            # The states above that one would be replayed by several workers: no anchor.
             del hops[len(hops) - min(len(hops), _SPREAD) + 1 :]
         for hop in hops:
-            homes[hop] = home
-        return home
+            anchors[hop] = anchor
+        return anchor, len(hops)
+
+    def get_home(self, anchor: int) -> int:
+        """The worker that replays from ``anchor``: the one keeping it, else (a state below
+        an initial one) the one its number deals it to."""
+        owner = self.owners[anchor]
+        return owner if owner != _NOT_KEPT else anchor % self.workers
 
     def submit_keys(self, requests: list[KeyRequest]) -> Callable[[], list[Key]]:
         """CHK-35: each request goes to the worker keeping the nearest replay start of its
-        base state; the workers replay and compute the keys side by side while this process
-        goes on. Returns what waits for the keys (in request order)."""
-        groups: list[list[KeyRequest]] = [[] for _ in range(self.workers)]
-        places: list[list[int]] = [[] for _ in range(self.workers)]
-        homes: dict[int, int] = {}
+        base state (requests sharing a start stay together), the shares evened out by their
+        replay steps; the workers replay and compute the keys side by side while this
+        process goes on. Returns what waits for the keys (in request order)."""
+        workers = self.workers
+        groups: dict[int, list[int]] = {}  # anchor -> its requests (-1 - k: none needed)
+        costs: dict[int, int] = {}
+        anchors: dict[int, int] = {}
         for k, request in enumerate(requests):
-            w = k % self.workers if request.base < 0 else self.get_home(request.base, homes)
-            groups[w].append(request)
-            places[w].append(k)
+            if request.base < 0:
+                anchor, steps = -1 - k % workers, 0
+            else:
+                anchor, steps = self.get_anchor(request.base, anchors)
+            groups.setdefault(anchor, []).append(k)
+            costs[anchor] = costs.get(anchor, 0) + 1 + steps + len(request.walk)
+        homes = {a: -1 - a if a < 0 else self.get_home(a) for a in groups}
+        for anchor, home in get_balanced_homes(homes, costs, workers).items():
+            homes[anchor] = home
+        places: list[list[int]] = [[] for _ in range(workers)]
+        for anchor, members in groups.items():
+            places[homes[anchor]].extend(members)
+        for where in places:
+            where.sort()
+        groups_out = [[requests[k] for k in where] for where in places]
         links = (self.roots, self.parents, self.parent_actions, self.action_table)
-        self.pool.submit("get_keys", [(pack_requests(g), links) for g in groups])
+        self.pool.submit("get_keys", [(pack_requests(g), links) for g in groups_out])
 
         def collect() -> list[Key]:
             keys: list[Key] = [()] * len(requests)
@@ -554,6 +578,35 @@ class _Offload:
         answers = self.pool.collect()
         workers = self.pool.workers
         return [answers[k % workers][k // workers] for k in range(self.count)]
+
+
+def get_balanced_homes(
+    homes: dict[int, int], costs: dict[int, int], workers: int
+) -> dict[int, int]:
+    """The groups of key requests (by replay start) that move to another worker, and where:
+    while a worker's cost is above an even share by more than ``_BALANCE_SLACK``, its largest
+    groups that fit the gap go to the least loaded worker (CHK-35). A moved group replays from
+    the nearest start its new worker keeps, a few levels further up."""
+    loads = [0] * workers
+    owned: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
+    for anchor, home in homes.items():
+        loads[home] += costs[anchor]
+        owned[home].append((costs[anchor], anchor))
+    even = sum(loads) / workers
+    moved: dict[int, int] = {}
+    for heavy in sorted(range(workers), key=loads.__getitem__, reverse=True):
+        if loads[heavy] <= even * (1 + _BALANCE_SLACK):
+            break
+        for cost, anchor in sorted(owned[heavy], reverse=True):
+            light = min(range(workers), key=loads.__getitem__)
+            if 2 * cost > loads[heavy] - loads[light]:
+                continue  # moving it would not even the two out
+            moved[anchor] = light
+            loads[heavy] -= cost
+            loads[light] += cost
+            if loads[heavy] <= even * (1 + _BALANCE_SLACK):
+                break
+    return moved
 
 
 def _is_kept_edge(source: int, target: int) -> bool:
