@@ -445,10 +445,43 @@ def test_a_worker_judges_ahead_and_commits_the_verdicts_of_its_winners() -> None
     ahead.get_verdict = get_no_verdict  # the commit must not judge again
     count = len(late.candidates)
     numbers = array("i", [-1 if k % 2 else 10 + k for k in range(count)])
-    judged_late = late.commit(numbers, set(), keep=False)
-    judged_ahead = ahead.commit(numbers, set(), keep=False)
+    judged_late = late.commit(numbers, numbers, set(), keep=False)
+    judged_ahead = ahead.commit(numbers, numbers, set(), keep=False)
     assert judged_ahead == judged_late
     assert [n for n, _ in ahead.frontier] == [n for n in numbers if n >= 0]
+
+
+def test_a_worker_resolves_its_edges_with_the_numbers_it_is_sent() -> None:
+    """CHK-14: the worker turns its level's edges (source, target fingerprint, action) into
+    numbers with every candidate's number from the coordinator, leaving out edges to a state
+    beyond the bound (-1) and self-loops, in expansion order."""
+    from otamodel.checker._search import Plan
+    from otamodel.checker._workers import Shard
+
+    model = MODELS["2pc-4+measured"]
+    plan = Plan(model.properties())
+    plan.record_edges = True
+    shard = Shard(model, plan)
+    shard.take([(0, model.init_states()[0]), (1, model.init_states()[0])])
+    reply = shard.expand(None)
+    count = len(reply["fps"])
+    assert count >= 2 and "edges" not in reply
+    # Candidate 0 is beyond the bound, candidate 1 is state 1 itself, the others are new.
+    targets = array("i", [-1, 1, *range(10, 10 + count - 2)])
+    edges = shard.commit(targets, targets, set(), keep=False)["edges"]
+    assert edges is not None
+    src, dst, act = edges
+    expected = []
+    for number in (0, 1):
+        for action in model.actions(model.init_states()[0]):
+            after = model.next_state(model.init_states()[0], action)
+            if after is None:
+                continue
+            target = targets[reply["fps"].index(Shard.get_fingerprints([after])[0])]
+            if target >= 0 and target != number:
+                expected.append((number, target, shard.action_ids[action]))
+    assert list(zip(src, dst, act, strict=True)) == expected
+    assert shard.commit(array("i"), array("i"), set(), keep=False)["edges"] is None
 
 
 @pytest.mark.parametrize("name", ["2pc-4+measured", "diehard-invariant"])

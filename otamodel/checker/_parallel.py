@@ -3,14 +3,14 @@
 States never travel whole between processes unless the load must be rebalanced. Each
 worker holds a share of the current level as objects and expands it; what it sends back is
 compact: per distinct successor its 64-bit fingerprint and its discovery key
-``(parent number, action position)``, per transition an edge ``(parent, fingerprint,
-action)``. The coordinator owns the fingerprint table: a successor is new if its
-fingerprint is unknown, and among the workers that found the same new successor the one
-with the smallest key keeps it, which is the state the single-process search would have
-found first. Sorting the new states by key numbers them exactly as the single-process
-search does, so counts, numbers, parents, edges, verdicts and traces are identical. The
-workers then judge the properties on the states they keep. Traces are replayed from the
-parent links like in the single-process search.
+``(parent number, action position)``. The coordinator owns the fingerprint table: a
+successor is new if its fingerprint is unknown, and among the workers that found the same
+new successor the one with the smallest key keeps it, which is the state the
+single-process search would have found first. Sorting the new states by key numbers them
+exactly as the single-process search does, so counts, numbers, parents, edges, verdicts and
+traces are identical. The workers then judge the properties on the states they keep and,
+given every successor's number, resolve their edges ``(parent, successor, action)``
+themselves. Traces are replayed from the parent links like in the single-process search.
 
 The worker side (:class:`~otamodel.checker._workers.Shard`, the process pool) is in
 ``_workers.py``; this module is the coordinator.
@@ -24,7 +24,7 @@ import sys
 import time
 from array import array
 from collections.abc import Callable
-from itertools import compress, repeat
+from itertools import repeat
 from typing import Any
 
 from otamodel.checker._bits import Bits, get_ones
@@ -42,7 +42,7 @@ from otamodel.checker._search import (
     Task,
     make_replayer,
 )
-from otamodel.checker._workers import _POS_BITS, Engine, _Pool
+from otamodel.checker._workers import _POS_BITS, Edges, Engine, _Pool
 from otamodel.errors import ModelDefinitionError
 
 _REBALANCE = 64
@@ -116,6 +116,9 @@ class _Coordinator:
         if plan.record_measures:
             self.measures = {position: bytearray() for position, _ in plan.measures}
         self.edges = (array("i"), array("i"), array("i"))
+        self.edge_parts: list[Edges | None] = []
+        """The workers' resolved edges of the level committed last (added to ``edges`` while
+        the workers work on the next one)."""
         self.open_states: set[int] = set()
         self.transitions = 0
         self.pruned = 0
@@ -206,7 +209,7 @@ class _Coordinator:
             if any(reply["timed_out"] for reply in replies):
                 stop = StopReason.TIME_LIMIT
                 break
-            numbers, truncated = self.number_level(replies, max_states)
+            numbers, targets, truncated = self.number_level(replies, max_states)
             expanded = count if truncated < 0 else truncated
             size = len(self.table) - count
             sizes = [len(level) - level.count(-1) for level in numbers]
@@ -216,9 +219,8 @@ class _Coordinator:
             going_on = size > 0 and truncated < 0 and (max_depth is None or depth + 1 < max_depth)
             gives = self.get_gives(sizes) if going_on else [0] * self.workers
             replies = self.commit_level(
-                numbers, depth + 1, size, gives if going_on else None, deadline,
-                replies if plan.record_edges else None,
-            )  # fmt: skip
+                numbers, targets, depth + 1, size, gives if going_on else None, deadline
+            )
             violated = self.record_judgements(self.judged)
             if size == 0:
                 stop = StopReason.EXHAUSTED
@@ -244,6 +246,7 @@ class _Coordinator:
         self.pool.call("end_search", [()] * self.workers)
         end_search(self.model)
         if plan.record_edges:
+            self.add_edges(self.edge_parts)
             src, dst, act = self.edges
             while src and src[-1] >= expanded:
                 src.pop()
@@ -379,12 +382,13 @@ class _Coordinator:
 
     def number_level(
         self, replies: list[dict[str, Any]], max_states: int | None
-    ) -> tuple[list[array[int]], int]:
+    ) -> tuple[list[array[int]], list[array[int]], int]:
         """Pick each new state's first discovery, number the level in key order, record
         parents and edges (in the single-process order: by parent, then action). The work
         per successor runs in C-level maps, sets and sorts (the workers wait meanwhile)."""
         table = self.table
-        known = table.__contains__
+        get = table.get
+        old: list[list[int]] = []  # per worker, each candidate's number if known, else -1
         best: dict[int, tuple[int, int, int, int]] = {}
         for w, reply in enumerate(replies):
             remap = self.remaps[w]
@@ -393,7 +397,8 @@ class _Coordinator:
             self.pruned += reply["pruned"]
             self.open_states.update(reply["open"])
             fps = reply["fps"]
-            fresh = bytes(map(operator.not_, map(known, fps)))
+            old.append(list(map(get, fps, repeat(-1, len(fps)))))
+            fresh = bytes(map((-1).__eq__, old[-1]))
             indices = get_ones(fresh)
             # (key, worker, index, fingerprint): keys are unique (one worker expands a parent)
             new_fps = list(map(fps.__getitem__, indices))
@@ -419,7 +424,8 @@ class _Coordinator:
             order = order[:keep]
         numbers = [array("i", [-1]) * len(reply["fps"]) for reply in replies]
         first = len(table)
-        table.update(zip(map(_get_fp, order), itertools.count(first)))
+        level = dict(zip(map(_get_fp, order), itertools.count(first)))
+        table.update(level)
         self.parents.extend(map(operator.rshift, map(_get_key, order), repeat(_POS_BITS)))
         aids = [reply["aids"] for reply in replies]
         remaps = self.remaps
@@ -427,30 +433,24 @@ class _Coordinator:
         for number, (_, w, index, _) in enumerate(order, first):
             numbers[w][index] = number
             append_action(remaps[w][aids[w][index]])
-        return numbers, truncated
+        # Every candidate's number (the workers resolve their edges with them).
+        targets = [
+            array("i", map(level.get, reply["fps"], known))
+            for reply, known in zip(replies, old, strict=True)
+        ]
+        return numbers, targets, truncated
 
-    def add_edges(self, replies: list[dict[str, Any]]) -> None:
-        """Resolve the level's edges to numbers (C-level maps; no Python loop per edge)
-        and append them in the single-process order: by source, then action."""
-        get = self.table.get
-        parts = []
-        for w, reply in enumerate(replies):
-            src, fps, acts = reply["edges"]
-            targets = array("i", map(get, fps, repeat(-1, len(fps))))
-            # Keep edges to a numbered state (one beyond max_states is not) that are no
-            # self-loops.
-            keep = bytes(map(_is_kept_edge, src, targets))
-            remap = self.remaps[w]
-            parts.append(
-                (
-                    array("i", compress(src, keep)),
-                    array("i", compress(targets, keep)),
-                    array("i", map(remap.__getitem__, compress(acts, keep))),
-                )
-            )
+    def add_edges(self, parts: list[Edges | None]) -> None:
+        """Append a level's edges, resolved to numbers by the workers, in the single-process
+        order: by source, then action (one C-level sort merges the workers' runs)."""
+        resolved = []
+        for w, part in enumerate(parts):
+            if part is not None:
+                src, dst, act = part
+                resolved.append((src, dst, array("i", map(self.remaps[w].__getitem__, act))))
         out_src, out_dst, out_act = self.edges
-        if len(parts) == 1 or sum(1 for part in parts if part[0]) <= 1:
-            for src, dst, act in parts:
+        if sum(1 for part in resolved if part[0]) <= 1:
+            for src, dst, act in resolved:
                 out_src.extend(src)
                 out_dst.extend(dst)
                 out_act.extend(act)
@@ -458,7 +458,7 @@ class _Coordinator:
         src_all = array("i")
         dst_all = array("i")
         act_all = array("i")
-        for src, dst, act in parts:
+        for src, dst, act in resolved:
             src_all.extend(src)
             dst_all.extend(dst)
             act_all.extend(act)
@@ -500,14 +500,14 @@ class _Coordinator:
     def commit_level(
         self,
         numbers: list[array[int]],
+        targets: list[array[int]],
         depth: int,
         size: int,
         gives: list[int] | None,
         deadline: float | None,
-        edges: list[dict[str, Any]] | None,
     ) -> list[dict[str, Any]] | None:
-        """The workers keep and judge the numbered level (``self.judged``) while its edges
-        (from the level's expansion ``edges``) are resolved here. When the search goes on
+        """The workers keep and judge the numbered level (``self.judged``) and resolve its
+        edges, while the previous level's edges are added here. When the search goes on
         (``gives``): with balanced shares the workers expand the level too, in the same
         round trip, and that expansion is returned; else the heavy ones give their excess
         (``self.given``) for the light ones to take with the next expansion."""
@@ -516,15 +516,18 @@ class _Coordinator:
         onward = gives is not None and not any(gives)
         if onward:
             time_left = None if deadline is None else deadline - time.perf_counter()
-            args = [(numbers[w], solved, keep, time_left) for w in range(self.workers)]
+            args = [(numbers[w], targets[w], solved, keep, time_left) for w in range(self.workers)]
             self.pool.submit("advance", args)
         else:
             give = gives or [0] * self.workers
-            args = [(numbers[w], solved, keep, give[w]) for w in range(self.workers)]
+            args = [(numbers[w], targets[w], solved, keep, give[w]) for w in range(self.workers)]
             self.pool.submit("commit", args)
-        if edges is not None:
-            self.add_edges(edges)
+        if self.edge_parts:
+            self.add_edges(self.edge_parts)
         answers = self.pool.collect()
+        self.edge_parts = [
+            (answer["judged"] if onward else answer).pop("edges") for answer in answers
+        ]
         if not onward:
             self.given = [answer.pop("given", []) for answer in answers]
             self.judged = answers
@@ -607,10 +610,6 @@ def get_balanced_homes(
             if loads[heavy] <= even * (1 + _BALANCE_SLACK):
                 break
     return moved
-
-
-def _is_kept_edge(source: int, target: int) -> bool:
-    return target >= 0 and target != source
 
 
 _get_key = operator.itemgetter(0)

@@ -36,6 +36,9 @@ _POS_BITS = 20
 
 _CLOCK_MASK = 0  # the clock is read before every state (BOUND-8)
 
+Edges = tuple["array[int]", "array[int]", "array[int]"]
+"""Edge arrays: sources, targets (numbers or fingerprints) and actions."""
+
 Links = tuple[dict[int, Any], "array[int]", "array[int]", list[Any]]
 """What a worker replays with: the initial states by number, the parent links and actions,
 and the coordinator's action table."""
@@ -62,6 +65,11 @@ class Shard:
         )
         self.verdicts: list[bytes] | None = None
         """The candidates' verdicts, when judged ahead (:meth:`judge_ahead`)."""
+        self.firsts: dict[int, int] = {}
+        """The expanded level's candidates: fingerprint -> position."""
+        self.edges: Edges | None = None
+        """The expanded level's edges (source number, target fingerprint, own action id),
+        resolved to numbers when the coordinator has numbered the candidates."""
 
     @staticmethod
     def get_fingerprints(states: list[Any]) -> list[int]:
@@ -130,6 +138,8 @@ class Shard:
                     edge_act.append(aid)
         self.candidates = candidates
         self.verdicts = None
+        self.firsts = firsts
+        self.edges = (edge_src, edge_fp, edge_act) if record else None
         new_actions = table[self.actions_sent :]
         self.actions_sent = len(table)
         return {
@@ -141,15 +151,22 @@ class Shard:
             "transitions": transitions,
             "pruned": pruned,
             "open": open_states,
-            "edges": (edge_src, edge_fp, edge_act) if record else None,
         }
 
     def commit(
-        self, numbers: array[int], solved: set[int], keep: bool, give: int = 0
+        self,
+        numbers: array[int],
+        targets: array[int],
+        solved: set[int],
+        keep: bool,
+        give: int = 0,
     ) -> dict[str, Any]:
         """Keep the successors the coordinator numbered (the next level) and judge them;
-        ``keep``: the level is a replay start (CHK-35) and its states stay here; ``give``:
-        that many of the level's last states leave this worker (``"given"``, rebalancing)."""
+        ``targets``: every candidate's number (-1: beyond the state bound), which resolves
+        the level's edges (``"edges"``); ``keep``: the level is a replay start (CHK-35) and
+        its states stay here; ``give``: that many of the level's last states leave this
+        worker (``"given"``, rebalancing)."""
+        edges = self.resolve_edges(targets)
         chosen = bytes(map((-1).__lt__, numbers))
         kept = list(zip(compress(numbers, chosen), compress(self.candidates, chosen), strict=True))
         verdicts = self.verdicts
@@ -169,7 +186,25 @@ class Shard:
             self.kept.update(kept)
         if give:
             judged["given"] = self.give(give)
+        judged["edges"] = edges
         return judged
+
+    def resolve_edges(self, targets: array[int]) -> Edges | None:
+        """CHK-14: the expanded level's edges with their targets' numbers, those to a state
+        beyond the bound and self-loops left out, in expansion order (by source, then
+        action). The lookups are in this level's small candidate map, not the coordinator's
+        table of every state."""
+        if self.edges is None:
+            return None
+        src, fps, acts = self.edges
+        self.edges = None
+        numbers = array("i", map(targets.__getitem__, map(self.firsts.__getitem__, fps)))
+        kept = bytes(map(_is_kept_edge, src, numbers))
+        return (
+            array("i", compress(src, kept)),
+            array("i", compress(numbers, kept)),
+            array("i", compress(acts, kept)),
+        )
 
     def judge_ahead(self) -> None:
         """CHK-14: judge the expanded candidates while the coordinator numbers them (the
@@ -178,12 +213,17 @@ class Shard:
             self.verdicts = list(map(self.get_verdict, self.candidates))
 
     def advance(
-        self, numbers: array[int], solved: set[int], keep: bool, time_left: float | None
+        self,
+        numbers: array[int],
+        targets: array[int],
+        solved: set[int],
+        keep: bool,
+        time_left: float | None,
     ) -> dict[str, Any]:
         """:meth:`commit`, then :meth:`expand` of the level just kept (one round trip);
         ``time_left`` counts from now."""
         deadline = None if time_left is None else time.perf_counter() + time_left
-        judged = self.commit(numbers, solved, keep)
+        judged = self.commit(numbers, targets, solved, keep)
         left = None if deadline is None else deadline - time.perf_counter()
         return {"judged": judged, "expanded": self.expand(left)}
 
@@ -291,6 +331,10 @@ class Shard:
     def get_cpu_seconds() -> float:
         """This worker process's CPU time (for benchmarks)."""
         return time.process_time()
+
+
+def _is_kept_edge(source: int, target: int) -> bool:
+    return target >= 0 and target != source
 
 
 def _get_number(item: tuple[int, Any]) -> int:
