@@ -406,6 +406,45 @@ def test_graph_work_sent_to_workers_matches_one_process() -> None:
     assert [(f.id, f.trace) for f in one.findings] == [(f.id, f.trace) for f in two.findings]
 
 
+@pytest.mark.parametrize("name", ["faults", "trap"])
+def test_trap_regions_found_by_a_worker_match_one_process(name: str) -> None:
+    """CHK-31, CHK-36: the trap graph a worker builds comes with each property's bottoms and
+    entry edges, equal to those this process finds from the same graph."""
+    from otamodel.checker._liveness import ReverseGraph, get_can_reach
+    from otamodel.checker._regions import (
+        Graph,
+        TrapGraph,
+        Traps,
+        get_allowed_edges,
+        get_root_count,
+        get_trap_graph,
+    )
+
+    model = MODELS[name]
+    found = explore_for_storage(model, parallel=False)
+    graph = Graph(found, None, ReverseGraph(found))
+    props = [p for p in model.properties() if p.kind is PropertyKind.EVENTUALLY]
+    assert props
+    reach = [
+        get_can_reach(found, graph.reverse, found.goal_bits[k].get_bytes(), p.edge_filter)
+        for k, p in enumerate(model.properties())
+        if p.kind is PropertyKind.EVENTUALLY
+    ]
+    assert any(0 in bits for bits in reach)
+    flags = graph.get_edge_flags(reach)
+    table = found.action_table
+    allowed = get_allowed_edges(table, props[0])
+    edges = (graph.src, graph.dst, graph.act)
+    roots = get_root_count(found.level_starts, found.count)
+    parts, regions = get_trap_graph(found.count, edges, allowed, reach, flags, roots)
+    shared = TrapGraph(graph, table, props[0], reach, flags)
+    assert parts[2].members == shared.components.members and parts[4] == shared.is_sink
+    for bits, flag, region in zip(reach, flags, regions, strict=True):
+        local = Traps(graph, bits, shared, flag)
+        assert (local.bottoms, local.entries) == region
+    assert any(bottoms and entries for bottoms, entries in regions)
+
+
 def test_a_heavy_worker_gives_states_spread_over_its_level() -> None:
     """CHK-14: rebalancing moves states from all over the level (a level's tail comes from
     its later actions), and both shares stay in number order."""

@@ -39,10 +39,12 @@ from otamodel.checker._regions import (
     Edge,
     Graph,
     TrapGraph,
+    TrapRegion,
     Traps,
     get_allowed_edges,
     get_path_into,
-    get_trap_parts,
+    get_root_count,
+    get_trap_graph,
 )
 from otamodel.checker._trace import Trace
 from otamodel.checker._violations import EdgeArrays, Violations, find_violations
@@ -53,6 +55,9 @@ if TYPE_CHECKING:
     from otamodel.checker._search import Exploration
 
 Key = tuple[str, ...]
+Built = tuple[dict[Any, TrapGraph], dict[int, TrapRegion]]
+"""The trap graphs by edge filter and, when a worker found them, the trap regions by
+property position."""
 
 
 @attrs.frozen
@@ -205,7 +210,7 @@ class _Classifier:
             }
         elif can_reach and self.exploration.offload is not None:
             self._run_meanwhile()
-        trap_graphs = collect_trap_graphs()
+        trap_graphs, regions = collect_trap_graphs()
         for position, prop in enumerate(self.properties):
             if prop.kind is PropertyKind.ALWAYS:
                 edges = violations[position]
@@ -213,7 +218,9 @@ class _Classifier:
             elif prop.kind is PropertyKind.EVENTUALLY:
                 assert graph is not None and can_reach is not None
                 shared = trap_graphs[prop.edge_filter]
-                traps = Traps(graph, can_reach[position], shared, self.edge_flags[position])
+                flags = self.edge_flags[position]
+                region = regions.get(position)
+                traps = Traps(graph, can_reach[position], shared, flags, region=region)
                 edges = traps.entries
                 terminals[position] = range(len(requests), len(requests) + len(traps.bottoms))
                 requests.extend(
@@ -333,11 +340,10 @@ class _Classifier:
             findings.extend(done)
         return findings
 
-    def _start_trap_graphs(
-        self, can_reach: dict[int, bytearray] | None
-    ) -> Callable[[], dict[Any, TrapGraph]]:
+    def _start_trap_graphs(self, can_reach: dict[int, bytearray] | None) -> Callable[[], Built]:
         """One trap graph per edge filter of the ``eventually`` properties (CHK-31); with
-        worker processes they are built there (CHK-36). Returns what waits for them."""
+        worker processes they are built there (CHK-36), with each property's trap region
+        (bottoms and entries, by position). Returns what waits for them."""
         graph, table = self.graph, self.exploration.action_table
         groups: dict[Any, tuple[Property[Any, Any], list[int]]] = {}
         for position, prop in enumerate(self.properties):
@@ -350,27 +356,34 @@ class _Classifier:
         }
         offload = self.exploration.offload
         if not inputs or graph is None:
-            return dict
+            return lambda: ({}, {})
         if offload is None:
-            return lambda: {
-                key: TrapGraph(graph, table, prop, traps, flags)
-                for key, (prop, traps, flags) in inputs.items()
-            }
+            return lambda: (
+                {
+                    key: TrapGraph(graph, table, prop, traps, flags)
+                    for key, (prop, traps, flags) in inputs.items()
+                },
+                {},
+            )
         edges = (graph.src, graph.dst, graph.act)
-        count = self.exploration.count
+        exploration = self.exploration
+        count = exploration.count
+        roots = get_root_count(exploration.level_starts, count)
         offload.submit(
             [
-                (get_trap_parts, (count, edges, get_allowed_edges(table, prop), traps, flags))
-                for prop, traps, flags in inputs.values()
+                (get_trap_graph, (count, edges, get_allowed_edges(table, p), traps, flags, roots))
+                for p, traps, flags in inputs.values()
             ]
         )
 
-        def collect() -> dict[Any, TrapGraph]:
-            built = offload.collect()
-            return {
-                key: TrapGraph(graph, table, prop, traps, flags, parts=parts)
-                for (key, (prop, traps, flags)), parts in zip(inputs.items(), built, strict=True)
-            }
+        def collect() -> Built:
+            shared: dict[Any, TrapGraph] = {}
+            regions: dict[int, TrapRegion] = {}
+            answers = zip(inputs.items(), offload.collect(), strict=True)
+            for (key, (prop, traps, flags)), (parts, found) in answers:
+                shared[key] = TrapGraph(graph, table, prop, traps, flags, parts=parts)
+                regions.update(zip(groups[key][1], found, strict=True))
+            return shared, regions
 
         return collect
 

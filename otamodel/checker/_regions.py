@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
-from otamodel.checker._bits import FLIP, get_ones
+from otamodel.checker._bits import get_ones
 from otamodel.checker._liveness import get_row_starts
 from otamodel.checker._model import Property
 from otamodel.checker._trace import Trace
@@ -264,6 +264,62 @@ def get_allowed_edges(table: list[Any], prop: Property[Any, Any]) -> bytes:
     return bytes(1 if prop.is_edge_allowed(a) else 0 for a in table)
 
 
+TrapRegion = tuple[list[list[int]], list[Edge]]
+"""A property's trap region as the classification reads it: its bottom components (sorted
+members each) and its entry edges (``(-1, -1, state)`` for an initial trap state)."""
+
+
+def get_root_count(level_starts: Sequence[int], count: int) -> int:
+    """How many initial states were explored (numbered first, the only ones without a
+    parent)."""
+    return level_starts[1] if len(level_starts) > 1 else count
+
+
+def get_trap_region(
+    parts: tuple[Components, list[bool]],
+    edges: tuple[array[int], array[int], array[int]],
+    roots: int,
+    can_reach: bytearray,
+    edge_flags: tuple[bytes, bytes],
+) -> TrapRegion:
+    """CHK-31: a property's bottom components and entry edges from its group's trap graph
+    (``parts``: its components and which are sinks), the edge arrays, the number of initial
+    states and the property's can-reach bytes and edge flags."""
+    components, is_sink = parts
+    # A trap region is closed under its allowed edges: its bottom components are the
+    # shared graph's sinks inside it.
+    flat, firsts = components.members, components.starts
+    bottoms = [
+        sorted(components[number])
+        for number, sink in enumerate(is_sink)
+        if sink and not can_reach[flat[firsts[number]]]
+    ]
+    src, dst, act = edges
+    at_src, at_dst = edge_flags
+    entering = int.from_bytes(at_src) & ~int.from_bytes(at_dst) if 0 in can_reach else 0
+    entries: list[Edge] = [(-1, -1, k) for k in range(roots) if not can_reach[k]]
+    entries += [(src[e], act[e], dst[e]) for e in get_ones(entering.to_bytes(len(src)))]
+    return bottoms, entries
+
+
+def get_trap_graph(
+    count: int,
+    edges: tuple[array[int], array[int], array[int]],
+    allowed: bytes,
+    traps: list[bytearray],
+    edge_flags: list[tuple[bytes, bytes]],
+    roots: int,
+) -> tuple[TrapParts, list[TrapRegion]]:
+    """CHK-36: a worker's task: the trap graph of :func:`get_trap_parts` and each property's
+    region in it (:func:`get_trap_region`), so the coordinator builds neither."""
+    parts = get_trap_parts(count, edges, allowed, traps, edge_flags)
+    regions = [
+        get_trap_region((parts[2], parts[4]), edges, roots, can_reach, flags)
+        for can_reach, flags in zip(traps, edge_flags, strict=True)
+    ]
+    return parts, regions
+
+
 def get_trap_parts(
     count: int,
     edges: tuple[array[int], array[int], array[int]],
@@ -326,31 +382,24 @@ class Traps:
         can_reach: bytearray,
         shared: TrapGraph,
         edge_flags: tuple[bytes, bytes],
+        *,
+        region: TrapRegion | None = None,
     ) -> None:
+        """``region``: the bottoms and entries as :func:`get_trap_region` computed them
+        elsewhere (a worker process, CHK-36)."""
         self.shared = shared
-        trap = get_ones(can_reach.translate(FLIP))
-        components, component_of = shared.components, shared.component_of
-        self.can_reach, self.trap = can_reach, trap
-        # A trap region is closed under its allowed edges: its bottom components are the
-        # shared graph's sinks inside it.
-        is_sink = shared.is_sink
-        flat, firsts = components.members, components.starts
-        self.bottoms = [
-            sorted(components[number])
-            for number, sink in enumerate(is_sink)
-            if sink and not can_reach[flat[firsts[number]]]
-        ]
+        self.can_reach = can_reach
+        if region is None:
+            exploration = graph.exploration
+            edges = (graph.src, graph.dst, graph.act)
+            parts = (shared.components, shared.is_sink)
+            roots = get_root_count(exploration.level_starts, exploration.count)
+            region = get_trap_region(parts, edges, roots, can_reach, edge_flags)
+        self.bottoms, self.entries = region
         self.sinks: dict[int, list[int]] = {}
         self.masks: list[int] = []
-        self.component_of = component_of
+        self.component_of = shared.component_of
         self.sizes: dict[int, int] = {}
-        parents = graph.exploration.parents
-        src, dst, act = graph.src, graph.dst, graph.act
-        at_src, at_dst = edge_flags
-        entering = 0 if not trap else int.from_bytes(at_src) & ~int.from_bytes(at_dst)
-        entries: list[Edge] = [(-1, -1, k) for k in trap if parents[k] == -1]
-        entries += [(src[e], act[e], dst[e]) for e in get_ones(entering.to_bytes(len(src)))]
-        self.entries = entries
 
     def set_terminal_keys(self, keys: list[Key]) -> list[Key]:
         """One bit per distinct terminal key (bottom components with one key merge),
@@ -538,7 +587,11 @@ __all__ = [
     "Graph",
     "TrapGraph",
     "TrapParts",
+    "TrapRegion",
     "Traps",
     "get_allowed_edges",
+    "get_root_count",
+    "get_trap_graph",
     "get_trap_parts",
+    "get_trap_region",
 ]
