@@ -636,6 +636,32 @@ def test_a_call_behind_an_unanswered_one_does_not_block_the_pool() -> None:
             process.terminate()
 
 
+def test_a_worker_goes_on_while_the_coordinator_is_busy() -> None:
+    """CHK-35, CHK-36: an answer far larger than a pipe holds is received as soon as it is
+    sent, so the worker starts the call queued behind it while this process is still busy
+    (without the receiving thread it would wait, idle, until this process collects)."""
+    import time
+
+    from otamodel.checker._search import Plan
+    from otamodel.checker._workers import _Pool
+
+    model = MODELS["diehard"]
+    pool = _Pool(model, Plan(model.properties()), 1)
+    try:
+        pool.submit("run_tasks", [([(bytes, (8 << 20,))],)])
+        pool.submit("run_tasks", [([(time.perf_counter, ())],)])
+        busy_until = time.perf_counter() + 2.0
+        while time.perf_counter() < busy_until:
+            pass  # this process computes (and holds the GIL most of the time)
+        assert pool.collect() == [[bytes(8 << 20)]]
+        started = pool.collect()[0][0]
+        assert started < busy_until
+        readers = list(pool.readers)
+    finally:
+        pool.close()
+    assert readers and not any(reader.is_alive() for reader in readers)
+
+
 def _get_salt() -> int:
     from otamodel.checker._search import _SALT
 

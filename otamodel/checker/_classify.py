@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     from otamodel.checker._search import Exploration
 
 Key = tuple[str, ...]
+Batch = tuple[list[KeyRequest], Callable[[list[Key]], None]]
+"""Key requests and what uses their keys (in request order)."""
 Built = tuple[dict[Any, TrapGraph], dict[int, TrapRegion]]
 """The trap graphs by edge filter and, when a worker found them, the trap regions by
 property position."""
@@ -194,7 +196,9 @@ class _Classifier:
     ) -> list[Finding[Any, Any]]:
         exploration, graph = self.exploration, self.graph
         plans: list[tuple[int, Property[Any, Any], Any]] = []
-        requests: list[KeyRequest] = []  # CHK-35: the keys, computed where the states are
+        # CHK-35: the keys, computed where the states are: terminal behaviours, then steps.
+        bottoms: list[KeyRequest] = []
+        requests: list[KeyRequest] = []
         steps: dict[tuple[int, Edge], int] = {}  # (position, edge) -> its request
         terminals: dict[int, range] = {}  # position -> its bottoms' requests
         own: set[int] = set()  # sources of own-progress steps whose causes are needed
@@ -222,8 +226,8 @@ class _Classifier:
                 region = regions.get(position)
                 traps = Traps(graph, can_reach[position], shared, flags, region=region)
                 edges = traps.entries
-                terminals[position] = range(len(requests), len(requests) + len(traps.bottoms))
-                requests.extend(
+                terminals[position] = range(len(bottoms), len(bottoms) + len(traps.bottoms))
+                bottoms.extend(
                     KeyRequest(Need.TERMINAL, members[0], position, members=tuple(members),
                                walk=tuple(self._walk_component(members, shared)))
                     for members in traps.bottoms
@@ -237,8 +241,7 @@ class _Classifier:
                 requests.append(self._get_step_request(position, prop, edge))
             own.update(s for s, a, _ in edges if s >= 0 and self.is_own[a])
 
-        def use_keys(keys: list[Key]) -> None:
-            self.step_keys = {step: keys[k] for step, k in steps.items()}
+        def use_terminal_keys(keys: list[Key]) -> None:
             for position, prop, plan in plans:
                 if prop.kind is PropertyKind.EVENTUALLY:
                     span = terminals[position]
@@ -246,7 +249,11 @@ class _Classifier:
                         enumerate(plan.set_terminal_keys(keys[span.start : span.stop]))
                     )
 
-        states = self._get_all_keys(requests, own, use_keys)
+        def use_step_keys(keys: list[Key]) -> None:
+            self.step_keys = {step: keys[k] for step, k in steps.items()}
+
+        batches: list[Batch] = [(bottoms, use_terminal_keys), (requests, use_step_keys)]
+        states = self._get_all_keys(batches, own)
         pending: list[tuple[str, Property[Any, Any], list[_Made]]] = []
         for position, prop, plan in plans:
             if prop.kind is PropertyKind.ALWAYS:
@@ -265,32 +272,33 @@ class _Classifier:
             pending.append((prefix, prop, [self._make_finding(prefix, prop, *e) for e in found]))
         return self._add_traces(pending, states)
 
-    def _get_all_keys(
-        self, requests: list[KeyRequest], own: set[int], use: Callable[[list[Key]], None]
-    ) -> dict[int, Any]:
-        """CHK-34, CHK-35: the keys of ``requests`` (violating and entering steps, terminal
-        behaviours), given to ``use``, then those of the causes of the own-progress steps
-        from ``own``. With worker processes the first keys are computed there while the
-        causes are found here, and the causes' keys while ``use`` runs here. Returns the
-        states replayed here (none with workers)."""
+    def _get_all_keys(self, batches: list[Batch], own: set[int]) -> dict[int, Any]:
+        """CHK-34, CHK-35: the keys of each batch of requests (terminal behaviours, then
+        violating and entering steps), given to the batch's function, then those of the
+        causes of the own-progress steps from ``own``. With worker processes every batch is
+        sent before the causes are found here, and each batch's keys are used here while the
+        workers compute the next ones. Returns the states replayed here (none with
+        workers)."""
         submit = self.exploration.submit_keys
         if submit is None:
             causes = self._find_causes(own)
-            keys, states = self._get_keys(requests + self._get_cause_requests(causes))
-            use(keys[: len(requests)])
+            wanted = [r for requests, _ in batches for r in requests]
+            keys, states = self._get_keys(wanted + self._get_cause_requests(causes))
+            for requests, use in batches:
+                use(keys[: len(requests)])
+                del keys[: len(requests)]
         else:
-            collect = submit(requests)
+            collects = [submit(requests) if requests else list for requests, _ in batches]
             causes = self._find_causes(own)
             wanted = self._get_cause_requests(causes)
-            collect_causes = submit(wanted) if wanted else None  # sent while waiting below
-            keys = collect()
+            collect_causes = submit(wanted) if wanted else list
             self._run_meanwhile()
-            use(keys)
-            if collect_causes is not None:
-                keys = keys + collect_causes()
+            for collect, (_, use) in zip(collects, batches, strict=True):
+                use(collect())
+            keys = collect_causes()
             states = {}
         if causes is not None:
-            causes.set_keys(tuple(self.hooks.cause_key(None, None)), keys[len(requests) :])
+            causes.set_keys(tuple(self.hooks.cause_key(None, None)), keys)
         self.causes = causes
         return states
 

@@ -10,8 +10,11 @@ the model is sent once per worker. :class:`Engine` is what the coordinator needs
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import queue
+import sys
 import threading
 import time
 import traceback
@@ -33,6 +36,9 @@ from otamodel.checker._search import _SALT, Plan, Task, make_replayer, make_verd
 
 _POS_BITS = 20
 """A discovery key is ``parent << _POS_BITS | action position``."""
+
+_SWITCH_INTERVAL = 0.0002
+"""Seconds a thread may hold the GIL while another waits, while a pool is open (``_Pool``)."""
 
 _CLOCK_MASK = 0  # the clock is read before every state (BOUND-8)
 
@@ -396,9 +402,23 @@ def _send_all(
         errors.append(exc)
 
 
+def _read_all(conn: Connection, inbox: queue.SimpleQueue[Any]) -> None:
+    """Receive a worker's answers as they come (a worker whose answer is larger than the
+    pipe would wait, idle, until this process reads it); an ended pipe is reported as an
+    error to whoever collects next."""
+    while True:
+        try:
+            inbox.put(conn.recv())
+        except (EOFError, OSError) as exc:
+            inbox.put(("error", (exc, "the worker process ended")))
+            return
+
+
 class _Pool:
     """Worker processes with pipes: forked where possible (the model is inherited), else
-    spawned (the model is pickled once per worker)."""
+    spawned (the model is pickled once per worker). Answers are received by a thread per
+    worker as soon as they are sent, so a worker goes on (judging ahead, the next task in
+    line) while this process is busy."""
 
     def __init__(self, model: Model[Any, Any], plan: Plan, workers: int) -> None:
         methods = multiprocessing.get_all_start_methods()
@@ -411,6 +431,8 @@ class _Pool:
         """Calls submitted and not collected yet."""
         self.senders: list[threading.Thread] = []
         self.errors: list[BaseException] = []
+        self.inboxes: list[queue.SimpleQueue[Any]] = []
+        self.readers: list[threading.Thread] = []
         saved_seed = os.environ.get("PYTHONHASHSEED")
         if method == "spawn" and saved_seed is None:
             os.environ["PYTHONHASHSEED"] = "0"  # fingerprints are hashes: agree on them
@@ -425,8 +447,18 @@ class _Pool:
         finally:
             if method == "spawn" and saved_seed is None:
                 del os.environ["PYTHONHASHSEED"]
+        # The readers and senders need the GIL back quickly while the main thread computes:
+        # a message moves in pipe-sized pieces, each waiting for the switch interval.
+        self.switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(_SWITCH_INTERVAL)
         for conn in self.conns:
-            self.receive(conn)
+            inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            reader = threading.Thread(target=_read_all, args=(conn, inbox), daemon=True)
+            reader.start()
+            self.inboxes.append(inbox)
+            self.readers.append(reader)
+        for inbox in self.inboxes:
+            self.receive(inbox)
 
     def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
         self.submit(method, args)
@@ -452,7 +484,7 @@ class _Pool:
         self.senders.append(sender)
 
     def collect(self) -> list[Any]:
-        answers = [self.receive(conn) for conn in self.conns]
+        answers = [self.receive(inbox) for inbox in self.inboxes]
         self.outstanding -= 1
         if not self.outstanding:
             for sender in self.senders:
@@ -463,8 +495,8 @@ class _Pool:
         return answers
 
     @staticmethod
-    def receive(conn: Connection) -> Any:
-        status, payload = conn.recv()
+    def receive(inbox: queue.SimpleQueue[Any]) -> Any:
+        status, payload = inbox.get()
         if status == "error":
             exc, detail = payload
             exc.add_note(f"in a checker worker process:\n{detail}")
@@ -473,16 +505,20 @@ class _Pool:
 
     def close(self) -> None:
         for conn in self.conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.send(None)
-                conn.close()
-            except OSError:
-                pass
         for process in self.processes:
             process.join(timeout=5)
             if process.is_alive():
                 process.terminate()
                 process.join()
+        for reader in self.readers:  # each ends with its worker's end of the pipe
+            reader.join(timeout=5)
+        for conn in self.conns:
+            conn.close()
+        if self.readers:
+            sys.setswitchinterval(self.switch_interval)
+            self.readers = []
 
 
 __all__ = ["Engine", "Links", "Shard"]
