@@ -435,7 +435,7 @@ class _Coordinator:
             append_action(remaps[w][aids[w][index]])
         # Every candidate's number (the workers resolve their edges with them).
         targets = [
-            array("i", map(level.get, reply["fps"], known))
+            array("i", map(level.get, reply["fps"], known) if self.plan.record_edges else ())
             for reply, known in zip(replies, old, strict=True)
         ]
         return numbers, targets, truncated
