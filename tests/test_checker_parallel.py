@@ -662,6 +662,35 @@ def test_a_worker_goes_on_while_the_coordinator_is_busy() -> None:
     assert readers and not any(reader.is_alive() for reader in readers)
 
 
+def test_a_remembering_replayer_steps_each_state_once() -> None:
+    """CHK-35: a worker's replayer remembers the states it replayed for one key batch, so
+    the next batches start from them (the same states: the model is pure)."""
+    from otamodel.checker._search import make_replayer
+
+    model = MODELS["2pc-3"]
+    found = explore_for_storage(model, parallel=False)
+    steps: list[Any] = []
+
+    class Counting:
+        def next_state(self, state: Any, action: Any) -> Any:
+            steps.append(action)
+            return model.next_state(state, action)
+
+    links = (found.parents, found.parent_actions, found.action_table)
+    deep = found.count - 1
+    roots = dict(enumerate(model.init_states()))
+    forgetful = make_replayer(Counting(), dict(roots), *links)
+    memory = dict(roots)
+    remembering = make_replayer(Counting(), memory, *links, remember=True)
+    first = remembering([deep])
+    replayed = len(steps)
+    assert replayed > 1 and len(memory) == len(roots) + replayed
+    assert remembering([deep, found.parents[deep]]) == [first[0], memory[found.parents[deep]]]
+    assert len(steps) == replayed  # nothing stepped again
+    assert forgetful([deep]) == first and len(steps) == 2 * replayed
+    assert forgetful([deep]) == first and len(steps) == 3 * replayed
+
+
 def _get_salt() -> int:
     from otamodel.checker._search import _SALT
 

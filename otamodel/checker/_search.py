@@ -202,11 +202,15 @@ def make_replayer(
     parent_actions: array[int],
     action_table: list[Any],
     kept: dict[int, list[Any]] | None = None,
+    *,
+    remember: bool = False,
 ) -> Callable[[Sequence[int]], list[Any]]:
     """``fetch_states`` for a search that keeps only fingerprints: each wanted state is
     re-created by replaying the actions of its BFS-tree path from its initial state, or from
     the nearest kept level on it (``kept``: the first state number of a level -> its states).
-    ``next_state`` is pure, so the replay gives back the state that was found."""
+    ``next_state`` is pure, so the replay gives back the state that was found. With
+    ``remember``, the states replayed are added to ``roots`` and later calls start from
+    them too (else each call forgets them)."""
     next_state = model.next_state
     starts = sorted(kept or ())
     levels = [kept[start] for start in starts] if kept else []
@@ -220,7 +224,7 @@ def make_replayer(
         return states[offset] if offset < len(states) else None
 
     def fetch_states(numbers: Sequence[int]) -> list[Any]:
-        known: dict[int, Any] = dict(roots)
+        known: dict[int, Any] = roots if remember else dict(roots)
         out = []
         for number in numbers:
             path = []

@@ -71,6 +71,8 @@ class Shard:
         )
         self.verdicts: list[bytes] | None = None
         """The candidates' verdicts, when judged ahead (:meth:`judge_ahead`)."""
+        self.replayed: dict[int, Any] | None = None
+        """The replay starts and the states replayed from them for the keys (CHK-35)."""
         self.firsts: dict[int, int] = {}
         """The expanded level's candidates: fingerprint -> position."""
         self.edges: Edges | None = None
@@ -247,9 +249,14 @@ class Shard:
         the roots or this worker's kept levels (only keys go back)."""
         requests = unpack_requests(rows)
         roots, parents, parent_actions, table = links
-        starts = dict(roots)
-        starts.update(self.kept)
-        fetch = make_replayer(self.model, starts, parents, parent_actions, table)
+        if self.replayed is None:
+            self.replayed = dict(roots)
+            self.replayed.update(self.kept)
+        # The states replayed for one batch serve the next ones too (the steps' bases are
+        # often on the terminal behaviours' paths).
+        fetch = make_replayer(
+            self.model, self.replayed, parents, parent_actions, table, remember=True
+        )
         hooks = KeyHooks(self.model, tuple(self.model.properties()))
         return get_keys(hooks, requests, fetch, self.model.next_state, table)[0]
 
