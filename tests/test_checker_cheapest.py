@@ -119,6 +119,36 @@ def test_cheapest_arrays_settle_states_in_price_steps_number_order(seed: int) ->
     assert tuple(map(list, found)) == get_reference_arrays(count, edges, parents, prices)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_cheapest_path_ends_in_the_least_price_then_steps_then_number(seed: int) -> None:
+    """CHK-15: among the marked states the path goes to the least (price, steps), the
+    lowest number among equals (many ties: costs 0 and 1)."""
+    from types import SimpleNamespace
+
+    from otamodel.checker._cheapest import CheapestPaths
+
+    count, edges, parents = get_random_graph(seed)
+    prices = [0, 1, 0, 0, 1, 0]
+    arrays = get_cheapest_arrays(count, edges, parents, prices)
+    price_of, steps_of = arrays[0], arrays[1]
+    stub = SimpleNamespace(action_table=list(range(6)), fetch_states=list)
+    paths = CheapestPaths(stub, arrays=arrays)
+    rng = random.Random(seed)
+    for _ in range(20):
+        targets = bytearray(rng.random() < 0.3 for _ in range(count))
+        found = paths.get_path(targets)
+        marked = [k for k in range(count) if targets[k]]
+        if not marked:
+            assert found is None
+            continue
+        best = min((price_of[k], steps_of[k], k) for k in marked)
+        assert found is not None and found[1] == best[2]
+        trace = found[0]
+        end = trace.steps[-1][1] if trace.steps else trace.init
+        assert len(trace.steps) == best[1] and end == best[2]
+    assert paths.get_path(bytearray(count)) is None
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_can_reach_of_many_properties_equals_one_walk_each(seed: int) -> None:
     """CHK-6: the shared backward walk (a bit per property, groups of eight) finds each

@@ -7,7 +7,7 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections.abc import Callable, Sequence
-from itertools import pairwise
+from itertools import compress, pairwise
 from typing import Any
 
 from otamodel.checker._bits import get_ones
@@ -53,14 +53,16 @@ class CheapestPaths:
         """:meth:`get_trace` and the number of the state it ends in."""
         price_of, steps_of = self.price_of, self.steps_of
         marked = get_ones(targets)
-        # The least (price, steps), the lowest number among equals (C-level zip and min).
-        prices = map(price_of.__getitem__, marked)
-        price, _, found = min(
-            zip(prices, map(steps_of.__getitem__, marked), marked, strict=True),
-            default=(_UNREACHED, 0, -1),
-        )
-        if found < 0 or price >= _UNREACHED:
+        if not marked:
             return None
+        # The least price, then the fewest steps, then the lowest number: C-level passes
+        # over plain integers (``marked`` is ascending), no tuple per state.
+        price = min(map(price_of.__getitem__, marked))
+        if price >= _UNREACHED:
+            return None
+        tied = list(compress(marked, map(price.__eq__, map(price_of.__getitem__, marked))))
+        steps = min(map(steps_of.__getitem__, tied))
+        found = next(compress(tied, map(steps.__eq__, map(steps_of.__getitem__, tied))))
         table = self.exploration.action_table
         path = [found]
         actions: list[Any] = []
