@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections.abc import Sequence
 from typing import Any
@@ -634,6 +635,7 @@ def test_a_call_behind_an_unanswered_one_does_not_block_the_pool() -> None:
     finally:
         for process in pool.processes:
             process.terminate()
+        pool.close()  # ends the receiving threads, gives the switch interval back
 
 
 def test_a_worker_goes_on_while_the_coordinator_is_busy() -> None:
@@ -646,7 +648,9 @@ def test_a_worker_goes_on_while_the_coordinator_is_busy() -> None:
     from otamodel.checker._workers import _Pool
 
     model = MODELS["diehard"]
+    interval = sys.getswitchinterval()
     pool = _Pool(model, Plan(model.properties()), 1)
+    assert sys.getswitchinterval() < interval
     try:
         pool.submit("run_tasks", [([(bytes, (8 << 20,))],)])
         pool.submit("run_tasks", [([(time.perf_counter, ())],)])
@@ -660,6 +664,7 @@ def test_a_worker_goes_on_while_the_coordinator_is_busy() -> None:
     finally:
         pool.close()
     assert readers and not any(reader.is_alive() for reader in readers)
+    assert sys.getswitchinterval() == interval
 
 
 def test_a_remembering_replayer_steps_each_state_once() -> None:
