@@ -343,7 +343,7 @@ def test_key_requests_are_evened_out_by_whole_replay_groups() -> None:
     """CHK-35: groups of key requests (one replay start each) move from a worker whose
     replay cost is above an even share to the least loaded one, largest first, never more
     than half the gap (a move that would only turn the imbalance around is skipped)."""
-    from otamodel.checker._parallel import get_balanced_homes
+    from otamodel.checker._keys import get_balanced_homes
 
     # Worker 0 holds 100 + 60 + 30 + 5, worker 1 holds 10: the 60 and 30 groups even it out
     # (100 would overshoot), the 5 is left where the slack allows.

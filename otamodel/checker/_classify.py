@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic
 import attrs
 
 from otamodel.checker._gc import paused_gc
-from otamodel.checker._keys import KeyHooks, KeyRequest, Need, get_keys
+from otamodel.checker._keys import KeyHooks, KeyRequest, Need, get_keys, get_step_request
 from otamodel.checker._model import A, Property, PropertyKind, S
 from otamodel.checker._regions import (
     Causes,
@@ -236,9 +236,10 @@ class _Classifier:
             else:
                 plans.append((position, prop, None))
                 continue
+            always = prop.kind is PropertyKind.ALWAYS
             for edge in edges:
                 steps[position, edge] = len(requests)
-                requests.append(self._get_step_request(position, prop, edge))
+                requests.append(get_step_request(position, always, edge))
             own.update(s for s, a, _ in edges if s >= 0 and self.is_own[a])
 
         def use_terminal_keys(keys: list[Key]) -> None:
@@ -399,19 +400,6 @@ class _Classifier:
         meanwhile, self.meanwhile = self.meanwhile, None
         if meanwhile is not None:
             meanwhile()
-
-    def _get_step_request(self, position: int, prop: Property[Any, Any], edge: Edge) -> KeyRequest:
-        """The key of a violating (always) or entering (eventually) step; for always the
-        step's outcome is part of the key, so its target is stepped from its source."""
-        source, action, target = edge
-        if source < 0:
-            return KeyRequest(Need.EDGE, target, position, after=target)
-        if prop.kind is not PropertyKind.ALWAYS:  # CHK-31: the entered state is not in the key
-            return KeyRequest(Need.EDGE, source, position, before=source, action=action)
-        return KeyRequest(
-            Need.EDGE, source, position, before=source, action=action, after=target,
-            walk=((source, action, target),),
-        )  # fmt: skip
 
     def _get_keys(self, requests: list[KeyRequest]) -> tuple[list[Key], dict[int, Any]]:
         """CHK-35: the requests' keys, by the exploration's own key source when it has one

@@ -91,6 +91,10 @@ class KeyHooks:
 
 _NEEDS = tuple(Need)
 _NEED_CODES = {need: code for code, need in enumerate(_NEEDS)}
+_BALANCE_SLACK = 0.05
+"""Key requests are moved to another worker while a worker's share of their replay steps
+exceeds an even share by more than this fraction (:func:`get_balanced_homes`)."""
+
 PackedRequest = tuple[int, int, int, int, int, int, tuple[int, ...], tuple[Edge, ...]]
 """A request as a plain tuple (``Need`` as its position in the enum): what travels to a
 worker (plain tuples pickle about six times faster than records)."""
@@ -110,6 +114,50 @@ def unpack_requests(rows: Sequence[PackedRequest]) -> list[KeyRequest]:
         KeyRequest(needs[code], base, position, before, action, after, members, walk)
         for code, base, position, before, action, after, members, walk in rows
     ]
+
+
+def get_step_request(position: int, always: bool, edge: Edge) -> KeyRequest:
+    """The key of a violating (``always``) or entering (eventually) step of the property at
+    ``position``; for ``always`` the step's outcome is part of the key, so its target is
+    stepped from its source (CHK-31: the entered state is not in an entering step's key)."""
+    source, action, target = edge
+    if source < 0:
+        return KeyRequest(Need.EDGE, target, position, after=target)
+    if not always:
+        return KeyRequest(Need.EDGE, source, position, before=source, action=action)
+    walk = ((source, action, target),)
+    return KeyRequest(
+        Need.EDGE, source, position, before=source, action=action, after=target, walk=walk
+    )
+
+
+def get_balanced_homes(
+    homes: dict[int, int], costs: dict[int, int], workers: int
+) -> dict[int, int]:
+    """The groups of key requests (by replay start) that move to another worker, and where:
+    while a worker's cost is above an even share by more than ``_BALANCE_SLACK``, its largest
+    groups that fit the gap go to the least loaded worker (CHK-35). A moved group replays from
+    the nearest start its new worker keeps, a few levels further up."""
+    loads = [0] * workers
+    owned: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
+    for anchor, home in homes.items():
+        loads[home] += costs[anchor]
+        owned[home].append((costs[anchor], anchor))
+    even = sum(loads) / workers
+    moved: dict[int, int] = {}
+    for heavy in sorted(range(workers), key=loads.__getitem__, reverse=True):
+        if loads[heavy] <= even * (1 + _BALANCE_SLACK):
+            break
+        for cost, anchor in sorted(owned[heavy], reverse=True):
+            light = min(range(workers), key=loads.__getitem__)
+            if 2 * cost > loads[heavy] - loads[light]:
+                continue  # moving it would not even the two out
+            moved[anchor] = light
+            loads[heavy] -= cost
+            loads[light] += cost
+            if loads[heavy] <= even * (1 + _BALANCE_SLACK):
+                break
+    return moved
 
 
 def _default_terminal_key(_prop: Any, states: Sequence[Any]) -> Key:
@@ -141,7 +189,9 @@ __all__ = [
     "KeyRequest",
     "Need",
     "PackedRequest",
+    "get_balanced_homes",
     "get_keys",
+    "get_step_request",
     "pack_requests",
     "unpack_requests",
 ]

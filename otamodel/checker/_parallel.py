@@ -31,6 +31,7 @@ from otamodel.checker._bits import Bits, get_ones
 from otamodel.checker._keys import (
     Key,
     KeyRequest,
+    get_balanced_homes,
     pack_requests,
 )
 from otamodel.checker._model import Model, end_search, get_boundary
@@ -52,9 +53,6 @@ _NOT_KEPT = 255
 _SPREAD = 8
 """Requests whose replay starts at an initial state are dealt by their ancestor this many
 steps below it (:meth:`_Coordinator.get_anchor`)."""
-_BALANCE_SLACK = 0.05
-"""Key requests are moved to another worker while a worker's share of their replay steps
-exceeds an even share by more than this fraction (:func:`get_balanced_homes`)."""
 
 
 def explore_parallel(
@@ -581,35 +579,6 @@ class _Offload:
         answers = self.pool.collect()
         workers = self.pool.workers
         return [answers[k % workers][k // workers] for k in range(self.count)]
-
-
-def get_balanced_homes(
-    homes: dict[int, int], costs: dict[int, int], workers: int
-) -> dict[int, int]:
-    """The groups of key requests (by replay start) that move to another worker, and where:
-    while a worker's cost is above an even share by more than ``_BALANCE_SLACK``, its largest
-    groups that fit the gap go to the least loaded worker (CHK-35). A moved group replays from
-    the nearest start its new worker keeps, a few levels further up."""
-    loads = [0] * workers
-    owned: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
-    for anchor, home in homes.items():
-        loads[home] += costs[anchor]
-        owned[home].append((costs[anchor], anchor))
-    even = sum(loads) / workers
-    moved: dict[int, int] = {}
-    for heavy in sorted(range(workers), key=loads.__getitem__, reverse=True):
-        if loads[heavy] <= even * (1 + _BALANCE_SLACK):
-            break
-        for cost, anchor in sorted(owned[heavy], reverse=True):
-            light = min(range(workers), key=loads.__getitem__)
-            if 2 * cost > loads[heavy] - loads[light]:
-                continue  # moving it would not even the two out
-            moved[anchor] = light
-            loads[heavy] -= cost
-            loads[light] += cost
-            if loads[heavy] <= even * (1 + _BALANCE_SLACK):
-                break
-    return moved
 
 
 _get_key = operator.itemgetter(0)
