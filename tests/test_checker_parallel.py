@@ -438,6 +438,10 @@ def test_trap_regions_found_by_a_worker_match_one_process(name: str) -> None:
     edges = (graph.src, graph.dst, graph.act)
     roots = get_root_count(found.level_starts, found.count)
     parts, regions = get_trap_graph(found.count, edges, allowed, reach, flags, roots)
+    # A worker not sent the edge flags gathers them itself: the same graph and regions.
+    gathered, again = get_trap_graph(found.count, edges, allowed, reach, None, roots)
+    assert again == regions and gathered[:2] == parts[:2] and gathered[3:] == parts[3:]
+    assert gathered[2].members == parts[2].members and gathered[2].starts == parts[2].starts
     shared = TrapGraph(graph, table, props[0], reach, flags)
     assert parts[2].members == shared.components.members and parts[4] == shared.is_sink
     for bits, flag, region in zip(reach, flags, regions, strict=True):

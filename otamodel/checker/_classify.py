@@ -202,7 +202,11 @@ class _Classifier:
         steps: dict[tuple[int, Edge], int] = {}  # (position, edge) -> its request
         terminals: dict[int, range] = {}  # position -> its bottoms' requests
         own: set[int] = set()  # sources of own-progress steps whose causes are needed
-        self.edge_flags = self._get_edge_flags(can_reach, with_always=violations is None)
+        # With workers the trap graphs' tasks gather the eventually properties' flags.
+        offloaded = self.exploration.offload is not None
+        self.edge_flags = self._get_edge_flags(
+            can_reach, with_always=violations is None, with_eventually=not offloaded
+        )
         # Trap graphs are built (by the workers, if any) while the violations are found here,
         # or, when a worker found them already, while the meanwhile work runs (CHK-36).
         collect_trap_graphs = self._start_trap_graphs(can_reach)
@@ -212,7 +216,7 @@ class _Classifier:
                 for position, prop in enumerate(self.properties)
                 if prop.kind is PropertyKind.ALWAYS
             }
-        elif can_reach and self.exploration.offload is not None:
+        elif can_reach and offloaded:
             self._run_meanwhile()
         trap_graphs, regions = collect_trap_graphs()
         for position, prop in enumerate(self.properties):
@@ -222,7 +226,7 @@ class _Classifier:
             elif prop.kind is PropertyKind.EVENTUALLY:
                 assert graph is not None and can_reach is not None
                 shared = trap_graphs[prop.edge_filter]
-                flags = self.edge_flags[position]
+                flags = self.edge_flags.get(position)
                 region = regions.get(position)
                 traps = Traps(graph, can_reach[position], shared, flags, region=region)
                 edges = traps.entries
@@ -359,7 +363,7 @@ class _Classifier:
             if prop.kind is PropertyKind.EVENTUALLY and can_reach is not None:
                 groups.setdefault(prop.edge_filter, (prop, []))[1].append(position)
         inputs = {
-            key: (prop, [can_reach[k] for k in members], [self.edge_flags[k] for k in members])
+            key: (prop, [can_reach[k] for k in members])
             for key, (prop, members) in groups.items()
             if can_reach is not None
         }
@@ -367,10 +371,11 @@ class _Classifier:
         if not inputs or graph is None:
             return lambda: ({}, {})
         if offload is None:
+            flags = {key: [self.edge_flags[k] for k in groups[key][1]] for key in inputs}
             return lambda: (
                 {
-                    key: TrapGraph(graph, table, prop, traps, flags)
-                    for key, (prop, traps, flags) in inputs.items()
+                    key: TrapGraph(graph, table, prop, traps, flags[key])
+                    for key, (prop, traps) in inputs.items()
                 },
                 {},
             )
@@ -380,8 +385,8 @@ class _Classifier:
         roots = get_root_count(exploration.level_starts, count)
         offload.submit(
             [
-                (get_trap_graph, (count, edges, get_allowed_edges(table, p), traps, flags, roots))
-                for p, traps, flags in inputs.values()
+                (get_trap_graph, (count, edges, get_allowed_edges(table, p), traps, None, roots))
+                for p, traps in inputs.values()
             ]
         )
 
@@ -389,8 +394,8 @@ class _Classifier:
             shared: dict[Any, TrapGraph] = {}
             regions: dict[int, TrapRegion] = {}
             answers = zip(inputs.items(), offload.collect(), strict=True)
-            for (key, (prop, traps, flags)), (parts, found) in answers:
-                shared[key] = TrapGraph(graph, table, prop, traps, flags, parts=parts)
+            for (key, (prop, traps)), (parts, found) in answers:
+                shared[key] = TrapGraph(graph, table, prop, traps, [], parts=parts)
                 regions.update(zip(groups[key][1], found, strict=True))
             return shared, regions
 
@@ -438,7 +443,11 @@ class _Classifier:
     # ------------------------------------------------------------------ always (CHK-30)
 
     def _get_edge_flags(
-        self, can_reach: dict[int, bytearray] | None, *, with_always: bool = True
+        self,
+        can_reach: dict[int, bytearray] | None,
+        *,
+        with_always: bool = True,
+        with_eventually: bool = True,
     ) -> dict[int, tuple[bytes, bytes]]:
         """Per property position, its 0/1 values at each edge's source and target, for the
         properties whose values are 0/1: always without a measure (violated or not), and
@@ -454,7 +463,7 @@ class _Classifier:
                     wanted[position] = values if isinstance(values, bytes | bytearray) else (
                         bytes(values)
                     )
-            elif prop.kind is PropertyKind.EVENTUALLY and can_reach is not None:
+            elif prop.kind is PropertyKind.EVENTUALLY and can_reach is not None and with_eventually:
                 wanted[position] = can_reach[position]
         return dict(zip(wanted, graph.get_edge_flags(list(wanted.values())), strict=True))
 

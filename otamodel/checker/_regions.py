@@ -307,11 +307,14 @@ def get_trap_graph(
     edges: tuple[array[int], array[int], array[int]],
     allowed: bytes,
     traps: list[bytearray],
-    edge_flags: list[tuple[bytes, bytes]],
+    edge_flags: list[tuple[bytes, bytes]] | None,
     roots: int,
 ) -> tuple[TrapParts, list[TrapRegion]]:
     """CHK-36: a worker's task: the trap graph of :func:`get_trap_parts` and each property's
-    region in it (:func:`get_trap_region`), so the coordinator builds neither."""
+    region in it (:func:`get_trap_region`), so the coordinator builds neither; the edge
+    flags are gathered here when not given (:func:`gather_edge_flags`)."""
+    if edge_flags is None:
+        edge_flags = gather_edge_flags(count, edges[0], edges[1], traps)
     parts = get_trap_parts(count, edges, allowed, traps, edge_flags)
     regions = [
         get_trap_region((parts[2], parts[4]), edges, roots, can_reach, flags)
@@ -381,15 +384,16 @@ class Traps:
         graph: Graph,
         can_reach: bytearray,
         shared: TrapGraph,
-        edge_flags: tuple[bytes, bytes],
+        edge_flags: tuple[bytes, bytes] | None,
         *,
         region: TrapRegion | None = None,
     ) -> None:
         """``region``: the bottoms and entries as :func:`get_trap_region` computed them
-        elsewhere (a worker process, CHK-36)."""
+        elsewhere (a worker process, CHK-36); ``edge_flags`` are needed without it."""
         self.shared = shared
         self.can_reach = can_reach
         if region is None:
+            assert edge_flags is not None, "a trap region needs its edge flags"
             exploration = graph.exploration
             edges = (graph.src, graph.dst, graph.act)
             parts = (shared.components, shared.is_sink)
