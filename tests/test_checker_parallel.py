@@ -417,9 +417,9 @@ def test_trap_regions_found_by_a_worker_match_one_process(name: str) -> None:
         TrapGraph,
         Traps,
         get_allowed_edges,
-        get_root_count,
         get_trap_graph,
     )
+    from otamodel.checker._violations import get_root_count
 
     model = MODELS[name]
     found = explore_for_storage(model, parallel=False)

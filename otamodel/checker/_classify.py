@@ -43,11 +43,15 @@ from otamodel.checker._regions import (
     Traps,
     get_allowed_edges,
     get_path_into,
-    get_root_count,
     get_trap_graph,
 )
 from otamodel.checker._trace import Trace
-from otamodel.checker._violations import EdgeArrays, Violations, find_violations
+from otamodel.checker._violations import (
+    EdgeArrays,
+    Violations,
+    find_violations,
+    get_root_count,
+)
 
 if TYPE_CHECKING:
     from otamodel.checker._cheapest import CheapestPaths
@@ -460,8 +464,8 @@ class _Classifier:
             if prop.kind is PropertyKind.ALWAYS and prop.measure is None and with_always:
                 values = self._get_values(position, prop)
                 if any(values):
-                    wanted[position] = values if isinstance(values, bytes | bytearray) else (
-                        bytes(values)
+                    wanted[position] = (
+                        values if isinstance(values, bytes | bytearray) else bytes(values)
                     )
             elif prop.kind is PropertyKind.EVENTUALLY and can_reach is not None and with_eventually:
                 wanted[position] = can_reach[position]

@@ -14,7 +14,7 @@ from otamodel.checker._bits import get_ones
 from otamodel.checker._liveness import get_row_starts
 from otamodel.checker._model import Property
 from otamodel.checker._trace import Trace
-from otamodel.checker._violations import Edge, EdgeArrays, gather_edge_flags
+from otamodel.checker._violations import Edge, EdgeArrays, gather_edge_flags, get_root_count
 
 if TYPE_CHECKING:
     from otamodel.checker._cheapest import CheapestPaths
@@ -267,12 +267,6 @@ def get_allowed_edges(table: list[Any], prop: Property[Any, Any]) -> bytes:
 TrapRegion = tuple[list[list[int]], list[Edge]]
 """A property's trap region as the classification reads it: its bottom components (sorted
 members each) and its entry edges (``(-1, -1, state)`` for an initial trap state)."""
-
-
-def get_root_count(level_starts: Sequence[int], count: int) -> int:
-    """How many initial states were explored (numbered first, the only ones without a
-    parent)."""
-    return level_starts[1] if len(level_starts) > 1 else count
 
 
 def get_trap_region(
@@ -594,7 +588,6 @@ __all__ = [
     "TrapRegion",
     "Traps",
     "get_allowed_edges",
-    "get_root_count",
     "get_trap_graph",
     "get_trap_parts",
     "get_trap_region",

@@ -21,6 +21,12 @@ Edge = tuple[int, int, int]
 """(source, interned action, target); source -1: an initial state."""
 
 
+def get_root_count(level_starts: Sequence[int], count: int) -> int:
+    """How many initial states were explored (numbered first, the only ones without a
+    parent)."""
+    return level_starts[1] if len(level_starts) > 1 else count
+
+
 def gather_edge_flags(
     count: int, src: array[int], dst: array[int], flags: Sequence[bytes | bytearray]
 ) -> list[tuple[bytes, bytes]]:
@@ -102,8 +108,7 @@ def find_candidates(
     else:
         at_src = bytes(map(values.__getitem__, src))
         at_dst = bytes(map(values.__getitem__, dst))
-    starts = arrays.level_starts
-    roots = starts[1] if len(starts) > 1 else arrays.count  # level 0
+    roots = get_root_count(arrays.level_starts, arrays.count)
     out: list[Edge] = [(-1, -1, k) for k in get_ones(values[:roots]) if parents[k] == -1]
     if measured:
         return out, list(compress(range(len(src)), map(operator.gt, at_dst, at_src))), None
@@ -266,6 +271,7 @@ __all__ = [
     "find_candidates",
     "find_violations",
     "gather_edge_flags",
+    "get_root_count",
     "get_tree_clean",
     "get_violation_candidates",
     "get_violation_inputs",
