@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from otamodel.checker._affinity import get_affinity
 from otamodel.checker._bits import FLIP
 from otamodel.checker._cheapest import CheapestPaths, get_cheapest_arrays
 from otamodel.checker._classify import Finding, classify
@@ -108,6 +109,7 @@ def check(
         cost = None
     elif cost is None:
         cost = getattr(model, "get_action_cost", None)
+    get_affinity(model)  # CHK-38: all three variant hooks or none
     properties = tuple(model.properties())
     names = [prop.name for prop in properties]
     if len(set(names)) != len(names):

@@ -93,6 +93,10 @@ class Model(Protocol[S, A]):
       searched): the model may free what it kept only to speed the search up (caches).
     * ``get_verdict_key(state) -> int``: a fingerprint of what the properties' predicates
       and measures read: states with equal keys get one evaluation of the verdict (CHK-37).
+    * ``get_variant_key(state) -> int``, ``get_variant_delta(state)`` and
+      ``make_variant(variant, delta) -> state`` (all three or none): states with equal
+      variant keys differ only in their deltas; worker processes keep a state where its
+      variants are (CHK-38).
     """
 
     def init_states(self) -> Sequence[S]:

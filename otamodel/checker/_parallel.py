@@ -6,7 +6,8 @@ compact: per distinct successor its 64-bit fingerprint and its discovery key
 ``(parent number, action position)``. The coordinator owns the fingerprint table: a
 successor is new if its fingerprint is unknown, and among the workers that found the same
 new successor the one with the smallest key keeps it, which is the state the
-single-process search would have found first. Sorting the new states by key numbers them
+single-process search would have found first (unless another worker holds a variant of it,
+CHK-38: that worker makes and keeps it). Sorting the new states by key numbers them
 exactly as the single-process search does, so counts, numbers, parents, edges, verdicts and
 traces are identical. The workers then judge the properties on the states they keep and,
 given every successor's number, resolve their edges ``(parent, successor, action)``
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from itertools import repeat
 from typing import Any
 
+from otamodel.checker._affinity import Homes, Move
 from otamodel.checker._bits import Bits, get_ones
 from otamodel.checker._keys import (
     Key,
@@ -40,10 +42,9 @@ from otamodel.checker._search import (
     Exploration,
     Plan,
     ProgressHook,
-    Task,
     make_replayer,
 )
-from otamodel.checker._workers import _POS_BITS, Edges, Engine, _Pool
+from otamodel.checker._workers import _POS_BITS, Edges, Engine, Offload, _Pool
 from otamodel.errors import ModelDefinitionError
 
 _REBALANCE = 64
@@ -130,6 +131,10 @@ class _Coordinator:
         """Per state number, the worker keeping it as a replay start (roots: the worker they
         were dealt to), else ``_NOT_KEPT`` (CHK-35)."""
         self.kept_count = 0
+        self.homes: Homes | None = None
+        """CHK-38: where the states' variants are kept (models with variant hooks)."""
+        self.moves: list[list[Move]] = [[] for _ in range(workers)]
+        """The level's states moved to the workers keeping their variants."""
 
     def intern(self, action: Any) -> int:
         aid = self.action_ids.get(action)
@@ -210,7 +215,11 @@ class _Coordinator:
             numbers, targets, truncated = self.number_level(replies, max_states)
             expanded = count if truncated < 0 else truncated
             size = len(self.table) - count
-            sizes = [len(level) - level.count(-1) for level in numbers]
+            self.moves = self.get_moves(replies, numbers)
+            sizes = [
+                len(level) - level.count(-1) + len(moved)
+                for level, moved in zip(numbers, self.moves, strict=True)
+            ]
             # The workers go on to expand the new level right after judging it (one round
             # trip a level) unless a bound ends the search there or the shares need evening
             # out first; a violation the judging finds discards that expansion (CHK-9).
@@ -266,7 +275,7 @@ class _Coordinator:
             table_bytes=table_bytes,
             kept_states=self.kept_count,
             submit_keys=self.submit_keys,
-            offload=_Offload(self.pool),
+            offload=Offload(self.pool),
             count=count,
             fetch_states=make_replayer(
                 self.model, self.roots, self.parents, self.parent_actions, self.action_table
@@ -309,6 +318,8 @@ class _Coordinator:
                 for number in level:
                     if number >= 0:
                         owners[number] = w
+                for move in self.moves[w]:  # CHK-38: made there from a variant
+                    owners[move[0]] = w
         return keep
 
     def get_anchor(self, number: int, anchors: dict[int, int]) -> tuple[int, int]:
@@ -438,6 +449,17 @@ class _Coordinator:
         ]
         return numbers, targets, truncated
 
+    def get_moves(
+        self, replies: list[dict[str, Any]], numbers: list[array[int]]
+    ) -> list[list[Move]]:
+        """CHK-38: the new states to move to the workers keeping their variants (none unless
+        the workers send variant keys)."""
+        if self.homes is None:
+            if not replies or "variants" not in replies[0]:
+                return [[] for _ in range(self.workers)]
+            self.homes = Homes(self.workers)
+        return self.homes.get_moves(replies, numbers)
+
     def add_edges(self, parts: list[Edges | None]) -> None:
         """Append a level's edges, resolved to numbers by the workers, in the single-process
         order: by source, then action (one C-level sort merges the workers' runs)."""
@@ -512,14 +534,23 @@ class _Coordinator:
         solved = {p for p, hit in enumerate(self.first_hits) if hit >= 0}
         keep = self.is_kept_level(depth, size, numbers)
         onward = gives is not None and not any(gives)
+        moves = self.moves
         if onward:
             time_left = None if deadline is None else deadline - time.perf_counter()
-            args = [(numbers[w], targets[w], solved, keep, time_left) for w in range(self.workers)]
+            args = [
+                (numbers[w], targets[w], solved, keep, time_left, moves[w])
+                for w in range(self.workers)
+            ]
             self.pool.submit("advance", args)
         else:
             give = gives or [0] * self.workers
-            args = [(numbers[w], targets[w], solved, keep, give[w]) for w in range(self.workers)]
+            args = [
+                (numbers[w], targets[w], solved, keep, give[w], moves[w])
+                for w in range(self.workers)
+            ]
             self.pool.submit("commit", args)
+        if self.homes is not None:
+            self.homes.remember()
         if self.edge_parts:
             self.add_edges(self.edge_parts)
         answers = self.pool.collect()
@@ -558,27 +589,6 @@ class _Coordinator:
             heavy = next(w for w in range(self.workers) if given[w])
             takes[heavy].extend(pooled)
         return takes
-
-
-class _Offload:
-    """CHK-36: tasks dealt round-robin to the workers, run while the coordinator goes on."""
-
-    def __init__(self, pool: Engine) -> None:
-        self.pool = pool
-        self.count = 0
-
-    def submit(self, tasks: list[Task]) -> None:
-        workers = self.pool.workers
-        shares: list[list[Task]] = [[] for _ in range(workers)]
-        for k, task in enumerate(tasks):
-            shares[k % workers].append(task)
-        self.count = len(tasks)
-        self.pool.submit("run_tasks", [(share,) for share in shares])
-
-    def collect(self) -> list[Any]:
-        answers = self.pool.collect()
-        workers = self.pool.workers
-        return [answers[k % workers][k // workers] for k in range(self.count)]
 
 
 _get_key = operator.itemgetter(0)

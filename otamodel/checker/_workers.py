@@ -24,6 +24,7 @@ from itertools import compress
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
+from otamodel.checker._affinity import Move, Variants, get_affinity
 from otamodel.checker._keys import (
     Key,
     KeyHooks,
@@ -78,6 +79,9 @@ class Shard:
         self.edges: Edges | None = None
         """The expanded level's edges (source number, target fingerprint, own action id),
         resolved to numbers when the coordinator has numbered the candidates."""
+        affinity = get_affinity(model)
+        self.variants = Variants(affinity) if affinity is not None else None
+        """CHK-38: the states kept here lately, to make moved states from."""
 
     @staticmethod
     def get_fingerprints(states: list[Any]) -> list[int]:
@@ -150,7 +154,7 @@ class Shard:
         self.edges = (edge_src, edge_fp, edge_act) if record else None
         new_actions = table[self.actions_sent :]
         self.actions_sent = len(table)
-        return {
+        reply = {
             "timed_out": False,
             "fps": fps,
             "keys": keys,
@@ -160,6 +164,11 @@ class Shard:
             "pruned": pruned,
             "open": open_states,
         }
+        if self.variants is not None:  # CHK-38: what the coordinator moves states by
+            affinity = self.variants.affinity
+            reply["variants"] = array("q", map(affinity.get_key, candidates))
+            reply["deltas"] = list(map(affinity.get_delta, candidates))
+        return reply
 
     def commit(
         self,
@@ -168,22 +177,28 @@ class Shard:
         solved: set[int],
         keep: bool,
         give: int = 0,
+        moves: Sequence[Move] = (),
     ) -> dict[str, Any]:
         """Keep the successors the coordinator numbered (the next level) and judge them;
         ``targets``: every candidate's number (-1: beyond the state bound), which resolves
         the level's edges (``"edges"``); ``keep``: the level is a replay start (CHK-35) and
         its states stay here; ``give``: that many of the level's last states leave this
-        worker (``"given"``, rebalancing)."""
+        worker (``"given"``, rebalancing); ``moves``: states another worker found, made
+        here from their variants (CHK-38)."""
         edges = self.resolve_edges(targets)
         chosen = bytes(map((-1).__lt__, numbers))
         kept = list(zip(compress(numbers, chosen), compress(self.candidates, chosen), strict=True))
         verdicts = self.verdicts
+        rows: list[bytes] | None = None
         if self.get_verdict is not None:
             rows = (
                 list(compress(verdicts, chosen))
                 if verdicts is not None
                 else list(map(self.get_verdict, map(_get_state, kept)))
             )
+        if self.variants is not None:
+            kept, rows = self.take_moves(kept, rows, moves)
+        if rows is not None:
             judged = self.assemble(array("i", map(_get_number, kept)), rows)
         else:
             judged = self.judge(kept, solved)
@@ -196,6 +211,26 @@ class Shard:
             judged["given"] = self.give(give)
         judged["edges"] = edges
         return judged
+
+    def take_moves(
+        self, kept: list[tuple[int, Any]], rows: list[bytes] | None, moves: Sequence[Move]
+    ) -> tuple[list[tuple[int, Any]], list[bytes] | None]:
+        """CHK-38: the level's kept states with the moved ones made here, in number order
+        (and their verdict rows); all of them are remembered as variants."""
+        variants = self.variants
+        assert variants is not None
+        variants.start_level()
+        if moves:
+            made = variants.make(moves, _get_fingerprint)
+            both = kept + made
+            order = sorted(range(len(both)), key=list(map(_get_number, both)).__getitem__)
+            if rows is not None:
+                assert self.get_verdict is not None
+                rows += map(self.get_verdict, map(_get_state, made))
+                rows = list(map(rows.__getitem__, order))
+            kept = list(map(both.__getitem__, order))
+        variants.remember(map(_get_state, kept))
+        return kept, rows
 
     def resolve_edges(self, targets: array[int]) -> Edges | None:
         """CHK-14: the expanded level's edges with their targets' numbers, those to a state
@@ -227,11 +262,12 @@ class Shard:
         solved: set[int],
         keep: bool,
         time_left: float | None,
+        moves: Sequence[Move] = (),
     ) -> dict[str, Any]:
         """:meth:`commit`, then :meth:`expand` of the level just kept (one round trip);
         ``time_left`` counts from now."""
         deadline = None if time_left is None else time.perf_counter() + time_left
-        judged = self.commit(numbers, targets, solved, keep)
+        judged = self.commit(numbers, targets, solved, keep, 0, moves)
         left = None if deadline is None else deadline - time.perf_counter()
         return {"judged": judged, "expanded": self.expand(left)}
 
@@ -350,6 +386,10 @@ def _is_kept_edge(source: int, target: int) -> bool:
     return target >= 0 and target != source
 
 
+def _get_fingerprint(state: Any) -> int:
+    return (hash(state) ^ _SALT) or 1
+
+
 def _get_number(item: tuple[int, Any]) -> int:
     return item[0]
 
@@ -372,6 +412,27 @@ class Engine(Protocol):
     def collect(self) -> list[Any]: ...
 
     def close(self) -> None: ...
+
+
+class Offload:
+    """CHK-36: tasks dealt round-robin to the workers, run while the coordinator goes on."""
+
+    def __init__(self, pool: Engine) -> None:
+        self.pool = pool
+        self.count = 0
+
+    def submit(self, tasks: list[Task]) -> None:
+        workers = self.pool.workers
+        shares: list[list[Task]] = [[] for _ in range(workers)]
+        for k, task in enumerate(tasks):
+            shares[k % workers].append(task)
+        self.count = len(tasks)
+        self.pool.submit("run_tasks", [(share,) for share in shares])
+
+    def collect(self) -> list[Any]:
+        answers = self.pool.collect()
+        workers = self.pool.workers
+        return [answers[k % workers][k // workers] for k in range(self.count)]
 
 
 def _serve(conn: Connection, model: Model[Any, Any], plan: Plan) -> None:
@@ -528,4 +589,4 @@ class _Pool:
             self.readers = []
 
 
-__all__ = ["Engine", "Links", "Shard"]
+__all__ = ["Engine", "Links", "Offload", "Shard"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 from collections.abc import Callable, Iterable, Sequence
 
 from otamodel.checker._model import Property, PropertyKind
@@ -15,9 +16,9 @@ from otamodel.env._oracle import get_facts
 from otamodel.formats import manifest as mf
 from otamodel.formats import otadb
 from otamodel.model import Action, Fs, Phase, SvcState, World
-from otamodel.model._record import get_core_hasher
+from otamodel.model._record import get_core_hasher, get_evolve_outside_core
 from otamodel.model._service import get_alarm_delay
-from otamodel.model._state import register_context
+from otamodel.model._state import Budget, register_context
 from otamodel.verify import _predicates as pr
 
 
@@ -151,6 +152,8 @@ def get_expected_witnesses(scenario: Scenario) -> tuple[str, ...]:
 
 
 _get_core_hash = get_core_hasher(World)
+_get_budget = operator.attrgetter("budget")
+_keep_core = get_evolve_outside_core(World)
 
 _NOT_PICKLED = frozenset({"step_memo", "get_verdict_key"})
 """What an :class:`OtaModel` keeps only to speed a search up: rebuilt, never pickled."""
@@ -206,6 +209,17 @@ class OtaModel:
 
     def next_state(self, state: World, action: Action) -> World | None:
         return self.step_memo.get_next_world(state, action)
+
+    get_variant_key = staticmethod(_get_core_hash)
+    """CHK-38 (ENV-9): worlds with equal cores are variants of one another: they differ only
+    in their budgets (:attr:`get_variant_delta`; the notes of the step that made a world are
+    not part of its value, and no step reads them)."""
+    get_variant_delta = staticmethod(_get_budget)
+
+    @staticmethod
+    def make_variant(variant: World, budget: Budget) -> World:
+        """CHK-38: the world with ``variant``'s core and the budgets ``budget``."""
+        return variant if variant.budget == budget else _keep_core(variant, budget=budget)
 
     def _choose_verdict_key(self) -> Callable[[World], int] | None:
         if self.extra_properties:
