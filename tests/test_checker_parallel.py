@@ -495,6 +495,43 @@ def test_a_worker_judges_ahead_and_commits_the_verdicts_of_its_winners() -> None
     assert [n for n, _ in ahead.frontier] == [n for n in numbers if n >= 0]
 
 
+def test_a_worker_steps_ahead_until_called_and_expands_alike() -> None:
+    """CHK-14: candidates stepped while the coordinator numbers them (until it calls again)
+    give the expansion a worker computes without stepping ahead, and are stepped once."""
+    from otamodel.checker._search import Plan
+    from otamodel.checker._workers import Shard
+
+    class Counting(TwoPhaseCommit):
+        steps = 0
+
+        def next_state(self, state: TpcState, action: TpcAction) -> TpcState | None:
+            Counting.steps += 1
+            return super().next_state(state, action)
+
+    model = Counting(4)
+    plan = Plan(model.properties())
+    plan.record_edges = True
+    ahead, late = Shard(model, plan), Shard(model, plan)
+    init = model.init_states()[0]
+    for shard in (ahead, late):
+        shard.take([(0, init)])
+        shard.expand(None)
+    count = len(ahead.candidates)
+    calls = iter([False] * 2 + [True])
+    ahead.expand_ahead(lambda: next(calls))  # called before the ninth candidate
+    assert ahead.ahead_count == 8 < count and len(ahead.ahead) == 8
+    ahead.expand_ahead(lambda: False)
+    assert ahead.ahead_count == count
+    numbers = array("i", [-1 if k % 3 == 0 else 10 + k for k in range(count)])
+    for shard in (ahead, late):
+        shard.commit(numbers, numbers, set(), keep=False)
+    before = Counting.steps
+    expanded = ahead.expand(None)
+    assert Counting.steps == before and not ahead.ahead
+    assert expanded == late.expand(None)
+    assert Counting.steps > before
+
+
 def test_a_worker_resolves_its_edges_with_the_numbers_it_is_sent() -> None:
     """CHK-14: the worker turns its level's edges (source, target fingerprint, action) into
     numbers with every candidate's number from the coordinator, leaving out edges to a state

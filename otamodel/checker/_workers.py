@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import compress
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
@@ -42,6 +42,8 @@ _SWITCH_INTERVAL = 0.0002
 """Seconds a thread may hold the GIL while another waits, while a pool is open (``_Pool``)."""
 
 _CLOCK_MASK = 0  # the clock is read before every state (BOUND-8)
+_POLL_MASK = 3
+"""Stepping ahead looks for the coordinator's next call before every fourth candidate."""
 
 Edges = tuple["array[int]", "array[int]", "array[int]"]
 """Edge arrays: sources, targets (numbers or fingerprints) and actions."""
@@ -79,6 +81,10 @@ class Shard:
         self.edges: Edges | None = None
         """The expanded level's edges (source number, target fingerprint, own action id),
         resolved to numbers when the coordinator has numbered the candidates."""
+        self.ahead: dict[int, tuple[Any, list[tuple[int, Any, Any]]]] = {}
+        """Candidates stepped while the coordinator numbers them, by identity (CHK-14)."""
+        self.ahead_count = 0
+        """How many of the candidates are in ``ahead``."""
         affinity = get_affinity(model)
         self.variants = Variants(affinity) if affinity is not None else None
         """CHK-38: the states kept here lately, to make moved states from."""
@@ -103,8 +109,6 @@ class Shard:
         if take:
             self.take(take)
         record = self.plan.record_edges
-        actions = self.model.actions
-        next_state = self.model.next_state
         boundary = self.boundary
         action_ids = self.action_ids
         table = self.action_table
@@ -120,14 +124,15 @@ class Shard:
         open_states: list[int] = []
         transitions = pruned = 0
         clock = time.perf_counter
+        ahead, self.ahead = self.ahead, {}
         for count, (number, state) in enumerate(self.frontier):
             if deadline is not None and not count & _CLOCK_MASK and clock() >= deadline:
                 return {"timed_out": True}
             base = number << _POS_BITS
-            for position, action in enumerate(actions(state)):
-                successor = next_state(state, action)
-                if successor is None:
-                    continue
+            stepped = ahead.get(id(state))
+            if stepped is None or stepped[0] is not state:
+                stepped = (state, self.get_successors(state))
+            for position, action, successor in stepped[1]:
                 transitions += 1
                 if boundary is not None and not boundary(successor):
                     pruned += 1
@@ -149,6 +154,7 @@ class Shard:
                     edge_fp.append(fp)
                     edge_act.append(aid)
         self.candidates = candidates
+        self.ahead_count = 0
         self.verdicts = None
         self.firsts = firsts
         self.edges = (edge_src, edge_fp, edge_act) if record else None
@@ -249,6 +255,29 @@ class Shard:
             array("i", compress(acts, kept)),
         )
 
+    def get_successors(self, state: Any) -> list[tuple[int, Any, Any]]:
+        """``(position, action, successor)`` for each action of ``state`` it accepts."""
+        next_state = self.model.next_state
+        stepped = []
+        for position, action in enumerate(self.model.actions(state)):
+            successor = next_state(state, action)
+            if successor is not None:
+                stepped.append((position, action, successor))
+        return stepped
+
+    def expand_ahead(self, is_called: Callable[[], bool]) -> None:
+        """CHK-14: step the expanded candidates, in order, while the coordinator numbers
+        them, until it calls again (``is_called``); the next expansion takes the successors
+        of those it keeps from here (held with the state: no identity is reused)."""
+        candidates, ahead = self.candidates, self.ahead
+        for k in range(self.ahead_count, len(candidates)):
+            if not k & _POLL_MASK and is_called():
+                self.ahead_count = k
+                return
+            state = candidates[k]
+            ahead[id(state)] = (state, self.get_successors(state))
+        self.ahead_count = len(candidates)
+
     def judge_ahead(self) -> None:
         """CHK-14: judge the expanded candidates while the coordinator numbers them (the
         worker would wait meanwhile); the commit then picks the verdicts of those kept."""
@@ -272,7 +301,9 @@ class Shard:
         return {"judged": judged, "expanded": self.expand(left)}
 
     def end_search(self) -> None:
-        """The search is over: the model may free its search caches."""
+        """The search is over: the model may free its search caches (nothing is judged or
+        stepped ahead any more)."""
+        self.candidates, self.ahead, self.verdicts = [], {}, None
         end_search(self.model)
 
     @staticmethod
@@ -447,6 +478,7 @@ def _serve(conn: Connection, model: Model[Any, Any], plan: Plan) -> None:
             method, args = request
             conn.send(("ok", getattr(shard, method)(*args)))
             shard.judge_ahead()
+            shard.expand_ahead(conn.poll)
     except BaseException as exc:  # report it to the coordinator, which re-raises it
         detail = traceback.format_exc()
         try:
