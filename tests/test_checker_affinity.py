@@ -131,6 +131,15 @@ def test_homes_move_a_state_to_a_variant_kept_in_the_last_generations() -> None:
     assert list(numbers[1]) == [2]
 
 
+def test_a_variant_the_discoverer_holds_too_stays_with_it() -> None:
+    homes = Homes(2)
+    homes.get_moves([reply([9], [90]), reply([9], [91])], [array("i", [0]), array("i", [1])])
+    homes.remember()
+    numbers = [array("i"), array("i", [2])]
+    assert homes.get_moves([reply([], []), reply([9], [92])], numbers) == [[], []]
+    assert list(numbers[1]) == [2]
+
+
 def test_ota_worlds_are_made_from_their_budget_variants() -> None:
     """ENV-9, CHK-38: any two reached worlds with equal variant keys make each other."""
     model = OtaModel("user-power-cut")

@@ -93,6 +93,8 @@ class Homes:
                     continue
                 wanted = self.current[home].intersection(kept)
                 wanted.update(self.previous[home].intersection(kept))
+                if wanted:  # a variant the discoverer holds too stays there
+                    wanted.difference_update(self.current[w], self.previous[w])
                 if wanted:
                     self.add_moves(moves[home], reply, mine, wanted)
         for home_moves in moves:
