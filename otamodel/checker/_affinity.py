@@ -67,8 +67,6 @@ class Homes:
         self.level = 0
         self.current: list[set[int]] = [set() for _ in range(workers)]
         self.previous: list[set[int]] = [set() for _ in range(workers)]
-        self.moved = 0
-        """States moved so far (for tests and benchmarks)."""
         self.kept: list[list[int]] = []
         self.moves: list[list[Move]] = []
 
@@ -100,7 +98,6 @@ class Homes:
         for home_moves in moves:
             home_moves.sort()
         self.moves = moves
-        self.moved += sum(map(len, moves))
         return moves
 
     @staticmethod

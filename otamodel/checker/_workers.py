@@ -92,7 +92,7 @@ class Shard:
     @staticmethod
     def get_fingerprints(states: list[Any]) -> list[int]:
         """The fingerprints of ``states`` as this worker computes them."""
-        return [(hash(state) ^ _SALT) or 1 for state in states]
+        return list(map(_get_fingerprint, states))
 
     @staticmethod
     def get_hash_probe() -> int:
