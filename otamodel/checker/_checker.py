@@ -24,7 +24,6 @@ from otamodel.checker._liveness import (
     spread_can_reach_many,
 )
 from otamodel.checker._model import A, Model, Property, PropertyKind, S
-from otamodel.checker._parallel import explore_parallel
 from otamodel.checker._report import (
     CheckReport,
     ProgressInfo,
@@ -134,6 +133,9 @@ def check(
         "progress_interval": progress_interval,
         "started": started,
     }
+    if cluster is not None or workers > 1:
+        # The parallel search's numbering uses NumPy: loaded only when it runs.
+        from otamodel.checker._parallel import explore_parallel
     with paused_gc():
         if cluster is not None:
             from otamodel.checker._dask import DaskEngine

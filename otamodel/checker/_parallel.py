@@ -19,17 +19,13 @@ The worker side (:class:`~otamodel.checker._workers.Shard`, the process pool) is
 
 from __future__ import annotations
 
-import itertools
-import operator
-import sys
 import time
 from array import array
 from collections.abc import Callable
-from itertools import repeat
 from typing import Any
 
 from otamodel.checker._affinity import Homes, Move
-from otamodel.checker._bits import Bits, get_ones
+from otamodel.checker._bits import Bits
 from otamodel.checker._keys import (
     Key,
     KeyRequest,
@@ -37,6 +33,7 @@ from otamodel.checker._keys import (
     pack_requests,
 )
 from otamodel.checker._model import Model, end_search, get_boundary
+from otamodel.checker._numbering import FingerprintTable, Level, as_int64, merge_edges, remap
 from otamodel.checker._report import ProgressInfo, StopReason
 from otamodel.checker._search import (
     Exploration,
@@ -98,9 +95,8 @@ class _Coordinator:
         self.plan = plan
         self.pool = pool
         self.workers = workers
-        self.table: dict[int, int] = {}
-        """Fingerprint -> state number (CHK-16; a dict here: the coordinator's lookups are on
-        the critical path of every level)."""
+        self.table = FingerprintTable()
+        """Fingerprint -> state number (CHK-16; sorted arrays, searched a level at a time)."""
         self.parents = array("i")
         self.parent_actions = array("i")
         self.action_table: list[Any] = []
@@ -157,14 +153,15 @@ class _Coordinator:
         # Fingerprints come from the workers (this process may use another hash seed).
         fps = self.pool.call("get_fingerprints", [(inits,)] * self.workers)[0]
         for init, fp in zip(inits, fps, strict=True):
-            if fp in self.table:
+            if self.table.get(fp) >= 0:
                 continue
             if boundary is not None and not boundary(init):
                 self.pruned += 1
                 continue
             if max_states is not None and len(self.table) >= max_states:
                 return StopReason.MAX_STATES, shares
-            number = self.table[fp] = len(self.table)
+            number = len(self.table)
+            self.table.add(as_int64(array("q", [fp])))
             self.parents.append(-1)
             self.parent_actions.append(-1)
             self.roots[number] = init
@@ -262,15 +259,8 @@ class _Coordinator:
         for position, bits in self.hit_bits.items():
             self.first_hits[position] = bits.find_one()
         count = len(self.table)
-        table = self.table
-        # The coordinator's visited set is a dict (its lookups are on every level's critical
-        # path): its size, with its integers, for the storage figures (CHK-16).
-        table_bytes = (
-            sys.getsizeof(table)
-            + sum(map(sys.getsizeof, table))
-            + sum(map(sys.getsizeof, table.values()))
-        )
-        del self.table, table
+        table_bytes = self.table.nbytes  # for the storage figures (CHK-16)
+        del self.table
         return Exploration(
             table_bytes=table_bytes,
             kept_states=self.kept_count,
@@ -394,59 +384,22 @@ class _Coordinator:
     ) -> tuple[list[array[int]], list[array[int]], int]:
         """Pick each new state's first discovery, number the level in key order, record
         parents and edges (in the single-process order: by parent, then action). The work
-        per successor runs in C-level maps, sets and sorts (the workers wait meanwhile)."""
-        table = self.table
-        get = table.get
-        old: list[list[int]] = []  # per worker, each candidate's number if known, else -1
-        best: dict[int, tuple[int, int, int, int]] = {}
+        per successor runs in whole-array operations (the workers step ahead meanwhile)."""
         for w, reply in enumerate(replies):
-            remap = self.remaps[w]
-            remap.extend(self.intern(action) for action in reply["actions"])
+            self.remaps[w].extend(self.intern(action) for action in reply["actions"])
             self.transitions += reply["transitions"]
             self.pruned += reply["pruned"]
             self.open_states.update(reply["open"])
-            fps = reply["fps"]
-            old.append(list(map(get, fps, repeat(-1, len(fps)))))
-            fresh = bytes(map((-1).__eq__, old[-1]))
-            indices = get_ones(fresh)
-            # (key, worker, index, fingerprint): keys are unique (one worker expands a parent)
-            new_fps = list(map(fps.__getitem__, indices))
-            new_keys = map(reply["keys"].__getitem__, indices)
-            found = dict(
-                zip(
-                    new_fps,
-                    zip(new_keys, [w] * len(indices), indices, new_fps, strict=True),
-                    strict=True,
-                )
-            )
-            for fp in best.keys() & found.keys():
-                if best[fp][0] < found[fp][0]:
-                    found[fp] = best[fp]
-            best.update(found)
-        order = sorted(best.values())
+        level = Level(self.table, replies, self.remaps, _POS_BITS)
         truncated = -1
-        if max_states is not None and len(table) + len(order) > max_states:
+        if max_states is not None and len(self.table) + len(level) > max_states:
             # As one process would: the parent whose expansion reached the bound, and every
             # later one, count as unexpanded.
-            keep = max(0, max_states - len(table))
-            truncated = order[keep][0] >> _POS_BITS
-            order = order[:keep]
-        numbers = [array("i", [-1]) * len(reply["fps"]) for reply in replies]
-        first = len(table)
-        level = dict(zip(map(_get_fp, order), itertools.count(first)))
-        table.update(level)
-        self.parents.extend(map(operator.rshift, map(_get_key, order), repeat(_POS_BITS)))
-        aids = [reply["aids"] for reply in replies]
-        remaps = self.remaps
-        append_action = self.parent_actions.append
-        for number, (_, w, index, _) in enumerate(order, first):
-            numbers[w][index] = number
-            append_action(remaps[w][aids[w][index]])
+            truncated = level.truncate(max(0, max_states - len(self.table)))
+        numbers = level.commit(self.parents, self.parent_actions)
         # Every candidate's number (the workers resolve their edges with them).
-        targets = [
-            array("i", map(level.get, reply["fps"], known) if self.plan.record_edges else ())
-            for reply, known in zip(replies, old, strict=True)
-        ]
+        record = self.plan.record_edges
+        targets = level.get_targets() if record else [array("i") for _ in replies]
         return numbers, targets, truncated
 
     def get_moves(
@@ -462,31 +415,17 @@ class _Coordinator:
 
     def add_edges(self, parts: list[Edges | None]) -> None:
         """Append a level's edges, resolved to numbers by the workers, in the single-process
-        order: by source, then action (one C-level sort merges the workers' runs)."""
-        resolved = []
-        for w, part in enumerate(parts):
-            if part is not None:
-                src, dst, act = part
-                resolved.append((src, dst, array("i", map(self.remaps[w].__getitem__, act))))
-        out_src, out_dst, out_act = self.edges
-        if sum(1 for part in resolved if part[0]) <= 1:
-            for src, dst, act in resolved:
-                out_src.extend(src)
-                out_dst.extend(dst)
-                out_act.extend(act)
-            return
-        src_all = array("i")
-        dst_all = array("i")
-        act_all = array("i")
-        for src, dst, act in resolved:
-            src_all.extend(src)
-            dst_all.extend(dst)
-            act_all.extend(act)
-        # Each worker's edges are in source order already: the sort merges the runs.
-        order = sorted(range(len(src_all)), key=src_all.__getitem__)
-        out_src.extend(map(src_all.__getitem__, order))
-        out_dst.extend(map(dst_all.__getitem__, order))
-        out_act.extend(map(act_all.__getitem__, order))
+        order: by source, then action (a stable sort by source merges the workers' runs)."""
+        resolved = [
+            (part[0], part[1], remap(part[2], self.remaps[w]))
+            for w, part in enumerate(parts)
+            if part is not None
+        ]
+        if sum(1 for part in resolved if part[0]) > 1:
+            resolved = [merge_edges(resolved)]
+        for out, *runs in zip(self.edges, *resolved, strict=True):
+            for run in runs:
+                out.extend(run)
 
     def record_judgements(self, judged: list[dict[str, Any]]) -> bool:
         """Place the workers' verdict bits by state number; whether an invariant failed."""
@@ -589,10 +528,6 @@ class _Coordinator:
             heavy = next(w for w in range(self.workers) if given[w])
             takes[heavy].extend(pooled)
         return takes
-
-
-_get_key = operator.itemgetter(0)
-_get_fp = operator.itemgetter(3)
 
 
 __all__ = ["explore_parallel"]
