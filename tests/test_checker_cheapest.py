@@ -168,3 +168,36 @@ def test_can_reach_of_many_properties_equals_one_walk_each(seed: int) -> None:
     for position, (goals, allowed) in wanted.items():
         alone = spread_can_reach(count, reverse, goals, open_ends, allowed)
         assert together[position] == alone
+        assert alone == get_reference_reach(count, edges, goals, open_ends, allowed)
+
+
+def get_reference_reach(
+    count: int,
+    edges: tuple[array[int], ...],
+    goals: bytes,
+    open_ends: list[int],
+    allowed: bytes,
+) -> bytearray:
+    """CHK-6 as a plain fixpoint: a source of an allowed edge into a state that can reach
+    a goal can too; repeat over every edge until nothing changes."""
+    reach = bytearray(goals)
+    for state in open_ends:
+        reach[state] = 1
+    changed = True
+    while changed:
+        changed = False
+        for source, target, action in zip(*edges, strict=True):
+            if reach[target] and allowed[action] and not reach[source]:
+                reach[source] = changed = True
+    return reach
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_reverse_graph_lists_each_targets_sources_in_edge_order(seed: int) -> None:
+    count, edges, _ = get_random_graph(seed)
+    reverse = ReverseGraph.from_edges(count, *edges)
+    for target in range(count):
+        row = range(reverse.offsets[target], reverse.offsets[target + 1])
+        expected = [(s, a) for s, t, a in zip(*edges, strict=True) if t == target]
+        assert [(reverse.sources[k], reverse.actions[k]) for k in row] == expected
+    assert reverse.offsets[count] == len(edges[0])

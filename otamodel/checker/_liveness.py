@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from array import array
 from collections.abc import Callable, Iterable, Mapping
-from itertools import accumulate, compress, islice
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from otamodel.checker._bits import BIT_OF
@@ -17,10 +17,16 @@ if TYPE_CHECKING:
 def get_row_starts(rows: Iterable[int], count: int) -> array[int]:
     """Compressed rows: where each of ``count`` rows starts when items are grouped by row
     (``rows`` gives each item's row); row ``r`` spans ``starts[r] : starts[r + 1]``."""
-    sizes = array("i", bytes(4 * (count + 1)))
-    for row in rows:
-        sizes[row + 1] += 1
-    return array("i", accumulate(sizes))
+    import numpy as np
+
+    from otamodel.checker._numbering import to_array
+
+    given = rows if isinstance(rows, array) else array("i", rows)
+    starts = np.zeros(count + 1, dtype=np.int64)
+    if len(given):
+        values = np.frombuffer(given, dtype=np.int32 if given.itemsize == 4 else np.int64)
+        np.cumsum(np.bincount(values, minlength=count)[:count], out=starts[1:])
+    return to_array(starts)
 
 
 class ReverseGraph:
@@ -47,17 +53,15 @@ class ReverseGraph:
     def _build(
         self, count: int, edge_src: array[int], targets: array[int], edge_actions: array[int]
     ) -> None:
-        # A counting sort by target into arrays (no per-edge Python objects survive).
+        # A stable sort by target: each target's sources in edge order.
+        import numpy as np
+
+        from otamodel.checker._numbering import as_int32, to_array
+
         self.offsets = get_row_starts(targets, count)
-        place = array("i", self.offsets)
-        self.sources = array("i", bytes(4 * len(targets)))
-        self.actions = array("i", bytes(4 * len(targets)))
-        sources, actions = self.sources, self.actions
-        for source, target, action in zip(edge_src, targets, edge_actions, strict=True):
-            slot = place[target]
-            place[target] = slot + 1
-            sources[slot] = source
-            actions[slot] = action
+        order = np.argsort(as_int32(targets), kind="stable")
+        self.sources = to_array(as_int32(edge_src)[order])
+        self.actions = to_array(as_int32(edge_actions)[order])
 
 
 def find_trap(
@@ -112,24 +116,7 @@ def spread_can_reach(
     allowed: bytes,
 ) -> bytearray:
     """:func:`get_can_reach` over plain data (what a worker process is sent)."""
-    can_reach = bytearray(count)
-    stack = [state for state, bit in enumerate(goal_bits) if bit]
-    stack.extend(open_ends)
-    for state in stack:
-        can_reach[state] = 1
-    offsets = reverse.offsets
-    sources = reverse.sources
-    actions = reverse.actions
-    pop = stack.pop
-    push = stack.append
-    while stack:
-        target = pop()
-        for edge in range(offsets[target], offsets[target + 1]):
-            source = sources[edge]
-            if not can_reach[source] and allowed[actions[edge]]:
-                can_reach[source] = 1
-                push(source)
-    return can_reach
+    return _spread_bits(count, reverse, [(goal_bits, allowed)], open_ends)
 
 
 def get_can_reach_all(
@@ -180,32 +167,43 @@ def _spread_bits(
     open_ends: list[int],
 ) -> bytearray:
     """Bit ``i`` of a state's byte: it can reach a goal of ``group[i]`` over edges that
-    property allows (open ends reach every goal, CHK-10)."""
-    reach = bytearray(count)
+    property allows (open ends reach every goal, CHK-10). The least fixpoint, a backward
+    breadth-first wave at a time in whole-array operations: the edges into the states whose
+    bits grew carry those bits, as far as each edge's action lets them, to its source."""
+    import numpy as np
+
+    from otamodel.checker._numbering import as_int32
+
+    reach = np.zeros(count, dtype=np.uint8)
     for i, (goals, _) in enumerate(group):
-        flag = 1 << i
-        for state in compress(range(count), goals):
-            reach[state] |= flag
-    every = (1 << len(group)) - 1
-    for state in open_ends:
-        reach[state] = every
-    masks = [
-        sum(1 << i for i, (_, allowed) in enumerate(group) if allowed[action])
-        for action in range(len(group[0][1]))
-    ]
-    stack = list(compress(range(count), reach))
-    offsets, sources, actions = reverse.offsets, reverse.sources, reverse.actions
-    pop, push = stack.pop, stack.append
-    while stack:
-        target = pop()
-        carried = reach[target]
-        for edge in range(offsets[target], offsets[target + 1]):
-            source = sources[edge]
-            new = carried & masks[actions[edge]] & ~reach[source]
-            if new:
-                reach[source] |= new
-                push(source)
-    return reach
+        marked = np.frombuffer(bytes(goals[:count]), dtype=np.uint8) != 0
+        reach[: len(marked)][marked] |= np.uint8(1 << i)
+    if open_ends:
+        reach[np.asarray(open_ends, dtype=np.int64)] = (1 << len(group)) - 1
+    actions = len(group[0][1])
+    masks = np.zeros(actions, dtype=np.uint8)
+    for i, (_, allowed) in enumerate(group):
+        masks |= (np.frombuffer(allowed, dtype=np.uint8)[:actions] != 0).astype(np.uint8) << i
+    offsets = np.frombuffer(reverse.offsets, dtype=np.int32).astype(np.int64)
+    sources, edge_actions = as_int32(reverse.sources), as_int32(reverse.actions)
+    wave = np.flatnonzero(reach)
+    while len(wave):
+        starts = offsets[wave]
+        sizes = offsets[wave + 1] - starts
+        total = int(sizes.sum())
+        if not total:
+            break
+        # Every edge into the wave: its index, and the bits its target carries.
+        ends = np.cumsum(sizes)
+        edges = np.arange(total) + np.repeat(starts - (ends - sizes), sizes)
+        carried = np.repeat(reach[wave], sizes) & masks[edge_actions[edges]]
+        source = sources[edges]
+        new = carried & ~reach[source]
+        grown = new != 0
+        source, new = source[grown], new[grown]
+        np.bitwise_or.at(reach, source, new)
+        wave = np.unique(source)
+    return bytearray(reach.tobytes())
 
 
 class ForwardGraph:
