@@ -109,14 +109,28 @@ def get_reference_arrays(
     return price_of, steps_of, [v[0] for v in via], [v[1] for v in via]
 
 
+@pytest.mark.parametrize("whole", [1, 8, 1 << 30])
 @pytest.mark.parametrize("seed", range(6))
-def test_cheapest_arrays_settle_states_in_price_steps_number_order(seed: int) -> None:
+def test_cheapest_arrays_settle_states_in_price_steps_number_order(
+    seed: int, whole: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """CHK-15: the bucketed search picks the same predecessors as a heap of (price, steps,
-    state) entries, ties included (costs 0, 1 and 2)."""
+    state) entries, ties included (costs 0, 1 and 2), whether its lists are settled in
+    array operations (all, the long ones, none) or state by state."""
+    import otamodel.checker._cheapest as cheapest
+
+    monkeypatch.setattr(cheapest, "_WHOLE", whole)
     count, edges, parents = get_random_graph(seed)
     prices = [0, 0, 1, 0, 2, 1]
     found = get_cheapest_arrays(count, edges, parents, prices)
     assert tuple(map(list, found)) == get_reference_arrays(count, edges, parents, prices)
+    if seed == 0:  # edges not in source order: sorted first, the same paths
+        shuffled = [list(column) for column in edges]
+        order = random.Random(1).sample(range(len(edges[0])), len(edges[0]))
+        unsorted = tuple(array("i", (column[k] for k in order)) for column in shuffled)
+        again = get_cheapest_arrays(count, unsorted, parents, prices)
+        # Within a source the shuffled order is the edge order: prices and steps agree.
+        assert tuple(map(list, again[:2])) == tuple(map(list, found[:2]))
 
 
 @pytest.mark.parametrize("seed", range(6))

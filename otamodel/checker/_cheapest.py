@@ -11,6 +11,7 @@ from itertools import compress, pairwise
 from typing import Any
 
 from otamodel.checker._bits import get_ones
+from otamodel.checker._liveness import get_row_starts
 from otamodel.checker._search import Exploration
 from otamodel.checker._trace import Trace
 
@@ -79,6 +80,11 @@ CheapestArrays = tuple["array[int]", "array[int]", "array[int]", "array[int]"]
 """Per state: least price, fewest steps at that price, and the predecessor and action."""
 
 
+_WHOLE = 48
+"""A (price, steps) list of at least this many states is settled in array operations; a
+shorter one state by state (the fixed cost of the array operations would dominate)."""
+
+
 def get_cheapest_arrays(
     count: int,
     edges: tuple[array[int], array[int], array[int]],
@@ -92,15 +98,13 @@ def get_cheapest_arrays(
     order: Sequence[int] = (
         range(len(src)) if in_order else array("i", sorted(range(len(src)), key=src.__getitem__))
     )
-    offsets = array("i", bytes(4 * (count + 1)))
-    for source in src:
-        offsets[source + 1] += 1
-    for k in range(count):
-        offsets[k + 1] += offsets[k]
+    offsets = get_row_starts(src, count)
     price_of = array("q", [_UNREACHED]) * count
     steps_of = array("i", [0]) * count
     via_state = array("i", [-1]) * count
     via_action = array("i", [-1]) * count
+    arrays: CheapestArrays = (price_of, steps_of, via_state, via_action)
+    whole = _Whole(arrays, edges, offsets, None if in_order else order, prices)
     # The states to settle, by (price, steps): a heap of those keys and a list of states per
     # key, taken in number order — the order of a heap of (price, steps, state) entries
     # (a relaxation always yields a key with one step more, so a key's list is complete
@@ -115,7 +119,16 @@ def get_cheapest_arrays(
         key = pop(keys)
         price, steps = key
         following = steps + 1
-        for state in sorted(waiting.pop(key)):
+        states = waiting.pop(key)
+        if len(states) >= _WHOLE:
+            for reached, members in whole.settle(states, price, steps):
+                slot = waiting.get(reached)
+                if slot is None:
+                    slot = waiting[reached] = []
+                    push(keys, reached)
+                slot.extend(members)
+            continue
+        for state in sorted(states):
             if price_of[state] != price or steps_of[state] != steps:
                 continue  # settled cheaper since
             for position in range(offsets[state], offsets[state + 1]):
@@ -133,7 +146,75 @@ def get_cheapest_arrays(
                         slot = waiting[candidate, following] = []
                         push(keys, (candidate, following))
                     slot.append(target)
-    return price_of, steps_of, via_state, via_action
+    return arrays
+
+
+class _Whole:
+    """The relaxations of one (price, steps) list at once, over NumPy views of the same
+    arrays: in number order, then edge order, a target takes the first of its cheapest
+    edges if that beats what it has — what relaxing them one by one leaves."""
+
+    def __init__(
+        self,
+        arrays: CheapestArrays,
+        edges: tuple[array[int], array[int], array[int]],
+        offsets: array[int],
+        order: Sequence[int] | None,
+        prices: list[int],
+    ) -> None:
+        import numpy as np
+
+        from otamodel.checker._numbering import as_int32
+
+        self.np = np
+        self.price_of = np.frombuffer(arrays[0], dtype=np.int64)
+        self.steps_of, self.via_state, self.via_action = (
+            np.frombuffer(a, dtype=np.int32) for a in arrays[1:]
+        )
+        self.dst, self.act = as_int32(edges[1]), as_int32(edges[2])
+        self.offsets = as_int32(offsets).astype(np.int64)
+        self.order = None if order is None else np.asarray(order, dtype=np.int64)
+        self.prices = np.asarray(prices, dtype=np.int64)
+
+    def settle(
+        self, states: list[int], price: int, steps: int
+    ) -> list[tuple[tuple[int, int], list[int]]]:
+        """Relax the out-edges of ``states`` (those still at ``(price, steps)``); the new
+        keys with the states that reached them."""
+        np = self.np
+        following = steps + 1
+        at = np.unique(np.asarray(states, dtype=np.int64))
+        at = at[(self.price_of[at] == price) & (self.steps_of[at] == steps)]
+        starts = self.offsets[at]
+        sizes = self.offsets[at + 1] - starts
+        total = int(sizes.sum())
+        if not total:
+            return []
+        ends = np.cumsum(sizes)
+        edges = np.arange(total) + np.repeat(starts - (ends - sizes), sizes)
+        if self.order is not None:
+            edges = self.order[edges]
+        targets = self.dst[edges]
+        actions = self.act[edges]
+        candidates = price + self.prices[actions]
+        # Per target its cheapest edge, the first of those in edge order (a stable sort).
+        ranked = np.lexsort((candidates, targets))
+        sorted_targets = targets[ranked]
+        first = np.ones(total, dtype=bool)
+        first[1:] = sorted_targets[1:] != sorted_targets[:-1]
+        won = ranked[first]
+        target, candidate = targets[won], candidates[won]
+        best = self.price_of[target]
+        better = (candidate < best) | ((candidate == best) & (following < self.steps_of[target]))
+        won, target, candidate = won[better], target[better], candidate[better]
+        self.price_of[target] = candidate
+        self.steps_of[target] = following
+        self.via_state[target] = np.repeat(at, sizes)[won]
+        self.via_action[target] = actions[won]
+        reached = []
+        for value in np.unique(candidate).tolist():
+            reached.append(((value, following), target[candidate == value].tolist()))
+        return reached
 
 
 def get_cheapest_trace(
