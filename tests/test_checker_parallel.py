@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import sys
 from array import array
 from collections.abc import Sequence
@@ -153,7 +154,7 @@ def test_parallel_stop_on_violation() -> None:
     assert result.trace is not None and len(result.trace) == 6
 
 
-def get_arrays(model: Any, parallel: bool) -> tuple[object, ...]:
+def get_arrays(model: Any, parallel: bool, workers: int = 2) -> tuple[object, ...]:
     """Everything the analysis reads, with actions instead of their interned ids."""
     from otamodel.checker._parallel import explore_parallel
     from otamodel.checker._search import Plan, explore
@@ -172,7 +173,7 @@ def get_arrays(model: Any, parallel: bool) -> tuple[object, ...]:
         "started": 0.0,
     }
     if parallel:
-        found = explore_parallel(model, plan, workers=2, **options)
+        found = explore_parallel(model, plan, workers=workers, **options)
     else:
         found = explore(model, plan, **options)
     try:
@@ -205,6 +206,55 @@ def test_parallel_numbers_states_exactly_like_one_process(name: str) -> None:
     """CHK-14: same numbering, parents, edges (in order), verdict bits and states."""
     model = MODELS[name]
     assert get_arrays(model, parallel=True) == get_arrays(model, parallel=False)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_rebalanced_shares_number_states_exactly_like_one_process(
+    workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CHK-14: with every uneven share evened out (parcels of states sent from the heavy
+    workers to the light ones), the same numbering, parents, edges, verdicts and states."""
+    from otamodel.checker import _parallel
+
+    monkeypatch.setattr(_parallel, "_REBALANCE", 0)
+    routed: list[list[list[tuple[int, bytes]]]] = []
+    route = _parallel._Coordinator.get_takes
+
+    def get_takes(given: list[list[tuple[int, bytes]]]) -> list[list[bytes]]:
+        routed.append(given)
+        return route(given)
+
+    monkeypatch.setattr(_parallel._Coordinator, "get_takes", staticmethod(get_takes))
+    model = MODELS["2pc-4+measured"]
+    assert get_arrays(model, True, workers) == get_arrays(model, parallel=False)
+    assert sum(len(parcels) for given in routed for parcels in given) >= 3
+
+
+def test_gives_even_out_the_shares_from_heavy_to_light_workers() -> None:
+    from otamodel.checker._parallel import _REBALANCE, _Coordinator
+
+    coordinator = _Coordinator.__new__(_Coordinator)
+    coordinator.workers = 3
+    assert coordinator.get_gives([900, 100, 200]) == [[(1, 300), (2, 200)], [], []]
+    assert coordinator.get_gives([700, 100, 700]) == [[(1, 200)], [], [(1, 200)]]
+    even = [300, 300 + _REBALANCE, 300 - _REBALANCE]
+    assert coordinator.get_gives(even) == [[], [], []]
+    given = [[(1, b"a"), (2, b"b")], [], [(1, b"c")]]
+    assert _Coordinator.get_takes(given) == [[], [b"a", b"c"], [b"b"]]
+
+
+def test_a_parcel_keeps_each_large_byte_string_once() -> None:
+    from otamodel.checker._parcels import pack_states, unpack_states
+
+    page = bytes(range(256)) * 16
+    copies = [bytes(bytearray(page)) for _ in range(40)]  # equal contents, distinct objects
+    items = [(k, (copies[2 * k], b"small", (copies[2 * k + 1], k))) for k in range(20)]
+    parcel = pack_states(items)
+    assert len(parcel) < len(page) + 2_000 < len(pickle.dumps(items))
+    back = unpack_states(parcel)
+    assert back == items
+    assert len({id(part) for _, (one, _, (two, _)) in back for part in (one, two)}) == 1
+    assert unpack_states(pack_states([])) == []
 
 
 def explore_for_storage(model: Any, parallel: bool) -> Any:

@@ -120,9 +120,10 @@ class _Coordinator:
         self.roots: dict[int, Any] = {}
         self.judged: list[dict[str, Any]] = []
         """The workers' judgements of the level just committed."""
-        self.given: list[list[tuple[int, Any]]] = []
-        self.takes: list[list[tuple[int, Any]]] = [[] for _ in range(workers)]
-        """States given away by heavy workers, and dealt for the next expansion."""
+        self.given: list[list[tuple[int, bytes]]] = []
+        """Per worker, the parcels of states it gave away: ``(taker, parcel)``."""
+        self.takes: list[list[bytes]] = [[] for _ in range(workers)]
+        """Per worker, the parcels it takes with the next expansion (rebalancing)."""
         self.owners = bytearray()
         """Per state number, the worker keeping it as a replay start (roots: the worker they
         were dealt to), else ``_NOT_KEPT`` (CHK-35)."""
@@ -221,10 +222,8 @@ class _Coordinator:
             # trip a level) unless a bound ends the search there or the shares need evening
             # out first; a violation the judging finds discards that expansion (CHK-9).
             going_on = size > 0 and truncated < 0 and (max_depth is None or depth + 1 < max_depth)
-            gives = self.get_gives(sizes) if going_on else [0] * self.workers
-            replies = self.commit_level(
-                numbers, targets, depth + 1, size, gives if going_on else None, deadline
-            )
+            gives = self.get_gives(sizes) if going_on else None
+            replies = self.commit_level(numbers, targets, depth + 1, size, gives, deadline)
             violated = self.record_judgements(self.judged)
             if size == 0:
                 stop = StopReason.EXHAUSTED
@@ -237,8 +236,8 @@ class _Coordinator:
                 stop = StopReason.FIRST_VIOLATION
             elif deadline is not None and time.perf_counter() >= deadline:
                 stop = StopReason.TIME_LIMIT
-            elif any(gives):
-                self.takes = self.get_takes(sizes, self.given)
+            elif gives is not None and any(gives):
+                self.takes = self.get_takes(self.given)
             now = time.perf_counter()
             if progress is not None and now >= next_report:
                 next_report = now + progress_interval
@@ -462,18 +461,20 @@ class _Coordinator:
         targets: list[array[int]],
         depth: int,
         size: int,
-        gives: list[int] | None,
+        gives: list[list[tuple[int, int]]] | None,
         deadline: float | None,
     ) -> list[dict[str, Any]] | None:
         """The workers keep and judge the numbered level (``self.judged``) and resolve its
         edges, while the previous level's edges are added here. When the search goes on
         (``gives``): with balanced shares the workers expand the level too, in the same
         round trip, and that expansion is returned; else the heavy ones give their excess
-        (``self.given``) for the light ones to take with the next expansion."""
+        (``self.given``, parcels by taker) for the light ones to take with the next
+        expansion."""
         solved = {p for p, hit in enumerate(self.first_hits) if hit >= 0}
         keep = self.is_kept_level(depth, size, numbers)
         onward = gives is not None and not any(gives)
         moves = self.moves
+        args: list[tuple[Any, ...]]
         if onward:
             time_left = None if deadline is None else deadline - time.perf_counter()
             args = [
@@ -482,7 +483,7 @@ class _Coordinator:
             ]
             self.pool.submit("advance", args)
         else:
-            give = gives or [0] * self.workers
+            give = gives or [[] for _ in range(self.workers)]
             args = [
                 (numbers[w], targets[w], solved, keep, give[w], moves[w])
                 for w in range(self.workers)
@@ -503,30 +504,33 @@ class _Coordinator:
         self.judged = [answer["judged"] for answer in answers]
         return [answer["expanded"] for answer in answers]
 
-    def get_gives(self, sizes: list[int]) -> list[int]:
-        """How many states each worker gives away to even out the shares of a level (none
-        unless they differ by more than ``_REBALANCE``)."""
+    def get_gives(self, sizes: list[int]) -> list[list[tuple[int, int]]]:
+        """Per worker, how many of its states it gives to which light worker to even out the
+        shares of a level: ``(taker, count)`` (none unless they differ by more than
+        ``_REBALANCE``)."""
         target = sum(sizes) // self.workers
-        heavy = [w for w in range(self.workers) if sizes[w] > target + _REBALANCE]
-        light = [w for w in range(self.workers) if sizes[w] < target - _REBALANCE]
-        if not heavy or not light:
-            return [0] * self.workers
-        return [sizes[w] - target if w in heavy else 0 for w in range(self.workers)]
+        excess = [size - target if size > target + _REBALANCE else 0 for size in sizes]
+        needs = [target - size if size < target - _REBALANCE else 0 for size in sizes]
+        gives: list[list[tuple[int, int]]] = [[] for _ in range(self.workers)]
+        if not any(excess) or not any(needs):
+            return gives
+        for giver in range(self.workers):
+            for taker in range(self.workers):
+                count = min(excess[giver], needs[taker])
+                if count:
+                    gives[giver].append((taker, count))
+                    excess[giver] -= count
+                    needs[taker] -= count
+        return gives
 
-    def get_takes(
-        self, sizes: list[int], given: list[list[tuple[int, Any]]]
-    ) -> list[list[tuple[int, Any]]]:
-        """The given states dealt to the light workers (the rest back to the first heavy)."""
-        target = sum(sizes) // self.workers
-        pooled = [item for items in given for item in items]
-        takes: list[list[tuple[int, Any]]] = [[] for _ in range(self.workers)]
-        for w in range(self.workers):
-            if sizes[w] < target - _REBALANCE:
-                need = target - sizes[w]
-                takes[w], pooled = pooled[:need], pooled[need:]
-        if pooled:
-            heavy = next(w for w in range(self.workers) if given[w])
-            takes[heavy].extend(pooled)
+    @staticmethod
+    def get_takes(given: list[list[tuple[int, bytes]]]) -> list[list[bytes]]:
+        """The given parcels, by taker (passed on as they are: this process never opens
+        them)."""
+        takes: list[list[bytes]] = [[] for _ in given]
+        for parcels in given:
+            for taker, parcel in parcels:
+                takes[taker].append(parcel)
         return takes
 
 

@@ -33,6 +33,7 @@ from otamodel.checker._keys import (
     unpack_requests,
 )
 from otamodel.checker._model import Model, end_search, get_boundary, get_verdict_key
+from otamodel.checker._parcels import pack_states, unpack_states
 from otamodel.checker._search import _SALT, Plan, Task, make_replayer, make_verdict
 
 _POS_BITS = 20
@@ -99,15 +100,13 @@ class Shard:
         """Workers on other machines must share the hash seed (``PYTHONHASHSEED``)."""
         return hash("otamodel fingerprint probe")
 
-    def expand(
-        self, time_left: float | None, take: list[tuple[int, Any]] | None = None
-    ) -> dict[str, Any]:
-        """Expand the held level (in number order), with the states ``take`` adds to it:
-        distinct successors with their keys, and every edge when the plan records edges.
-        ``time_left`` is in seconds."""
+    def expand(self, time_left: float | None, parcels: Sequence[bytes] = ()) -> dict[str, Any]:
+        """Expand the held level (in number order), with the states of the ``parcels`` other
+        workers gave (:func:`pack_states`): distinct successors with their keys, and every
+        edge when the plan records edges. ``time_left`` is in seconds."""
         deadline = None if time_left is None else time.perf_counter() + time_left
-        if take:
-            self.take(take)
+        for parcel in parcels:
+            self.take(unpack_states(parcel))
         record = self.plan.record_edges
         boundary = self.boundary
         action_ids = self.action_ids
@@ -182,15 +181,15 @@ class Shard:
         targets: array[int],
         solved: set[int],
         keep: bool,
-        give: int = 0,
+        give: Sequence[tuple[int, int]] = (),
         moves: Sequence[Move] = (),
     ) -> dict[str, Any]:
         """Keep the successors the coordinator numbered (the next level) and judge them;
         ``targets``: every candidate's number (-1: beyond the state bound), which resolves
         the level's edges (``"edges"``); ``keep``: the level is a replay start (CHK-35) and
-        its states stay here; ``give``: that many of the level's last states leave this
-        worker (``"given"``, rebalancing); ``moves``: states another worker found, made
-        here from their variants (CHK-38)."""
+        its states stay here; ``give``: ``(taker, count)``, that many of the level's states
+        leave this worker for that one (``"given"``: a parcel each, rebalancing);
+        ``moves``: states another worker found, made here from their variants (CHK-38)."""
         edges = self.resolve_edges(targets)
         chosen = bytes(map((-1).__lt__, numbers))
         kept = list(zip(compress(numbers, chosen), compress(self.candidates, chosen), strict=True))
@@ -214,7 +213,7 @@ class Shard:
         if keep:
             self.kept.update(kept)
         if give:
-            judged["given"] = self.give(give)
+            judged["given"] = [(taker, pack_states(self.give(count))) for taker, count in give]
         judged["edges"] = edges
         return judged
 
@@ -296,7 +295,7 @@ class Shard:
         """:meth:`commit`, then :meth:`expand` of the level just kept (one round trip);
         ``time_left`` counts from now."""
         deadline = None if time_left is None else time.perf_counter() + time_left
-        judged = self.commit(numbers, targets, solved, keep, 0, moves)
+        judged = self.commit(numbers, targets, solved, keep, (), moves)
         left = None if deadline is None else deadline - time.perf_counter()
         return {"judged": judged, "expanded": self.expand(left)}
 
