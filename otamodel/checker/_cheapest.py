@@ -7,10 +7,9 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections.abc import Callable, Sequence
-from itertools import compress, pairwise
+from itertools import pairwise
 from typing import Any
 
-from otamodel.checker._bits import get_ones
 from otamodel.checker._liveness import get_row_starts
 from otamodel.checker._search import Exploration
 from otamodel.checker._trace import Trace
@@ -52,18 +51,19 @@ class CheapestPaths:
 
     def get_path(self, targets: bytearray) -> tuple[Trace[Any, Any], int] | None:
         """:meth:`get_trace` and the number of the state it ends in."""
-        price_of, steps_of = self.price_of, self.steps_of
-        marked = get_ones(targets)
-        if not marked:
+        import numpy as np
+
+        # The least price, then the fewest steps, then the lowest number: whole-array passes.
+        marked = np.flatnonzero(np.frombuffer(bytes(targets), dtype=np.uint8))
+        if not len(marked):
             return None
-        # The least price, then the fewest steps, then the lowest number: C-level passes
-        # over plain integers (``marked`` is ascending), no tuple per state.
-        price = min(map(price_of.__getitem__, marked))
+        prices = np.frombuffer(self.price_of, dtype=np.int64)[marked]
+        price = prices.min()
         if price >= _UNREACHED:
             return None
-        tied = list(compress(marked, map(price.__eq__, map(price_of.__getitem__, marked))))
-        steps = min(map(steps_of.__getitem__, tied))
-        found = next(compress(tied, map(steps.__eq__, map(steps_of.__getitem__, tied))))
+        tied = marked[prices == price]
+        steps = np.frombuffer(self.steps_of, dtype=np.int32)[tied]
+        found = int(tied[steps == steps.min()][0])
         table = self.exploration.action_table
         path = [found]
         actions: list[Any] = []
