@@ -274,7 +274,7 @@ def explore_for_storage(model: Any, parallel: bool) -> Any:
 
 def test_storage_accounts_every_stored_array() -> None:
     """CHK-16: the visited set at its peak (8 bytes of fingerprint per state and a table of
-    4-byte state numbers, doubling when three quarters full), 8 bytes of parent links per
+    4-byte state numbers, doubling when half full), 8 bytes of parent links per
     state, 12 per edge, a verdict bit per state and tracked property."""
     model = TwoPhaseCommitProgress(5)
     found = explore_for_storage(model, parallel=False)
@@ -285,8 +285,8 @@ def test_storage_accounts_every_stored_array() -> None:
     assert columns and all(len(bits) == count for bits in columns)
     assert all(len(bits.packed) == count // 8 and len(bits.tail) == count % 8 for bits in columns)
     capacity, peak = 1 << 12, 0
-    while count > capacity * 3 // 4:  # each doubling holds both tables for a moment
-        peak = max(peak, 12 * capacity + 8 * (capacity * 3 // 4 + 1))
+    while count > capacity // 2:  # each doubling holds both tables for a moment
+        peak = max(peak, 12 * capacity + 8 * (capacity // 2 + 1))
         capacity *= 2
     peak = max(peak, 4 * capacity + 8 * count)
     assert storage == {
@@ -302,7 +302,7 @@ def test_storage_accounts_every_stored_array() -> None:
         assert {k: v for k, v in shared.items() if k != "visited set"} == {
             k: v for k, v in storage.items() if k != "visited set"
         }
-        assert shared["visited set"] > 0  # the coordinator's dict, with its integers
+        assert shared["visited set"] > 0  # the coordinator's table (CHK-14)
     finally:
         if parallel.close is not None:
             parallel.close()
