@@ -117,3 +117,15 @@ def test_merge_edges_keeps_each_runs_order_within_a_source() -> None:
     assert list(act) == [7, 5, 2, 1, 3, 0, 1]
     assert list(remap(array("i", [2, 0, 2]), [5, 6, 7])) == [7, 5, 7]
     assert list(remap(array("i"), [5])) == []
+
+
+@pytest.mark.parametrize("size", [0, 5, 4095, 4096, 10_000])
+def test_get_ones_lists_the_non_zero_positions(size: int) -> None:
+    from otamodel.checker._bits import get_ones
+
+    rng = random.Random(size)
+    flags = bytes(rng.choice([0, 0, 1, 7]) for _ in range(size))
+    expected = [k for k, value in enumerate(flags) if value]
+    assert get_ones(flags) == expected
+    assert get_ones(bytearray(flags)) == expected
+    assert get_ones(list(flags)) == expected

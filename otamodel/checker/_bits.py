@@ -87,8 +87,17 @@ class Bits:
         return len(self.packed) + len(self.tail)
 
 
+_ARRAY_SIZE = 4096
+"""Byte strings of at least this many bytes are scanned in a whole-array operation."""
+
+
 def get_ones(flags: bytes | bytearray | Sequence[int]) -> list[int]:
     """The positions of the non-zero entries of a byte string (or sequence)."""
+    if isinstance(flags, (bytes, bytearray)) and len(flags) >= _ARRAY_SIZE:
+        import numpy as np
+
+        ones: list[int] = np.flatnonzero(np.frombuffer(flags, dtype=np.uint8)).tolist()
+        return ones
     return list(compress(range(len(flags)), flags))
 
 

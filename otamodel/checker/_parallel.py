@@ -96,7 +96,7 @@ class _Coordinator:
         self.pool = pool
         self.workers = workers
         self.table = FingerprintTable()
-        """Fingerprint -> state number (CHK-16; sorted arrays, searched a level at a time)."""
+        """Fingerprint -> state number (CHK-16; an array table probed a level at a time)."""
         self.parents = array("i")
         self.parent_actions = array("i")
         self.action_table: list[Any] = []

@@ -77,11 +77,10 @@ class Shard:
         """The candidates' verdicts, when judged ahead (:meth:`judge_ahead`)."""
         self.replayed: dict[int, Any] | None = None
         """The replay starts and the states replayed from them for the keys (CHK-35)."""
-        self.firsts: dict[int, int] = {}
-        """The expanded level's candidates: fingerprint -> position."""
         self.edges: Edges | None = None
-        """The expanded level's edges (source number, target fingerprint, own action id),
-        resolved to numbers when the coordinator has numbered the candidates."""
+        """The expanded level's edges (source number, target's position among the
+        candidates, own action id), resolved to numbers when the coordinator has numbered the
+        candidates."""
         self.ahead: dict[int, tuple[Any, list[tuple[int, Any, Any]]]] = {}
         """Candidates stepped while the coordinator numbers them, by identity (CHK-14)."""
         self.ahead_count = 0
@@ -118,7 +117,7 @@ class Shard:
         aids = array("i")
         candidates: list[Any] = []
         edge_src = array("i")
-        edge_fp = array("q")
+        edge_to = array("i")  # each edge's target: its index among the candidates
         edge_act = array("i")
         open_states: list[int] = []
         transitions = pruned = 0
@@ -142,21 +141,21 @@ class Shard:
                 if aid is None:
                     aid = action_ids[action] = len(table)
                     table.append(action)
-                if fp not in firsts:
-                    firsts[fp] = len(fps)
+                index = firsts.get(fp)
+                if index is None:
+                    index = firsts[fp] = len(fps)
                     fps.append(fp)
                     keys.append(base | position)
                     aids.append(aid)
                     candidates.append(successor)
                 if record:
                     edge_src.append(number)
-                    edge_fp.append(fp)
+                    edge_to.append(index)
                     edge_act.append(aid)
         self.candidates = candidates
         self.ahead_count = 0
         self.verdicts = None
-        self.firsts = firsts
-        self.edges = (edge_src, edge_fp, edge_act) if record else None
+        self.edges = (edge_src, edge_to, edge_act) if record else None
         new_actions = table[self.actions_sent :]
         self.actions_sent = len(table)
         reply = {
@@ -244,9 +243,9 @@ class Shard:
         table of every state."""
         if self.edges is None:
             return None
-        src, fps, acts = self.edges
+        src, to, acts = self.edges
         self.edges = None
-        numbers = array("i", map(targets.__getitem__, map(self.firsts.__getitem__, fps)))
+        numbers = array("i", map(targets.__getitem__, to))
         kept = bytes(map(_is_kept_edge, src, numbers))
         return (
             array("i", compress(src, kept)),
