@@ -56,6 +56,28 @@ def test_cluster_matches_one_process(cluster: str, model: Any) -> None:
     assert get_outcome(report) == get_outcome(check(model))
 
 
+def test_cluster_evens_out_shares_with_parcels(
+    cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CHK-14 on Dask: states given to even out the shares travel as parcels from actor to
+    actor through the coordinator, with the results of one process."""
+    from otamodel.checker import _parallel
+
+    monkeypatch.setattr(_parallel, "_REBALANCE", 0)
+    routed: list[list[bytes]] = []
+    route = _parallel._Coordinator.get_takes
+
+    def get_takes(given: list[list[tuple[int, bytes]]]) -> list[list[bytes]]:
+        takes = route(given)
+        routed.extend(takes)
+        return takes
+
+    monkeypatch.setattr(_parallel._Coordinator, "get_takes", staticmethod(get_takes))
+    model = TwoPhaseCommit(4)
+    assert get_outcome(check(model, cluster=cluster)) == get_outcome(check(model))
+    assert any(routed)
+
+
 def test_cluster_runs_the_ota_model_with_the_scenario_sent_once(cluster: str) -> None:
     from otamodel.verify._properties import OtaModel
 
