@@ -97,10 +97,12 @@ class FingerprintTable:
 
 
 def as_int64(values: array[int]) -> Int64s:
+    """A NumPy view of an ``array('q')`` (no copy)."""
     return np.frombuffer(values, dtype=np.int64) if len(values) else np.empty(0, np.int64)
 
 
 def as_int32(values: array[int]) -> Int32s:
+    """A NumPy view of an ``array('i')`` (no copy)."""
     return np.frombuffer(values, dtype=np.int32) if len(values) else np.empty(0, np.int32)
 
 
@@ -124,10 +126,10 @@ class Level:
         self.table = table
         self.pos_bits = pos_bits
         fps = [as_int64(reply["fps"]) for reply in replies]
-        self.fps = fps
         self.sizes = [len(f) for f in fps]
         all_fps = np.concatenate(fps) if fps else np.empty(0, np.int64)
-        all_keys = np.concatenate([as_int64(reply["keys"]) for reply in replies])
+        keys = [as_int64(reply["keys"]) for reply in replies]
+        all_keys = np.concatenate(keys) if keys else np.empty(0, np.int64)
         aids = []
         for reply, remap in zip(replies, remaps, strict=True):
             local = as_int32(reply["aids"])
