@@ -54,7 +54,7 @@ class CheapestPaths:
         import numpy as np
 
         # The least price, then the fewest steps, then the lowest number: whole-array passes.
-        marked = np.flatnonzero(np.frombuffer(bytes(targets), dtype=np.uint8))
+        marked = np.flatnonzero(np.frombuffer(targets, dtype=np.uint8))
         if not len(marked):
             return None
         prices = np.frombuffer(self.price_of, dtype=np.int64)[marked]
@@ -164,9 +164,10 @@ class _Whole:
     ) -> None:
         import numpy as np
 
-        from otamodel.checker._numbering import as_int32
+        from otamodel.checker._numbering import as_int32, get_row_items
 
         self.np = np
+        self.get_row_items = get_row_items
         self.price_of = np.frombuffer(arrays[0], dtype=np.int64)
         self.steps_of, self.via_state, self.via_action = (
             np.frombuffer(a, dtype=np.int32) for a in arrays[1:]
@@ -185,13 +186,10 @@ class _Whole:
         following = steps + 1
         at = np.unique(np.asarray(states, dtype=np.int64))
         at = at[(self.price_of[at] == price) & (self.steps_of[at] == steps)]
-        starts = self.offsets[at]
-        sizes = self.offsets[at + 1] - starts
-        total = int(sizes.sum())
+        edges, sizes = self.get_row_items(self.offsets, at)
+        total = len(edges)
         if not total:
             return []
-        ends = np.cumsum(sizes)
-        edges = np.arange(total) + np.repeat(starts - (ends - sizes), sizes)
         if self.order is not None:
             edges = self.order[edges]
         targets = self.dst[edges]

@@ -172,7 +172,7 @@ def _spread_bits(
     bits grew carry those bits, as far as each edge's action lets them, to its source."""
     import numpy as np
 
-    from otamodel.checker._numbering import as_int32
+    from otamodel.checker._numbering import as_int32, get_row_items
 
     reach = np.zeros(count, dtype=np.uint8)
     for i, (goals, _) in enumerate(group):
@@ -184,18 +184,14 @@ def _spread_bits(
     masks = np.zeros(actions, dtype=np.uint8)
     for i, (_, allowed) in enumerate(group):
         masks |= (np.frombuffer(allowed, dtype=np.uint8)[:actions] != 0).astype(np.uint8) << i
-    offsets = np.frombuffer(reverse.offsets, dtype=np.int32).astype(np.int64)
+    offsets = as_int32(reverse.offsets).astype(np.int64)
     sources, edge_actions = as_int32(reverse.sources), as_int32(reverse.actions)
     wave = np.flatnonzero(reach)
     while len(wave):
-        starts = offsets[wave]
-        sizes = offsets[wave + 1] - starts
-        total = int(sizes.sum())
-        if not total:
+        # Every edge into the wave, and the bits its target carries.
+        edges, sizes = get_row_items(offsets, wave)
+        if not len(edges):
             break
-        # Every edge into the wave: its index, and the bits its target carries.
-        ends = np.cumsum(sizes)
-        edges = np.arange(total) + np.repeat(starts - (ends - sizes), sizes)
         carried = np.repeat(reach[wave], sizes) & masks[edge_actions[edges]]
         source = sources[edges]
         new = carried & ~reach[source]

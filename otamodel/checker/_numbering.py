@@ -106,6 +106,16 @@ def as_int32(values: array[int]) -> Int32s:
     return np.frombuffer(values, dtype=np.int32) if len(values) else np.empty(0, np.int32)
 
 
+def get_row_items(offsets: Int64s, rows: Any) -> tuple[Any, Any]:
+    """For compressed rows (row ``r`` spans ``offsets[r] : offsets[r + 1]``): the item
+    indices of the given rows, one row after the other, and each row's size."""
+    starts = offsets[rows]
+    sizes = offsets[rows + 1] - starts
+    ends = np.cumsum(sizes)
+    total = int(ends[-1]) if len(ends) else 0
+    return np.arange(total) + np.repeat(starts - (ends - sizes), sizes), sizes
+
+
 def to_array(values: Any) -> array[int]:
     """An ``array('i')`` of the values (what the workers and the rest of the checker index)."""
     out = array("i")
